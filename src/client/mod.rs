@@ -1,0 +1,437 @@
+//! The client library: connect, say hello, make requests, receive events,
+//! and reconnect on its own. Both the TUI and the tests use it; it knows
+//! nothing about screens.
+//!
+//! [`Client::connect`] makes the first connection and returns a cheap
+//! [`Client`] handle plus a channel of [`ClientEvent`]s. A background task
+//! owns the socket: requests go to it over a channel and their replies come
+//! back on oneshots, so no caller ever blocks on the network. When the
+//! connection drops, the task reconnects with backoff and resumes from the
+//! last sequence number it saw, so the log continues with no gap and no
+//! duplicate.
+
+mod identity;
+
+pub use identity::Identity;
+
+use std::{collections::HashMap, time::Duration};
+
+use futures::{SinkExt, StreamExt};
+use tokio::{
+    net::TcpStream,
+    sync::{mpsc, oneshot},
+};
+use tokio_util::codec::Framed;
+
+use crate::protocol::{
+    ClientFrame, DEFAULT_MAX_FRAME_BYTES, ErrorBody, ErrorCode, Event, FrameCodec, FrameError,
+    Hello, MemberInfo, Outcome, PROTOCOL_VERSION, ReplyData, Request, RequestFrame, Seq,
+    ServerFrame, Welcome, encode,
+};
+
+/// How to reach a server and who to be there.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// `host:port`.
+    pub server: String,
+    pub name: String,
+    pub group: String,
+    pub identity: Identity,
+    pub max_frame_bytes: usize,
+    /// Reconnect after losing the connection; off, a loss ends the client.
+    pub reconnect: bool,
+    /// The first reconnect delay; it doubles up to `max_backoff`.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Resume after this sequence number on the first connection (for
+    /// example the last one a previous run of the client saw).
+    pub last_seq: Option<Seq>,
+}
+
+impl ConnectOptions {
+    pub fn new(
+        server: impl Into<String>,
+        name: impl Into<String>,
+        group: impl Into<String>,
+        identity: Identity,
+    ) -> Self {
+        Self {
+            server: server.into(),
+            name: name.into(),
+            group: group.into(),
+            identity,
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            reconnect: true,
+            min_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(30),
+            last_seq: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach {server}: {source}")]
+    Connect {
+        server: String,
+        source: std::io::Error,
+    },
+    #[error("connection error: {0}")]
+    Frame(#[from] FrameError),
+    /// The server refused: a fatal hello error, or a request's error reply.
+    #[error("{0}")]
+    Server(ErrorBody),
+    #[error("the server closed the connection")]
+    Closed,
+    #[error("not connected to the server right now; retrying")]
+    NotConnected,
+    #[error("the server sent an unexpected frame: {0}")]
+    Unexpected(String),
+}
+
+impl ClientError {
+    /// The server's error code, when the server said no.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Server(body) => Some(body.code),
+            _ => None,
+        }
+    }
+}
+
+/// What the client tells its user, in the order it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    /// Connected again after a loss; the hello's answer.
+    Reconnected(Welcome),
+    /// Something the server pushed.
+    Server(Event),
+    /// The connection dropped; the next attempt comes after `delay`.
+    Reconnecting {
+        attempt: u32,
+        delay: Duration,
+        reason: String,
+    },
+    /// The client is finished; no more events follow.
+    Closed(CloseReason),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CloseReason {
+    /// We asked to leave.
+    Disconnected,
+    Kicked {
+        by: String,
+    },
+    Rejected {
+        by: String,
+    },
+    /// The server ended the session for a reason reconnecting will not fix.
+    Refused(ErrorBody),
+    /// The connection dropped and reconnecting is off.
+    Lost(String),
+}
+
+type ReplyTx = oneshot::Sender<Result<ReplyData, ClientError>>;
+
+/// A handle to a connection's background task. Clone it freely; the task
+/// stops when every handle is dropped or after [`Client::disconnect`].
+#[derive(Debug, Clone)]
+pub struct Client {
+    requests: mpsc::Sender<(Request, ReplyTx)>,
+}
+
+impl Client {
+    /// Connects, says hello and starts the background task. Fails if the
+    /// first connection or its hello fails (a bad name, a taken name...).
+    pub async fn connect(
+        options: ConnectOptions,
+    ) -> Result<(Client, Welcome, mpsc::Receiver<ClientEvent>), ClientError> {
+        let (framed, welcome) = open(&options, options.last_seq).await?;
+        let (requests, queue) = mpsc::channel(64);
+        let (events_tx, events) = mpsc::channel(1024);
+        let worker = Worker {
+            last_seq: options.last_seq,
+            options,
+            queue,
+            events: events_tx,
+            next_id: 0,
+            waiting: HashMap::new(),
+        };
+        tokio::spawn(worker.run(framed));
+        Ok((Client { requests }, welcome, events))
+    }
+
+    /// Sends a request and waits for its reply.
+    pub async fn request(&self, request: Request) -> Result<ReplyData, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send((request, tx))
+            .await
+            .map_err(|_| ClientError::Closed)?;
+        rx.await.map_err(|_| ClientError::Closed)?
+    }
+
+    /// Posts a message; returns its sequence number once it is durable.
+    pub async fn send_message(&self, text: impl Into<String>) -> Result<Seq, ClientError> {
+        match self
+            .request(Request::SendMessage { text: text.into() })
+            .await?
+        {
+            ReplyData::Sent { seq } => Ok(seq),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn members(&self) -> Result<Vec<MemberInfo>, ClientError> {
+        self.members_of(Request::AllMembers).await
+    }
+
+    pub async fn online_members(&self) -> Result<Vec<MemberInfo>, ClientError> {
+        self.members_of(Request::OnlineMembers).await
+    }
+
+    async fn members_of(&self, request: Request) -> Result<Vec<MemberInfo>, ClientError> {
+        match self.request(request).await? {
+            ReplyData::Members { members } => Ok(members),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn who_admin(&self) -> Result<String, ClientError> {
+        match self.request(Request::WhoAdmin).await? {
+            ReplyData::Admin { name } => Ok(name),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Asks the server to end the session, then stops the background task.
+    pub async fn disconnect(&self) -> Result<(), ClientError> {
+        self.request(Request::Disconnect).await.map(drop)
+    }
+}
+
+fn unexpected(data: ReplyData) -> ClientError {
+    ClientError::Unexpected(format!("{data:?}"))
+}
+
+type Connection = Framed<TcpStream, FrameCodec<ServerFrame>>;
+
+/// Connects and completes the hello.
+async fn open(
+    options: &ConnectOptions,
+    last_seq: Option<Seq>,
+) -> Result<(Connection, Welcome), ClientError> {
+    let socket = TcpStream::connect(&options.server)
+        .await
+        .map_err(|source| ClientError::Connect {
+            server: options.server.clone(),
+            source,
+        })?;
+    let _ = socket.set_nodelay(true);
+    let mut framed = Framed::new(socket, FrameCodec::new(options.max_frame_bytes));
+    let hello = ClientFrame::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        name: options.name.clone(),
+        secret: options.identity.secret().to_vec(),
+        group: options.group.clone(),
+        last_seq,
+    });
+    framed.send(encode(&hello)).await?;
+    match framed.next().await {
+        Some(Ok(ServerFrame::Welcome(welcome))) => Ok((framed, welcome)),
+        Some(Ok(ServerFrame::Error(error))) => Err(ClientError::Server(error)),
+        Some(Ok(other)) => Err(ClientError::Unexpected(format!("{other:?}"))),
+        Some(Err(e)) => Err(e.into()),
+        None => Err(ClientError::Closed),
+    }
+}
+
+/// The background task that owns the connection.
+struct Worker {
+    options: ConnectOptions,
+    queue: mpsc::Receiver<(Request, ReplyTx)>,
+    events: mpsc::Sender<ClientEvent>,
+    /// The newest log entry received: where a reconnect resumes. `None`
+    /// until one arrives, so the server resumes from its own cursor.
+    last_seq: Option<Seq>,
+    next_id: u32,
+    waiting: HashMap<u32, ReplyTx>,
+}
+
+/// How one connection ended.
+enum Ending {
+    /// Over for good.
+    Closed(CloseReason),
+    /// Worth reconnecting.
+    Lost(String),
+    /// Every handle is gone.
+    Abandoned,
+}
+
+impl Worker {
+    async fn run(mut self, mut framed: Connection) {
+        let mut attempt = 0;
+        loop {
+            let ending = self.serve(&mut framed).await;
+            for (_, reply) in self.waiting.drain() {
+                let _ = reply.send(Err(ClientError::Closed));
+            }
+            let reason = match ending {
+                Ending::Abandoned => return,
+                Ending::Closed(reason) => return self.close(reason).await,
+                Ending::Lost(reason) if !self.options.reconnect => {
+                    return self.close(CloseReason::Lost(reason)).await;
+                }
+                Ending::Lost(reason) => reason,
+            };
+            framed = loop {
+                attempt += 1;
+                let delay = backoff(&self.options, attempt);
+                let notice = ClientEvent::Reconnecting {
+                    attempt,
+                    delay,
+                    reason: reason.clone(),
+                };
+                if self.events.send(notice).await.is_err() || !self.wait(delay).await {
+                    return;
+                }
+                match open(&self.options, self.last_seq).await {
+                    Ok((framed, welcome)) => {
+                        attempt = 0;
+                        if self
+                            .events
+                            .send(ClientEvent::Reconnected(welcome))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                        break framed;
+                    }
+                    Err(ClientError::Server(error)) if !retryable(error.code) => {
+                        return self.close(CloseReason::Refused(error)).await;
+                    }
+                    Err(error) => tracing::debug!(%error, attempt, "reconnect failed"),
+                }
+            };
+        }
+    }
+
+    /// Sleeps before a reconnect, failing requests that arrive meanwhile.
+    /// Returns false if every handle was dropped.
+    async fn wait(&mut self, delay: Duration) -> bool {
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => return true,
+                request = self.queue.recv() => match request {
+                    Some((_, reply)) => { let _ = reply.send(Err(ClientError::NotConnected)); }
+                    None => return false,
+                },
+            }
+        }
+    }
+
+    async fn close(self, reason: CloseReason) {
+        let _ = self.events.send(ClientEvent::Closed(reason)).await;
+    }
+
+    /// Serves one connection until it ends.
+    async fn serve(&mut self, framed: &mut Connection) -> Ending {
+        let mut leaving = false;
+        loop {
+            tokio::select! {
+                request = self.queue.recv(), if !leaving => {
+                    let Some((request, reply)) = request else { return Ending::Abandoned };
+                    leaving = request == Request::Disconnect;
+                    self.next_id = self.next_id.wrapping_add(1);
+                    let frame = ClientFrame::Request(RequestFrame { id: self.next_id, request });
+                    if let Err(e) = framed.send(encode(&frame)).await {
+                        let _ = reply.send(Err(e.into()));
+                        return Ending::Lost("the connection failed".into());
+                    }
+                    self.waiting.insert(self.next_id, reply);
+                }
+                frame = framed.next() => {
+                    let frame = match frame {
+                        None if leaving => return Ending::Closed(CloseReason::Disconnected),
+                        None => return Ending::Lost("the server closed the connection".into()),
+                        Some(Err(e)) => return Ending::Lost(e.to_string()),
+                        Some(Ok(frame)) => frame,
+                    };
+                    if let Some(ending) = self.receive(frame).await {
+                        return ending;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn receive(&mut self, frame: ServerFrame) -> Option<Ending> {
+        match frame {
+            ServerFrame::Reply(reply) => {
+                if let Some(waiter) = self.waiting.remove(&reply.id) {
+                    let _ = waiter.send(match reply.outcome {
+                        Outcome::Ok { data } => Ok(data),
+                        Outcome::Error(error) => Err(ClientError::Server(error)),
+                    });
+                }
+                None
+            }
+            ServerFrame::Event(event) => {
+                let ending = match &event {
+                    Event::Message { entry } => {
+                        self.last_seq = self.last_seq.max(Some(entry.seq));
+                        None
+                    }
+                    Event::Kicked { by } => {
+                        Some(Ending::Closed(CloseReason::Kicked { by: by.clone() }))
+                    }
+                    Event::RequestRejected { by } => {
+                        Some(Ending::Closed(CloseReason::Rejected { by: by.clone() }))
+                    }
+                    Event::ServerShutdown => {
+                        Some(Ending::Lost("the server is shutting down".into()))
+                    }
+                    _ => None,
+                };
+                if self.events.send(ClientEvent::Server(event)).await.is_err() {
+                    return Some(Ending::Abandoned);
+                }
+                ending
+            }
+            ServerFrame::Error(error) if retryable(error.code) => Some(Ending::Lost(error.message)),
+            ServerFrame::Error(error) => Some(Ending::Closed(CloseReason::Refused(error))),
+            ServerFrame::Welcome(_) => {
+                Some(Ending::Lost("the server sent a second welcome".into()))
+            }
+        }
+    }
+}
+
+/// Errors that a later connection may not meet.
+fn retryable(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::TooSlow
+            | ErrorCode::ShuttingDown
+            | ErrorCode::Timeout
+            | ErrorCode::Internal
+            | ErrorCode::TooManyConnections
+    )
+}
+
+/// Exponential backoff with jitter, so clients dropped together do not
+/// all return in the same instant.
+fn backoff(options: &ConnectOptions, attempt: u32) -> Duration {
+    let base = options
+        .min_backoff
+        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+        .min(options.max_backoff);
+    let mut jitter = [0_u8; 2];
+    let _ = getrandom::fill(&mut jitter);
+    let fraction = f64::from(u16::from_le_bytes(jitter)) / f64::from(u16::MAX);
+    base.mul_f64(0.5 + fraction / 2.0)
+}

@@ -1,0 +1,321 @@
+//! Settings, layered: built-in defaults < the TOML file < `PYCONCHAT_*`
+//! environment variables < command-line flags (applied by the caller).
+//!
+//! An environment variable names a section and a key:
+//! `PYCONCHAT_SERVER_MAX_MESSAGE_BYTES=4096` sets `[server] max_message_bytes`.
+//! Its value is read as TOML when it parses as TOML and as a string otherwise,
+//! so `PYCONCHAT_CLIENT_NAME=ann` works without quotes.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::Deserialize;
+
+use crate::{protocol::DEFAULT_MAX_FRAME_BYTES, server::Limits};
+
+/// The port `serve` listens on and `join` connects to unless told otherwise.
+pub const DEFAULT_PORT: u16 = 7667;
+
+/// Environment variables with this prefix override the config file.
+pub const ENV_PREFIX: &str = "PYCONCHAT_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("in the config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("in the environment ({vars}): {message}")]
+    Env { vars: String, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error("cannot work out a {what} directory on this system; set it in the config file")]
+    NoHome { what: &'static str },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub client: ClientConfig,
+}
+
+/// `[server]`: see `config.example.toml` for each key.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub data_dir: Option<PathBuf>,
+    pub max_frame_bytes: usize,
+    pub max_message_bytes: usize,
+    pub history_on_join: u64,
+    pub outbound_queue: usize,
+    pub max_connections: usize,
+    pub handshake_timeout_secs: u64,
+    pub write_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let limits = Limits::default();
+        Self {
+            listen: format!("127.0.0.1:{DEFAULT_PORT}"),
+            data_dir: None,
+            max_frame_bytes: limits.max_frame_bytes,
+            max_message_bytes: limits.max_message_bytes,
+            history_on_join: limits.history_on_join,
+            outbound_queue: limits.outbound_queue,
+            max_connections: limits.max_connections,
+            handshake_timeout_secs: limits.handshake_timeout.as_secs(),
+            write_timeout_secs: limits.write_timeout.as_secs(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The server's limits, checked for sense.
+    pub fn limits(&self) -> Result<Limits, ConfigError> {
+        const MIN_FRAME: usize = 1024;
+        if self.max_frame_bytes < MIN_FRAME || self.max_frame_bytes > u32::MAX as usize {
+            return Err(invalid(
+                "server.max_frame_bytes",
+                format!("must be between {MIN_FRAME} and {}", u32::MAX),
+            ));
+        }
+        // A message travels inside a frame with its envelope around it.
+        if self.max_message_bytes == 0 || self.max_message_bytes > self.max_frame_bytes - 512 {
+            return Err(invalid(
+                "server.max_message_bytes",
+                "must be at least 1 and at least 512 bytes below server.max_frame_bytes",
+            ));
+        }
+        for (key, value) in [
+            ("server.outbound_queue", self.outbound_queue as u64),
+            ("server.max_connections", self.max_connections as u64),
+            ("server.handshake_timeout_secs", self.handshake_timeout_secs),
+            ("server.write_timeout_secs", self.write_timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        Ok(Limits {
+            max_frame_bytes: self.max_frame_bytes,
+            max_message_bytes: self.max_message_bytes,
+            history_on_join: self.history_on_join,
+            outbound_queue: self.outbound_queue,
+            max_connections: self.max_connections,
+            handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
+            write_timeout: Duration::from_secs(self.write_timeout_secs),
+            ..Limits::default()
+        })
+    }
+
+    /// Where the server keeps its database: the configured directory or the
+    /// platform's data directory.
+    pub fn data_dir(&self) -> Result<PathBuf, ConfigError> {
+        match &self.data_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => Ok(project_dirs("data")?.data_dir().join("server")),
+        }
+    }
+}
+
+/// `[client]`: see `config.example.toml` for each key.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientConfig {
+    pub server: String,
+    pub name: Option<String>,
+    pub group: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub max_frame_bytes: usize,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            server: format!("127.0.0.1:{DEFAULT_PORT}"),
+            name: None,
+            group: None,
+            data_dir: None,
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Where the client keeps its identity, its log and its last session.
+    pub fn data_dir(&self) -> Result<PathBuf, ConfigError> {
+        match &self.data_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => Ok(project_dirs("data")?.data_dir().join("client")),
+        }
+    }
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+fn project_dirs(what: &'static str) -> Result<directories::ProjectDirs, ConfigError> {
+    directories::ProjectDirs::from("", "", "pyconchat").ok_or(ConfigError::NoHome { what })
+}
+
+/// The config file used when none is given.
+pub fn default_path() -> Result<PathBuf, ConfigError> {
+    Ok(project_dirs("config")?.config_dir().join("config.toml"))
+}
+
+impl Config {
+    /// Loads the config: `path` if given (it must exist), else the default
+    /// file if it exists; then the process environment on top.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let (path, required) = match path {
+            Some(path) => (path.to_owned(), true),
+            None => (default_path()?, false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => None,
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        Config::from_sources(
+            text.as_deref().map(|t| (path.as_path(), t)),
+            std::env::vars(),
+        )
+    }
+
+    /// Builds the config from a file's text and environment variables.
+    pub fn from_sources(
+        file: Option<(&Path, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = toml::Table::new();
+        if let Some((path, text)) = file {
+            let file_error = |e: toml::de::Error| ConfigError::File {
+                path: path.to_owned(),
+                message: e.to_string(),
+            };
+            // Parsing into the typed config first gives errors with the line and key.
+            toml::from_str::<Config>(text).map_err(file_error)?;
+            table = toml::from_str(text).map_err(file_error)?;
+        }
+        let mut used = Vec::new();
+        for (var, raw) in env {
+            let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let rest = rest.to_ascii_lowercase();
+            let Some((section, key)) = rest.split_once('_') else {
+                continue;
+            };
+            if !matches!(section, "server" | "client") {
+                continue;
+            }
+            let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or(toml::Value::String(raw));
+            let section = table
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(section) = section {
+                section.insert(key.to_owned(), value);
+            }
+            used.push(var);
+        }
+        Config::deserialize(table).map_err(|e| ConfigError::Env {
+            vars: used.join(", "),
+            message: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_then_file_then_environment() {
+        let file = "[server]\nlisten = \"0.0.0.0:9000\"\nmax_message_bytes = 100\n[client]\nname = \"ann\"\n";
+        let config = Config::from_sources(
+            Some((Path::new("c.toml"), file)),
+            env(&[
+                ("PYCONCHAT_SERVER_MAX_MESSAGE_BYTES", "200"),
+                ("PYCONCHAT_CLIENT_GROUP", "rust"),
+                ("HOME", "/x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.server.listen, "0.0.0.0:9000");
+        assert_eq!(config.server.max_message_bytes, 200);
+        assert_eq!(config.server.history_on_join, 50);
+        assert_eq!(config.client.name.as_deref(), Some("ann"));
+        assert_eq!(config.client.group.as_deref(), Some("rust"));
+    }
+
+    #[test]
+    fn a_bad_file_names_the_file_and_the_key() {
+        let err = Config::from_sources(
+            Some((
+                Path::new("/etc/p.toml"),
+                "[server]\nmax_frame_bytes = \"big\"\n",
+            )),
+            env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("/etc/p.toml")
+                && err.contains("max_frame_bytes")
+                && err.contains("line 2"),
+            "{err}"
+        );
+        let err = Config::from_sources(
+            Some((Path::new("p.toml"), "[server]\nlisten_on = 1\n")),
+            env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `listen_on`"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_environment_variable_is_named() {
+        let err = Config::from_sources(None, env(&[("PYCONCHAT_SERVER_OUTBOUND_QUEUE", "lots")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PYCONCHAT_SERVER_OUTBOUND_QUEUE"), "{err}");
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        let config = ServerConfig {
+            max_message_bytes: DEFAULT_MAX_FRAME_BYTES,
+            ..ServerConfig::default()
+        };
+        assert!(matches!(
+            config.limits(),
+            Err(ConfigError::Invalid {
+                key: "server.max_message_bytes",
+                ..
+            })
+        ));
+        assert!(ServerConfig::default().limits().is_ok());
+    }
+}

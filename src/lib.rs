@@ -1,0 +1,17 @@
+//! PyconChat: terminal group chat. One crate holds the server, the client
+//! library and the full-screen client, so the tests drive the same code
+//! users run.
+//!
+//! # Layout
+//! - [`cli`] and [`config`]: flags, the TOML file and `PYCONCHAT_*` variables, layered.
+//! - [`client`]: connect, requests, events and reconnection, for the TUI and tests alike.
+//! - [`protocol`]: the wire messages and the length-prefixed MessagePack framing.
+//! - [`server`]: the Tokio server; [`server::run`] serves a bound listener.
+//! - [`store`]: durable state behind the [`store::Store`] trait; SQLite by default.
+
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod protocol;
+pub mod server;
+pub mod store;

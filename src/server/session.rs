@@ -1,0 +1,522 @@
+//! One task per connection: the hello, then requests in and frames out.
+//!
+//! A session owns its socket. It reads requests, answers queries from the
+//! hub's state directly, hands changes to the hub, and writes whatever the
+//! hub queues for it. Anything a client sends that is not valid ends only
+//! this session, with an error frame where the socket still allows one.
+
+use std::{net::SocketAddr, time::Duration};
+
+use futures::{SinkExt, StreamExt};
+use tokio::{
+    net::{
+        TcpStream,
+        tcp::{OwnedReadHalf, OwnedWriteHalf},
+    },
+    sync::{OwnedSemaphorePermit, mpsc, oneshot},
+};
+use tokio_util::{
+    codec::{FramedRead, FramedWrite},
+    sync::CancellationToken,
+};
+
+use super::{
+    Limits,
+    hub::{Control, Hub, Job, Joined, Mutation, Outbound, SessionHandle, event_frame, reply_frame},
+};
+use crate::protocol::{
+    ClientFrame, ErrorBody, ErrorCode, Event, FrameCodec, FrameError, Hello, JoinStatus,
+    PROTOCOL_VERSION, ReplyData, Request, Seq, ServerFrame, Welcome, encode, validate_group,
+    validate_name,
+};
+use crate::store::NameClaim;
+
+/// How many queued frames one flush writes at most.
+const WRITE_BATCH: usize = 256;
+/// How many log entries one catch-up read takes.
+const CATCH_UP_PAGE: usize = 512;
+
+type Reader = FramedRead<OwnedReadHalf, FrameCodec<ClientFrame>>;
+type Writer = FramedWrite<OwnedWriteHalf, FrameCodec<ClientFrame>>;
+
+/// Why a session ended. Only `Error` is told to the client.
+enum End {
+    /// Send this error, then close.
+    Error(ErrorBody),
+    /// Send this event, then close.
+    Event(Event),
+    /// The client left or the socket failed: nothing more to say.
+    Gone,
+}
+
+impl From<ErrorBody> for End {
+    fn from(error: ErrorBody) -> Self {
+        End::Error(error)
+    }
+}
+
+impl From<FrameError> for End {
+    fn from(error: FrameError) -> Self {
+        match error {
+            FrameError::TooLarge { len, max } => End::Error(ErrorBody::new(
+                ErrorCode::FrameTooLarge,
+                format!("a frame of {len} bytes is over this server's limit of {max} bytes"),
+            )),
+            FrameError::Decode(e) => End::Error(ErrorBody::new(
+                ErrorCode::Malformed,
+                format!("could not decode that frame: {e}"),
+            )),
+            FrameError::Io(_) => End::Gone,
+        }
+    }
+}
+
+struct Session {
+    reader: Reader,
+    writer: Writer,
+    hub: Hub,
+    limits: Limits,
+    id: u64,
+    peer: SocketAddr,
+}
+
+/// Serves one accepted connection until it ends; `_permit` holds its slot
+/// under the connection limit until then.
+pub(crate) async fn serve(
+    socket: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    hub: Hub,
+    limits: Limits,
+    shutdown: CancellationToken,
+    _permit: OwnedSemaphorePermit,
+) {
+    let (read, write) = socket.into_split();
+    let mut session = Session {
+        reader: FramedRead::new(read, FrameCodec::new(limits.max_frame_bytes)),
+        writer: FramedWrite::new(write, FrameCodec::new(limits.max_frame_bytes)),
+        hub,
+        limits,
+        id,
+        peer,
+    };
+    let end = tokio::select! {
+        hello = session.hello() => match hello {
+            Ok(hello) => session.joined(hello, &shutdown).await,
+            Err(end) => end,
+        },
+        () = shutdown.cancelled() => End::Event(Event::ServerShutdown),
+    };
+    session.finish(end).await;
+}
+
+/// Tells a connection over the limit why it is refused, then closes it.
+pub(crate) async fn refuse(socket: TcpStream, error: ErrorBody, max_frame_bytes: usize) {
+    let mut writer = FramedWrite::new(socket, FrameCodec::<ClientFrame>::new(max_frame_bytes));
+    let frame = encode(&ServerFrame::Error(error));
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer.send(frame)).await;
+}
+
+impl Session {
+    /// Waits for a valid hello and checks the identity it claims.
+    async fn hello(&mut self) -> Result<Hello, End> {
+        let first = tokio::time::timeout(self.limits.handshake_timeout, self.reader.next())
+            .await
+            .map_err(|_| {
+                ErrorBody::new(ErrorCode::Timeout, "no hello within the handshake timeout")
+            })?;
+        let hello = match first {
+            None => return Err(End::Gone),
+            Some(Err(e)) => return Err(e.into()),
+            Some(Ok(ClientFrame::Request(_))) => {
+                return Err(ErrorBody::new(
+                    ErrorCode::Malformed,
+                    "the first frame must be a hello",
+                )
+                .into());
+            }
+            Some(Ok(ClientFrame::Hello(hello))) => hello,
+        };
+        if hello.version != PROTOCOL_VERSION {
+            return Err(ErrorBody::new(
+                ErrorCode::VersionMismatch,
+                format!(
+                    "this server speaks protocol version {PROTOCOL_VERSION}, the client {}; update the older side",
+                    hello.version
+                ),
+            )
+            .into());
+        }
+        validate_name(&hello.name)
+            .map_err(|e| ErrorBody::new(ErrorCode::InvalidName, e.to_string()))?;
+        validate_group(&hello.group)
+            .map_err(|e| ErrorBody::new(ErrorCode::InvalidGroup, e.to_string()))?;
+        let secret: [u8; 32] = hello.secret.as_slice().try_into().map_err(|_| {
+            ErrorBody::new(
+                ErrorCode::InvalidSecret,
+                "the identity secret must be exactly 32 bytes",
+            )
+        })?;
+        let store = self.hub.store().clone();
+        let name = hello.name.clone();
+        let hash = *blake3::hash(&secret).as_bytes();
+        let claim = tokio::task::spawn_blocking(move || store.claim_name(&name, &hash))
+            .await
+            .map_err(|e| internal(&e))?
+            .map_err(|e| internal(&e))?;
+        if claim == NameClaim::Taken {
+            return Err(ErrorBody::new(
+                ErrorCode::NameTaken,
+                format!(
+                    "the name {} belongs to someone else on this server; pick another",
+                    hello.name
+                ),
+            )
+            .into());
+        }
+        tracing::info!(peer = %self.peer, name = %hello.name, group = %hello.group, new_name = claim == NameClaim::Claimed, "hello");
+        Ok(hello)
+    }
+
+    /// Joins the group and serves the session in whatever state the join
+    /// leaves it: pending, then (once approved) member.
+    async fn joined(&mut self, hello: Hello, shutdown: &CancellationToken) -> End {
+        let (frames_tx, mut frames) = mpsc::channel(self.limits.outbound_queue);
+        let (control_tx, mut control) = mpsc::unbounded_channel();
+        let (reply, joined) = oneshot::channel();
+        let join = Job::Join {
+            group: hello.group.clone(),
+            name: hello.name.clone(),
+            session: SessionHandle {
+                id: self.id,
+                frames: frames_tx.clone(),
+                control: control_tx,
+            },
+            last_seq: hello.last_seq,
+            reply,
+        };
+        let joined = match self.hub.submit(join).await {
+            Ok(()) => joined.await.unwrap_or_else(|_| Err(shutting_down())),
+            Err(e) => Err(e),
+        };
+        let Joined {
+            status,
+            snapshot,
+            from,
+            head,
+        } = match joined {
+            Ok(joined) => joined,
+            Err(error) => return End::Error(error),
+        };
+        let welcome = ServerFrame::Welcome(Welcome {
+            status,
+            name: hello.name.clone(),
+            group: hello.group.clone(),
+            snapshot,
+        });
+        let mut member = Member {
+            group: hello.group,
+            name: hello.name,
+            frames: frames_tx,
+            served: from,
+        };
+        let end = async {
+            self.write(encode(&welcome)).await?;
+            let (from, head) = if status == JoinStatus::Pending {
+                self.wait_for_approval(&member, &mut control, shutdown)
+                    .await?
+            } else {
+                (from, head)
+            };
+            member.served = self.catch_up(&member.group, from, head).await?;
+            self.serve_member(&mut member, &mut frames, &mut control, shutdown)
+                .await
+        };
+        let end = match end.await {
+            Ok(never) => match never {},
+            Err(end) => end,
+        };
+        let leave = Job::Leave {
+            group: member.group,
+            name: member.name,
+            session: self.id,
+            cursor: member.served,
+        };
+        let _ = self.hub.submit(leave).await;
+        end
+    }
+
+    /// The pending state: only `ping` and `disconnect` are allowed until the
+    /// admin decides. Returns the log range to serve once approved.
+    async fn wait_for_approval(
+        &mut self,
+        member: &Member,
+        control: &mut mpsc::UnboundedReceiver<Control>,
+        shutdown: &CancellationToken,
+    ) -> Result<(Seq, Seq), End> {
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return Err(End::Event(Event::ServerShutdown)),
+                signal = control.recv() => match signal {
+                    Some(Control::Approved { by, snapshot, from, head }) => {
+                        self.write(event_frame(&Event::RequestApproved { by, snapshot }).frame).await?;
+                        return Ok((from, head));
+                    }
+                    Some(Control::Rejected { by }) => return Err(End::Event(Event::RequestRejected { by })),
+                    Some(Control::Kicked { by }) => return Err(End::Event(Event::Kicked { by })),
+                    Some(Control::Close(error)) => return Err(End::Error(error)),
+                    None => return Err(End::Error(shutting_down())),
+                },
+                frame = self.reader.next() => {
+                    let (id, request) = request_of(frame)?;
+                    let answer = match request {
+                        Request::Ping => Ok(ReplyData::Done),
+                        Request::Disconnect => {
+                            self.write(reply_frame(id, Ok(ReplyData::Done)).frame).await?;
+                            return Err(End::Gone);
+                        }
+                        _ => Err(ErrorBody::new(
+                            ErrorCode::Pending,
+                            format!("your request to join {} is waiting for the admin", member.group),
+                        )),
+                    };
+                    self.write(reply_frame(id, answer).frame).await?;
+                }
+            }
+        }
+    }
+
+    /// Writes the log entries after `from` up to `head` straight from the
+    /// store. Returns the last sequence number written.
+    async fn catch_up(&mut self, group: &str, from: Seq, head: Seq) -> Result<Seq, End> {
+        let mut served = from;
+        while served < head {
+            let store = self.hub.store().clone();
+            let (group_name, after) = (group.to_owned(), served);
+            let limit = CATCH_UP_PAGE.min((head - served) as usize);
+            let entries =
+                tokio::task::spawn_blocking(move || store.read_log(&group_name, after, limit))
+                    .await
+                    .map_err(|e| internal(&e))?
+                    .map_err(|e| internal(&e))?;
+            if entries.is_empty() {
+                break;
+            }
+            for entry in entries {
+                served = entry.seq;
+                self.feed(event_frame(&Event::Message { entry }).frame)
+                    .await?;
+            }
+            self.flush().await?;
+        }
+        Ok(served)
+    }
+
+    /// The member state: requests in, queued frames out, until something ends it.
+    async fn serve_member(
+        &mut self,
+        member: &mut Member,
+        frames: &mut mpsc::Receiver<Outbound>,
+        control: &mut mpsc::UnboundedReceiver<Control>,
+        shutdown: &CancellationToken,
+    ) -> Result<std::convert::Infallible, End> {
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return Err(End::Event(Event::ServerShutdown)),
+                signal = control.recv() => match signal {
+                    Some(Control::Kicked { by }) => return Err(End::Event(Event::Kicked { by })),
+                    Some(Control::Close(error)) => return Err(End::Error(error)),
+                    Some(Control::Approved { .. } | Control::Rejected { .. }) => {}
+                    None => return Err(End::Error(shutting_down())),
+                },
+                Some(first) = frames.recv() => {
+                    let mut next = Some(first);
+                    let mut written = 0;
+                    while let Some(out) = next {
+                        if let Some(seq) = out.seq {
+                            member.served = seq;
+                        }
+                        self.feed(out.frame).await?;
+                        written += 1;
+                        next = if written < WRITE_BATCH { frames.try_recv().ok() } else { None };
+                    }
+                    self.flush().await?;
+                }
+                frame = self.reader.next() => {
+                    let (id, request) = request_of(frame)?;
+                    self.handle(member, id, request).await?;
+                }
+            }
+        }
+    }
+
+    /// Answers a member's request: queries from the hub's state now, changes
+    /// through the hub (whose reply arrives on the frame queue).
+    async fn handle(&mut self, member: &Member, id: u32, request: Request) -> Result<(), End> {
+        let mutation = match request {
+            Request::SendMessage { text } => {
+                if text.trim().is_empty() {
+                    return self
+                        .reply(
+                            id,
+                            Err(ErrorBody::new(
+                                ErrorCode::EmptyMessage,
+                                "the message is empty",
+                            )),
+                        )
+                        .await;
+                }
+                if text.len() > self.limits.max_message_bytes {
+                    let error = ErrorBody::new(
+                        ErrorCode::MessageTooLarge,
+                        format!(
+                            "the message is {} bytes; this server's limit is {} bytes",
+                            text.len(),
+                            self.limits.max_message_bytes
+                        ),
+                    );
+                    return self.reply(id, Err(error)).await;
+                }
+                Mutation::Post { text }
+            }
+            Request::ApproveRequest { name } => Mutation::Approve { name },
+            Request::RejectRequest { name } => Mutation::Reject { name },
+            Request::KickMember { name } => Mutation::Kick { name },
+            Request::ChangeAdmin { name } => Mutation::ChangeAdmin { name },
+            Request::Disconnect => {
+                self.reply(id, Ok(ReplyData::Done)).await?;
+                return Err(End::Gone);
+            }
+            query => {
+                let answer = self.query(member, query);
+                return self.reply(id, answer).await;
+            }
+        };
+        let job = Job::Mutate {
+            group: member.group.clone(),
+            name: member.name.clone(),
+            id,
+            reply_to: member.frames.clone(),
+            mutation,
+        };
+        self.hub.submit(job).await.map_err(End::Error)
+    }
+
+    fn query(&self, member: &Member, query: Request) -> Result<ReplyData, ErrorBody> {
+        let state = self.hub.read();
+        let group = state
+            .group(&member.group)
+            .filter(|g| g.members.contains_key(&member.name))
+            .ok_or_else(|| {
+                ErrorBody::new(ErrorCode::NotMember, "you are not a member of this group")
+            })?;
+        Ok(match query {
+            Request::ViewRequests if group.admin == member.name => ReplyData::Requests {
+                requests: group.requests.clone(),
+            },
+            Request::ViewRequests => {
+                return Err(ErrorBody::new(
+                    ErrorCode::NotAdmin,
+                    format!("only the admin ({}) can see join requests", group.admin),
+                ));
+            }
+            Request::WhoAdmin => ReplyData::Admin {
+                name: group.admin.clone(),
+            },
+            Request::AllMembers => ReplyData::Members {
+                members: group.member_list(),
+            },
+            Request::OnlineMembers => ReplyData::Members {
+                members: group
+                    .member_list()
+                    .into_iter()
+                    .filter(|m| m.online)
+                    .collect(),
+            },
+            Request::Ping => ReplyData::Done,
+            Request::SendMessage { .. }
+            | Request::ApproveRequest { .. }
+            | Request::RejectRequest { .. }
+            | Request::KickMember { .. }
+            | Request::ChangeAdmin { .. }
+            | Request::Disconnect => unreachable!("changes are handled by the caller"),
+        })
+    }
+
+    async fn reply(&mut self, id: u32, answer: Result<ReplyData, ErrorBody>) -> Result<(), End> {
+        self.write(reply_frame(id, answer).frame).await
+    }
+
+    async fn feed(&mut self, frame: bytes::Bytes) -> Result<(), End> {
+        self.writer.feed(frame).await.map_err(End::from)
+    }
+
+    /// Flushes with a deadline, so a client that stops reading cannot pin
+    /// this task (and its socket) forever.
+    async fn flush(&mut self) -> Result<(), End> {
+        match tokio::time::timeout(self.limits.write_timeout, self.writer.flush()).await {
+            Ok(result) => result.map_err(End::from),
+            Err(_) => {
+                tracing::info!(peer = %self.peer, "write timed out; dropping the connection");
+                Err(End::Gone)
+            }
+        }
+    }
+
+    async fn write(&mut self, frame: bytes::Bytes) -> Result<(), End> {
+        self.feed(frame).await?;
+        self.flush().await
+    }
+
+    /// Says the last word, if there is one, and closes.
+    async fn finish(mut self, end: End) {
+        let last = match end {
+            End::Error(error) => {
+                tracing::info!(peer = %self.peer, code = ?error.code, "closing: {}", error.message);
+                Some(encode(&ServerFrame::Error(error)))
+            }
+            End::Event(event) => Some(event_frame(&event).frame),
+            End::Gone => None,
+        };
+        if let Some(frame) = last {
+            let _ = self.write(frame).await;
+        }
+        let _ = self.writer.close().await;
+    }
+}
+
+/// What a member session needs to know about itself.
+struct Member {
+    group: String,
+    name: String,
+    /// Where the hub queues this session's replies.
+    frames: mpsc::Sender<Outbound>,
+    /// The newest log entry written to this client.
+    served: Seq,
+}
+
+/// Unpacks a frame read after the hello.
+fn request_of(frame: Option<Result<ClientFrame, FrameError>>) -> Result<(u32, Request), End> {
+    match frame {
+        None => Err(End::Gone),
+        Some(Err(e)) => Err(e.into()),
+        Some(Ok(ClientFrame::Hello(_))) => {
+            Err(ErrorBody::new(ErrorCode::Malformed, "hello may be sent only once, first").into())
+        }
+        Some(Ok(ClientFrame::Request(frame))) => Ok((frame.id, frame.request)),
+    }
+}
+
+fn internal(error: &dyn std::fmt::Display) -> ErrorBody {
+    tracing::error!(%error, "internal error");
+    ErrorBody::new(
+        ErrorCode::Internal,
+        "the server hit an internal error; try again",
+    )
+}
+
+fn shutting_down() -> ErrorBody {
+    ErrorBody::new(ErrorCode::ShuttingDown, "the server is shutting down")
+}

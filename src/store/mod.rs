@@ -1,0 +1,178 @@
+//! Durable state: identities, groups, membership, join requests, the
+//! per-group message log and delivery cursors.
+//!
+//! The server talks to storage only through [`Store`], a deliberately narrow,
+//! synchronous trait: the server calls it from `spawn_blocking`, and every
+//! write goes through [`Store::apply`] as one batch so a backend can commit
+//! many changes with one flush (group commit). The embedded [`SqliteStore`]
+//! is the default; another backend (PostgreSQL for several nodes) implements
+//! the same trait and the hub does not change.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use crate::protocol::{Body, JoinRequest, LogEntry, Seq};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a PyconChat database (application id {found:#x}); refusing to touch it")]
+    Foreign {
+        path: std::path::PathBuf,
+        found: i64,
+    },
+    #[error(
+        "{path} has schema version {found}, newer than this build understands ({known}); upgrade PyconChat"
+    )]
+    TooNew {
+        path: std::path::PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("stored log entry {group}#{seq} is unreadable: {source}")]
+    CorruptEntry {
+        group: String,
+        seq: Seq,
+        source: rmp_serde::decode::Error,
+    },
+}
+
+/// Whether a secret may use a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameClaim {
+    /// The name was free and is now pinned to this secret.
+    Claimed,
+    /// The name was already pinned to this secret.
+    Verified,
+    /// The name is pinned to another secret.
+    Taken,
+}
+
+/// A group as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRecord {
+    pub admin: String,
+    pub members: Vec<MemberRecord>,
+    /// Oldest first.
+    pub requests: Vec<JoinRequest>,
+    /// The newest sequence number in the log (0 when empty).
+    pub head: Seq,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub name: String,
+    /// The last sequence number delivered to this member.
+    pub cursor: Seq,
+}
+
+/// One durable change. Changes that other members should see in the chat
+/// also append a log entry (see [`Change::log_body`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    CreateGroup {
+        group: String,
+        admin: String,
+    },
+    AddRequest {
+        group: String,
+        name: String,
+    },
+    RejectRequest {
+        group: String,
+        name: String,
+    },
+    /// Turns a pending request into membership; the member's cursor starts
+    /// at `cursor` so they receive the recent history after it.
+    Approve {
+        group: String,
+        name: String,
+        by: String,
+        cursor: Seq,
+    },
+    Kick {
+        group: String,
+        name: String,
+        by: String,
+    },
+    ChangeAdmin {
+        group: String,
+        from: String,
+        to: String,
+    },
+    Post {
+        group: String,
+        from: String,
+        text: String,
+    },
+    /// Moves a member's delivery cursor forward (never back).
+    SaveCursor {
+        group: String,
+        name: String,
+        seq: Seq,
+    },
+}
+
+impl Change {
+    pub fn group(&self) -> &str {
+        match self {
+            Change::CreateGroup { group, .. }
+            | Change::AddRequest { group, .. }
+            | Change::RejectRequest { group, .. }
+            | Change::Approve { group, .. }
+            | Change::Kick { group, .. }
+            | Change::ChangeAdmin { group, .. }
+            | Change::Post { group, .. }
+            | Change::SaveCursor { group, .. } => group,
+        }
+    }
+
+    /// The log entry this change appends: who caused it and what it says.
+    pub fn log_body(&self) -> Option<(&str, Body)> {
+        match self {
+            Change::CreateGroup { admin, .. } => Some((admin, Body::GroupCreated)),
+            Change::Approve { name, by, .. } => {
+                Some((by, Body::MemberJoined { name: name.clone() }))
+            }
+            Change::Kick { name, by, .. } => Some((by, Body::MemberKicked { name: name.clone() })),
+            Change::ChangeAdmin { from, to, .. } => {
+                Some((from, Body::AdminChanged { to: to.clone() }))
+            }
+            Change::Post { from, text, .. } => Some((from, Body::Text { text: text.clone() })),
+            Change::AddRequest { .. }
+            | Change::RejectRequest { .. }
+            | Change::SaveCursor { .. } => None,
+        }
+    }
+}
+
+/// Durable storage for the server. Implementations are called from blocking
+/// threads and must be safe to share between them.
+pub trait Store: Send + Sync + 'static {
+    /// Pins `name` to `secret_hash` if nobody has it yet, atomically.
+    fn claim_name(&self, name: &str, secret_hash: &[u8; 32]) -> Result<NameClaim, StoreError>;
+
+    fn load_group(&self, group: &str) -> Result<Option<GroupRecord>, StoreError>;
+
+    /// Up to `limit` log entries with sequence numbers after `after`, in order.
+    fn read_log(&self, group: &str, after: Seq, limit: usize) -> Result<Vec<LogEntry>, StoreError>;
+
+    /// Applies `changes` in order as one durable transaction stamped `at_ms`:
+    /// all of them or none. Returns, for each change, the log entry it
+    /// appended. When this returns `Ok`, the changes survive a crash.
+    fn apply(&self, at_ms: i64, changes: &[Change]) -> Result<Vec<Option<LogEntry>>, StoreError>;
+}
+
+/// Milliseconds since the Unix epoch: the timestamp of log entries and requests.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,469 @@
+//! The embedded store: one SQLite file in WAL mode, so `pyconchat serve`
+//! needs nothing else installed.
+//!
+//! One connection writes and one reads; WAL lets catch-up reads run while a
+//! batch commits. Each [`Store::apply`] is one transaction with
+//! `synchronous = FULL`, so an acknowledged message survives power loss and
+//! the cost of the flush is shared by the whole batch.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::{Change, GroupRecord, MemberRecord, NameClaim, Store, StoreError, now_ms};
+use crate::protocol::{Body, JoinRequest, LogEntry, Seq};
+
+/// Marks the file as ours (`PRAGMA application_id`): "PCCT".
+const APPLICATION_ID: i64 = 0x5043_4354;
+
+/// Schema migrations; `PRAGMA user_version` counts how many have run.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE users (
+    name        TEXT PRIMARY KEY,
+    secret_hash BLOB NOT NULL,
+    created_ms  INTEGER NOT NULL
+);
+CREATE TABLE groups (
+    name       TEXT PRIMARY KEY,
+    admin      TEXT NOT NULL,
+    head       INTEGER NOT NULL DEFAULT 0,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE members (
+    grp       TEXT NOT NULL REFERENCES groups(name),
+    name      TEXT NOT NULL,
+    cursor    INTEGER NOT NULL,
+    joined_ms INTEGER NOT NULL,
+    PRIMARY KEY (grp, name)
+) WITHOUT ROWID;
+CREATE TABLE requests (
+    grp   TEXT NOT NULL REFERENCES groups(name),
+    name  TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (grp, name)
+) WITHOUT ROWID;
+CREATE TABLE log (
+    grp    TEXT NOT NULL REFERENCES groups(name),
+    seq    INTEGER NOT NULL,
+    at_ms  INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    body   BLOB NOT NULL,
+    PRIMARY KEY (grp, seq)
+) WITHOUT ROWID;
+"#];
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Writer>,
+    reader: Mutex<Connection>,
+}
+
+struct Writer {
+    conn: Connection,
+    /// Newest sequence number per group, so appends need no query.
+    heads: HashMap<String, Seq>,
+}
+
+impl SqliteStore {
+    /// The database file inside a data directory.
+    pub const FILE_NAME: &'static str = "pyconchat.db";
+
+    /// Opens (creating if needed) the database in `data_dir`, checks that it
+    /// is ours and migrates it.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let path = data_dir.join(Self::FILE_NAME);
+        let mut conn = Connection::open(&path)?;
+        configure(&conn)?;
+        migrate(&mut conn, &path)?;
+        let reader = Connection::open(&path)?;
+        configure(&reader)?;
+        Ok(Self {
+            path,
+            writer: Mutex::new(Writer {
+                conn,
+                heads: HashMap::new(),
+            }),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let has_tables: bool =
+        conn.query_row("SELECT count(*) > 0 FROM sqlite_schema", [], |r| r.get(0))?;
+    if app_id != APPLICATION_ID && (app_id != 0 || has_tables) {
+        return Err(StoreError::Foreign {
+            path: path.to_owned(),
+            found: app_id,
+        });
+    }
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found: version,
+            known,
+        });
+    }
+    let tx = conn.transaction()?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave SQLite inconsistent (the
+    // transaction rolls back on drop), so a poisoned lock is still usable.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Store for SqliteStore {
+    fn claim_name(&self, name: &str, secret_hash: &[u8; 32]) -> Result<NameClaim, StoreError> {
+        let mut writer = lock(&self.writer);
+        let tx = writer.conn.transaction()?;
+        let pinned: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT secret_hash FROM users WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let claim = match pinned {
+            Some(hash) if hash == secret_hash => NameClaim::Verified,
+            Some(_) => NameClaim::Taken,
+            None => {
+                tx.execute(
+                    "INSERT INTO users (name, secret_hash, created_ms) VALUES (?1, ?2, ?3)",
+                    params![name, &secret_hash[..], now_ms()],
+                )?;
+                NameClaim::Claimed
+            }
+        };
+        tx.commit()?;
+        Ok(claim)
+    }
+
+    fn load_group(&self, group: &str) -> Result<Option<GroupRecord>, StoreError> {
+        let conn = lock(&self.reader);
+        let Some((admin, head)) = conn
+            .query_row(
+                "SELECT admin, head FROM groups WHERE name = ?1",
+                [group],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Seq>(1)?)),
+            )
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let members = conn
+            .prepare_cached(
+                "SELECT name, cursor FROM members WHERE grp = ?1 ORDER BY joined_ms, name",
+            )?
+            .query_map([group], |r| {
+                Ok(MemberRecord {
+                    name: r.get(0)?,
+                    cursor: r.get(1)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        let requests = conn
+            .prepare_cached("SELECT name, at_ms FROM requests WHERE grp = ?1 ORDER BY at_ms, name")?
+            .query_map([group], |r| {
+                Ok(JoinRequest {
+                    name: r.get(0)?,
+                    at_ms: r.get(1)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(Some(GroupRecord {
+            admin,
+            members,
+            requests,
+            head,
+        }))
+    }
+
+    fn read_log(&self, group: &str, after: Seq, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, at_ms, sender, body FROM log WHERE grp = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![group, after, limit as i64], |r| {
+            Ok((
+                r.get::<_, Seq>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let (seq, at_ms, from, body) = row?;
+            let body: Body =
+                rmp_serde::from_slice(&body).map_err(|source| StoreError::CorruptEntry {
+                    group: group.to_owned(),
+                    seq,
+                    source,
+                })?;
+            entries.push(LogEntry {
+                seq,
+                at_ms,
+                from,
+                body,
+            });
+        }
+        Ok(entries)
+    }
+
+    fn apply(&self, at_ms: i64, changes: &[Change]) -> Result<Vec<Option<LogEntry>>, StoreError> {
+        let mut writer = lock(&self.writer);
+        let Writer { conn, heads } = &mut *writer;
+        let mut new_heads = HashMap::new();
+        let tx = conn.transaction()?;
+        let entries = changes
+            .iter()
+            .map(|change| apply_one(&tx, heads, &mut new_heads, at_ms, change))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (group, head) in &new_heads {
+            tx.prepare_cached("UPDATE groups SET head = ?2 WHERE name = ?1")?
+                .execute(params![group, head])?;
+        }
+        tx.commit()?;
+        heads.extend(new_heads);
+        Ok(entries)
+    }
+}
+
+/// Runs one change inside the batch's transaction. `new_heads` holds the
+/// heads this batch moved; they reach the cache only after the commit.
+fn apply_one(
+    tx: &Transaction<'_>,
+    heads: &HashMap<String, Seq>,
+    new_heads: &mut HashMap<String, Seq>,
+    at_ms: i64,
+    change: &Change,
+) -> Result<Option<LogEntry>, StoreError> {
+    match change {
+        Change::CreateGroup { group, admin } => {
+            tx.execute(
+                "INSERT INTO groups (name, admin, head, created_ms) VALUES (?1, ?2, 0, ?3)",
+                params![group, admin, at_ms],
+            )?;
+            tx.execute(
+                "INSERT INTO members (grp, name, cursor, joined_ms) VALUES (?1, ?2, 0, ?3)",
+                params![group, admin, at_ms],
+            )?;
+        }
+        Change::AddRequest { group, name } => {
+            tx.execute(
+                "INSERT OR IGNORE INTO requests (grp, name, at_ms) VALUES (?1, ?2, ?3)",
+                params![group, name, at_ms],
+            )?;
+        }
+        Change::RejectRequest { group, name } => {
+            tx.execute(
+                "DELETE FROM requests WHERE grp = ?1 AND name = ?2",
+                params![group, name],
+            )?;
+        }
+        Change::Approve {
+            group,
+            name,
+            cursor,
+            ..
+        } => {
+            tx.execute(
+                "DELETE FROM requests WHERE grp = ?1 AND name = ?2",
+                params![group, name],
+            )?;
+            tx.execute(
+                "INSERT INTO members (grp, name, cursor, joined_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![group, name, cursor, at_ms],
+            )?;
+        }
+        Change::Kick { group, name, .. } => {
+            tx.execute(
+                "DELETE FROM members WHERE grp = ?1 AND name = ?2",
+                params![group, name],
+            )?;
+        }
+        Change::ChangeAdmin { group, to, .. } => {
+            tx.execute(
+                "UPDATE groups SET admin = ?2 WHERE name = ?1",
+                params![group, to],
+            )?;
+        }
+        Change::Post { .. } => {}
+        Change::SaveCursor { group, name, seq } => {
+            tx.prepare_cached(
+                "UPDATE members SET cursor = max(cursor, ?3) WHERE grp = ?1 AND name = ?2",
+            )?
+            .execute(params![group, name, seq])?;
+        }
+    }
+    let Some((from, body)) = change.log_body() else {
+        return Ok(None);
+    };
+    let group = change.group();
+    let head = match new_heads.get(group).or_else(|| heads.get(group)) {
+        Some(head) => *head,
+        None => tx.query_row("SELECT head FROM groups WHERE name = ?1", [group], |r| {
+            r.get(0)
+        })?,
+    };
+    let seq = head + 1;
+    new_heads.insert(group.to_owned(), seq);
+    tx.prepare_cached(
+        "INSERT INTO log (grp, seq, at_ms, sender, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        group,
+        seq,
+        at_ms,
+        from,
+        rmp_serde::to_vec_named(&body).expect("Body always serializes")
+    ])?;
+    Ok(Some(LogEntry {
+        seq,
+        at_ms,
+        from: from.to_owned(),
+        body,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(group: &str, from: &str, text: &str) -> Change {
+        Change::Post {
+            group: group.into(),
+            from: from.into(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn numbers_entries_per_group_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let create = |g: &str| Change::CreateGroup {
+            group: g.into(),
+            admin: "ann".into(),
+        };
+        let out = store
+            .apply(
+                1,
+                &[
+                    create("a"),
+                    create("b"),
+                    post("a", "ann", "1"),
+                    post("b", "ann", "x"),
+                ],
+            )
+            .unwrap();
+        let seqs: Vec<_> = out.iter().map(|e| e.as_ref().unwrap().seq).collect();
+        assert_eq!(seqs, [1, 1, 2, 2]);
+        drop(store);
+
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let out = store.apply(2, &[post("a", "ann", "2")]).unwrap();
+        assert_eq!(out[0].as_ref().unwrap().seq, 3);
+        let texts: Vec<_> = store
+            .read_log("a", 1, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.body)
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                Body::Text { text: "1".into() },
+                Body::Text { text: "2".into() }
+            ]
+        );
+        assert_eq!(store.load_group("a").unwrap().unwrap().head, 3);
+    }
+
+    #[test]
+    fn a_failed_batch_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store
+            .apply(
+                1,
+                &[Change::CreateGroup {
+                    group: "a".into(),
+                    admin: "ann".into(),
+                }],
+            )
+            .unwrap();
+        // Posting to a group that does not exist violates a foreign key.
+        let err = store.apply(2, &[post("a", "ann", "kept?"), post("nope", "ann", "x")]);
+        assert!(err.is_err());
+        assert!(store.read_log("a", 1, 10).unwrap().is_empty());
+        assert_eq!(
+            store.apply(3, &[post("a", "ann", "next")]).unwrap()[0]
+                .as_ref()
+                .unwrap()
+                .seq,
+            2
+        );
+    }
+
+    #[test]
+    fn pins_a_name_to_its_first_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.claim_name("ann", &[1; 32]).unwrap(),
+            NameClaim::Claimed
+        );
+        assert_eq!(
+            store.claim_name("ann", &[1; 32]).unwrap(),
+            NameClaim::Verified
+        );
+        assert_eq!(store.claim_name("ann", &[2; 32]).unwrap(), NameClaim::Taken);
+    }
+
+    #[test]
+    fn refuses_a_foreign_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join(SqliteStore::FILE_NAME)).unwrap();
+        conn.execute_batch("CREATE TABLE invoices (id INTEGER)")
+            .unwrap();
+        drop(conn);
+        assert!(matches!(
+            SqliteStore::open(dir.path()),
+            Err(StoreError::Foreign { .. })
+        ));
+    }
+}
