@@ -26,7 +26,7 @@ use tokio_util::codec::Framed;
 use crate::protocol::{
     ClientFrame, DEFAULT_MAX_FRAME_BYTES, ErrorBody, ErrorCode, Event, FrameCodec, FrameError,
     Hello, MemberInfo, Outcome, PROTOCOL_VERSION, ReplyData, Request, RequestFrame, Seq,
-    ServerFrame, Welcome, encode,
+    ServerFrame, Welcome, decode, encode,
 };
 
 /// How to reach a server and who to be there.
@@ -215,7 +215,7 @@ fn unexpected(data: ReplyData) -> ClientError {
     ClientError::Unexpected(format!("{data:?}"))
 }
 
-type Connection = Framed<TcpStream, FrameCodec<ServerFrame>>;
+type Connection = Framed<TcpStream, FrameCodec>;
 
 /// Connects and completes the hello.
 async fn open(
@@ -238,12 +238,19 @@ async fn open(
         last_seq,
     });
     framed.send(encode(&hello)).await?;
-    match framed.next().await {
-        Some(Ok(ServerFrame::Welcome(welcome))) => Ok((framed, welcome)),
-        Some(Ok(ServerFrame::Error(error))) => Err(ClientError::Server(error)),
-        Some(Ok(other)) => Err(ClientError::Unexpected(format!("{other:?}"))),
-        Some(Err(e)) => Err(e.into()),
+    match read_frame(&mut framed).await? {
+        Some(ServerFrame::Welcome(welcome)) => Ok((framed, welcome)),
+        Some(ServerFrame::Error(error)) => Err(ClientError::Server(error)),
+        Some(other) => Err(ClientError::Unexpected(format!("{other:?}"))),
         None => Err(ClientError::Closed),
+    }
+}
+
+/// The next frame, decoded; `None` at a clean end of stream.
+async fn read_frame(framed: &mut Connection) -> Result<Option<ServerFrame>, FrameError> {
+    match framed.next().await {
+        Some(payload) => decode(&payload?).map(Some),
+        None => Ok(None),
     }
 }
 
@@ -354,12 +361,12 @@ impl Worker {
                     }
                     self.waiting.insert(self.next_id, reply);
                 }
-                frame = framed.next() => {
+                frame = read_frame(framed) => {
                     let frame = match frame {
-                        None if leaving => return Ending::Closed(CloseReason::Disconnected),
-                        None => return Ending::Lost("the server closed the connection".into()),
-                        Some(Err(e)) => return Ending::Lost(e.to_string()),
-                        Some(Ok(frame)) => frame,
+                        Ok(None) if leaving => return Ending::Closed(CloseReason::Disconnected),
+                        Ok(None) => return Ending::Lost("the server closed the connection".into()),
+                        Err(e) => return Ending::Lost(e.to_string()),
+                        Ok(Some(frame)) => frame,
                     };
                     if let Some(ending) = self.receive(frame).await {
                         return ending;

@@ -1,11 +1,11 @@
 //! Framing: a 4-byte big-endian length, then one MessagePack value.
 //!
 //! [`FrameCodec`] wraps `LengthDelimitedCodec` so that an oversized length is
-//! a typed error raised before any of its bytes are buffered, and so that
-//! decoding yields typed values. Encoding takes already-encoded payloads
-//! ([`Bytes`]) so a broadcast is encoded once and shared by every recipient.
-
-use std::marker::PhantomData;
+//! a typed error raised before any of its bytes are buffered. It yields raw
+//! payloads, which callers [`decode`]: a server that cannot decode a request
+//! can still read its id and answer it. Encoding takes already-encoded
+//! payloads ([`Bytes`]) so a broadcast is encoded once and shared by every
+//! recipient.
 
 use bytes::{Buf, Bytes, BytesMut};
 use serde::{Serialize, de::DeserializeOwned};
@@ -37,18 +37,17 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
     Ok(rmp_serde::from_slice(payload)?)
 }
 
-/// Reads frames as `In` values and writes pre-encoded payloads.
+/// Reads and writes length-prefixed payloads with a size limit.
 #[derive(Debug)]
-pub struct FrameCodec<In> {
+pub struct FrameCodec {
     inner: LengthDelimitedCodec,
     max: usize,
     /// Set once the current frame's length has been checked; the inner
     /// codec consumes the length prefix before the payload is complete.
     in_frame: bool,
-    _in: PhantomData<fn() -> In>,
 }
 
-impl<In> FrameCodec<In> {
+impl FrameCodec {
     pub fn new(max_frame_bytes: usize) -> Self {
         Self {
             inner: LengthDelimitedCodec::builder()
@@ -58,16 +57,15 @@ impl<In> FrameCodec<In> {
                 .new_codec(),
             max: max_frame_bytes,
             in_frame: false,
-            _in: PhantomData,
         }
     }
 }
 
-impl<In: DeserializeOwned> Decoder for FrameCodec<In> {
-    type Item = In;
+impl Decoder for FrameCodec {
+    type Item = Bytes;
     type Error = FrameError;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<In>, FrameError> {
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         if !self.in_frame && src.len() >= 4 {
             let len = (&src[..4]).get_u32() as usize;
             if len > self.max {
@@ -78,14 +76,14 @@ impl<In: DeserializeOwned> Decoder for FrameCodec<In> {
         match self.inner.decode(src)? {
             Some(payload) => {
                 self.in_frame = false;
-                decode(&payload).map(Some)
+                Ok(Some(payload.freeze()))
             }
             None => Ok(None),
         }
     }
 }
 
-impl<In> Encoder<Bytes> for FrameCodec<In> {
+impl Encoder<Bytes> for FrameCodec {
     type Error = FrameError;
 
     fn encode(&mut self, payload: Bytes, dst: &mut BytesMut) -> Result<(), FrameError> {
@@ -120,8 +118,9 @@ mod tests {
             },
         });
         let mut buf = frame(&encode(&sent));
-        let mut codec = FrameCodec::<ClientFrame>::new(1024);
-        assert_eq!(codec.decode(&mut buf).unwrap(), Some(sent));
+        let mut codec = FrameCodec::new(1024);
+        let payload = codec.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(decode::<ClientFrame>(&payload).unwrap(), sent);
         assert!(buf.is_empty());
     }
 
@@ -131,7 +130,7 @@ mod tests {
             id: 1,
             request: Request::Ping,
         })));
-        let mut codec = FrameCodec::<ClientFrame>::new(1024);
+        let mut codec = FrameCodec::new(1024);
         let mut partial = BytesMut::from(&full[..full.len() - 1]);
         assert!(codec.decode(&mut partial).unwrap().is_none());
         partial.extend_from_slice(&full[full.len() - 1..]);
@@ -141,25 +140,22 @@ mod tests {
     #[test]
     fn rejects_an_oversized_length_before_its_bytes_arrive() {
         let mut buf = BytesMut::from(&u32::MAX.to_be_bytes()[..]);
-        let mut codec = FrameCodec::<ClientFrame>::new(1024);
+        let mut codec = FrameCodec::new(1024);
         let err = codec.decode(&mut buf).unwrap_err();
         assert!(matches!(err, FrameError::TooLarge { len, max: 1024 } if len == u32::MAX as usize));
     }
 
     #[test]
     fn rejects_garbage_and_unknown_kinds() {
-        let mut codec = FrameCodec::<ClientFrame>::new(1024);
-        let mut garbage = frame(&[0xc1, 0xff, 0x00]);
         assert!(matches!(
-            codec.decode(&mut garbage),
+            decode::<ClientFrame>(&[0xc1, 0xff, 0x00]),
             Err(FrameError::Decode(_))
         ));
         let unknown =
             rmp_serde::to_vec_named(&std::collections::BTreeMap::from([("type", "launch")]))
                 .unwrap();
-        let mut unknown = frame(&unknown);
         assert!(matches!(
-            codec.decode(&mut unknown),
+            decode::<ClientFrame>(&unknown),
             Err(FrameError::Decode(_))
         ));
     }

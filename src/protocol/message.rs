@@ -269,6 +269,9 @@ pub enum ErrorCode {
     VersionMismatch,
     /// The frame could not be decoded, or is not allowed in this state.
     Malformed,
+    /// A request with an id but an op (or fields) this server does not
+    /// know. Only this request fails; the connection stays open.
+    UnknownRequest,
     /// The frame's declared length is over the server's limit.
     FrameTooLarge,
     InvalidName,

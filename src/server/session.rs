@@ -7,6 +7,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use tokio::{
     net::{
@@ -26,8 +27,8 @@ use super::{
 };
 use crate::protocol::{
     ClientFrame, ErrorBody, ErrorCode, Event, FrameCodec, FrameError, Hello, JoinStatus,
-    PROTOCOL_VERSION, ReplyData, Request, Seq, ServerFrame, Welcome, encode, validate_group,
-    validate_name,
+    PROTOCOL_VERSION, ReplyData, Request, Seq, ServerFrame, Welcome, decode, encode,
+    validate_group, validate_name,
 };
 use crate::store::NameClaim;
 
@@ -36,8 +37,8 @@ const WRITE_BATCH: usize = 256;
 /// How many log entries one catch-up read takes.
 const CATCH_UP_PAGE: usize = 512;
 
-type Reader = FramedRead<OwnedReadHalf, FrameCodec<ClientFrame>>;
-type Writer = FramedWrite<OwnedWriteHalf, FrameCodec<ClientFrame>>;
+type Reader = FramedRead<OwnedReadHalf, FrameCodec>;
+type Writer = FramedWrite<OwnedWriteHalf, FrameCodec>;
 
 /// Why a session ended. Only `Error` is told to the client.
 enum End {
@@ -112,7 +113,7 @@ pub(crate) async fn serve(
 
 /// Tells a connection over the limit why it is refused, then closes it.
 pub(crate) async fn refuse(socket: TcpStream, error: ErrorBody, max_frame_bytes: usize) {
-    let mut writer = FramedWrite::new(socket, FrameCodec::<ClientFrame>::new(max_frame_bytes));
+    let mut writer = FramedWrite::new(socket, FrameCodec::new(max_frame_bytes));
     let frame = encode(&ServerFrame::Error(error));
     let _ = tokio::time::timeout(Duration::from_secs(1), writer.send(frame)).await;
 }
@@ -125,17 +126,15 @@ impl Session {
             .map_err(|_| {
                 ErrorBody::new(ErrorCode::Timeout, "no hello within the handshake timeout")
             })?;
-        let hello = match first {
-            None => return Err(End::Gone),
-            Some(Err(e)) => return Err(e.into()),
-            Some(Ok(ClientFrame::Request(_))) => {
+        let hello = match parse(first)? {
+            Inbound::Frame(ClientFrame::Hello(hello)) => hello,
+            Inbound::Frame(ClientFrame::Request(_)) | Inbound::BadRequest { .. } => {
                 return Err(ErrorBody::new(
                     ErrorCode::Malformed,
                     "the first frame must be a hello",
                 )
                 .into());
             }
-            Some(Ok(ClientFrame::Hello(hello))) => hello,
         };
         if hello.version != PROTOCOL_VERSION {
             return Err(ErrorBody::new(
@@ -271,12 +270,13 @@ impl Session {
                 frame = self.reader.next() => {
                     let (id, request) = request_of(frame)?;
                     let answer = match request {
-                        Request::Ping => Ok(ReplyData::Done),
-                        Request::Disconnect => {
+                        Err(error) => Err(error),
+                        Ok(Request::Ping) => Ok(ReplyData::Done),
+                        Ok(Request::Disconnect) => {
                             self.write(reply_frame(id, Ok(ReplyData::Done)).frame).await?;
                             return Err(End::Gone);
                         }
-                        _ => Err(ErrorBody::new(
+                        Ok(_) => Err(ErrorBody::new(
                             ErrorCode::Pending,
                             format!("your request to join {} is waiting for the admin", member.group),
                         )),
@@ -344,9 +344,9 @@ impl Session {
                     }
                     self.flush().await?;
                 }
-                frame = self.reader.next() => {
-                    let (id, request) = request_of(frame)?;
-                    self.handle(member, id, request).await?;
+                frame = self.reader.next() => match request_of(frame)? {
+                    (id, Ok(request)) => self.handle(member, id, request).await?,
+                    (id, Err(error)) => self.reply(id, Err(error)).await?,
                 }
             }
         }
@@ -449,7 +449,7 @@ impl Session {
         self.write(reply_frame(id, answer).frame).await
     }
 
-    async fn feed(&mut self, frame: bytes::Bytes) -> Result<(), End> {
+    async fn feed(&mut self, frame: Bytes) -> Result<(), End> {
         self.writer.feed(frame).await.map_err(End::from)
     }
 
@@ -465,7 +465,7 @@ impl Session {
         }
     }
 
-    async fn write(&mut self, frame: bytes::Bytes) -> Result<(), End> {
+    async fn write(&mut self, frame: Bytes) -> Result<(), End> {
         self.feed(frame).await?;
         self.flush().await
     }
@@ -497,15 +497,57 @@ struct Member {
     served: Seq,
 }
 
+/// What one inbound frame turned out to be.
+enum Inbound {
+    Frame(ClientFrame),
+    /// A request this server cannot decode (an unknown op, a missing field)
+    /// whose id it could read: it is answered with an error and the
+    /// connection carries on, so newer clients degrade gracefully.
+    BadRequest {
+        id: u32,
+        error: ErrorBody,
+    },
+}
+
+/// Just enough of a request to answer it.
+#[derive(serde::Deserialize)]
+struct RequestId {
+    #[serde(rename = "type")]
+    kind: String,
+    id: u32,
+}
+
+fn parse(frame: Option<Result<Bytes, FrameError>>) -> Result<Inbound, End> {
+    let payload = match frame {
+        None => return Err(End::Gone),
+        Some(Err(e)) => return Err(e.into()),
+        Some(Ok(payload)) => payload,
+    };
+    match decode::<ClientFrame>(&payload) {
+        Ok(frame) => Ok(Inbound::Frame(frame)),
+        Err(error) => match decode::<RequestId>(&payload) {
+            Ok(RequestId { kind, id }) if kind == "request" => Ok(Inbound::BadRequest {
+                id,
+                error: ErrorBody::new(
+                    ErrorCode::UnknownRequest,
+                    format!("this server does not understand that request: {error}"),
+                ),
+            }),
+            _ => Err(error.into()),
+        },
+    }
+}
+
 /// Unpacks a frame read after the hello.
-fn request_of(frame: Option<Result<ClientFrame, FrameError>>) -> Result<(u32, Request), End> {
-    match frame {
-        None => Err(End::Gone),
-        Some(Err(e)) => Err(e.into()),
-        Some(Ok(ClientFrame::Hello(_))) => {
+fn request_of(
+    frame: Option<Result<Bytes, FrameError>>,
+) -> Result<(u32, Result<Request, ErrorBody>), End> {
+    match parse(frame)? {
+        Inbound::Frame(ClientFrame::Hello(_)) => {
             Err(ErrorBody::new(ErrorCode::Malformed, "hello may be sent only once, first").into())
         }
-        Some(Ok(ClientFrame::Request(frame))) => Ok((frame.id, frame.request)),
+        Inbound::Frame(ClientFrame::Request(frame)) => Ok((frame.id, Ok(frame.request))),
+        Inbound::BadRequest { id, error } => Ok((id, Err(error))),
     }
 }
 

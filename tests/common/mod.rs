@@ -1,0 +1,287 @@
+//! Fixtures shared by the integration tests: a real server on
+//! `127.0.0.1:0` with a temporary data dir, users with their own identities,
+//! and a raw framed connection for speaking (or mangling) the wire protocol.
+#![allow(dead_code)]
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use bytes::{BufMut, BytesMut};
+use futures::StreamExt;
+use pyconchat::{
+    client::{Client, ClientEvent, ConnectOptions, Identity},
+    protocol::{
+        ClientFrame, Event, FrameCodec, Hello, LogEntry, PROTOCOL_VERSION, ServerFrame, Welcome,
+        decode, encode,
+    },
+    server::{self, Limits},
+    store::SqliteStore,
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
+use tokio_util::codec::FramedRead;
+
+/// Long enough for a loaded CI machine; a passing test never waits this long.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A server running in this process on its own port and data dir.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub dir: Arc<tempfile::TempDir>,
+    pub limits: Limits,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::with_limits(Limits::default()).await
+    }
+
+    pub async fn with_limits(limits: Limits) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        Self::serve(dir, "127.0.0.1:0".parse().unwrap(), limits).await
+    }
+
+    async fn serve(dir: Arc<tempfile::TempDir>, addr: SocketAddr, limits: Limits) -> Self {
+        let store = SqliteStore::open(dir.path()).expect("open store");
+        let listener = TcpListener::bind(addr).await.expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::run(
+            listener,
+            Arc::new(store),
+            limits.clone(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            addr,
+            dir,
+            limits,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Shuts the server down gracefully and waits until it has.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(DEADLINE, task)
+                .await
+                .expect("server shuts down in time")
+                .expect("server task");
+        }
+    }
+
+    /// Stops the server and starts it again on the same port and data dir.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        *self = Self::serve(self.dir.clone(), self.addr, self.limits.clone()).await;
+    }
+
+    pub fn address(&self) -> String {
+        self.addr.to_string()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// A person with a stable identity, who can connect many times.
+#[derive(Clone)]
+pub struct User {
+    pub name: String,
+    pub identity: Identity,
+}
+
+impl User {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            identity: Identity::generate(),
+        }
+    }
+
+    pub fn options(&self, server: &TestServer, group: &str) -> ConnectOptions {
+        let mut options =
+            ConnectOptions::new(server.address(), &self.name, group, self.identity.clone());
+        options.min_backoff = Duration::from_millis(50);
+        options.max_backoff = Duration::from_millis(500);
+        options
+    }
+
+    pub async fn join(&self, server: &TestServer, group: &str) -> Session {
+        self.try_join(server, group).await.expect("join")
+    }
+
+    pub async fn try_join(
+        &self,
+        server: &TestServer,
+        group: &str,
+    ) -> Result<Session, pyconchat::client::ClientError> {
+        Session::connect(self.options(server, group)).await
+    }
+}
+
+/// One connection of a user, with its event stream.
+pub struct Session {
+    pub client: Client,
+    pub welcome: Welcome,
+    pub events: mpsc::Receiver<ClientEvent>,
+}
+
+impl Session {
+    pub async fn connect(options: ConnectOptions) -> Result<Self, pyconchat::client::ClientError> {
+        let (client, welcome, events) = tokio::time::timeout(DEADLINE, Client::connect(options))
+            .await
+            .expect("connect in time")?;
+        Ok(Self {
+            client,
+            welcome,
+            events,
+        })
+    }
+
+    pub async fn next(&mut self) -> ClientEvent {
+        tokio::time::timeout(DEADLINE, self.events.recv())
+            .await
+            .expect("an event in time")
+            .expect("the event stream is open")
+    }
+
+    /// Skips events until `pick` returns something.
+    pub async fn wait_for<T>(&mut self, mut pick: impl FnMut(&ClientEvent) -> Option<T>) -> T {
+        loop {
+            let event = self.next().await;
+            if let Some(found) = pick(&event) {
+                return found;
+            }
+        }
+    }
+
+    /// The next log entry, skipping presence and other events.
+    pub async fn entry(&mut self) -> LogEntry {
+        self.wait_for(|e| match e {
+            ClientEvent::Server(Event::Message { entry }) => Some(entry.clone()),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The next `n` log entries' texts (non-text bodies as their debug form).
+    pub async fn texts(&mut self, n: usize) -> Vec<String> {
+        let mut texts = Vec::new();
+        for _ in 0..n {
+            texts.push(text_of(&self.entry().await));
+        }
+        texts
+    }
+
+    /// Asserts that no log entry arrives for a short while.
+    pub async fn assert_no_entry(&mut self) {
+        let quiet = tokio::time::timeout(Duration::from_millis(300), async {
+            loop {
+                match self.events.recv().await {
+                    Some(ClientEvent::Server(Event::Message { entry })) => return entry,
+                    Some(_) => {}
+                    None => std::future::pending().await,
+                }
+            }
+        })
+        .await;
+        if let Ok(entry) = quiet {
+            panic!("unexpected entry {entry:?}");
+        }
+    }
+}
+
+pub fn text_of(entry: &LogEntry) -> String {
+    match &entry.body {
+        pyconchat::protocol::Body::Text { text } => text.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// A bare TCP connection that speaks frames by hand.
+pub struct Raw {
+    pub stream: TcpStream,
+}
+
+impl Raw {
+    pub async fn connect(server: &TestServer) -> Self {
+        Self {
+            stream: TcpStream::connect(server.addr).await.expect("connect"),
+        }
+    }
+
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write");
+    }
+
+    /// Sends `payload` with a correct length prefix.
+    pub async fn send_payload(&mut self, payload: &[u8]) {
+        let mut frame = BytesMut::new();
+        frame.put_u32(payload.len() as u32);
+        frame.put_slice(payload);
+        self.send_bytes(&frame).await;
+    }
+
+    pub async fn send(&mut self, frame: &ClientFrame) {
+        self.send_payload(&encode(frame)).await;
+    }
+
+    pub async fn hello(&mut self, user: &User, group: &str) -> ServerFrame {
+        self.send(&ClientFrame::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            name: user.name.clone(),
+            secret: user.identity.secret().to_vec(),
+            group: group.into(),
+            last_seq: None,
+        }))
+        .await;
+        self.read().await.expect("an answer to hello")
+    }
+
+    /// The next frame, or `None` once the server has closed the connection.
+    pub async fn read(&mut self) -> Option<ServerFrame> {
+        let mut reader = FramedRead::new(&mut self.stream, FrameCodec::new(16 << 20));
+        tokio::time::timeout(DEADLINE, reader.next())
+            .await
+            .expect("a frame or close in time")
+            .map(|frame| decode(&frame.expect("a well-formed frame")).expect("a decodable frame"))
+    }
+
+    /// Reads until the server closes, returning the last frame it sent.
+    pub async fn last_words(&mut self) -> Option<ServerFrame> {
+        let mut last = None;
+        while let Some(frame) = self.read().await {
+            last = Some(frame);
+        }
+        last
+    }
+
+    /// True once the server has closed the connection (reads hit EOF).
+    pub async fn is_closed(&mut self) -> bool {
+        let mut buf = [0_u8; 4096];
+        loop {
+            match tokio::time::timeout(DEADLINE, self.stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+}

@@ -1,0 +1,506 @@
+//! The group rules, over real TCP: create, request, approve, reject, kick,
+//! change admin, who is admin, members, identity.
+
+mod common;
+
+use common::{Session, TestServer, User};
+use pyconchat::{
+    client::{ClientEvent, CloseReason},
+    protocol::{Body, ErrorCode, Event, JoinStatus, ReplyData, Request, Role},
+};
+
+/// alice creates `group`; bob asks to join and alice approves.
+async fn admin_and_member(server: &TestServer, group: &str) -> (Session, Session) {
+    admin_and_member_as(server, group, &User::new("alice"), &User::new("bob")).await
+}
+
+async fn admin_and_member_as(
+    server: &TestServer,
+    group: &str,
+    alice: &User,
+    bob: &User,
+) -> (Session, Session) {
+    let mut admin = alice.join(server, group).await;
+    let pending = bob.join(server, group).await;
+    drop(pending);
+    admin
+        .client
+        .request(Request::ApproveRequest { name: "bob".into() })
+        .await
+        .unwrap();
+    let member = bob.join(server, group).await;
+    assert_eq!(member.welcome.status, JoinStatus::Member);
+    admin
+        .wait_for(|e| {
+            matches!(e, ClientEvent::Server(Event::MemberOnline { name }) if name == "bob")
+                .then_some(())
+        })
+        .await;
+    (admin, member)
+}
+
+fn code(result: Result<ReplyData, pyconchat::client::ClientError>) -> ErrorCode {
+    result
+        .expect_err("the request fails")
+        .code()
+        .expect("a server error")
+}
+
+#[tokio::test]
+async fn joining_a_new_group_creates_it_with_the_joiner_as_admin() {
+    let server = TestServer::start().await;
+    let mut alice = User::new("alice").join(&server, "rust").await;
+    assert_eq!(alice.welcome.status, JoinStatus::Created);
+    let snapshot = alice.welcome.snapshot.clone().unwrap();
+    assert_eq!(snapshot.admin, "alice");
+    assert_eq!(snapshot.members.len(), 1);
+    assert_eq!(alice.entry().await.body, Body::GroupCreated);
+    assert_eq!(alice.client.who_admin().await.unwrap(), "alice");
+}
+
+#[tokio::test]
+async fn a_join_request_waits_for_the_admin_who_approves_it() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (User::new("alice"), User::new("bob"));
+    let mut admin = alice.join(&server, "rust").await;
+    admin.client.send_message("before bob").await.unwrap();
+
+    let mut pending = bob.join(&server, "rust").await;
+    assert_eq!(pending.welcome.status, JoinStatus::Pending);
+    assert!(pending.welcome.snapshot.is_none());
+
+    let request = admin
+        .wait_for(|e| match e {
+            ClientEvent::Server(Event::JoinRequested { request }) => Some(request.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(request.name, "bob");
+    match admin.client.request(Request::ViewRequests).await.unwrap() {
+        ReplyData::Requests { requests } => assert_eq!(requests, vec![request]),
+        other => panic!("{other:?}"),
+    }
+
+    // Pending users can do nothing in the group.
+    assert_eq!(
+        code(
+            pending
+                .client
+                .request(Request::SendMessage { text: "hi".into() })
+                .await
+        ),
+        ErrorCode::Pending
+    );
+    assert_eq!(
+        code(pending.client.request(Request::AllMembers).await),
+        ErrorCode::Pending
+    );
+
+    admin
+        .client
+        .request(Request::ApproveRequest { name: "bob".into() })
+        .await
+        .unwrap();
+    let (by, snapshot) = pending
+        .wait_for(|e| match e {
+            ClientEvent::Server(Event::RequestApproved { by, snapshot }) => {
+                Some((by.clone(), snapshot.clone()))
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(by, "alice");
+    assert!(snapshot.members.iter().any(|m| m.name == "bob"));
+    // The new member receives the recent history, then the join itself.
+    assert_eq!(
+        pending.texts(3).await,
+        [
+            "GroupCreated",
+            "before bob",
+            "MemberJoined { name: \"bob\" }"
+        ]
+    );
+    let joined = admin.entry().await;
+    assert_eq!(joined.body, Body::MemberJoined { name: "bob".into() });
+    assert_eq!(joined.from, "alice");
+
+    pending.client.send_message("hi all").await.unwrap();
+    assert_eq!(admin.texts(1).await, ["hi all"]);
+}
+
+#[tokio::test]
+async fn a_rejected_user_is_told_and_may_ask_again() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (User::new("alice"), User::new("bob"));
+    let admin = alice.join(&server, "rust").await;
+    let mut pending = bob.join(&server, "rust").await;
+    admin
+        .client
+        .request(Request::RejectRequest { name: "bob".into() })
+        .await
+        .unwrap();
+    let rejected = pending
+        .wait_for(|e| match e {
+            ClientEvent::Closed(reason) => Some(reason.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(rejected, CloseReason::Rejected { by: "alice".into() });
+    match admin.client.request(Request::ViewRequests).await.unwrap() {
+        ReplyData::Requests { requests } => assert!(requests.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    let again = bob.join(&server, "rust").await;
+    assert_eq!(again.welcome.status, JoinStatus::Pending);
+}
+
+#[tokio::test]
+async fn requests_survive_both_sides_being_away() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (User::new("alice"), User::new("bob"));
+    alice
+        .join(&server, "rust")
+        .await
+        .client
+        .disconnect()
+        .await
+        .unwrap();
+    bob.join(&server, "rust")
+        .await
+        .client
+        .disconnect()
+        .await
+        .unwrap();
+
+    // The admin learns of the request on their next login.
+    let admin = alice.join(&server, "rust").await;
+    let requests = admin.welcome.snapshot.as_ref().unwrap().requests.clone();
+    assert_eq!(
+        requests.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["bob"]
+    );
+    admin
+        .client
+        .request(Request::ApproveRequest { name: "bob".into() })
+        .await
+        .unwrap();
+
+    // The requester comes back as a member.
+    let member = bob.join(&server, "rust").await;
+    assert_eq!(member.welcome.status, JoinStatus::Member);
+}
+
+#[tokio::test]
+async fn admin_only_requests_are_refused_to_members() {
+    let server = TestServer::start().await;
+    let (_admin, member) = admin_and_member(&server, "rust").await;
+    drop(User::new("carol").join(&server, "rust").await);
+    for request in [
+        Request::ViewRequests,
+        Request::ApproveRequest {
+            name: "carol".into(),
+        },
+        Request::RejectRequest {
+            name: "carol".into(),
+        },
+        Request::KickMember {
+            name: "alice".into(),
+        },
+        Request::ChangeAdmin { name: "bob".into() },
+    ] {
+        assert_eq!(
+            code(member.client.request(request.clone()).await),
+            ErrorCode::NotAdmin,
+            "{request:?}"
+        );
+    }
+    assert_eq!(member.client.who_admin().await.unwrap(), "alice");
+}
+
+#[tokio::test]
+async fn admin_requests_check_their_target() {
+    let server = TestServer::start().await;
+    let (admin, _member) = admin_and_member(&server, "rust").await;
+    let c = &admin.client;
+    assert_eq!(
+        code(
+            c.request(Request::KickMember {
+                name: "alice".into()
+            })
+            .await
+        ),
+        ErrorCode::InvalidTarget
+    );
+    assert_eq!(
+        code(
+            c.request(Request::ChangeAdmin {
+                name: "alice".into()
+            })
+            .await
+        ),
+        ErrorCode::InvalidTarget
+    );
+    assert_eq!(
+        code(c.request(Request::KickMember { name: "zed".into() }).await),
+        ErrorCode::NoSuchUser
+    );
+    assert_eq!(
+        code(c.request(Request::ChangeAdmin { name: "zed".into() }).await),
+        ErrorCode::NoSuchUser
+    );
+    assert_eq!(
+        code(
+            c.request(Request::ApproveRequest { name: "bob".into() })
+                .await
+        ),
+        ErrorCode::NoSuchUser
+    );
+    assert_eq!(
+        code(
+            c.request(Request::RejectRequest { name: "zed".into() })
+                .await
+        ),
+        ErrorCode::NoSuchUser
+    );
+}
+
+#[tokio::test]
+async fn a_kicked_member_is_told_who_did_it_and_may_ask_again() {
+    let server = TestServer::start().await;
+    let (mut admin, mut member) = admin_and_member(&server, "rust").await;
+    admin
+        .client
+        .request(Request::KickMember { name: "bob".into() })
+        .await
+        .unwrap();
+    let reason = member
+        .wait_for(|e| match e {
+            ClientEvent::Closed(reason) => Some(reason.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(reason, CloseReason::Kicked { by: "alice".into() });
+    assert!(member.client.send_message("still here?").await.is_err());
+
+    let kicked = admin
+        .wait_for(|e| match e {
+            ClientEvent::Server(Event::Message { entry })
+                if matches!(entry.body, Body::MemberKicked { .. }) =>
+            {
+                Some(entry.clone())
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(kicked.body, Body::MemberKicked { name: "bob".into() });
+    let names: Vec<_> = admin
+        .client
+        .members()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(names, ["alice"]);
+}
+
+#[tokio::test]
+async fn kicked_then_requesting_again_goes_through_the_admin() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (User::new("alice"), User::new("bob"));
+    let admin = alice.join(&server, "rust").await;
+    drop(bob.join(&server, "rust").await);
+    admin
+        .client
+        .request(Request::ApproveRequest { name: "bob".into() })
+        .await
+        .unwrap();
+    admin
+        .client
+        .request(Request::KickMember { name: "bob".into() })
+        .await
+        .unwrap();
+    let again = bob.join(&server, "rust").await;
+    assert_eq!(again.welcome.status, JoinStatus::Pending);
+    assert_eq!(
+        code(
+            again
+                .client
+                .request(Request::SendMessage { text: "x".into() })
+                .await
+        ),
+        ErrorCode::Pending
+    );
+}
+
+#[tokio::test]
+async fn the_admin_role_moves_to_a_member_and_everyone_is_told() {
+    let server = TestServer::start().await;
+    let carol = User::new("carol");
+    let (mut admin, mut member) = admin_and_member(&server, "rust").await;
+    drop(carol.join(&server, "rust").await);
+    admin
+        .client
+        .request(Request::ChangeAdmin { name: "bob".into() })
+        .await
+        .unwrap();
+
+    for session in [&mut admin, &mut member] {
+        let entry = session
+            .wait_for(|e| match e {
+                ClientEvent::Server(Event::Message { entry })
+                    if matches!(entry.body, Body::AdminChanged { .. }) =>
+                {
+                    Some(entry.clone())
+                }
+                _ => None,
+            })
+            .await;
+        assert_eq!(
+            (entry.from.as_str(), entry.body),
+            ("alice", Body::AdminChanged { to: "bob".into() })
+        );
+    }
+    // The new admin hears of the waiting request.
+    let request = member
+        .wait_for(|e| match e {
+            ClientEvent::Server(Event::JoinRequested { request }) => Some(request.name.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(request, "carol");
+    assert_eq!(admin.client.who_admin().await.unwrap(), "bob");
+    assert_eq!(
+        code(
+            admin
+                .client
+                .request(Request::KickMember { name: "bob".into() })
+                .await
+        ),
+        ErrorCode::NotAdmin
+    );
+    let roles: Vec<_> = member
+        .client
+        .members()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.name, m.role))
+        .collect();
+    assert_eq!(
+        roles,
+        [("alice".into(), Role::Member), ("bob".into(), Role::Admin)]
+    );
+    member
+        .client
+        .request(Request::KickMember {
+            name: "alice".into(),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn online_members_are_a_subset_of_all_members() {
+    let server = TestServer::start().await;
+    let (mut admin, member) = admin_and_member(&server, "rust").await;
+    let online = |members: Vec<pyconchat::protocol::MemberInfo>| {
+        members.into_iter().map(|m| m.name).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        online(admin.client.online_members().await.unwrap()),
+        ["alice", "bob"]
+    );
+
+    member.client.disconnect().await.unwrap();
+    admin
+        .wait_for(|e| {
+            matches!(e, ClientEvent::Server(Event::MemberOffline { name }) if name == "bob")
+                .then_some(())
+        })
+        .await;
+    assert_eq!(
+        online(admin.client.online_members().await.unwrap()),
+        ["alice"]
+    );
+    let all = admin.client.members().await.unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|m| (m.name.as_str(), m.online))
+            .collect::<Vec<_>>(),
+        [("alice", true), ("bob", false)]
+    );
+}
+
+#[tokio::test]
+async fn disconnect_keeps_membership_and_coming_back_is_immediate() {
+    let server = TestServer::start().await;
+    let alice = User::new("alice");
+    let (admin, member) = admin_and_member_as(&server, "rust", &alice, &User::new("bob")).await;
+    member.client.disconnect().await.unwrap();
+    admin.client.disconnect().await.unwrap();
+    let back = alice.join(&server, "rust").await;
+    assert_eq!(back.welcome.status, JoinStatus::Admin);
+}
+
+#[tokio::test]
+async fn nobody_can_take_a_name_that_is_pinned_to_someone_else() {
+    let server = TestServer::start().await;
+    let alice = User::new("alice");
+    let _admin = alice.join(&server, "rust").await;
+    let impostor = User::new("alice");
+    let error = impostor
+        .try_join(&server, "rust")
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(error.code(), Some(ErrorCode::NameTaken));
+    // Also in another group: names belong to the server, not the group.
+    let error = impostor
+        .try_join(&server, "other")
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(error.code(), Some(ErrorCode::NameTaken));
+}
+
+#[tokio::test]
+async fn a_second_connection_under_one_name_replaces_the_first() {
+    let server = TestServer::start().await;
+    let alice = User::new("alice");
+    let mut first = alice.join(&server, "rust").await;
+    let mut options = alice.options(&server, "rust");
+    options.reconnect = false;
+    let second = Session::connect(options).await.unwrap();
+    let reason = first
+        .wait_for(|e| match e {
+            ClientEvent::Closed(reason) => Some(reason.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(
+        matches!(reason, CloseReason::Refused(ref e) if e.code == ErrorCode::Replaced),
+        "{reason:?}"
+    );
+    second.client.send_message("still me").await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_names_and_groups_are_refused_with_the_rule() {
+    let server = TestServer::start().await;
+    let error = User::new("no spaces")
+        .try_join(&server, "rust")
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(error.code(), Some(ErrorCode::InvalidName));
+    assert!(error.to_string().contains("may contain only"), "{error}");
+    let error = User::new("ann").try_join(&server, "").await.err().unwrap();
+    assert_eq!(error.code(), Some(ErrorCode::InvalidGroup));
+    let error = User::new(&"n".repeat(33))
+        .try_join(&server, "rust")
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(error.code(), Some(ErrorCode::InvalidName));
+}
