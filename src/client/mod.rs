@@ -246,11 +246,27 @@ async fn open(
     }
 }
 
-/// The next frame, decoded; `None` at a clean end of stream.
+/// The next frame, decoded; `None` at a clean end of stream. Events of a
+/// kind this client does not know (from a newer server) are skipped, as the
+/// protocol asks.
 async fn read_frame(framed: &mut Connection) -> Result<Option<ServerFrame>, FrameError> {
-    match framed.next().await {
-        Some(payload) => decode(&payload?).map(Some),
-        None => Ok(None),
+    #[derive(serde::Deserialize)]
+    struct Tag {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    loop {
+        let Some(payload) = framed.next().await else {
+            return Ok(None);
+        };
+        let payload = payload?;
+        match decode(&payload) {
+            Ok(frame) => return Ok(Some(frame)),
+            Err(error) if decode::<Tag>(&payload).is_ok_and(|t| t.kind == "event") => {
+                tracing::debug!(%error, "skipping an event this client does not know");
+            }
+            Err(error) => return Err(error),
+        }
     }
 }
 

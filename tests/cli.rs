@@ -1,0 +1,92 @@
+//! The real binary: `serve` prints its address, serves, and shuts down
+//! cleanly on SIGTERM; bad configuration is reported plainly.
+
+mod common;
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::{DEADLINE, Session, User};
+use pyconchat::{client::ConnectOptions, protocol::JoinStatus};
+
+fn pyconchat() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pyconchat"));
+    // Keep the developer's own config and environment out of the test.
+    command
+        .env_remove("PYCONCHAT_CONFIG")
+        .env("XDG_CONFIG_HOME", "/nonexistent");
+    command
+}
+
+#[tokio::test]
+async fn serve_prints_its_address_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = pyconchat()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(line.contains("listening on 127.0.0.1:"), "{line}");
+
+    let alice = User::new("alice");
+    let options = ConnectOptions::new(&address, "alice", "rust", alice.identity.clone());
+    let mut session = Session::connect(options).await.unwrap();
+    assert_eq!(session.welcome.status, JoinStatus::Created);
+    session.client.send_message("hello").await.unwrap();
+    session.entry().await;
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < DEADLINE, "the server did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(dir.path().join("pyconchat.db").exists());
+}
+
+#[test]
+fn help_shows_examples() {
+    let output = pyconchat().args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        help.contains("--listen") && help.contains("Examples:"),
+        "{help}"
+    );
+}
+
+#[test]
+fn a_bad_config_file_is_reported_with_its_name_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[server]\nmax_message_bytes = -1\n").unwrap();
+    let output = pyconchat()
+        .arg("--config")
+        .arg(&path)
+        .args(["serve"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("max_message_bytes"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,257 @@
+//! Bad input ends only the connection that sent it, with an error frame
+//! where one can still be sent, and never disturbs anyone else.
+
+mod common;
+
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+
+use common::{Raw, Session, TestServer, User, text_of};
+use pyconchat::{
+    protocol::{
+        ClientFrame, ErrorCode, Hello, Outcome, PROTOCOL_VERSION, Request, RequestFrame,
+        ServerFrame,
+    },
+    server::Limits,
+};
+use serde::Serialize;
+
+fn error_code(frame: Option<ServerFrame>) -> ErrorCode {
+    match frame {
+        Some(ServerFrame::Error(error)) => error.code,
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+}
+
+/// A group with a member online, to prove others are undisturbed.
+async fn bystander(server: &TestServer) -> Session {
+    let mut alice = User::new("alice").join(server, "rust").await;
+    alice.entry().await;
+    alice
+}
+
+async fn still_chatting(alice: &mut Session, text: &str) {
+    alice
+        .client
+        .send_message(text)
+        .await
+        .expect("the bystander can still post");
+    assert_eq!(text_of(&alice.entry().await), text);
+}
+
+#[derive(Serialize)]
+struct Map<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+}
+
+#[tokio::test]
+async fn malformed_frames_close_only_their_own_connection() {
+    let server = TestServer::start().await;
+    let mut alice = bystander(&server).await;
+
+    // Not MessagePack at all.
+    let mut raw = Raw::connect(&server).await;
+    raw.send_payload(&[0xc1, 0xc1, 0xc1]).await;
+    assert_eq!(error_code(raw.last_words().await), ErrorCode::Malformed);
+    still_chatting(&mut alice, "after garbage").await;
+
+    // MessagePack, but not a message we know.
+    let mut raw = Raw::connect(&server).await;
+    raw.send_payload(&rmp_serde::to_vec_named(&Map { kind: "launch" }).unwrap())
+        .await;
+    assert_eq!(error_code(raw.last_words().await), ErrorCode::Malformed);
+
+    // A length far over the limit: refused before the bytes are read.
+    let mut raw = Raw::connect(&server).await;
+    raw.send_bytes(&u32::MAX.to_be_bytes()).await;
+    assert_eq!(error_code(raw.last_words().await), ErrorCode::FrameTooLarge);
+    still_chatting(&mut alice, "after an oversized length").await;
+
+    // A frame cut off by the client going away.
+    let mut raw = Raw::connect(&server).await;
+    raw.send_bytes(&[0, 0, 0, 100, 0x81, 0xa4]).await;
+    raw.stream.shutdown().await.unwrap();
+    assert!(raw.is_closed().await);
+    still_chatting(&mut alice, "after a truncated frame").await;
+
+    // Random bytes from the first byte on.
+    let mut raw = Raw::connect(&server).await;
+    let noise: Vec<u8> = (0..4096_u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    raw.send_bytes(&noise).await;
+    assert!(raw.is_closed().await);
+    still_chatting(&mut alice, "after noise").await;
+}
+
+#[tokio::test]
+async fn the_handshake_is_checked() {
+    let server = TestServer::with_limits(Limits {
+        handshake_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    })
+    .await;
+    let mut alice = bystander(&server).await;
+    let bob = User::new("bob");
+
+    // A request before the hello.
+    let mut raw = Raw::connect(&server).await;
+    raw.send(&ClientFrame::Request(RequestFrame {
+        id: 1,
+        request: Request::WhoAdmin,
+    }))
+    .await;
+    assert_eq!(error_code(raw.last_words().await), ErrorCode::Malformed);
+
+    // Another protocol version.
+    let mut raw = Raw::connect(&server).await;
+    raw.send(&ClientFrame::Hello(Hello {
+        version: PROTOCOL_VERSION + 1,
+        name: "bob".into(),
+        secret: bob.identity.secret().to_vec(),
+        group: "rust".into(),
+        last_seq: None,
+    }))
+    .await;
+    let Some(ServerFrame::Error(error)) = raw.last_words().await else {
+        panic!("no error")
+    };
+    assert_eq!(error.code, ErrorCode::VersionMismatch);
+    assert!(
+        error.message.contains("protocol version 1"),
+        "{}",
+        error.message
+    );
+
+    // A secret of the wrong size.
+    let mut raw = Raw::connect(&server).await;
+    raw.send(&ClientFrame::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        name: "bob".into(),
+        secret: vec![1, 2, 3],
+        group: "rust".into(),
+        last_seq: None,
+    }))
+    .await;
+    assert_eq!(error_code(raw.last_words().await), ErrorCode::InvalidSecret);
+
+    // Silence.
+    let mut raw = Raw::connect(&server).await;
+    assert_eq!(error_code(raw.last_words().await), ErrorCode::Timeout);
+
+    // A second hello.
+    let mut raw = Raw::connect(&server).await;
+    assert!(matches!(
+        raw.hello(&bob, "rust").await,
+        ServerFrame::Welcome(_)
+    ));
+    raw.send(&ClientFrame::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        name: "bob".into(),
+        secret: bob.identity.secret().to_vec(),
+        group: "rust".into(),
+        last_seq: None,
+    }))
+    .await;
+    assert_eq!(error_code(raw.last_words().await), ErrorCode::Malformed);
+
+    still_chatting(&mut alice, "still here").await;
+}
+
+#[derive(Serialize)]
+struct FutureRequest<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    id: u32,
+    request: FutureOp<'a>,
+}
+
+#[derive(Serialize)]
+struct FutureOp<'a> {
+    op: &'a str,
+}
+
+#[tokio::test]
+async fn an_unknown_request_gets_an_error_reply_and_the_connection_goes_on() {
+    let server = TestServer::start().await;
+    let alice = User::new("alice");
+    let mut raw = Raw::connect(&server).await;
+    assert!(matches!(
+        raw.hello(&alice, "rust").await,
+        ServerFrame::Welcome(_)
+    ));
+    raw.send_payload(
+        &rmp_serde::to_vec_named(&FutureRequest {
+            kind: "request",
+            id: 41,
+            request: FutureOp {
+                op: "self_destruct",
+            },
+        })
+        .unwrap(),
+    )
+    .await;
+    raw.send(&ClientFrame::Request(RequestFrame {
+        id: 42,
+        request: Request::WhoAdmin,
+    }))
+    .await;
+    let mut replies = Vec::new();
+    while replies.len() < 2 {
+        if let Some(ServerFrame::Reply(reply)) = raw.read().await {
+            replies.push(reply);
+        }
+    }
+    assert_eq!(replies[0].id, 41);
+    assert!(
+        matches!(&replies[0].outcome, Outcome::Error(e) if e.code == ErrorCode::UnknownRequest)
+    );
+    assert_eq!(replies[1].id, 42);
+    assert!(matches!(&replies[1].outcome, Outcome::Ok { .. }));
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_are_told_why() {
+    let server = TestServer::with_limits(Limits {
+        max_connections: 1,
+        ..Limits::default()
+    })
+    .await;
+    let _alice = bystander(&server).await;
+    let error = User::new("bob")
+        .try_join(&server, "rust")
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(error.code(), Some(ErrorCode::TooManyConnections));
+}
+
+#[tokio::test]
+async fn a_client_that_vanishes_is_marked_offline() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (User::new("alice"), User::new("bob"));
+    let admin = alice.join(&server, "rust").await;
+    drop(bob.join(&server, "rust").await);
+    admin
+        .client
+        .request(Request::ApproveRequest { name: "bob".into() })
+        .await
+        .unwrap();
+    let mut raw = Raw::connect(&server).await;
+    assert!(matches!(
+        raw.hello(&bob, "rust").await,
+        ServerFrame::Welcome(_)
+    ));
+    drop(raw);
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    loop {
+        let online = admin.client.online_members().await.unwrap();
+        if online.iter().all(|m| m.name != "bob") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "bob still online");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
