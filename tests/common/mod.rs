@@ -17,12 +17,12 @@ use pyconchat::{
     store::SqliteStore,
 };
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::AsyncWriteExt,
     net::{TcpListener, TcpStream},
     sync::{mpsc, oneshot},
     task::JoinHandle,
 };
-use tokio_util::codec::FramedRead;
+use tokio_util::codec::Framed;
 
 /// Long enough for a loaded CI machine; a passing test never waits this long.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -217,18 +217,24 @@ pub fn text_of(entry: &LogEntry) -> String {
 
 /// A bare TCP connection that speaks frames by hand.
 pub struct Raw {
-    pub stream: TcpStream,
+    framed: Framed<TcpStream, FrameCodec>,
 }
 
 impl Raw {
     pub async fn connect(server: &TestServer) -> Self {
+        let stream = TcpStream::connect(server.addr).await.expect("connect");
         Self {
-            stream: TcpStream::connect(server.addr).await.expect("connect"),
+            framed: Framed::new(stream, FrameCodec::new(16 << 20)),
         }
     }
 
     pub async fn send_bytes(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).await.expect("write");
+        self.framed.get_mut().write_all(bytes).await.expect("write");
+    }
+
+    /// Closes the sending side, as a client that goes away mid-frame does.
+    pub async fn shutdown(&mut self) {
+        self.framed.get_mut().shutdown().await.expect("shutdown");
     }
 
     /// Sends `payload` with a correct length prefix.
@@ -257,31 +263,22 @@ impl Raw {
 
     /// The next frame, or `None` once the server has closed the connection.
     pub async fn read(&mut self) -> Option<ServerFrame> {
-        let mut reader = FramedRead::new(&mut self.stream, FrameCodec::new(16 << 20));
-        tokio::time::timeout(DEADLINE, reader.next())
+        let frame = tokio::time::timeout(DEADLINE, self.framed.next())
             .await
-            .expect("a frame or close in time")
-            .map(|frame| decode(&frame.expect("a well-formed frame")).expect("a decodable frame"))
+            .expect("a frame or close in time")?;
+        match frame {
+            Ok(payload) => Some(decode(&payload).expect("a decodable frame")),
+            Err(_) => None,
+        }
     }
 
     /// Reads until the server closes, returning the last frame it sent.
+    /// Panics if the server keeps the connection open past the deadline.
     pub async fn last_words(&mut self) -> Option<ServerFrame> {
         let mut last = None;
         while let Some(frame) = self.read().await {
             last = Some(frame);
         }
         last
-    }
-
-    /// True once the server has closed the connection (reads hit EOF).
-    pub async fn is_closed(&mut self) -> bool {
-        let mut buf = [0_u8; 4096];
-        loop {
-            match tokio::time::timeout(DEADLINE, self.stream.read(&mut buf)).await {
-                Ok(Ok(0)) | Ok(Err(_)) => return true,
-                Ok(Ok(_)) => continue,
-                Err(_) => return false,
-            }
-        }
     }
 }
