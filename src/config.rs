@@ -56,8 +56,16 @@ pub struct ServerConfig {
     pub history_on_join: u64,
     pub outbound_queue: usize,
     pub max_connections: usize,
+    pub max_connections_per_ip: usize,
     pub handshake_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
     pub write_timeout_secs: u64,
+    pub requests_per_second: u32,
+    pub request_burst: u32,
+    pub messages_per_second: u32,
+    pub message_burst: u32,
+    pub max_pending_requests: usize,
+    pub rejoin_cooldown_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -71,8 +79,16 @@ impl Default for ServerConfig {
             history_on_join: limits.history_on_join,
             outbound_queue: limits.outbound_queue,
             max_connections: limits.max_connections,
+            max_connections_per_ip: limits.max_connections_per_ip,
             handshake_timeout_secs: limits.handshake_timeout.as_secs(),
+            idle_timeout_secs: limits.idle_timeout.as_secs(),
             write_timeout_secs: limits.write_timeout.as_secs(),
+            requests_per_second: limits.requests_per_second,
+            request_burst: limits.request_burst,
+            messages_per_second: limits.messages_per_second,
+            message_burst: limits.message_burst,
+            max_pending_requests: limits.max_pending_requests,
+            rejoin_cooldown_secs: limits.rejoin_cooldown.as_secs(),
         }
     }
 }
@@ -97,8 +113,27 @@ impl ServerConfig {
         for (key, value) in [
             ("server.outbound_queue", self.outbound_queue as u64),
             ("server.max_connections", self.max_connections as u64),
+            (
+                "server.max_connections_per_ip",
+                self.max_connections_per_ip as u64,
+            ),
             ("server.handshake_timeout_secs", self.handshake_timeout_secs),
+            ("server.idle_timeout_secs", self.idle_timeout_secs),
             ("server.write_timeout_secs", self.write_timeout_secs),
+            (
+                "server.requests_per_second",
+                self.requests_per_second.into(),
+            ),
+            ("server.request_burst", self.request_burst.into()),
+            (
+                "server.messages_per_second",
+                self.messages_per_second.into(),
+            ),
+            ("server.message_burst", self.message_burst.into()),
+            (
+                "server.max_pending_requests",
+                self.max_pending_requests as u64,
+            ),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1"));
@@ -110,8 +145,16 @@ impl ServerConfig {
             history_on_join: self.history_on_join,
             outbound_queue: self.outbound_queue,
             max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
             handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
             write_timeout: Duration::from_secs(self.write_timeout_secs),
+            requests_per_second: self.requests_per_second,
+            request_burst: self.request_burst,
+            messages_per_second: self.messages_per_second,
+            message_burst: self.message_burst,
+            max_pending_requests: self.max_pending_requests,
+            rejoin_cooldown: Duration::from_secs(self.rejoin_cooldown_secs),
             ..Limits::default()
         })
     }

@@ -3,10 +3,13 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{Session, TestServer, User};
 use pyconchat::{
     client::{ClientEvent, CloseReason},
     protocol::{Body, ErrorCode, Event, JoinStatus, ReplyData, Request, Role},
+    server::Limits,
 };
 
 /// alice creates `group`; bob asks to join and alice approves.
@@ -129,8 +132,12 @@ async fn a_join_request_waits_for_the_admin_who_approves_it() {
 }
 
 #[tokio::test]
-async fn a_rejected_user_is_told_and_may_ask_again() {
-    let server = TestServer::start().await;
+async fn a_rejected_user_is_told_and_may_ask_again_after_a_pause() {
+    let server = TestServer::with_limits(Limits {
+        rejoin_cooldown: Duration::from_millis(500),
+        ..Limits::default()
+    })
+    .await;
     let (alice, bob) = (User::new("alice"), User::new("bob"));
     let admin = alice.join(&server, "rust").await;
     let mut pending = bob.join(&server, "rust").await;
@@ -150,8 +157,32 @@ async fn a_rejected_user_is_told_and_may_ask_again() {
         ReplyData::Requests { requests } => assert!(requests.is_empty()),
         other => panic!("{other:?}"),
     }
+    // Asking again at once is refused, so a rejected user cannot flood the admin.
+    let error = bob.try_join(&server, "rust").await.err().expect("too soon");
+    assert_eq!(error.code(), Some(ErrorCode::RateLimited));
+    assert!(error.to_string().contains("ask again in"), "{error}");
+    tokio::time::sleep(Duration::from_millis(600)).await;
     let again = bob.join(&server, "rust").await;
     assert_eq!(again.welcome.status, JoinStatus::Pending);
+}
+
+#[tokio::test]
+async fn a_group_holds_a_bounded_number_of_requests() {
+    let server = TestServer::with_limits(Limits {
+        max_pending_requests: 2,
+        ..Limits::default()
+    })
+    .await;
+    let _admin = User::new("alice").join(&server, "rust").await;
+    for name in ["b1", "b2"] {
+        drop(User::new(name).join(&server, "rust").await);
+    }
+    let error = User::new("b3")
+        .try_join(&server, "rust")
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(error.code(), Some(ErrorCode::RateLimited));
 }
 
 #[tokio::test]

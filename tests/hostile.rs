@@ -35,7 +35,7 @@ async fn still_chatting(alice: &mut Session, text: &str) {
         .send_message(text)
         .await
         .expect("the bystander can still post");
-    assert_eq!(text_of(&alice.entry().await), text);
+    while text_of(&alice.entry().await) != text {}
 }
 
 #[derive(Serialize)]
@@ -256,4 +256,117 @@ async fn a_client_that_vanishes_is_marked_offline() {
         assert!(tokio::time::Instant::now() < deadline, "bob still online");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_after_the_idle_timeout() {
+    let server = TestServer::with_limits(Limits {
+        idle_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    })
+    .await;
+    let mut raw = Raw::connect(&server).await;
+    assert!(matches!(
+        raw.hello(&User::new("ann"), "rust").await,
+        ServerFrame::Welcome(_)
+    ));
+    assert_eq!(error_code(raw.last_words().await), ErrorCode::Timeout);
+}
+
+#[tokio::test]
+async fn heartbeats_keep_a_quiet_client_connected() {
+    let server = TestServer::with_limits(Limits {
+        idle_timeout: Duration::from_millis(400),
+        ..Limits::default()
+    })
+    .await;
+    let ann = User::new("ann");
+    let mut options = ann.options(&server, "rust");
+    options.heartbeat = Duration::from_millis(100);
+    let mut session = Session::connect(options).await.unwrap();
+    session.entry().await;
+    let quiet = tokio::time::timeout(Duration::from_millis(1500), session.events.recv()).await;
+    assert!(quiet.is_err(), "no reconnect while quiet: {quiet:?}");
+    session.client.send_message("still here").await.unwrap();
+}
+
+#[tokio::test]
+async fn the_client_notices_a_server_that_stops_answering() {
+    use futures::{SinkExt, StreamExt};
+    use pyconchat::{
+        client::{ClientEvent, ConnectOptions, Identity},
+        protocol::{FrameCodec, JoinStatus, Welcome, encode},
+    };
+    // A peer that completes the hello and then never says another word,
+    // like a server behind a dead link.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut peers = Vec::new();
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut framed = tokio_util::codec::Framed::new(socket, FrameCodec::new(1 << 20));
+            framed.next().await;
+            let welcome = ServerFrame::Welcome(Welcome {
+                status: JoinStatus::Pending,
+                name: "ann".into(),
+                group: "rust".into(),
+                snapshot: None,
+            });
+            framed.send(encode(&welcome)).await.unwrap();
+            peers.push(framed);
+        }
+    });
+    let mut options = ConnectOptions::new(address, "ann", "rust", Identity::generate());
+    options.heartbeat = Duration::from_millis(100);
+    let mut session = Session::connect(options).await.unwrap();
+    let reason = session
+        .wait_for(|e| match e {
+            ClientEvent::Reconnecting { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(reason.contains("no word from the server"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_flood_is_refused_politely_and_only_for_the_flooder() {
+    let server = TestServer::with_limits(Limits {
+        messages_per_second: 5,
+        message_burst: 10,
+        ..Limits::default()
+    })
+    .await;
+    let mut alice = bystander(&server).await;
+    let flooder = User::new("flo");
+    drop(flooder.join(&server, "rust").await);
+    alice
+        .client
+        .request(Request::ApproveRequest { name: "flo".into() })
+        .await
+        .unwrap();
+    let flo = flooder.join(&server, "rust").await;
+
+    let results =
+        futures::future::join_all((0..40).map(|i| flo.client.send_message(format!("spam {i}"))))
+            .await;
+    let limited = results
+        .iter()
+        .filter(|r| r.as_ref().err().and_then(|e| e.code()) == Some(ErrorCode::RateLimited))
+        .count();
+    let accepted = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(accepted + limited, 40, "{results:?}");
+    assert!(
+        (10..=12).contains(&accepted),
+        "the burst gets through, then the rate applies: {accepted}"
+    );
+
+    // Still connected; after a pause, a long multi-line paste is one message.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let paste = (0..50)
+        .map(|i| format!("line {i}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    flo.client.send_message(paste).await.unwrap();
+    still_chatting(&mut alice, "unbothered").await;
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Raw, Session, TestServer, User, text_of};
+use common::{Raw, Session, TestServer, User, text_of, without_rate_limits};
 use futures::{StreamExt, stream};
 use pyconchat::{
     client::ClientEvent,
@@ -46,7 +46,7 @@ async fn skip_to(session: &mut Session, text: &str) {
 
 #[tokio::test]
 async fn online_members_get_every_message_in_order() {
-    let server = TestServer::start().await;
+    let server = TestServer::with_limits(without_rate_limits()).await;
     let (alice, bob) = (User::new("alice"), User::new("bob"));
     let mut admin = group_of(&server, &alice, &[&bob]).await;
     let mut member = bob.join(&server, "rust").await;
@@ -72,7 +72,7 @@ async fn online_members_get_every_message_in_order() {
 
 #[tokio::test]
 async fn a_member_who_was_away_gets_what_they_missed_once_in_order() {
-    let server = TestServer::start().await;
+    let server = TestServer::with_limits(without_rate_limits()).await;
     let (alice, bob) = (User::new("alice"), User::new("bob"));
     let admin = group_of(&server, &alice, &[&bob]).await;
     let mut member = bob.join(&server, "rust").await;
@@ -91,7 +91,7 @@ async fn a_member_who_was_away_gets_what_they_missed_once_in_order() {
 
 #[tokio::test]
 async fn the_client_resumes_after_a_server_restart_without_gaps_or_duplicates() {
-    let mut server = TestServer::start().await;
+    let mut server = TestServer::with_limits(without_rate_limits()).await;
     let (alice, bob) = (User::new("alice"), User::new("bob"));
     drop(group_of(&server, &alice, &[&bob]).await);
     let mut admin = alice.join(&server, "rust").await;
@@ -117,7 +117,7 @@ async fn the_client_resumes_after_a_server_restart_without_gaps_or_duplicates() 
 
 #[tokio::test]
 async fn the_servers_cursor_survives_a_restart() {
-    let mut server = TestServer::start().await;
+    let mut server = TestServer::with_limits(without_rate_limits()).await;
     let (alice, bob) = (User::new("alice"), User::new("bob"));
     drop(group_of(&server, &alice, &[&bob]).await);
     let mut member = bob.join(&server, "rust").await;
@@ -142,7 +142,7 @@ async fn the_servers_cursor_survives_a_restart() {
 async fn a_new_member_gets_the_configured_amount_of_history() {
     let server = TestServer::with_limits(Limits {
         history_on_join: 3,
-        ..Limits::default()
+        ..without_rate_limits()
     })
     .await;
     let (alice, bob) = (User::new("alice"), User::new("bob"));
@@ -166,7 +166,7 @@ async fn a_new_member_gets_the_configured_amount_of_history() {
 async fn message_limits_are_enforced_with_a_clear_error() {
     let server = TestServer::with_limits(Limits {
         max_message_bytes: 100,
-        ..Limits::default()
+        ..without_rate_limits()
     })
     .await;
     let mut admin = User::new("alice").join(&server, "rust").await;
@@ -192,7 +192,7 @@ async fn a_member_who_falls_behind_is_dropped_and_catches_up_without_gaps() {
     // each), far too little for a member who stops reading.
     let server = TestServer::with_limits(Limits {
         outbound_queue: 256,
-        ..Limits::default()
+        ..without_rate_limits()
     })
     .await;
     let (alice, bob) = (User::new("alice"), User::new("bob"));
@@ -242,7 +242,7 @@ async fn a_member_who_falls_behind_is_dropped_and_catches_up_without_gaps() {
 async fn a_reader_that_stalls_is_dropped_and_others_carry_on() {
     let server = TestServer::with_limits(Limits {
         outbound_queue: 16,
-        ..Limits::default()
+        ..without_rate_limits()
     })
     .await;
     let (alice, bob, carol) = (User::new("alice"), User::new("bob"), User::new("carol"));
@@ -295,7 +295,7 @@ async fn a_reader_that_stalls_is_dropped_and_others_carry_on() {
 
 #[tokio::test]
 async fn shutdown_tells_clients_and_keeps_everything() {
-    let mut server = TestServer::start().await;
+    let mut server = TestServer::with_limits(without_rate_limits()).await;
     let alice = User::new("alice");
     let mut admin = alice.join(&server, "rust").await;
     admin.client.send_message("durable").await.unwrap();

@@ -20,6 +20,7 @@ use futures::{SinkExt, StreamExt};
 use tokio::{
     net::TcpStream,
     sync::{mpsc, oneshot},
+    time::Instant,
 };
 use tokio_util::codec::Framed;
 
@@ -43,6 +44,10 @@ pub struct ConnectOptions {
     /// The first reconnect delay; it doubles up to `max_backoff`.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// After this long without sending, the client pings; after twice this
+    /// long without hearing from the server, it counts the connection as
+    /// dead and reconnects. Must stay below the server's idle timeout.
+    pub heartbeat: Duration,
     /// Resume after this sequence number on the first connection (for
     /// example the last one a previous run of the client saw).
     pub last_seq: Option<Seq>,
@@ -64,6 +69,7 @@ impl ConnectOptions {
             reconnect: true,
             min_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(30),
             last_seq: None,
         }
     }
@@ -363,21 +369,23 @@ impl Worker {
 
     /// Serves one connection until it ends.
     async fn serve(&mut self, framed: &mut Connection) -> Ending {
+        let beat = self.options.heartbeat;
         let mut leaving = false;
+        let mut last_sent = Instant::now();
+        let mut last_heard = Instant::now();
         loop {
+            let wake = (last_sent + beat).min(last_heard + beat * 2);
             tokio::select! {
                 request = self.queue.recv(), if !leaving => {
                     let Some((request, reply)) = request else { return Ending::Abandoned };
                     leaving = request == Request::Disconnect;
-                    self.next_id = self.next_id.wrapping_add(1);
-                    let frame = ClientFrame::Request(RequestFrame { id: self.next_id, request });
-                    if let Err(e) = framed.send(encode(&frame)).await {
-                        let _ = reply.send(Err(e.into()));
-                        return Ending::Lost("the connection failed".into());
+                    if let Err(ending) = self.send(framed, request, reply).await {
+                        return ending;
                     }
-                    self.waiting.insert(self.next_id, reply);
+                    last_sent = Instant::now();
                 }
                 frame = read_frame(framed) => {
+                    last_heard = Instant::now();
                     let frame = match frame {
                         Ok(None) if leaving => return Ending::Closed(CloseReason::Disconnected),
                         Ok(None) => return Ending::Lost("the server closed the connection".into()),
@@ -388,8 +396,38 @@ impl Worker {
                         return ending;
                     }
                 }
+                () = tokio::time::sleep_until(wake) => {
+                    if last_heard.elapsed() >= beat * 2 {
+                        return Ending::Lost(format!("no word from the server for {} s", (beat * 2).as_secs()));
+                    }
+                    // Nobody waits for the pong: any frame back proves the link.
+                    let (pong, _) = oneshot::channel();
+                    if let Err(ending) = self.send(framed, Request::Ping, pong).await {
+                        return ending;
+                    }
+                    last_sent = Instant::now();
+                }
             }
         }
+    }
+
+    async fn send(
+        &mut self,
+        framed: &mut Connection,
+        request: Request,
+        reply: ReplyTx,
+    ) -> Result<(), Ending> {
+        self.next_id = self.next_id.wrapping_add(1);
+        let frame = ClientFrame::Request(RequestFrame {
+            id: self.next_id,
+            request,
+        });
+        if let Err(e) = framed.send(encode(&frame)).await {
+            let _ = reply.send(Err(e.into()));
+            return Err(Ending::Lost("the connection failed".into()));
+        }
+        self.waiting.insert(self.next_id, reply);
+        Ok(())
     }
 
     async fn receive(&mut self, frame: ServerFrame) -> Option<Ending> {

@@ -297,6 +297,10 @@ pub enum ErrorCode {
     /// The connection could not keep up with the group and was dropped; reconnect to catch up.
     TooSlow,
     TooManyConnections,
+    /// Too much too fast: too many requests or messages from this
+    /// connection, too many pending join requests for the group, or asking
+    /// again too soon after a rejection. Wait and retry.
+    RateLimited,
     /// The client took too long to say hello.
     Timeout,
     ShuttingDown,

@@ -17,6 +17,7 @@
 use std::{
     collections::{BTreeMap, HashMap, HashSet, hash_map::Entry},
     sync::{Arc, Mutex, MutexGuard},
+    time::Instant,
 };
 
 use bytes::Bytes;
@@ -141,6 +142,9 @@ pub(crate) struct Group {
     online: HashMap<String, SessionHandle>,
     /// Pending users with a live session, waiting for the admin.
     waiting: HashMap<String, SessionHandle>,
+    /// When each recently rejected user was turned down, to hold off
+    /// immediate re-requests. Kept in memory only.
+    rejected: HashMap<String, Instant>,
 }
 
 impl Group {
@@ -156,6 +160,7 @@ impl Group {
             head: record.head,
             online: HashMap::new(),
             waiting: HashMap::new(),
+            rejected: HashMap::new(),
         }
     }
 
@@ -436,6 +441,7 @@ impl HubTask {
                             head: 0,
                             online: HashMap::new(),
                             waiting: HashMap::new(),
+                            rejected: HashMap::new(),
                         },
                     );
                     let change = Change::CreateGroup {
@@ -470,6 +476,10 @@ impl HubTask {
                 if group.requests.iter().any(|r| r.name == name) {
                     replace_session(&mut group.waiting, &name, session);
                     let _ = reply.send(Ok(pending()));
+                    return None;
+                }
+                if let Err(error) = may_request(group, &name, &self.limits) {
+                    let _ = reply.send(Err(error));
                     return None;
                 }
                 group.requests.push(JoinRequest {
@@ -649,6 +659,7 @@ fn apply_effect(group: &mut Group, change: &Change, by: &str) {
             }
         }
         Change::RejectRequest { name, .. } => {
+            group.rejected.insert(name.clone(), Instant::now());
             if let Some(session) = group.waiting.remove(name) {
                 let _ = session
                     .control
@@ -757,6 +768,32 @@ fn drop_strays(group: &mut Group) {
     };
     online.retain(|name, s| keep_if(members.contains_key(name), s));
     waiting.retain(|name, s| keep_if(requests.iter().any(|r| &r.name == name), s));
+}
+
+/// Flood control for join requests: a bounded queue per group, and a pause
+/// after a rejection.
+fn may_request(group: &mut Group, name: &str, limits: &Limits) -> Result<(), ErrorBody> {
+    group
+        .rejected
+        .retain(|_, at| at.elapsed() < limits.rejoin_cooldown);
+    if let Some(at) = group.rejected.get(name) {
+        let wait = limits
+            .rejoin_cooldown
+            .saturating_sub(at.elapsed())
+            .as_secs()
+            + 1;
+        return Err(ErrorBody::new(
+            ErrorCode::RateLimited,
+            format!("the admin turned down your request; you can ask again in {wait} s"),
+        ));
+    }
+    if group.requests.len() >= limits.max_pending_requests {
+        return Err(ErrorBody::new(
+            ErrorCode::RateLimited,
+            "this group has too many pending join requests; try again later",
+        ));
+    }
+    Ok(())
 }
 
 fn pending() -> Joined {

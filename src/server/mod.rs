@@ -6,18 +6,17 @@
 //! Ctrl-C/SIGTERM. Shutdown is graceful: stop accepting, tell every client,
 //! let sessions save their cursors, drain the hub, return.
 
+mod admission;
 mod hub;
+mod rate;
 mod session;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use tokio::{net::TcpListener, sync::Semaphore};
+use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{
-    protocol::{DEFAULT_MAX_FRAME_BYTES, ErrorBody, ErrorCode},
-    store::Store,
-};
+use crate::{protocol::DEFAULT_MAX_FRAME_BYTES, store::Store};
 
 /// The server's limits, from the `[server]` section of the config.
 #[derive(Debug, Clone)]
@@ -31,9 +30,23 @@ pub struct Limits {
     /// Changes queued for the hub before sessions wait to submit more.
     pub hub_queue: usize,
     pub max_connections: usize,
+    pub max_connections_per_ip: usize,
     pub handshake_timeout: Duration,
+    /// A connection that sends nothing (not even a ping) for this long is
+    /// closed, so half-open connections do not pile up.
+    pub idle_timeout: Duration,
     /// How long a write to one client may take before it is dropped.
     pub write_timeout: Duration,
+    /// Steady rate and burst of requests of any kind per connection.
+    pub requests_per_second: u32,
+    pub request_burst: u32,
+    /// Steady rate and burst of chat messages per connection.
+    pub messages_per_second: u32,
+    pub message_burst: u32,
+    /// Pending join requests one group may hold.
+    pub max_pending_requests: usize,
+    /// How long a rejected user waits before asking the same group again.
+    pub rejoin_cooldown: Duration,
 }
 
 impl Default for Limits {
@@ -45,8 +58,16 @@ impl Default for Limits {
             outbound_queue: 4096,
             hub_queue: 8192,
             max_connections: 20_000,
+            max_connections_per_ip: 20_000,
             handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(90),
             write_timeout: Duration::from_secs(30),
+            requests_per_second: 50,
+            request_burst: 200,
+            messages_per_second: 20,
+            message_burst: 50,
+            max_pending_requests: 100,
+            rejoin_cooldown: Duration::from_secs(60),
         }
     }
 }
@@ -62,7 +83,8 @@ pub async fn run(
     let hub_done = tokio::spawn(hub_task.run());
     let stop = CancellationToken::new();
     let sessions = TaskTracker::new();
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let admission =
+        admission::Admission::new(limits.max_connections, limits.max_connections_per_ip);
     let mut next_id = 0_u64;
     tokio::pin!(shutdown);
     loop {
@@ -80,7 +102,7 @@ pub async fn run(
         };
         let _ = socket.set_nodelay(true);
         next_id += 1;
-        match permits.clone().try_acquire_owned() {
+        match admission.admit(peer.ip()) {
             Ok(permit) => {
                 sessions.spawn(session::serve(
                     socket,
@@ -92,12 +114,8 @@ pub async fn run(
                     permit,
                 ));
             }
-            Err(_) => {
-                tracing::warn!(%peer, "refused a connection: at the connection limit");
-                let error = ErrorBody::new(
-                    ErrorCode::TooManyConnections,
-                    "the server is full; try again later",
-                );
+            Err(error) => {
+                tracing::warn!(%peer, "refused a connection: {}", error.message);
                 sessions.spawn(session::refuse(socket, error, limits.max_frame_bytes));
             }
         }

@@ -14,7 +14,8 @@ use tokio::{
         TcpStream,
         tcp::{OwnedReadHalf, OwnedWriteHalf},
     },
-    sync::{OwnedSemaphorePermit, mpsc, oneshot},
+    sync::{mpsc, oneshot},
+    time::Instant,
 };
 use tokio_util::{
     codec::{FramedRead, FramedWrite},
@@ -23,7 +24,9 @@ use tokio_util::{
 
 use super::{
     Limits,
+    admission::Permit,
     hub::{Control, Hub, Job, Joined, Mutation, Outbound, SessionHandle, event_frame, reply_frame},
+    rate::TokenBucket,
 };
 use crate::protocol::{
     ClientFrame, ErrorBody, ErrorCode, Event, FrameCodec, FrameError, Hello, JoinStatus,
@@ -76,9 +79,13 @@ struct Session {
     reader: Reader,
     writer: Writer,
     hub: Hub,
-    limits: Limits,
     id: u64,
     peer: SocketAddr,
+    /// When the client last sent a frame; see `Limits::idle_timeout`.
+    last_heard: Instant,
+    requests: TokenBucket,
+    messages: TokenBucket,
+    limits: Limits,
 }
 
 /// Serves one accepted connection until it ends; `_permit` holds its slot
@@ -90,16 +97,19 @@ pub(crate) async fn serve(
     hub: Hub,
     limits: Limits,
     shutdown: CancellationToken,
-    _permit: OwnedSemaphorePermit,
+    _permit: Permit,
 ) {
     let (read, write) = socket.into_split();
     let mut session = Session {
         reader: FramedRead::new(read, FrameCodec::new(limits.max_frame_bytes)),
         writer: FramedWrite::new(write, FrameCodec::new(limits.max_frame_bytes)),
         hub,
-        limits,
         id,
         peer,
+        last_heard: Instant::now(),
+        requests: TokenBucket::new(limits.requests_per_second, limits.request_burst),
+        messages: TokenBucket::new(limits.messages_per_second, limits.message_burst),
+        limits,
     };
     let end = tokio::select! {
         hello = session.hello() => match hello {
@@ -267,10 +277,12 @@ impl Session {
                     Some(Control::Close(error)) => return Err(End::Error(error)),
                     None => return Err(End::Error(shutting_down())),
                 },
+                () = tokio::time::sleep_until(self.idle_deadline()) => return Err(self.idle()),
                 frame = self.reader.next() => {
-                    let (id, request) = request_of(frame)?;
+                    let (id, request) = self.request_of(frame)?;
                     let answer = match request {
                         Err(error) => Err(error),
+                        Ok(_) if !self.requests.take() => Err(rate_limited("requests")),
                         Ok(Request::Ping) => Ok(ReplyData::Done),
                         Ok(Request::Disconnect) => {
                             self.write(reply_frame(id, Ok(ReplyData::Done)).frame).await?;
@@ -334,17 +346,20 @@ impl Session {
                 Some(first) = frames.recv() => {
                     let mut next = Some(first);
                     let mut written = 0;
+                    let mut newest = None;
                     while let Some(out) = next {
-                        if let Some(seq) = out.seq {
-                            member.served = seq;
-                        }
+                        newest = out.seq.or(newest);
                         self.feed(out.frame).await?;
                         written += 1;
                         next = if written < WRITE_BATCH { frames.try_recv().ok() } else { None };
                     }
                     self.flush().await?;
+                    // Only what reached the socket counts as served.
+                    member.served = newest.unwrap_or(member.served);
                 }
-                frame = self.reader.next() => match request_of(frame)? {
+                () = tokio::time::sleep_until(self.idle_deadline()) => return Err(self.idle()),
+                frame = self.reader.next() => match self.request_of(frame)? {
+                    (id, Ok(_)) if !self.requests.take() => self.reply(id, Err(rate_limited("requests"))).await?,
                     (id, Ok(request)) => self.handle(member, id, request).await?,
                     (id, Err(error)) => self.reply(id, Err(error)).await?,
                 }
@@ -357,6 +372,9 @@ impl Session {
     async fn handle(&mut self, member: &Member, id: u32, request: Request) -> Result<(), End> {
         let mutation = match request {
             Request::SendMessage { text } => {
+                if !self.messages.take() {
+                    return self.reply(id, Err(rate_limited("messages"))).await;
+                }
                 if text.trim().is_empty() {
                     return self
                         .reply(
@@ -538,17 +556,44 @@ fn parse(frame: Option<Result<Bytes, FrameError>>) -> Result<Inbound, End> {
     }
 }
 
-/// Unpacks a frame read after the hello.
-fn request_of(
-    frame: Option<Result<Bytes, FrameError>>,
-) -> Result<(u32, Result<Request, ErrorBody>), End> {
-    match parse(frame)? {
-        Inbound::Frame(ClientFrame::Hello(_)) => {
-            Err(ErrorBody::new(ErrorCode::Malformed, "hello may be sent only once, first").into())
+impl Session {
+    /// Unpacks a frame read after the hello.
+    fn request_of(
+        &mut self,
+        frame: Option<Result<Bytes, FrameError>>,
+    ) -> Result<(u32, Result<Request, ErrorBody>), End> {
+        self.last_heard = Instant::now();
+        match parse(frame)? {
+            Inbound::Frame(ClientFrame::Hello(_)) => Err(ErrorBody::new(
+                ErrorCode::Malformed,
+                "hello may be sent only once, first",
+            )
+            .into()),
+            Inbound::Frame(ClientFrame::Request(frame)) => Ok((frame.id, Ok(frame.request))),
+            Inbound::BadRequest { id, error } => Ok((id, Err(error))),
         }
-        Inbound::Frame(ClientFrame::Request(frame)) => Ok((frame.id, Ok(frame.request))),
-        Inbound::BadRequest { id, error } => Ok((id, Err(error))),
     }
+
+    fn idle_deadline(&self) -> Instant {
+        self.last_heard + self.limits.idle_timeout
+    }
+
+    fn idle(&self) -> End {
+        End::Error(ErrorBody::new(
+            ErrorCode::Timeout,
+            format!(
+                "nothing heard from you for {} s; clients send a ping when idle",
+                self.limits.idle_timeout.as_secs()
+            ),
+        ))
+    }
+}
+
+fn rate_limited(what: &str) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::RateLimited,
+        format!("too many {what} too fast; slow down and try again"),
+    )
 }
 
 fn internal(error: &dyn std::fmt::Display) -> ErrorBody {

@@ -27,6 +27,17 @@ use tokio_util::codec::Framed;
 /// Long enough for a loaded CI machine; a passing test never waits this long.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// Default limits without flood control, for tests that send a lot.
+pub fn without_rate_limits() -> Limits {
+    Limits {
+        requests_per_second: 1_000_000,
+        request_burst: 1_000_000,
+        messages_per_second: 1_000_000,
+        message_burst: 1_000_000,
+        ..Limits::default()
+    }
+}
+
 /// A server running in this process on its own port and data dir.
 pub struct TestServer {
     pub addr: SocketAddr,
