@@ -51,6 +51,7 @@ pub struct Config {
 pub struct ServerConfig {
     pub listen: String,
     pub data_dir: Option<PathBuf>,
+    pub max_database_mb: u64,
     pub max_frame_bytes: usize,
     pub max_message_bytes: usize,
     pub history_on_join: u64,
@@ -74,6 +75,7 @@ impl Default for ServerConfig {
         Self {
             listen: format!("127.0.0.1:{DEFAULT_PORT}"),
             data_dir: None,
+            max_database_mb: 0,
             max_frame_bytes: limits.max_frame_bytes,
             max_message_bytes: limits.max_message_bytes,
             history_on_join: limits.history_on_join,

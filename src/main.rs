@@ -32,6 +32,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
     let limits = config.server.limits()?;
     let data_dir = config.server.data_dir()?;
     let store = SqliteStore::open(&data_dir)?;
+    store.set_max_bytes(config.server.max_database_mb * 1024 * 1024)?;
     tracing::info!(database = %store.path().display(), "store open");
     let listener = TcpListener::bind(&config.server.listen)
         .await

@@ -314,3 +314,26 @@ async fn shutdown_tells_clients_and_keeps_everything() {
     let mut again = Session::connect(options).await.unwrap();
     assert_eq!(again.texts(2).await, ["GroupCreated", "durable"]);
 }
+
+#[tokio::test]
+async fn a_full_disk_refuses_the_write_and_loses_nothing() {
+    let server = TestServer::with_limits(without_rate_limits()).await;
+    let alice = User::new("alice");
+    let mut admin = alice.join(&server, "rust").await;
+    admin.client.send_message("kept").await.unwrap();
+    skip_to(&mut admin, "kept").await;
+
+    // Capped at (at most) its current size, the database refuses the next
+    // commit exactly as it would on a full disk.
+    server.cap_database(1);
+
+    let big = "z".repeat(8 * 1024);
+    let error = admin.client.send_message(big).await.unwrap_err();
+    assert_eq!(error.code(), Some(pyconchat::protocol::ErrorCode::Internal));
+    assert!(error.to_string().contains("full"), "{error}");
+    // Still connected, still readable, and nothing half-written appears.
+    assert_eq!(admin.client.who_admin().await.unwrap(), "alice");
+    server.cap_database(0);
+    admin.client.send_message("after").await.unwrap();
+    assert_eq!(admin.texts(1).await, ["after"]);
+}

@@ -29,6 +29,13 @@ pub enum StoreError {
         found: i64,
     },
     #[error(
+        "{path} is damaged ({source}); restore it from a backup or move it aside to start afresh"
+    )]
+    Damaged {
+        path: std::path::PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
         "{path} has schema version {found}, newer than this build understands ({known}); upgrade PyconChat"
     )]
     TooNew {

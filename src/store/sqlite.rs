@@ -80,11 +80,25 @@ impl SqliteStore {
             source,
         })?;
         let path = data_dir.join(Self::FILE_NAME);
+        let damaged = |error: StoreError| match error {
+            StoreError::Sqlite(source)
+                if matches!(
+                    source.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+                ) =>
+            {
+                StoreError::Damaged {
+                    path: path.clone(),
+                    source,
+                }
+            }
+            other => other,
+        };
         let mut conn = Connection::open(&path)?;
-        configure(&conn)?;
-        migrate(&mut conn, &path)?;
+        configure(&conn).map_err(damaged)?;
+        migrate(&mut conn, &path).map_err(damaged)?;
         let reader = Connection::open(&path)?;
-        configure(&reader)?;
+        configure(&reader).map_err(damaged)?;
         Ok(Self {
             path,
             writer: Mutex::new(Writer {
@@ -97,6 +111,22 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Caps the database file at about `bytes` (0: no cap). Writes past the
+    /// cap fail as they would on a full disk: with an error and no change.
+    pub fn set_max_bytes(&self, bytes: u64) -> Result<(), StoreError> {
+        let writer = lock(&self.writer);
+        let page_size: u64 = writer
+            .conn
+            .pragma_query_value(None, "page_size", |r| r.get(0))?;
+        let pages = if bytes == 0 {
+            u64::from(u32::MAX)
+        } else {
+            (bytes / page_size).max(1)
+        };
+        writer.conn.pragma_update(None, "max_page_count", pages)?;
+        Ok(())
     }
 }
 
@@ -452,6 +482,22 @@ mod tests {
             NameClaim::Verified
         );
         assert_eq!(store.claim_name("ann", &[2; 32]).unwrap(), NameClaim::Taken);
+    }
+
+    #[test]
+    fn refuses_a_damaged_database_and_leaves_it_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SqliteStore::FILE_NAME);
+        let garbage: Vec<u8> = (0..8192_u32).map(|i| (i * 7919 % 251) as u8).collect();
+        std::fs::write(&path, &garbage).unwrap();
+        let error = SqliteStore::open(dir.path()).err().expect("refused");
+        assert!(matches!(error, StoreError::Damaged { .. }), "{error}");
+        assert!(error.to_string().contains("backup"), "{error}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            garbage,
+            "never silently replaced"
+        );
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub dir: Arc<tempfile::TempDir>,
     pub limits: Limits,
+    store: Arc<SqliteStore>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -58,13 +59,13 @@ impl TestServer {
     }
 
     async fn serve(dir: Arc<tempfile::TempDir>, addr: SocketAddr, limits: Limits) -> Self {
-        let store = SqliteStore::open(dir.path()).expect("open store");
+        let store = Arc::new(SqliteStore::open(dir.path()).expect("open store"));
         let listener = TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::run(
             listener,
-            Arc::new(store),
+            store.clone(),
             limits.clone(),
             async {
                 let _ = stopped.await;
@@ -74,6 +75,7 @@ impl TestServer {
             addr,
             dir,
             limits,
+            store,
             stop: Some(stop),
             task: Some(task),
         }
@@ -96,6 +98,11 @@ impl TestServer {
     pub async fn restart(&mut self) {
         self.stop().await;
         *self = Self::serve(self.dir.clone(), self.addr, self.limits.clone()).await;
+    }
+
+    /// Caps the running server's database (see `SqliteStore::set_max_bytes`).
+    pub fn cap_database(&self, bytes: u64) {
+        self.store.set_max_bytes(bytes).expect("cap the database");
     }
 
     pub fn address(&self) -> String {
