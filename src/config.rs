@@ -7,6 +7,7 @@
 //! so `PYCONCHAT_CLIENT_NAME=ann` works without quotes.
 
 use std::{
+    collections::BTreeMap,
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -43,6 +44,27 @@ pub enum ConfigError {
 pub struct Config {
     pub server: ServerConfig,
     pub client: ClientConfig,
+    /// `[keys]`: action name → key or list of keys, replacing the client's
+    /// default bindings (see `docs/config-client.toml`). Checked against the
+    /// actions when the client starts.
+    pub keys: BTreeMap<String, KeySpec>,
+}
+
+/// One key (`"ctrl-o"`) or several (`["a", "enter"]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum KeySpec {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeySpec {
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            KeySpec::One(key) => vec![key.as_str()],
+            KeySpec::Many(keys) => keys.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 /// `[server]`: see `config.example.toml` for each key.
@@ -135,18 +157,29 @@ pub struct ClientConfig {
     pub group: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub max_frame_bytes: usize,
+    /// Ring the terminal bell when a message mentions `@you`.
+    pub bell_on_mention: bool,
+    /// Ring the terminal bell when someone asks to join (admin only).
+    pub bell_on_request: bool,
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
         Self {
-            server: format!("127.0.0.1:{DEFAULT_PORT}"),
+            server: default_server(),
             name: None,
             group: None,
             data_dir: None,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            bell_on_mention: true,
+            bell_on_request: true,
         }
     }
+}
+
+/// The server `join` connects to unless told otherwise.
+pub fn default_server() -> String {
+    format!("127.0.0.1:{DEFAULT_PORT}")
 }
 
 impl ClientConfig {
@@ -218,7 +251,7 @@ impl Config {
             let Some((section, key)) = rest.split_once('_') else {
                 continue;
             };
-            if !matches!(section, "server" | "client") {
+            if !matches!(section, "server" | "client" | "keys") {
                 continue;
             }
             let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
@@ -301,6 +334,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("PYCONCHAT_SERVER_OUTBOUND_QUEUE"), "{err}");
+    }
+
+    #[test]
+    fn client_settings_and_key_overrides_layer_too() {
+        let file = "[client]\nbell_on_mention = false\n[keys]\napprove = \"y\"\nquit = [\"ctrl-q\", \"ctrl-c\"]\n";
+        let config = Config::from_sources(
+            Some((Path::new("c.toml"), file)),
+            env(&[
+                ("PYCONCHAT_KEYS_MAKE_ADMIN", "M"),
+                ("PYCONCHAT_CLIENT_BELL_ON_REQUEST", "false"),
+            ]),
+        )
+        .unwrap();
+        assert!(!config.client.bell_on_mention);
+        assert!(!config.client.bell_on_request);
+        assert_eq!(config.keys["approve"], KeySpec::One("y".into()));
+        assert_eq!(config.keys["quit"].keys(), vec!["ctrl-q", "ctrl-c"]);
+        assert_eq!(config.keys["make_admin"], KeySpec::One("M".into()));
+        let err = Config::from_sources(Some((Path::new("c.toml"), "[keys]\nkick = 3\n")), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("c.toml"), "{err}");
     }
 
     #[test]
