@@ -8,6 +8,7 @@ use ratatui::{
 };
 
 use super::{
+    action::Action,
     app::{App, Confirm},
     keymap::Context,
     status::footer_line,
@@ -23,7 +24,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, confirm: &Confirm) {
     let text = vec![
         Line::raw(confirm.question.clone()),
         Line::raw(""),
-        footer_line(app, &[Context::Confirm]),
+        footer_line(app, &[Context::Confirm], inner.width),
     ];
     frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), inner);
 }
@@ -35,7 +36,13 @@ pub fn draw_notice(frame: &mut Frame, area: Rect, app: &App, title: &str, text: 
     let inner = view::popup(frame, area, width, height, title, app);
     let mut lines: Vec<Line> = text.lines().map(|l| Line::raw(l.to_owned())).collect();
     lines.push(Line::raw(""));
-    lines.push(Line::from(Span::raw("")).patch_style(app.settings.theme.hint));
-    lines.push(footer_line(app, &[Context::Popup]));
+    let close = app
+        .settings
+        .keymap
+        .key_for(Context::Popup, Action::ClosePopup);
+    lines.push(Line::from(vec![
+        Span::styled(format!(" {close} "), app.settings.theme.footer_key),
+        Span::styled(" close", app.settings.theme.footer_label),
+    ]));
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
 }

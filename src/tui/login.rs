@@ -63,7 +63,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     };
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
     frame.render_widget(
-        Paragraph::new(footer_line(app, &[Context::Login, Context::Global])),
+        Paragraph::new(footer_line(
+            app,
+            &[Context::Login, Context::Global],
+            footer.width,
+        )),
         footer,
     );
     if let Some((row, col)) = cursor

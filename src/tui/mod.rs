@@ -32,6 +32,11 @@ pub mod theme;
 pub mod update;
 pub mod view;
 
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod screens;
+
 use std::{
     io::Write,
     path::PathBuf,

@@ -81,5 +81,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     } else {
         vec![Context::Pending]
     };
-    frame.render_widget(Paragraph::new(footer_line(app, &contexts)), footer);
+    frame.render_widget(
+        Paragraph::new(footer_line(app, &contexts, footer.width)),
+        footer,
+    );
 }

@@ -8,6 +8,8 @@ use ratatui::{
     widgets::Paragraph,
 };
 
+use unicode_width::UnicodeWidthStr;
+
 use super::{
     app::{App, Conn, Focus},
     keymap::Context,
@@ -33,16 +35,28 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.settings.theme;
     let role = if app.is_admin() { "admin" } else { "member" };
     let (conn, conn_style) = connection_text(app);
-    let line = Line::from(vec![
-        Span::styled(" pyconchat ", theme.status_ok),
-        Span::raw(format!(
-            "│ {} │ #{} │ {} ({role}) │ ",
-            app.server, app.group, app.name
-        )),
-        Span::styled(conn, conn_style),
-    ])
-    .style(theme.status_bar);
-    frame.render_widget(Paragraph::new(line).style(theme.status_bar), area);
+    let conn = format!(" {conn} ");
+    let conn_width = conn.width() as u16;
+    let who = format!(" #{} │ {} ({role}) ", app.group, app.name);
+    let server = format!("│ {} ", app.server);
+    // The server goes first when room runs out; the connection state stays.
+    let left_room = area.width.saturating_sub(conn_width) as usize;
+    let mut spans = vec![Span::styled(who.clone(), theme.status_bar)];
+    if who.width() + server.width() <= left_room {
+        spans.push(Span::styled(server, theme.status_bar));
+    }
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).style(theme.status_bar),
+        area,
+    );
+    if conn_width <= area.width {
+        let right = Rect {
+            x: area.right() - conn_width,
+            width: conn_width,
+            ..area
+        };
+        frame.render_widget(Paragraph::new(Span::styled(conn, conn_style)), right);
+    }
 }
 
 /// The contexts whose keys the footer shows for the focused pane.
@@ -56,17 +70,26 @@ pub fn footer_contexts(app: &App) -> Vec<Context> {
     vec![pane, Context::Global]
 }
 
-pub fn footer_line<'a>(app: &App, contexts: &[Context]) -> Line<'a> {
+/// The footer's keys, as many whole entries as fit in `width` columns.
+pub fn footer_line<'a>(app: &App, contexts: &[Context], width: u16) -> Line<'a> {
     let theme = &app.settings.theme;
     let mut seen = Vec::new();
     let mut spans = Vec::new();
+    let mut used = 0;
     for (keys, label) in app.settings.keymap.footer(contexts) {
         if seen.contains(&label) {
             continue;
         }
         seen.push(label);
-        spans.push(Span::styled(format!(" {keys} "), theme.footer_key));
-        spans.push(Span::styled(format!(" {label}  "), theme.footer_label));
+        let key = format!(" {keys} ");
+        let label = format!(" {label}  ");
+        let w = key.width() + label.width();
+        if used + w > width as usize + 2 {
+            break;
+        }
+        used += w;
+        spans.push(Span::styled(key, theme.footer_key));
+        spans.push(Span::styled(label, theme.footer_label));
     }
     Line::from(spans)
 }
@@ -77,5 +100,8 @@ pub fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
         Some(_) => vec![Context::Popup],
         None => footer_contexts(app),
     };
-    frame.render_widget(Paragraph::new(footer_line(app, &contexts)), area);
+    frame.render_widget(
+        Paragraph::new(footer_line(app, &contexts, area.width)),
+        area,
+    );
 }

@@ -759,6 +759,11 @@ fn on_client(app: &mut App, event: ClientEvent) -> Vec<Effect> {
                 CloseReason::Kicked { by } => {
                     app.conn = Conn::Offline(format!("kicked by {by}"));
                     app.requests.clear();
+                    // Out of the group, we no longer hear who comes and goes.
+                    let me = app.name.clone();
+                    app.members.retain(|m| m.name != me);
+                    app.members.iter_mut().for_each(|m| m.online = false);
+                    clamp_selection(app);
                     if app.focus != Focus::Messages {
                         app.focus = Focus::Input;
                     }
@@ -825,7 +830,7 @@ fn on_server(app: &mut App, event: Event) -> Vec<Effect> {
         Event::Kicked { by } => error(
             app,
             format!(
-                "{by} removed you from #{}. Quit and join again to ask to come back.",
+                "{by} removed you from #{}. To ask to come back, quit and join again.",
                 app.group
             ),
         ),
@@ -1024,4 +1029,542 @@ fn on_reply(app: &mut App, purpose: Purpose, result: Result<ReplyData, String>) 
         _ => {}
     }
     Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crossterm::event::{KeyCode, MouseButton, MouseEvent, MouseEventKind};
+
+    use super::*;
+    use crate::tui::fixtures::{self, *};
+
+    fn last_kind(app: &App) -> &ItemKind {
+        &app.items.last().expect("an item").kind
+    }
+
+    #[test]
+    fn enter_sends_the_line_and_keeps_it_in_history() {
+        let mut app = chat_as_member();
+        type_text(&mut app, "hello");
+        let effects = update(&mut app, key(KeyCode::Enter));
+        assert_eq!(
+            effects,
+            vec![Effect::Request(Purpose::Send {
+                text: "hello".into()
+            })]
+        );
+        assert_eq!(app.input.value(), "");
+        type_text(&mut app, "draft");
+        update(&mut app, key(KeyCode::Up));
+        assert_eq!(app.input.value(), "hello");
+        update(&mut app, key(KeyCode::Down));
+        assert_eq!(app.input.value(), "draft");
+        // An empty line sends nothing.
+        let mut app = chat_as_member();
+        assert!(update(&mut app, key(KeyCode::Enter)).is_empty());
+    }
+
+    #[test]
+    fn a_failed_send_says_so_and_gives_the_text_back() {
+        let mut app = chat_as_member();
+        update(
+            &mut app,
+            AppEvent::Reply {
+                purpose: Purpose::Send {
+                    text: "lost words".into(),
+                },
+                result: Err("not connected to the server right now; retrying".into()),
+            },
+        );
+        assert!(matches!(last_kind(&app), ItemKind::Error(e) if e.starts_with("not sent")));
+        assert_eq!(app.input.value(), "lost words");
+    }
+
+    #[test]
+    fn bad_commands_and_wrong_roles_are_inline_errors() {
+        let mut app = chat_as_member();
+        type_text(&mut app, "/frobnicate");
+        assert!(update(&mut app, key(KeyCode::Enter)).is_empty());
+        assert!(matches!(last_kind(&app), ItemKind::Error(e) if e.contains("unknown command")));
+        assert_eq!(
+            app.input.value(),
+            "/frobnicate",
+            "the line stays to be fixed"
+        );
+
+        let mut app = chat_as_member();
+        type_text(&mut app, "/kickMember carol");
+        assert!(update(&mut app, key(KeyCode::Enter)).is_empty());
+        assert!(matches!(last_kind(&app), ItemKind::Error(e) if e.contains("admin only")));
+
+        let mut app = chat_as_member();
+        type_text(&mut app, "/approveRequest");
+        update(&mut app, key(KeyCode::Enter));
+        assert!(matches!(last_kind(&app), ItemKind::Error(e) if e.contains("needs a NAME")));
+    }
+
+    #[test]
+    fn commands_become_requests_and_replies_become_lines() {
+        let mut app = chat_as_admin();
+        for (line, purpose) in [
+            ("/kickMember bob", Purpose::Kick("bob".into())),
+            ("/changeAdmin bob", Purpose::ChangeAdmin("bob".into())),
+            ("/approveRequest carol", Purpose::Approve("carol".into())),
+            ("/rejectRequest dan", Purpose::Reject("dan".into())),
+            ("/viewRequests", Purpose::ViewRequests),
+            ("/allMembers", Purpose::AllMembers),
+            ("/onlineMembers", Purpose::OnlineMembers),
+            ("/whoAdmin", Purpose::WhoAdmin),
+        ] {
+            type_text(&mut app, line);
+            assert_eq!(
+                update(&mut app, key(KeyCode::Enter)),
+                vec![Effect::Request(purpose)],
+                "{line}"
+            );
+        }
+        type_text(&mut app, "/disconnect");
+        assert_eq!(update(&mut app, key(KeyCode::Enter)), vec![Effect::Quit]);
+        type_text(&mut app, "/fileTransfer notes.txt");
+        assert!(update(&mut app, key(KeyCode::Enter)).is_empty());
+        assert!(
+            matches!(&app.popup, Some(Popup::Notice { text, .. }) if text.contains("not available"))
+        );
+
+        update(
+            &mut app,
+            AppEvent::Reply {
+                purpose: Purpose::WhoAdmin,
+                result: Ok(ReplyData::Admin {
+                    name: "alice".into(),
+                }),
+            },
+        );
+        assert_eq!(
+            last_kind(&app),
+            &ItemKind::Info("alice is the admin of #rust".into())
+        );
+        update(
+            &mut app,
+            AppEvent::Reply {
+                purpose: Purpose::AllMembers,
+                result: Ok(ReplyData::Members {
+                    members: vec![
+                        member("alice", "alice", true),
+                        member("bob", "alice", false),
+                    ],
+                }),
+            },
+        );
+        assert_eq!(
+            last_kind(&app),
+            &ItemKind::Info("2 members: alice (admin, online), bob".into())
+        );
+    }
+
+    #[test]
+    fn tab_completes_commands_and_names_and_otherwise_moves_focus() {
+        let mut app = chat_as_admin();
+        type_text(&mut app, "/kic");
+        update(&mut app, key(KeyCode::Tab));
+        assert_eq!(app.input.value(), "/kickMember ");
+        type_text(&mut app, "b");
+        update(&mut app, key(KeyCode::Tab));
+        assert_eq!(app.input.value(), "/kickMember bob ");
+        assert_eq!(app.focus, Focus::Input);
+
+        let mut app = chat_as_admin();
+        type_text(&mut app, "hi @");
+        update(&mut app, key(KeyCode::Tab));
+        let first = app.input.value().to_owned();
+        update(&mut app, key(KeyCode::Tab));
+        assert_ne!(app.input.value(), first, "Tab again cycles");
+        assert!(app.completion.is_some());
+
+        let mut app = chat_as_admin();
+        update(&mut app, key(KeyCode::Tab));
+        assert_eq!(app.focus, Focus::Messages, "nothing to complete: next pane");
+        for expected in [Focus::Members, Focus::Requests, Focus::Input] {
+            update(&mut app, key(KeyCode::Tab));
+            assert_eq!(app.focus, expected);
+        }
+        update(&mut app, key(KeyCode::BackTab));
+        assert_eq!(app.focus, Focus::Requests);
+    }
+
+    #[test]
+    fn the_admin_is_alerted_and_approves_with_a_key() {
+        let mut app = chat_as_admin();
+        let effects = update(
+            &mut app,
+            AppEvent::Client(ClientEvent::Server(Event::JoinRequested {
+                request: request("erin", 9),
+            })),
+        );
+        assert_eq!(effects, vec![Effect::Bell]);
+        assert_eq!(app.requests.last().unwrap().name, "erin", "newest last");
+        assert!(matches!(last_kind(&app), ItemKind::Event(e) if e.contains("erin asks to join")));
+        // The same request again (a reconnect) is not a second alert.
+        let again = update(
+            &mut app,
+            AppEvent::Client(ClientEvent::Server(Event::JoinRequested {
+                request: request("erin", 9),
+            })),
+        );
+        assert!(again.is_empty());
+
+        update(&mut app, key(KeyCode::BackTab));
+        assert_eq!(app.focus, Focus::Requests);
+        assert_eq!(
+            update(&mut app, ch('a')),
+            vec![Effect::Request(Purpose::Approve("carol".into()))]
+        );
+        update(&mut app, key(KeyCode::Down));
+        assert_eq!(
+            update(&mut app, ch('r')),
+            vec![Effect::Request(Purpose::Reject("dan".into()))]
+        );
+        update(
+            &mut app,
+            AppEvent::Reply {
+                purpose: Purpose::Reject("dan".into()),
+                result: Ok(ReplyData::Done),
+            },
+        );
+        // Approval shows up as a log entry; the request leaves the panel.
+        update(
+            &mut app,
+            entry(
+                5,
+                "alice",
+                Body::MemberJoined {
+                    name: "carol".into(),
+                },
+            ),
+        );
+        let names: Vec<_> = app.requests.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["erin"]);
+        assert!(app.members.iter().any(|m| m.name == "carol"));
+    }
+
+    #[test]
+    fn kick_and_make_admin_ask_first() {
+        let mut app = chat_as_admin();
+        feed(
+            &mut app,
+            [key(KeyCode::Tab), key(KeyCode::Tab), key(KeyCode::Down)],
+        );
+        assert_eq!(app.focus, Focus::Members);
+        assert!(update(&mut app, ch('x')).is_empty());
+        assert!(
+            matches!(&app.popup, Some(Popup::Confirm(c)) if c.purpose == Purpose::Kick("bob".into()))
+        );
+        assert!(update(&mut app, ch('n')).is_empty());
+        assert_eq!(app.popup, None);
+        update(&mut app, ch('m'));
+        assert_eq!(
+            update(&mut app, ch('y')),
+            vec![Effect::Request(Purpose::ChangeAdmin("bob".into()))]
+        );
+        assert_eq!(app.popup, None);
+        // Yourself: an error, no popup.
+        update(&mut app, key(KeyCode::Up));
+        update(&mut app, ch('x'));
+        assert_eq!(app.popup, None);
+        assert!(matches!(last_kind(&app), ItemKind::Error(_)));
+        // Not the admin: an error, no popup.
+        let mut app = chat_as_member();
+        feed(&mut app, [key(KeyCode::Tab), key(KeyCode::Tab), ch('x')]);
+        assert_eq!(app.popup, None);
+        assert!(matches!(last_kind(&app), ItemKind::Error(e) if e.contains("only the admin")));
+    }
+
+    #[test]
+    fn losing_the_admin_role_hides_the_requests() {
+        let mut app = chat_as_admin();
+        update(&mut app, key(KeyCode::BackTab));
+        update(
+            &mut app,
+            entry(5, "alice", Body::AdminChanged { to: "bob".into() }),
+        );
+        assert!(!app.is_admin());
+        assert!(app.requests.is_empty());
+        assert_eq!(app.focus, Focus::Input);
+        assert_eq!(
+            app.sorted_members()[0].name,
+            "bob",
+            "the admin is listed first"
+        );
+    }
+
+    #[test]
+    fn the_divider_marks_what_came_while_away_once() {
+        let mut app = fixtures::app("bob", "rust");
+        app.last_seq = Some(3);
+        let snap = snapshot("alice", &[("alice", true), ("bob", true)], &[], 5);
+        feed(&mut app, [welcome("bob", JoinStatus::Member, Some(snap))]);
+        feed(
+            &mut app,
+            [
+                text(4, "alice", "one"),
+                text(5, "alice", "two"),
+                text(5, "alice", "two"),
+                text(6, "alice", "live"),
+            ],
+        );
+        let kinds: Vec<_> = app.items.iter().map(|i| &i.kind).collect();
+        assert!(matches!(kinds[0], ItemKind::Divider(_)));
+        assert_eq!(
+            kinds
+                .iter()
+                .filter(|k| matches!(k, ItemKind::Divider(_)))
+                .count(),
+            1
+        );
+        assert_eq!(
+            kinds.len(),
+            4,
+            "divider + three messages, the duplicate dropped"
+        );
+        assert_eq!(app.last_seq, Some(6));
+        // A creator sees no divider.
+        let mut app = fixtures::app("ann", "new");
+        feed(
+            &mut app,
+            [welcome(
+                "ann",
+                JoinStatus::Created,
+                Some(snapshot("ann", &[("ann", true)], &[], 1)),
+            )],
+        );
+        feed(&mut app, [entry(1, "ann", Body::GroupCreated)]);
+        assert!(
+            !app.items
+                .iter()
+                .any(|i| matches!(i.kind, ItemKind::Divider(_)))
+        );
+    }
+
+    #[test]
+    fn mentions_ring_the_bell_and_count_as_unread() {
+        let mut app = chat_as_member();
+        assert_eq!(
+            update(&mut app, text(5, "alice", "@bob look")),
+            vec![Effect::Bell]
+        );
+        assert!(matches!(
+            last_kind(&app),
+            ItemKind::Chat { mention: true, .. }
+        ));
+        assert!(update(&mut app, text(6, "bob", "@bob talking to myself")).is_empty());
+        app.settings.bell_on_mention = false;
+        assert!(update(&mut app, text(7, "alice", "@bob again")).is_empty());
+        update(&mut app, AppEvent::FocusLost);
+        update(&mut app, text(8, "alice", "hello?"));
+        update(&mut app, text(9, "alice", "hello??"));
+        assert_eq!(app.unread, 2);
+        assert_eq!(app.title(), "(2) pyconchat · rust");
+        update(&mut app, AppEvent::FocusGained);
+        assert_eq!(app.unread, 0);
+    }
+
+    #[test]
+    fn scrolling_holds_still_and_marks_new_messages() {
+        let mut app = chat_as_member();
+        for seq in 5..40 {
+            update(&mut app, text(seq, "carol", "filler"));
+        }
+        update(&mut app, key(KeyCode::PageUp));
+        let offset = app.scroll.offset;
+        assert!(offset > 0);
+        update(&mut app, text(40, "alice", "new"));
+        assert_eq!(app.scroll.offset, offset + 1);
+        assert_eq!(app.scroll.new_below, 1);
+        update(
+            &mut app,
+            AppEvent::Mouse(MouseEvent {
+                kind: MouseEventKind::ScrollDown,
+                column: 10,
+                row: 5,
+                modifiers: KeyModifiers::NONE,
+            }),
+        );
+        assert_eq!(app.scroll.offset, offset + 1 - 3);
+        update(&mut app, key(KeyCode::Tab));
+        update(&mut app, key(KeyCode::End));
+        assert_eq!(app.scroll.offset, 0);
+        assert_eq!(app.scroll.new_below, 0);
+        update(&mut app, key(KeyCode::Home));
+        assert_eq!(app.scroll.offset, max_scroll(&app));
+    }
+
+    #[test]
+    fn clicks_focus_panes_and_select_rows() {
+        let mut app = chat_as_admin();
+        let click = |column, row| {
+            AppEvent::Mouse(MouseEvent {
+                kind: MouseEventKind::Down(MouseButton::Left),
+                column,
+                row,
+                modifiers: KeyModifiers::NONE,
+            })
+        };
+        let layout = layout(&app);
+        let members = view::inner(layout.members.unwrap());
+        update(&mut app, click(members.x + 1, members.y + 1));
+        assert_eq!(app.focus, Focus::Members);
+        assert_eq!(app.selected_member, 1);
+        let requests = view::inner(layout.requests.unwrap());
+        update(&mut app, click(requests.x, requests.y + 1));
+        assert_eq!(app.focus, Focus::Requests);
+        assert_eq!(app.selected_request, 1);
+        update(
+            &mut app,
+            click(layout.messages.x + 3, layout.messages.y + 3),
+        );
+        assert_eq!(app.focus, Focus::Messages);
+    }
+
+    #[test]
+    fn a_multi_line_paste_is_one_message() {
+        let mut app = chat_as_member();
+        update(
+            &mut app,
+            AppEvent::Paste("first line\r\nsecond line\n".into()),
+        );
+        let effects = update(&mut app, key(KeyCode::Enter));
+        assert_eq!(
+            effects,
+            vec![Effect::Request(Purpose::Send {
+                text: "first line\nsecond line".into()
+            })]
+        );
+    }
+
+    #[test]
+    fn connection_state_follows_the_client() {
+        let mut app = chat_as_member();
+        update(
+            &mut app,
+            AppEvent::Client(ClientEvent::Reconnecting {
+                attempt: 1,
+                delay: Duration::from_secs(2),
+                reason: "gone".into(),
+            }),
+        );
+        assert_eq!(app.reconnect_in(), Some(2));
+        assert!(app.next_tick().is_some(), "the countdown needs a timer");
+        assert!(matches!(last_kind(&app), ItemKind::Error(e) if e.contains("connection lost")));
+        let snap = snapshot("alice", &[("alice", true), ("bob", true)], &[], 4);
+        update(
+            &mut app,
+            AppEvent::Client(ClientEvent::Reconnected(Welcome {
+                status: JoinStatus::Member,
+                name: "bob".into(),
+                group: "rust".into(),
+                snapshot: Some(snap),
+            })),
+        );
+        assert_eq!(app.conn, Conn::Connected);
+        assert_eq!(app.next_tick(), None, "no timer when idle");
+        update(
+            &mut app,
+            AppEvent::Client(ClientEvent::Closed(CloseReason::Kicked {
+                by: "alice".into(),
+            })),
+        );
+        assert_eq!(app.conn, Conn::Offline("kicked by alice".into()));
+        assert!(app.members.iter().all(|m| !m.online && m.name != "bob"));
+    }
+
+    #[test]
+    fn pending_then_approved_or_rejected() {
+        let mut app = fixtures::app("bob", "rust");
+        assert_eq!(
+            start(&mut app, true),
+            vec![Effect::Connect(Target {
+                server: "127.0.0.1:7667".into(),
+                name: "bob".into(),
+                group: "rust".into()
+            })]
+        );
+        assert_eq!(
+            update(&mut app, welcome("bob", JoinStatus::Pending, None)),
+            vec![Effect::SaveSession]
+        );
+        assert_eq!(app.screen, Screen::Pending);
+        update(
+            &mut app,
+            AppEvent::Client(ClientEvent::Server(Event::RequestApproved {
+                by: "alice".into(),
+                snapshot: snapshot("alice", &[("alice", true), ("bob", true)], &[], 2),
+            })),
+        );
+        assert_eq!(app.screen, Screen::Chat);
+
+        let mut app = fixtures::app("bob", "rust");
+        start(&mut app, true);
+        update(&mut app, welcome("bob", JoinStatus::Pending, None));
+        assert!(
+            update(&mut app, ch('r')).is_empty(),
+            "nothing to ask again yet"
+        );
+        update(
+            &mut app,
+            AppEvent::Client(ClientEvent::Closed(CloseReason::Rejected {
+                by: "alice".into(),
+            })),
+        );
+        assert_eq!(app.rejected_by.as_deref(), Some("alice"));
+        assert!(matches!(
+            update(&mut app, ch('r')).as_slice(),
+            [Effect::Connect(_)]
+        ));
+        assert_eq!(app.screen, Screen::Connecting);
+        assert_eq!(update(&mut app, ctrl('c')), vec![Effect::Quit]);
+    }
+
+    #[test]
+    fn the_login_form_connects_only_when_valid() {
+        let mut app = fixtures::app("", "");
+        start(&mut app, true);
+        assert_eq!(app.screen, Screen::Login);
+        type_text(&mut app, "ann");
+        assert!(update(&mut app, key(KeyCode::Enter)).is_empty());
+        assert_eq!(app.login.focus, 2, "focus moves to the empty group");
+        type_text(&mut app, "rust");
+        assert!(
+            matches!(update(&mut app, key(KeyCode::Enter)).as_slice(), [Effect::Connect(t)] if t.name == "ann" && t.group == "rust")
+        );
+        update(
+            &mut app,
+            AppEvent::Connected(Err("cannot reach 127.0.0.1:7667: refused".into())),
+        );
+        assert_eq!(app.screen, Screen::Login);
+        assert_eq!(
+            app.login.error.as_deref(),
+            Some("cannot reach 127.0.0.1:7667: refused")
+        );
+        assert_eq!(update(&mut app, key(KeyCode::Esc)), vec![Effect::Quit]);
+    }
+
+    #[test]
+    fn popups_take_keys_first() {
+        let mut app = chat_as_member();
+        update(&mut app, key(KeyCode::F(1)));
+        assert!(matches!(app.popup, Some(Popup::Help { .. })));
+        update(&mut app, ch('a'));
+        assert_eq!(
+            app.input.value(),
+            "",
+            "typing does not reach the input under a popup"
+        );
+        update(&mut app, key(KeyCode::Down));
+        assert_eq!(app.popup, Some(Popup::Help { scroll: 1 }));
+        update(&mut app, key(KeyCode::Esc));
+        assert_eq!(app.popup, None);
+        assert_eq!(update(&mut app, AppEvent::Terminate), vec![Effect::Quit]);
+    }
 }
