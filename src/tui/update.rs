@@ -801,8 +801,8 @@ fn on_server(app: &mut App, event: Event) -> Vec<Effect> {
                 app.requests.push(request);
                 let keymap = &app.settings.keymap;
                 let hint = format!(
-                    "{name} asks to join: focus Requests ({}) and press {} to approve or {} to reject",
-                    keymap.key_for(Context::Global, Action::FocusNext),
+                    "{name} asks to join: {} goes to the Requests panel, where {} approves and {} rejects",
+                    keymap.key_for(Context::Global, Action::FocusPrev),
                     keymap.key_for(Context::Requests, Action::Approve),
                     keymap.key_for(Context::Requests, Action::Reject),
                 );
@@ -834,10 +834,8 @@ fn on_server(app: &mut App, event: Event) -> Vec<Effect> {
                 app.group
             ),
         ),
-        Event::ServerShutdown => note(
-            app,
-            ItemKind::Event("the server is shutting down; reconnecting when it is back".into()),
-        ),
+        // The client library reconnects; its Reconnecting event tells the user.
+        Event::ServerShutdown => {}
     }
     Vec::new()
 }
