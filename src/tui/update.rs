@@ -210,12 +210,22 @@ fn scroll_popup(app: &mut App, delta: i32) {
     }
 }
 
+/// A key that types a character.
+fn is_text(key: &KeyEvent) -> bool {
+    matches!(key.code, crossterm::event::KeyCode::Char(_))
+        && !key
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+}
+
 fn on_login_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     let keymap = app.settings.keymap.clone();
-    match keymap
-        .action(Context::Login, &key)
-        .or_else(|| keymap.action(Context::Global, &key))
-    {
+    let global = || {
+        (!is_text(&key))
+            .then(|| keymap.action(Context::Global, &key))
+            .flatten()
+    };
+    match keymap.action(Context::Login, &key).or_else(global) {
         Some(Action::NextField | Action::FocusNext) => app.login.focus = (app.login.focus + 1) % 3,
         Some(Action::PrevField | Action::FocusPrev) => app.login.focus = (app.login.focus + 2) % 3,
         Some(Action::Send) => {
@@ -282,13 +292,13 @@ fn on_chat_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     {
         return effects;
     }
-    if let Some(action) = keymap.action(Context::Global, &key) {
+    let typing = is_text(&key);
+    // In the input line a plain character is always text, whatever is bound.
+    if !(app.focus == Focus::Input && typing)
+        && let Some(action) = keymap.action(Context::Global, &key)
+    {
         return global_action(app, action);
     }
-    let typing = matches!(key.code, crossterm::event::KeyCode::Char(_))
-        && !key
-            .modifiers
-            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
     if app.focus != Focus::Input && typing {
         // Typing anywhere goes to the input line.
         app.focus = Focus::Input;
@@ -1546,6 +1556,26 @@ mod tests {
             Some("cannot reach 127.0.0.1:7667: refused")
         );
         assert_eq!(update(&mut app, key(KeyCode::Esc)), vec![Effect::Quit]);
+    }
+
+    #[test]
+    fn plain_characters_in_the_input_line_are_text_whatever_is_bound() {
+        let mut overrides = std::collections::BTreeMap::new();
+        overrides.insert(
+            "help".to_owned(),
+            crate::config::KeySpec::Many(vec!["f1".into(), "?".into()]),
+        );
+        let mut app = chat_as_member();
+        app.settings.keymap = crate::tui::keymap::Keymap::with_overrides(&overrides).unwrap();
+        type_text(&mut app, "why?");
+        assert_eq!(app.input.value(), "why?");
+        assert_eq!(app.popup, None);
+        update(&mut app, key(KeyCode::Tab));
+        update(&mut app, ch('?'));
+        assert!(
+            matches!(app.popup, Some(Popup::Help { .. })),
+            "outside the input line ? is help"
+        );
     }
 
     #[test]
