@@ -702,10 +702,7 @@ fn welcomed(app: &mut App, welcome: Welcome, again: bool) -> Vec<Effect> {
             if status == JoinStatus::Created {
                 info(
                     app,
-                    format!(
-                        "You created #{} and are its admin. People who ask to join appear in the Requests panel.",
-                        app.group
-                    ),
+                    "You are the admin: join requests appear in the Requests panel.",
                 );
             } else if again {
                 info(app, "reconnected");
@@ -811,7 +808,7 @@ fn on_server(app: &mut App, event: Event) -> Vec<Effect> {
                 app.requests.push(request);
                 let keymap = &app.settings.keymap;
                 let hint = format!(
-                    "{name} asks to join: {} goes to the Requests panel, where {} approves and {} rejects",
+                    "{name} asks to join ({} to the requests, then {} approves, {} rejects)",
                     keymap.key_for(Context::Global, Action::FocusPrev),
                     keymap.key_for(Context::Requests, Action::Approve),
                     keymap.key_for(Context::Requests, Action::Reject),
