@@ -76,11 +76,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         ..inner
     };
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
-    let contexts = if app.screen == Screen::Connecting {
-        vec![Context::Login]
-    } else {
-        vec![Context::Pending]
-    };
+    let contexts = [Context::Pending];
     frame.render_widget(
         Paragraph::new(footer_line(app, &contexts, footer.width)),
         footer,

@@ -137,11 +137,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     let keymap = app.settings.keymap.clone();
     match app.screen {
         Screen::Login => on_login_key(app, key),
-        Screen::Connecting => match keymap.action(Context::Global, &key) {
-            Some(Action::Quit) => vec![Effect::Quit],
-            _ => Vec::new(),
-        },
-        Screen::Pending => {
+        Screen::Connecting | Screen::Pending => {
             match keymap
                 .action(Context::Pending, &key)
                 .or_else(|| keymap.action(Context::Global, &key))
