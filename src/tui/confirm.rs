@@ -3,7 +3,7 @@
 use ratatui::{
     Frame,
     layout::Rect,
-    text::{Line, Span},
+    text::Line,
     widgets::{Paragraph, Wrap},
 };
 
@@ -11,7 +11,7 @@ use super::{
     action::Action,
     app::{App, Confirm},
     keymap::Context,
-    status::footer_line,
+    status::{footer_line, key_hint},
     view,
 };
 
@@ -36,13 +36,6 @@ pub fn draw_notice(frame: &mut Frame, area: Rect, app: &App, title: &str, text: 
     let inner = view::popup(frame, area, width, height, title, app);
     let mut lines: Vec<Line> = text.lines().map(|l| Line::raw(l.to_owned())).collect();
     lines.push(Line::raw(""));
-    let close = app
-        .settings
-        .keymap
-        .key_for(Context::Popup, Action::ClosePopup);
-    lines.push(Line::from(vec![
-        Span::styled(format!(" {close} "), app.settings.theme.footer_key),
-        Span::styled(" close", app.settings.theme.footer_label),
-    ]));
+    lines.push(key_hint(app, Context::Popup, Action::ClosePopup, "close"));
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
 }

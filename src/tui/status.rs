@@ -94,14 +94,34 @@ pub fn footer_line<'a>(app: &App, contexts: &[Context], width: u16) -> Line<'a> 
     Line::from(spans)
 }
 
+/// "key label" for one action, as the footer shows it.
+pub fn key_hint<'a>(
+    app: &App,
+    context: Context,
+    action: super::action::Action,
+    label: &str,
+) -> Line<'a> {
+    let theme = &app.settings.theme;
+    Line::from(vec![
+        Span::styled(
+            format!(" {} ", app.settings.keymap.key_for(context, action)),
+            theme.footer_key,
+        ),
+        Span::styled(format!(" {label}  "), theme.footer_label),
+    ])
+}
+
 pub fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
-    let contexts = match app.popup {
-        Some(super::app::Popup::Confirm(_)) => vec![Context::Confirm],
-        Some(_) => vec![Context::Popup],
-        None => footer_contexts(app),
+    let line = match app.popup {
+        Some(super::app::Popup::Confirm(_)) => footer_line(app, &[Context::Confirm], area.width),
+        Some(super::app::Popup::Notice { .. }) => key_hint(
+            app,
+            Context::Popup,
+            super::action::Action::ClosePopup,
+            "close",
+        ),
+        Some(super::app::Popup::Help { .. }) => footer_line(app, &[Context::Popup], area.width),
+        None => footer_line(app, &footer_contexts(app), area.width),
     };
-    frame.render_widget(
-        Paragraph::new(footer_line(app, &contexts, area.width)),
-        area,
-    );
+    frame.render_widget(Paragraph::new(line), area);
 }

@@ -393,10 +393,16 @@ fn global_action(app: &mut App, action: Action) -> Vec<Effect> {
 }
 
 fn file_transfer_notice(app: &mut App, path: Option<String>) {
-    let what = path.map_or_else(String::new, |p| format!(" ({p} was not sent)"));
+    let text = match path {
+        Some(path) => {
+            format!("File transfer is not available on this server yet, so {path} was not sent.")
+        }
+        None => "File transfer is not available on this server yet; there is nothing to pick."
+            .to_owned(),
+    };
     app.popup = Some(Popup::Notice {
         title: "File transfer".to_owned(),
-        text: format!("File transfer is not available on this server yet{what}. Nothing was sent."),
+        text,
     });
 }
 
