@@ -108,8 +108,7 @@ pub async fn run(config: Config, args: JoinArgs) -> Result<()> {
     };
     let mut app = App::new(settings, &server, &name, &group);
     let mut runtime = Runtime {
-        client: Arc::new(Mutex::new(None)),
-        generation: 0,
+        client: Arc::new(Mutex::new(Slot::default())),
         identity,
         data_dir,
         max_frame_bytes: client.max_frame_bytes,
@@ -214,12 +213,18 @@ async fn event_loop(
     }
 }
 
+/// The current connection, if any, and which connect attempt it belongs to.
+#[derive(Default)]
+struct Slot {
+    /// Bumped on every connect, so a late answer to an older one is ignored.
+    generation: u64,
+    client: Option<Client>,
+}
+
 /// Owns the connection and performs effects.
 struct Runtime {
     /// Shared with the connect task, which fills it in.
-    client: Arc<Mutex<Option<Client>>>,
-    /// Bumped on every connect, so a late answer to an old one is ignored.
-    generation: u64,
+    client: Arc<Mutex<Slot>>,
     identity: Identity,
     data_dir: PathBuf,
     max_frame_bytes: usize,
@@ -244,10 +249,13 @@ impl Runtime {
     }
 
     fn connect(&mut self, app: &App, target: Target) {
-        self.generation += 1;
-        let generation = self.generation;
-        // Dropping the old handle ends its connection.
-        self.client.lock().expect("client lock").take();
+        let generation = {
+            let mut slot = self.client.lock().expect("client lock");
+            slot.generation += 1;
+            // Dropping the old handle ends its connection.
+            slot.client = None;
+            slot.generation
+        };
         let mut options = ConnectOptions::new(
             &target.server,
             &target.name,
@@ -255,43 +263,42 @@ impl Runtime {
             self.identity.clone(),
         );
         options.max_frame_bytes = self.max_frame_bytes;
-        options.last_seq = app
-            .last_seq
-            .filter(|_| app.server == target.server && app.group == target.group)
-            .or_else(|| {
-                self.last
-                    .last_seq(&target.server, &target.group, &target.name)
-            });
+        options.last_seq = app.last_seq.or_else(|| {
+            self.last
+                .last_seq(&target.server, &target.group, &target.name)
+        });
         let Some(tx) = self.tx.clone() else { return };
         let slot = self.client.clone();
         tracing::info!(server = %target.server, name = %target.name, group = %target.group, "connecting");
         tokio::spawn(async move {
-            let result =
-                match tokio::time::timeout(Duration::from_secs(15), Client::connect(options)).await
-                {
-                    Err(_) => Err(format!("no answer from {} within 15 s", target.server)),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Ok(Ok((client, welcome, mut client_events))) => {
-                        {
-                            let mut slot = slot.lock().expect("client lock");
-                            if slot.is_some() || generation == 0 {
-                                return;
-                            }
-                            *slot = Some(client);
+            let connect = tokio::time::timeout(Duration::from_secs(15), Client::connect(options));
+            let result = match connect.await {
+                Err(_) => Err(format!("no answer from {} within 15 s", target.server)),
+                Ok(Err(e)) => Err(e.to_string()),
+                Ok(Ok((client, welcome, mut client_events))) => {
+                    {
+                        let mut slot = slot.lock().expect("client lock");
+                        if slot.generation != generation {
+                            return; // A newer connect replaced this one.
                         }
-                        let forward = tx.clone();
-                        tokio::spawn(async move {
-                            while let Some(event) = client_events.recv().await {
-                                if forward.send(AppEvent::Client(event)).is_err() {
-                                    break;
-                                }
-                            }
-                        });
-                        Ok(welcome)
+                        slot.client = Some(client);
                     }
-                };
+                    let forward = tx.clone();
+                    tokio::spawn(async move {
+                        while let Some(event) = client_events.recv().await {
+                            if forward.send(AppEvent::Client(event)).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                    Ok(welcome)
+                }
+            };
             if let Err(error) = &result {
                 tracing::warn!(%error, "connect failed");
+                if slot.lock().expect("client lock").generation != generation {
+                    return;
+                }
             }
             let _ = tx.send(AppEvent::Connected(result));
         });
@@ -299,7 +306,7 @@ impl Runtime {
 
     fn request(&self, purpose: action::Purpose) {
         let Some(tx) = self.tx.clone() else { return };
-        let client = self.client.lock().expect("client lock").clone();
+        let client = self.client.lock().expect("client lock").client.clone();
         tokio::spawn(async move {
             let result = match client {
                 Some(client) => client
@@ -325,7 +332,7 @@ impl Runtime {
 
     /// Leaving: tell the server, remember where we were.
     async fn goodbye(&mut self, app: &App) {
-        let client = self.client.lock().expect("client lock").take();
+        let client = self.client.lock().expect("client lock").client.take();
         if let Some(client) = client {
             let _ = tokio::time::timeout(Duration::from_secs(2), client.disconnect()).await;
         }

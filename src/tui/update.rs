@@ -247,9 +247,14 @@ fn on_login_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
 }
 
 fn connect_from_form(app: &mut App) -> Vec<Effect> {
-    app.server = app.login.value(0).to_owned();
-    app.name = app.login.value(1).to_owned();
-    app.group = app.login.value(2).to_owned();
+    let (server, name, group) = (app.login.value(0), app.login.value(1), app.login.value(2));
+    if (server, name, group) != (app.server.as_str(), app.name.as_str(), app.group.as_str()) {
+        // Somewhere else: what we read here says nothing about there.
+        app.last_seq = None;
+    }
+    app.server = server.to_owned();
+    app.name = name.to_owned();
+    app.group = group.to_owned();
     app.login.error = None;
     app.screen = Screen::Connecting;
     app.conn = Conn::Connecting;
