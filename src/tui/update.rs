@@ -200,7 +200,9 @@ fn on_popup_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
 }
 
 fn scroll_popup(app: &mut App, delta: i32) {
-    let max = super::help::lines(app).len() as i32;
+    // The popup's border and a margin take four rows.
+    let visible = i32::from(app.size.height.saturating_sub(4));
+    let max = (super::help::lines(app).len() as i32 - visible).max(0);
     if let Some(Popup::Help { scroll }) = &mut app.popup {
         *scroll = (i32::from(*scroll) + delta).clamp(0, max) as u16;
     }
@@ -235,10 +237,7 @@ fn on_login_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         Some(Action::Help) => return open_help(app),
         _ => {
             let field = app.login.focus;
-            if app.login.fields[field]
-                .handle_event(&TermEvent::Key(key))
-                .is_some()
-            {
+            if edit(&mut app.login.fields[field], key) {
                 app.login.error = None;
             }
         }
@@ -304,10 +303,65 @@ fn on_chat_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         // Typing anywhere goes to the input line.
         app.focus = Focus::Input;
     }
-    if app.focus == Focus::Input && app.input.handle_event(&TermEvent::Key(key)).is_some() {
+    if app.focus == Focus::Input && edit(&mut app.input, key) {
         app.history_pos = None;
     }
     Vec::new()
+}
+
+/// Edits a text field. Moving and deleting one character go by grapheme
+/// cluster (an accent, a flag or an emoji with a skin tone is one step);
+/// everything else is tui-input's. Returns whether the text changed.
+fn edit(input: &mut Input, key: KeyEvent) -> bool {
+    use crossterm::event::KeyCode;
+    if key.modifiers.is_empty() {
+        let chars: Vec<char> = input.value().chars().collect();
+        let cursor = input.cursor().min(chars.len());
+        let bounds = grapheme_bounds(input.value());
+        let before = bounds.iter().rev().copied().find(|&b| b < cursor);
+        let after = bounds.iter().copied().find(|&b| b > cursor);
+        let replace = |input: &mut Input, from: usize, to: usize, cursor: usize| {
+            let text: String = chars[..from].iter().chain(&chars[to..]).collect();
+            *input = Input::new(text).with_cursor(cursor);
+        };
+        match key.code {
+            KeyCode::Left => {
+                *input = Input::new(input.value().to_owned()).with_cursor(before.unwrap_or(0));
+                return false;
+            }
+            KeyCode::Right => {
+                let to = after.unwrap_or(chars.len());
+                *input = Input::new(input.value().to_owned()).with_cursor(to);
+                return false;
+            }
+            KeyCode::Backspace => {
+                let Some(from) = before else { return false };
+                replace(input, from, cursor, from);
+                return true;
+            }
+            KeyCode::Delete => {
+                let Some(to) = after else { return false };
+                replace(input, cursor, to, cursor);
+                return true;
+            }
+            _ => {}
+        }
+    }
+    input
+        .handle_event(&TermEvent::Key(key))
+        .is_some_and(|changed| changed.value)
+}
+
+/// The char indices where grapheme clusters start, and the end.
+fn grapheme_bounds(text: &str) -> Vec<usize> {
+    use unicode_segmentation::UnicodeSegmentation;
+    let mut bounds = vec![0];
+    let mut at = 0;
+    for g in text.graphemes(true) {
+        at += g.chars().count();
+        bounds.push(at);
+    }
+    bounds
 }
 
 /// An action of the focused pane; `None` if the pane does not take it.
@@ -1580,6 +1634,25 @@ mod tests {
             matches!(app.popup, Some(Popup::Help { .. })),
             "outside the input line ? is help"
         );
+    }
+
+    #[test]
+    fn the_cursor_steps_over_whole_graphemes() {
+        let mut app = chat_as_member();
+        // "é" written as e + a combining accent, then a thumbs-up with a skin tone.
+        update(&mut app, AppEvent::Paste("ae\u{301}👍🏽b".into()));
+        assert_eq!(app.input.cursor(), 6);
+        update(&mut app, key(KeyCode::Left));
+        assert_eq!(app.input.cursor(), 5, "before b");
+        update(&mut app, key(KeyCode::Left));
+        assert_eq!(app.input.cursor(), 3, "before the emoji and its skin tone");
+        update(&mut app, key(KeyCode::Backspace));
+        assert_eq!(app.input.value(), "a👍🏽b", "the accent goes with its letter");
+        update(&mut app, key(KeyCode::Delete));
+        assert_eq!(app.input.value(), "ab");
+        update(&mut app, key(KeyCode::Right));
+        update(&mut app, key(KeyCode::Right));
+        assert_eq!(app.input.cursor(), 2);
     }
 
     #[test]
