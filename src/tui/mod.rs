@@ -138,20 +138,33 @@ fn init_logging(data_dir: &std::path::Path) -> Result<tracing_appender::non_bloc
 }
 
 fn init_terminal() -> Result<ratatui::DefaultTerminal> {
-    let terminal = ratatui::init();
+    let terminal = match ratatui::try_init() {
+        Ok(terminal) => terminal,
+        Err(error) => {
+            ratatui::restore();
+            return Err(error).wrap_err("pyconchat join needs an interactive terminal");
+        }
+    };
     // ratatui's hook restores raw mode and the screen; this one first turns
-    // off what we turned on, so a panic leaves a usable shell.
+    // off what we turned on, so a panic leaves a usable shell. A panic on
+    // any thread ends the process: a client drawing on a restored terminal
+    // would be worse than none.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         disable_extras();
+        ratatui::restore();
         previous(info);
+        std::process::exit(101);
     }));
-    execute!(
+    if let Err(error) = execute!(
         std::io::stdout(),
         EnableMouseCapture,
         EnableBracketedPaste,
         EnableFocusChange
-    )?;
+    ) {
+        restore_terminal();
+        return Err(error.into());
+    }
     Ok(terminal)
 }
 
