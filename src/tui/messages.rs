@@ -142,7 +142,7 @@ pub fn item_lines(item: &Item, width: usize, app: &App) -> Vec<Line<'static>> {
         let mut out: Vec<Line<'static>> = Vec::new();
         if first_w == 0 {
             out.push(Line::from(prefix));
-            for l in wrap(text, width - indent) {
+            for l in wrap(text, width.saturating_sub(indent)) {
                 let mut spans = vec![Span::raw(" ".repeat(indent))];
                 spans.extend(text_spans(l, style, me, theme));
                 out.push(Line::from(spans));

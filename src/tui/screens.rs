@@ -153,3 +153,43 @@ fn terminal_too_small() {
     let app = chat_as_member();
     assert_snapshot!(render(&app, 24, 6).backend());
 }
+
+#[test]
+fn any_size_draws_without_panicking() {
+    for (w, h) in [
+        (0, 0),
+        (1, 1),
+        (5, 3),
+        (29, 7),
+        (30, 8),
+        (31, 9),
+        (45, 12),
+        (63, 15),
+        (64, 15),
+    ] {
+        let mut app = chat_as_admin();
+        update(&mut app, AppEvent::Resize(w, h));
+        for seq in 5..12 {
+            update(
+                &mut app,
+                text(
+                    seq,
+                    "bob",
+                    "a message long enough to wrap a few times at small sizes",
+                ),
+            );
+        }
+        feed(
+            &mut app,
+            [
+                key(KeyCode::PageUp),
+                key(KeyCode::Tab),
+                key(KeyCode::Home),
+                text(12, "bob", "more"),
+            ],
+        );
+        render(&app, w, h);
+        update(&mut app, key(KeyCode::F(1)));
+        render(&app, w, h);
+    }
+}
