@@ -4,7 +4,8 @@
 //! An environment variable names a section and a key:
 //! `PYCONCHAT_SERVER_MAX_MESSAGE_BYTES=4096` sets `[server] max_message_bytes`.
 //! Its value is read as TOML when it parses as TOML and as a string otherwise,
-//! so `PYCONCHAT_CLIENT_NAME=ann` works without quotes.
+//! so `PYCONCHAT_CLIENT_NAME=ann` works without quotes. The `[keys]` section
+//! layers the same way: `PYCONCHAT_KEYS_APPROVE=y`.
 
 use std::{
     collections::BTreeMap,
