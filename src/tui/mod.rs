@@ -65,7 +65,7 @@ use self::{
 };
 use crate::{
     cli::JoinArgs,
-    client::{Client, ConnectOptions, Identity},
+    client::{Client, ClientError, ConnectOptions, Identity},
     config::{Config, default_server},
 };
 
@@ -226,6 +226,15 @@ async fn event_loop(
     }
 }
 
+/// A client error as one sentence for the screen: the server's own words
+/// when it said no.
+fn describe(error: ClientError) -> String {
+    match error {
+        ClientError::Server(body) => body.message,
+        other => other.to_string(),
+    }
+}
+
 /// The current connection, if any, and which connect attempt it belongs to.
 #[derive(Default)]
 struct Slot {
@@ -287,7 +296,7 @@ impl Runtime {
             let connect = tokio::time::timeout(Duration::from_secs(15), Client::connect(options));
             let result = match connect.await {
                 Err(_) => Err(format!("no answer from {} within 15 s", target.server)),
-                Ok(Err(e)) => Err(e.to_string()),
+                Ok(Err(e)) => Err(describe(e)),
                 Ok(Ok((client, welcome, mut client_events))) => {
                     {
                         let mut slot = slot.lock().expect("client lock");
@@ -322,10 +331,7 @@ impl Runtime {
         let client = self.client.lock().expect("client lock").client.clone();
         tokio::spawn(async move {
             let result = match client {
-                Some(client) => client
-                    .request(purpose.request())
-                    .await
-                    .map_err(|e| e.to_string()),
+                Some(client) => client.request(purpose.request()).await.map_err(describe),
                 None => Err("not connected to the server".to_owned()),
             };
             let _ = tx.send(AppEvent::Reply { purpose, result });
