@@ -1024,10 +1024,21 @@ fn on_reply(app: &mut App, purpose: Purpose, result: Result<ReplyData, String>) 
         Err(message) => {
             match &purpose {
                 Purpose::Send { text } => {
-                    error(app, format!("not sent: {message}"));
-                    if app.input.value().is_empty() {
-                        app.input = Input::new(text.clone());
-                    }
+                    // It is in the history: Up brings it back to send again.
+                    let key = app
+                        .settings
+                        .keymap
+                        .key_for(Context::Input, Action::HistoryPrev);
+                    let excerpt: String = text.chars().take(40).collect();
+                    let more = if excerpt.len() < text.len() {
+                        "…"
+                    } else {
+                        ""
+                    };
+                    error(
+                        app,
+                        format!("not sent ({message}): \"{excerpt}{more}\"; {key} brings it back"),
+                    );
                 }
                 _ => error(app, message),
             }
@@ -1133,18 +1144,32 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_send_says_so_and_gives_the_text_back() {
+    fn a_failed_send_says_so_and_history_has_the_text() {
         let mut app = chat_as_member();
+        type_text(&mut app, "lost words");
+        let effects = update(&mut app, key(KeyCode::Enter));
+        let [Effect::Request(purpose)] = effects.as_slice() else {
+            panic!("{effects:?}")
+        };
+        type_text(&mut app, "next");
         update(
             &mut app,
             AppEvent::Reply {
-                purpose: Purpose::Send {
-                    text: "lost words".into(),
-                },
+                purpose: purpose.clone(),
                 result: Err("not connected to the server right now; retrying".into()),
             },
         );
-        assert!(matches!(last_kind(&app), ItemKind::Error(e) if e.starts_with("not sent")));
+        assert!(
+            matches!(last_kind(&app), ItemKind::Error(e) if e.starts_with("not sent") && e.contains("\"lost words\"")),
+            "{:?}",
+            last_kind(&app)
+        );
+        assert_eq!(
+            app.input.value(),
+            "next",
+            "what is being typed is left alone"
+        );
+        update(&mut app, key(KeyCode::Up));
         assert_eq!(app.input.value(), "lost words");
     }
 
