@@ -193,3 +193,11 @@ fn any_size_draws_without_panicking() {
         render(&app, w, h);
     }
 }
+
+#[test]
+fn connecting_screen() {
+    let mut app = app("bob", "rust");
+    start(&mut app, true);
+    assert_eq!(app.screen, Screen::Connecting);
+    assert_snapshot!(render(&app, 80, 16).backend());
+}
