@@ -141,7 +141,7 @@ fn init_terminal() -> Result<ratatui::DefaultTerminal> {
     let terminal = match ratatui::try_init() {
         Ok(terminal) => terminal,
         Err(error) => {
-            ratatui::restore();
+            restore_terminal();
             return Err(error).wrap_err("pyconchat join needs an interactive terminal");
         }
     };
@@ -151,8 +151,7 @@ fn init_terminal() -> Result<ratatui::DefaultTerminal> {
     // would be worse than none.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        disable_extras();
-        ratatui::restore();
+        restore_terminal();
         previous(info);
         std::process::exit(101);
     }));
@@ -178,9 +177,11 @@ fn disable_extras() {
     );
 }
 
+/// Restores the terminal, quietly: when the terminal itself is gone (its
+/// window closed), there is nothing to restore and nowhere to say so.
 fn restore_terminal() {
     disable_extras();
-    ratatui::restore();
+    let _ = ratatui::try_restore();
 }
 
 async fn event_loop(
@@ -197,14 +198,20 @@ async fn event_loop(
     let mut title = String::new();
     let mut saved_seq = app.last_seq;
     loop {
-        terminal.draw(|frame| view::draw(frame, app))?;
-        let wanted = app.title();
-        if wanted != title {
-            execute!(std::io::stdout(), SetTitle(&wanted))?;
-            title = wanted;
-        }
-        if app.quit {
-            return Ok(());
+        let drawn = terminal.draw(|frame| view::draw(frame, app)).map(drop);
+        let drawn = drawn.and_then(|()| {
+            let wanted = app.title();
+            if wanted != title {
+                execute!(std::io::stdout(), SetTitle(&wanted))?;
+                title = wanted;
+            }
+            Ok(())
+        });
+        match drawn {
+            // Leaving anyway (a hangup closes the terminal first): fine.
+            _ if app.quit => return Ok(()),
+            Err(error) => return Err(error.into()),
+            Ok(()) => {}
         }
         let Some(event) = events.next(app.next_tick()).await else {
             return Ok(());
