@@ -262,11 +262,29 @@ fn the_story_in_a_real_terminal() {
         &["bob removed you from #rust", "offline: kicked by bob"],
     );
 
-    // Both leave cleanly.
-    tmux.keys("alice", &["C-c"]);
+    // Both leave cleanly: bob with Ctrl-C, alice by closing her window.
     tmux.keys("bob2", &["C-c"]);
-    tmux.wait_gone("alice");
     tmux.wait_gone("bob2");
-    let log = std::fs::read_to_string(bob_dir.join("pyconchat.log")).unwrap();
-    assert!(log.contains("client stopped"), "bob's log:\n{log}");
+    let out = tmux.tmux(&["kill-session", "-t", "alice"]);
+    assert!(out.status.success());
+    for dir in [&bob_dir, &alice_dir] {
+        wait_for_log(&dir.join("pyconchat.log"), "client stopped");
+    }
+}
+
+/// Polls a client's log until it shows `needle`.
+fn wait_for_log(path: &Path, needle: &str) {
+    let start = Instant::now();
+    loop {
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        if log.contains(needle) {
+            return;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{} never said {needle:?}:\n{log}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
