@@ -330,10 +330,20 @@ impl Keymap {
     /// The footer for some contexts: one entry per label, with the first
     /// key of each consecutive row that shares it ("↑/↓ select").
     pub fn footer(&self, contexts: &[Context]) -> Vec<(String, &'static str)> {
+        self.footer_where(contexts, |_| true)
+    }
+
+    /// The footer, leaving out actions for which `shown` is false (the
+    /// admin's keys, to a member).
+    pub fn footer_where(
+        &self,
+        contexts: &[Context],
+        shown: impl Fn(Action) -> bool,
+    ) -> Vec<(String, &'static str)> {
         let mut out: Vec<(String, &'static str)> = Vec::new();
         for &context in contexts {
             let mut previous: Option<&'static str> = None;
-            for binding in self.bindings(context) {
+            for binding in self.bindings(context).filter(|b| shown(b.action)) {
                 let (Some(label), Some(key)) = (binding.label, binding.keys.first()) else {
                     previous = None;
                     continue;

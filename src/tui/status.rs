@@ -11,6 +11,7 @@ use ratatui::{
 use unicode_width::UnicodeWidthStr;
 
 use super::{
+    action::Action,
     app::{App, Conn, Focus},
     keymap::Context,
 };
@@ -76,7 +77,9 @@ pub fn footer_line<'a>(app: &App, contexts: &[Context], width: u16) -> Line<'a> 
     let mut seen = Vec::new();
     let mut spans = Vec::new();
     let mut used = 0;
-    for (keys, label) in app.settings.keymap.footer(contexts) {
+    let admin = app.is_admin();
+    let shown = |action| admin || !matches!(action, Action::Kick | Action::MakeAdmin);
+    for (keys, label) in app.settings.keymap.footer_where(contexts, shown) {
         if seen.contains(&label) {
             continue;
         }
