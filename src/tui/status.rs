@@ -98,12 +98,7 @@ pub fn footer_line<'a>(app: &App, contexts: &[Context], width: u16) -> Line<'a> 
 }
 
 /// "key label" for one action, as the footer shows it.
-pub fn key_hint<'a>(
-    app: &App,
-    context: Context,
-    action: super::action::Action,
-    label: &str,
-) -> Line<'a> {
+pub fn key_hint<'a>(app: &App, context: Context, action: Action, label: &str) -> Line<'a> {
     let theme = &app.settings.theme;
     Line::from(vec![
         Span::styled(
@@ -117,12 +112,9 @@ pub fn key_hint<'a>(
 pub fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
     let line = match app.popup {
         Some(super::app::Popup::Confirm(_)) => footer_line(app, &[Context::Confirm], area.width),
-        Some(super::app::Popup::Notice { .. }) => key_hint(
-            app,
-            Context::Popup,
-            super::action::Action::ClosePopup,
-            "close",
-        ),
+        Some(super::app::Popup::Notice { .. }) => {
+            key_hint(app, Context::Popup, Action::ClosePopup, "close")
+        }
         Some(super::app::Popup::Help { .. }) => footer_line(app, &[Context::Popup], area.width),
         None => footer_line(app, &footer_contexts(app), area.width),
     };
