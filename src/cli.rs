@@ -28,6 +28,25 @@ pub enum Command {
     /// Run a chat server.
     #[command(after_help = EXAMPLES)]
     Serve(ServeArgs),
+    /// Join a group in the full-screen client (asks for what is missing).
+    #[command(after_help = EXAMPLES)]
+    Join(JoinArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// Server address, host:port [default: 127.0.0.1:7667].
+    #[arg(long, value_name = "ADDR")]
+    pub server: Option<String>,
+    /// Your name in the group.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// The group to join; it is created, with you as admin, if it does not exist.
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+    /// Where your identity, log and last session live [default: the platform's data dir].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

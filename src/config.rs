@@ -4,9 +4,11 @@
 //! An environment variable names a section and a key:
 //! `PYCONCHAT_SERVER_MAX_MESSAGE_BYTES=4096` sets `[server] max_message_bytes`.
 //! Its value is read as TOML when it parses as TOML and as a string otherwise,
-//! so `PYCONCHAT_CLIENT_NAME=ann` works without quotes.
+//! so `PYCONCHAT_CLIENT_NAME=ann` works without quotes. The `[keys]` section
+//! layers the same way: `PYCONCHAT_KEYS_APPROVE=y`.
 
 use std::{
+    collections::BTreeMap,
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -43,6 +45,27 @@ pub enum ConfigError {
 pub struct Config {
     pub server: ServerConfig,
     pub client: ClientConfig,
+    /// `[keys]`: action name → key or list of keys, replacing the client's
+    /// default bindings (see `docs/config-client.toml`). Checked against the
+    /// actions when the client starts.
+    pub keys: BTreeMap<String, KeySpec>,
+}
+
+/// One key (`"ctrl-o"`) or several (`["a", "enter"]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum KeySpec {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeySpec {
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            KeySpec::One(key) => vec![key.as_str()],
+            KeySpec::Many(keys) => keys.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 /// `[server]`: see `config.example.toml` for each key.
@@ -180,18 +203,29 @@ pub struct ClientConfig {
     pub group: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub max_frame_bytes: usize,
+    /// Ring the terminal bell when a message mentions `@you`.
+    pub bell_on_mention: bool,
+    /// Ring the terminal bell when someone asks to join (admin only).
+    pub bell_on_request: bool,
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
         Self {
-            server: format!("127.0.0.1:{DEFAULT_PORT}"),
+            server: default_server(),
             name: None,
             group: None,
             data_dir: None,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            bell_on_mention: true,
+            bell_on_request: true,
         }
     }
+}
+
+/// The server `join` connects to unless told otherwise.
+pub fn default_server() -> String {
+    format!("127.0.0.1:{DEFAULT_PORT}")
 }
 
 impl ClientConfig {
@@ -263,7 +297,7 @@ impl Config {
             let Some((section, key)) = rest.split_once('_') else {
                 continue;
             };
-            if !matches!(section, "server" | "client") {
+            if !matches!(section, "server" | "client" | "keys") {
                 continue;
             }
             let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
@@ -349,6 +383,28 @@ mod tests {
     }
 
     #[test]
+    fn client_settings_and_key_overrides_layer_too() {
+        let file = "[client]\nbell_on_mention = false\n[keys]\napprove = \"y\"\nquit = [\"ctrl-q\", \"ctrl-c\"]\n";
+        let config = Config::from_sources(
+            Some((Path::new("c.toml"), file)),
+            env(&[
+                ("PYCONCHAT_KEYS_MAKE_ADMIN", "M"),
+                ("PYCONCHAT_CLIENT_BELL_ON_REQUEST", "false"),
+            ]),
+        )
+        .unwrap();
+        assert!(!config.client.bell_on_mention);
+        assert!(!config.client.bell_on_request);
+        assert_eq!(config.keys["approve"], KeySpec::One("y".into()));
+        assert_eq!(config.keys["quit"].keys(), vec!["ctrl-q", "ctrl-c"]);
+        assert_eq!(config.keys["make_admin"], KeySpec::One("M".into()));
+        let err = Config::from_sources(Some((Path::new("c.toml"), "[keys]\nkick = 3\n")), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("c.toml"), "{err}");
+    }
+
+    #[test]
     fn limits_are_checked() {
         let config = ServerConfig {
             max_message_bytes: DEFAULT_MAX_FRAME_BYTES,
@@ -362,5 +418,18 @@ mod tests {
             })
         ));
         assert!(ServerConfig::default().limits().is_ok());
+    }
+}
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_states_the_defaults() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"));
+        let text = std::fs::read_to_string(path).unwrap();
+        let parsed = Config::from_sources(Some((path, &text)), Vec::new()).unwrap();
+        assert_eq!(parsed, Config::default());
     }
 }

@@ -8,6 +8,7 @@
 //! - [`protocol`]: the wire messages and the length-prefixed MessagePack framing.
 //! - [`server`]: the Tokio server; [`server::run`] serves a bound listener.
 //! - [`store`]: durable state behind the [`store::Store`] trait; SQLite by default.
+//! - [`tui`]: `pyconchat join`, the full-screen client: state, update, view.
 
 pub mod cli;
 pub mod client;
@@ -15,3 +16,4 @@ pub mod config;
 pub mod protocol;
 pub mod server;
 pub mod store;
+pub mod tui;

@@ -7,6 +7,7 @@ use pyconchat::{
     config::Config,
     server,
     store::SqliteStore,
+    tui,
 };
 use tokio::net::TcpListener;
 
@@ -17,6 +18,7 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(config, args)),
+        Command::Join(args) => runtime.block_on(tui::run(config, args)),
     }
 }
 

@@ -1,0 +1,157 @@
+//! What the user means (an [`Action`], found through the keymap) and what
+//! the runtime must do about it (an [`Effect`]). `update` turns events into
+//! state changes plus effects; only the runtime in `mod.rs` touches the
+//! network or the terminal.
+
+use crate::protocol::Request;
+
+/// A user's intent, independent of the key that expressed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Quit,
+    Help,
+    ClosePopup,
+    FocusNext,
+    FocusPrev,
+    FilePicker,
+    Send,
+    HistoryPrev,
+    HistoryNext,
+    Complete,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Approve,
+    Reject,
+    Kick,
+    MakeAdmin,
+    Confirm,
+    Cancel,
+    NextField,
+    PrevField,
+    AskAgain,
+}
+
+impl Action {
+    /// Every action, in the order the config documents them.
+    pub const ALL: &[Action] = &[
+        Action::Quit,
+        Action::Help,
+        Action::ClosePopup,
+        Action::FocusNext,
+        Action::FocusPrev,
+        Action::FilePicker,
+        Action::Send,
+        Action::HistoryPrev,
+        Action::HistoryNext,
+        Action::Complete,
+        Action::Up,
+        Action::Down,
+        Action::PageUp,
+        Action::PageDown,
+        Action::Top,
+        Action::Bottom,
+        Action::Approve,
+        Action::Reject,
+        Action::Kick,
+        Action::MakeAdmin,
+        Action::Confirm,
+        Action::Cancel,
+        Action::NextField,
+        Action::PrevField,
+        Action::AskAgain,
+    ];
+
+    /// The name used in the `[keys]` section of the config file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Quit => "quit",
+            Action::Help => "help",
+            Action::ClosePopup => "close_popup",
+            Action::FocusNext => "focus_next",
+            Action::FocusPrev => "focus_prev",
+            Action::FilePicker => "file_picker",
+            Action::Send => "send",
+            Action::HistoryPrev => "history_prev",
+            Action::HistoryNext => "history_next",
+            Action::Complete => "complete",
+            Action::Up => "up",
+            Action::Down => "down",
+            Action::PageUp => "page_up",
+            Action::PageDown => "page_down",
+            Action::Top => "top",
+            Action::Bottom => "bottom",
+            Action::Approve => "approve",
+            Action::Reject => "reject",
+            Action::Kick => "kick",
+            Action::MakeAdmin => "make_admin",
+            Action::Confirm => "confirm",
+            Action::Cancel => "cancel",
+            Action::NextField => "next_field",
+            Action::PrevField => "prev_field",
+            Action::AskAgain => "ask_again",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Action> {
+        Action::ALL.iter().copied().find(|a| a.name() == name)
+    }
+}
+
+/// Why a request was made, so its reply can be shown in context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    Send { text: String },
+    ViewRequests,
+    Approve(String),
+    Reject(String),
+    Kick(String),
+    ChangeAdmin(String),
+    WhoAdmin,
+    AllMembers,
+    OnlineMembers,
+}
+
+impl Purpose {
+    /// The request that serves this purpose.
+    pub fn request(&self) -> Request {
+        match self {
+            Purpose::Send { text } => Request::SendMessage { text: text.clone() },
+            Purpose::ViewRequests => Request::ViewRequests,
+            Purpose::Approve(name) => Request::ApproveRequest { name: name.clone() },
+            Purpose::Reject(name) => Request::RejectRequest { name: name.clone() },
+            Purpose::Kick(name) => Request::KickMember { name: name.clone() },
+            Purpose::ChangeAdmin(name) => Request::ChangeAdmin { name: name.clone() },
+            Purpose::WhoAdmin => Request::WhoAdmin,
+            Purpose::AllMembers => Request::AllMembers,
+            Purpose::OnlineMembers => Request::OnlineMembers,
+        }
+    }
+}
+
+/// Where to connect and as whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub server: String,
+    pub name: String,
+    pub group: String,
+}
+
+/// Something for the runtime to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Open a connection (dropping any previous one); the result comes back
+    /// as `AppEvent::Connected`.
+    Connect(Target),
+    /// Send a request on a spawned task; the reply comes back as `AppEvent::Reply`.
+    Request(Purpose),
+    /// Ring the terminal bell.
+    Bell,
+    /// Remember the session (server, name, group, last seq) in the data dir.
+    SaveSession,
+    /// Say goodbye to the server and leave.
+    Quit,
+}

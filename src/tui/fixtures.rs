@@ -1,0 +1,175 @@
+//! Test fixtures shared by the update tests and the screen snapshots.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::{Terminal, backend::TestBackend, layout::Size};
+
+use super::{
+    action::Effect,
+    app::{App, Settings},
+    event::AppEvent,
+    update::update,
+    view,
+};
+use crate::{
+    client::ClientEvent,
+    protocol::{
+        Body, Event, GroupSnapshot, JoinRequest, JoinStatus, LogEntry, MemberInfo, Role, Seq,
+        Welcome,
+    },
+};
+
+/// 2026-01-02 09:00 UTC: every fixture time is relative to it.
+pub const T0: i64 = 1_767_344_400_000;
+
+pub fn app(name: &str, group: &str) -> App {
+    let settings = Settings {
+        utc: true,
+        ..Settings::default()
+    };
+    let mut app = App::new(settings, "127.0.0.1:7667", name, group);
+    app.size = Size::new(80, 24);
+    app
+}
+
+pub fn key(code: KeyCode) -> AppEvent {
+    AppEvent::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+pub fn ch(c: char) -> AppEvent {
+    key(KeyCode::Char(c))
+}
+
+pub fn ctrl(c: char) -> AppEvent {
+    AppEvent::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+/// Types `text` into whatever has focus.
+pub fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        update(app, ch(c));
+    }
+}
+
+pub fn member(name: &str, admin: &str, online: bool) -> MemberInfo {
+    let role = if name == admin {
+        Role::Admin
+    } else {
+        Role::Member
+    };
+    MemberInfo {
+        name: name.to_owned(),
+        role,
+        online,
+    }
+}
+
+pub fn request(name: &str, minutes: i64) -> JoinRequest {
+    JoinRequest {
+        name: name.to_owned(),
+        at_ms: T0 + minutes * 60_000,
+    }
+}
+
+pub fn snapshot(
+    admin: &str,
+    members: &[(&str, bool)],
+    requests: &[&str],
+    head: Seq,
+) -> GroupSnapshot {
+    GroupSnapshot {
+        admin: admin.to_owned(),
+        members: members
+            .iter()
+            .map(|(n, on)| member(n, admin, *on))
+            .collect(),
+        requests: requests
+            .iter()
+            .enumerate()
+            .map(|(i, n)| request(n, i as i64))
+            .collect(),
+        head,
+    }
+}
+
+/// The server's answer to `name`'s hello in the group "rust".
+pub fn welcome(name: &str, status: JoinStatus, snapshot: Option<GroupSnapshot>) -> AppEvent {
+    AppEvent::Connected(Ok(Welcome {
+        status,
+        name: name.to_owned(),
+        group: "rust".to_owned(),
+        snapshot,
+    }))
+}
+
+pub fn entry(seq: Seq, from: &str, body: Body) -> AppEvent {
+    AppEvent::Client(ClientEvent::Server(Event::Message {
+        entry: LogEntry {
+            seq,
+            at_ms: T0 + seq as i64 * 60_000,
+            from: from.to_owned(),
+            body,
+        },
+    }))
+}
+
+pub fn text(seq: Seq, from: &str, text: &str) -> AppEvent {
+    entry(
+        seq,
+        from,
+        Body::Text {
+            text: text.to_owned(),
+        },
+    )
+}
+
+/// Feeds events, returning every effect they caused.
+pub fn feed(app: &mut App, events: impl IntoIterator<Item = AppEvent>) -> Vec<Effect> {
+    events.into_iter().flat_map(|e| update(app, e)).collect()
+}
+
+/// A member's chat with a short history.
+pub fn chat_as_member() -> App {
+    let mut app = app("bob", "rust");
+    let snap = snapshot(
+        "alice",
+        &[("alice", true), ("bob", true), ("carol", false)],
+        &[],
+        4,
+    );
+    feed(&mut app, [welcome("bob", JoinStatus::Member, Some(snap))]);
+    feed(
+        &mut app,
+        [
+            entry(1, "alice", Body::GroupCreated),
+            entry(2, "alice", Body::MemberJoined { name: "bob".into() }),
+            text(3, "alice", "welcome @bob! 東京からこんにちは 👋"),
+            text(
+                4,
+                "bob",
+                "thanks, glad to be here. This line is long enough to wrap across the messages pane.",
+            ),
+        ],
+    );
+    app
+}
+
+/// The admin's chat with two requests waiting.
+pub fn chat_as_admin() -> App {
+    let mut app = app("alice", "rust");
+    let snap = snapshot(
+        "alice",
+        &[("alice", true), ("bob", false)],
+        &["carol", "dan"],
+        3,
+    );
+    app.last_seq = Some(3);
+    feed(&mut app, [welcome("alice", JoinStatus::Admin, Some(snap))]);
+    feed(&mut app, [text(4, "bob", "is anyone there?")]);
+    app
+}
+
+pub fn render(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|frame| view::draw(frame, app)).unwrap();
+    terminal
+}
