@@ -31,6 +31,18 @@ pub enum Command {
     /// Join a group in the full-screen client (asks for what is missing).
     #[command(after_help = EXAMPLES)]
     Join(JoinArgs),
+    /// Forget the certificate pinned for a server, after its operator changed it.
+    ForgetServer(ForgetServerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetServerArgs {
+    /// The server address, exactly as given to join (host:port).
+    #[arg(value_name = "ADDR")]
+    pub server: String,
+    /// The client's data dir [default: the platform's data dir].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +59,9 @@ pub struct JoinArgs {
     /// Where your identity, log and last session live [default: the platform's data dir].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Connect without TLS, to a server started with --plaintext (local development only).
+    #[arg(long)]
+    pub plaintext: bool,
 }
 
 #[derive(Debug, Args)]
@@ -57,4 +72,13 @@ pub struct ServeArgs {
     /// Where the database lives [default: the platform's data dir].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// TLS certificate chain (PEM) [default: a self-signed one made in the data dir].
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve without TLS: for local development and tests only.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub plaintext: bool,
 }

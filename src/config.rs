@@ -74,6 +74,11 @@ impl KeySpec {
 pub struct ServerConfig {
     pub listen: String,
     pub data_dir: Option<PathBuf>,
+    /// Serve without TLS.
+    pub plaintext: bool,
+    /// The operator's certificate chain and key (PEM); both or neither.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub max_database_mb: u64,
     pub max_frame_bytes: usize,
     pub max_message_bytes: usize,
@@ -98,6 +103,9 @@ impl Default for ServerConfig {
         Self {
             listen: format!("127.0.0.1:{DEFAULT_PORT}"),
             data_dir: None,
+            plaintext: false,
+            tls_cert: None,
+            tls_key: None,
             max_database_mb: 0,
             max_frame_bytes: limits.max_frame_bytes,
             max_message_bytes: limits.max_message_bytes,
@@ -207,6 +215,8 @@ pub struct ClientConfig {
     pub bell_on_mention: bool,
     /// Ring the terminal bell when someone asks to join (admin only).
     pub bell_on_request: bool,
+    /// Connect without TLS (the server must run with `--plaintext` too).
+    pub plaintext: bool,
 }
 
 impl Default for ClientConfig {
@@ -219,6 +229,7 @@ impl Default for ClientConfig {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             bell_on_mention: true,
             bell_on_request: true,
+            plaintext: false,
         }
     }
 }

@@ -16,4 +16,5 @@ pub mod config;
 pub mod protocol;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod tui;

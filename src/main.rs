@@ -3,10 +3,11 @@ use std::sync::Arc;
 use clap::Parser;
 use color_eyre::eyre::{Result, WrapErr};
 use pyconchat::{
-    cli::{Cli, Command, ServeArgs},
+    cli::{Cli, Command, ForgetServerArgs, ServeArgs},
     config::Config,
     server,
     store::SqliteStore,
+    tls::{self, KnownServers},
     tui,
 };
 use tokio::net::TcpListener;
@@ -19,6 +20,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(config, args)),
         Command::Join(args) => runtime.block_on(tui::run(config, args)),
+        Command::ForgetServer(args) => forget_server(&config, args),
     }
 }
 
@@ -29,8 +31,12 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    config.server.listen = args.listen.unwrap_or(config.server.listen);
-    config.server.data_dir = args.data_dir.or(config.server.data_dir);
+    let server = &mut config.server;
+    server.listen = args.listen.unwrap_or(server.listen.clone());
+    server.data_dir = args.data_dir.or(server.data_dir.take());
+    server.tls_cert = args.tls_cert.or(server.tls_cert.take());
+    server.tls_key = args.tls_key.or(server.tls_key.take());
+    server.plaintext |= args.plaintext;
     let limits = config.server.limits()?;
     let data_dir = config.server.data_dir()?;
     let store = SqliteStore::open(&data_dir)?;
@@ -39,13 +45,59 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
     let listener = TcpListener::bind(&config.server.listen)
         .await
         .wrap_err_with(|| format!("cannot listen on {}", config.server.listen))?;
-    println!(
+    announce(format_args!(
         "pyconchat {} listening on {}",
         env!("CARGO_PKG_VERSION"),
         listener.local_addr()?
-    );
-    server::run(listener, Arc::new(store), limits, shutdown_signal()).await;
+    ));
+    let store = Arc::new(store);
+    if config.server.plaintext {
+        announce(format_args!(
+            "WARNING: TLS is off (--plaintext): names, secrets and messages travel in the clear"
+        ));
+        server::run(listener, store, limits, shutdown_signal()).await;
+    } else {
+        let (cert, key) = (
+            config.server.tls_cert.as_deref(),
+            config.server.tls_key.as_deref(),
+        );
+        let tls = tls::server_identity(&data_dir, cert, key)?;
+        let made = if tls.created { "created " } else { "" };
+        announce(format_args!(
+            "TLS certificate {made}{}",
+            tls.cert_path.display()
+        ));
+        announce(format_args!("certificate fingerprint {}", tls.fingerprint));
+        server::run_tls(listener, store, limits, tls.config, shutdown_signal()).await;
+    }
     Ok(())
+}
+
+/// Removes a server's pinned certificate so the next join pins it anew.
+fn forget_server(config: &Config, args: ForgetServerArgs) -> Result<()> {
+    let data_dir = args.data_dir.map_or_else(|| config.client.data_dir(), Ok)?;
+    let known = KnownServers::new(data_dir.join(KnownServers::FILE_NAME));
+    if known.forget(&args.server)? {
+        println!(
+            "Forgot the certificate pinned for {}; the next join pins the one it sees.",
+            args.server
+        );
+    } else {
+        println!(
+            "No certificate was pinned for {} in {}.",
+            args.server,
+            known.path().display()
+        );
+    }
+    Ok(())
+}
+
+/// Prints a line for the operator (or a script) on stdout. A closed stdout
+/// (`pyconchat serve | head -1`) must not take the server down.
+fn announce(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -294,7 +294,7 @@ async fn heartbeats_keep_a_quiet_client_connected() {
 async fn the_client_notices_a_server_that_stops_answering() {
     use futures::{SinkExt, StreamExt};
     use pyconchat::{
-        client::{ClientEvent, ConnectOptions, Identity},
+        client::{ClientEvent, ConnectOptions, Identity, Transport},
         protocol::{FrameCodec, JoinStatus, Welcome, encode},
     };
     // A peer that completes the hello and then never says another word,
@@ -319,6 +319,7 @@ async fn the_client_notices_a_server_that_stops_answering() {
     });
     let mut options = ConnectOptions::new(address, "ann", "rust", Identity::generate());
     options.heartbeat = Duration::from_millis(100);
+    options.transport = Transport::Plaintext;
     let mut session = Session::connect(options).await.unwrap();
     let reason = session
         .wait_for(|e| match e {

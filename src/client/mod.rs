@@ -14,6 +14,11 @@ mod identity;
 
 pub use identity::Identity;
 
+pub use crate::tls::KnownServers;
+use crate::tls::{self, PinOutcome, Stream};
+use rustls::pki_types::ServerName;
+use tokio_rustls::TlsConnector;
+
 use std::{collections::HashMap, time::Duration};
 
 use futures::{SinkExt, StreamExt};
@@ -51,6 +56,18 @@ pub struct ConnectOptions {
     /// Resume after this sequence number on the first connection (for
     /// example the last one a previous run of the client saw).
     pub last_seq: Option<Seq>,
+    pub transport: Transport,
+}
+
+/// How the bytes travel.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// TLS. A certificate the system's roots do not vouch for is pinned on
+    /// first use: in `known_servers` when given (surviving restarts), else
+    /// for this client's lifetime only.
+    Tls { known_servers: Option<KnownServers> },
+    /// Unencrypted TCP, for local development and tests; only when asked for.
+    Plaintext,
 }
 
 impl ConnectOptions {
@@ -71,6 +88,9 @@ impl ConnectOptions {
             max_backoff: Duration::from_secs(30),
             heartbeat: Duration::from_secs(30),
             last_seq: None,
+            transport: Transport::Tls {
+                known_servers: None,
+            },
         }
     }
 }
@@ -89,6 +109,24 @@ pub enum ClientError {
     Server(ErrorBody),
     #[error("the server closed the connection")]
     Closed,
+    #[error("TLS with {server} failed: {source}")]
+    Tls {
+        server: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "the server at {server} presented a different certificate ({found}) from the one pinned \
+         when you first connected ({pinned}). Someone may be intercepting the connection. If the \
+         server's operator changed the certificate on purpose (compare with the fingerprint \
+         `pyconchat serve` prints), run `pyconchat forget-server {server}` and connect again"
+    )]
+    PinMismatch {
+        server: String,
+        pinned: String,
+        found: String,
+    },
+    #[error("cannot use the pinned-servers file: {0}")]
+    Pins(std::io::Error),
     #[error("not connected to the server right now; retrying")]
     NotConnected,
     #[error("the server sent an unexpected frame: {0}")]
@@ -112,6 +150,10 @@ pub enum ClientEvent {
     Reconnected(Welcome),
     /// Something the server pushed.
     Server(Event),
+    /// First TLS connection to a server whose certificate the system does
+    /// not vouch for: its fingerprint is now pinned. Show it to the user to
+    /// compare with the one the server printed.
+    ServerPinned { server: String, fingerprint: String },
     /// The connection dropped; the next attempt comes after `delay`.
     Reconnecting {
         attempt: u32,
@@ -136,6 +178,9 @@ pub enum CloseReason {
     Refused(ErrorBody),
     /// The connection dropped and reconnecting is off.
     Lost(String),
+    /// The server's certificate changed since it was pinned; see
+    /// [`ClientError::PinMismatch`] for the message to show.
+    Untrusted(String),
 }
 
 type ReplyTx = oneshot::Sender<Result<ReplyData, ClientError>>;
@@ -153,11 +198,13 @@ impl Client {
     pub async fn connect(
         options: ConnectOptions,
     ) -> Result<(Client, Welcome, mpsc::Receiver<ClientEvent>), ClientError> {
-        let (framed, welcome) = open(&options, options.last_seq).await?;
+        let mut pins = PinStore::new(&options.transport);
         let (requests, queue) = mpsc::channel(64);
         let (events_tx, events) = mpsc::channel(1024);
+        let (framed, welcome) = open(&options, &mut pins, options.last_seq, &events_tx).await?;
         let worker = Worker {
             last_seq: options.last_seq,
+            pins,
             options,
             queue,
             events: events_tx,
@@ -221,21 +268,99 @@ fn unexpected(data: ReplyData) -> ClientError {
     ClientError::Unexpected(format!("{data:?}"))
 }
 
-type Connection = Framed<TcpStream, FrameCodec>;
+type Connection = Framed<Box<dyn Stream>, FrameCodec>;
 
-/// Connects and completes the hello.
+/// Where this client keeps pinned certificate fingerprints.
+#[derive(Debug)]
+struct PinStore {
+    file: Option<KnownServers>,
+    /// The pin when there is no file: kept for this client's lifetime.
+    remembered: Option<String>,
+    tls: bool,
+}
+
+impl PinStore {
+    fn new(transport: &Transport) -> Self {
+        let (file, tls) = match transport {
+            Transport::Tls { known_servers } => (known_servers.clone(), true),
+            Transport::Plaintext => (None, false),
+        };
+        Self {
+            file,
+            remembered: None,
+            tls,
+        }
+    }
+
+    fn get(&self, server: &str) -> Result<Option<String>, ClientError> {
+        match &self.file {
+            Some(file) => file.get(server).map_err(ClientError::Pins),
+            None => Ok(self.remembered.clone()),
+        }
+    }
+
+    fn pin(&mut self, server: &str, fingerprint: &str) -> Result<(), ClientError> {
+        match &self.file {
+            Some(file) => file.pin(server, fingerprint).map_err(ClientError::Pins),
+            None => {
+                self.remembered = Some(fingerprint.to_owned());
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Connects (with TLS unless told otherwise), then completes the hello.
+/// A newly pinned certificate is announced on `events`.
 async fn open(
     options: &ConnectOptions,
+    pins: &mut PinStore,
     last_seq: Option<Seq>,
+    events: &mpsc::Sender<ClientEvent>,
 ) -> Result<(Connection, Welcome), ClientError> {
-    let socket = TcpStream::connect(&options.server)
+    let server = &options.server;
+    let socket = TcpStream::connect(server)
         .await
         .map_err(|source| ClientError::Connect {
-            server: options.server.clone(),
+            server: server.clone(),
             source,
         })?;
     let _ = socket.set_nodelay(true);
-    let mut framed = Framed::new(socket, FrameCodec::new(options.max_frame_bytes));
+    let stream: Box<dyn Stream> = if pins.tls {
+        let (config, check) = tls::client_config(pins.get(server)?);
+        let connected = TlsConnector::from(config)
+            .connect(server_name(server), socket)
+            .await;
+        match (connected, check.outcome()) {
+            (Ok(stream), outcome) => {
+                if let Some(PinOutcome::New(fingerprint)) = outcome {
+                    pins.pin(server, &fingerprint)?;
+                    let pinned = ClientEvent::ServerPinned {
+                        server: server.clone(),
+                        fingerprint,
+                    };
+                    let _ = events.send(pinned).await;
+                }
+                Box::new(stream)
+            }
+            (Err(_), Some(PinOutcome::Mismatch { pinned, found })) => {
+                return Err(ClientError::PinMismatch {
+                    server: server.clone(),
+                    pinned,
+                    found,
+                });
+            }
+            (Err(source), _) => {
+                return Err(ClientError::Tls {
+                    server: server.clone(),
+                    source,
+                });
+            }
+        }
+    } else {
+        Box::new(socket)
+    };
+    let mut framed = Framed::new(stream, FrameCodec::new(options.max_frame_bytes));
     let hello = ClientFrame::Hello(Hello {
         version: PROTOCOL_VERSION,
         name: options.name.clone(),
@@ -276,9 +401,21 @@ async fn read_frame(framed: &mut Connection) -> Result<Option<ServerFrame>, Fram
     }
 }
 
+/// The name TLS asks for: the host part of `host:port`.
+fn server_name(server: &str) -> ServerName<'static> {
+    let host = server
+        .rsplit_once(':')
+        .map_or(server, |(host, _)| host)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    ServerName::try_from(host.to_owned())
+        .unwrap_or_else(|_| ServerName::try_from("pyconchat").expect("a valid DNS name"))
+}
+
 /// The background task that owns the connection.
 struct Worker {
     options: ConnectOptions,
+    pins: PinStore,
     queue: mpsc::Receiver<(Request, ReplyTx)>,
     events: mpsc::Sender<ClientEvent>,
     /// The newest log entry received: where a reconnect resumes. `None`
@@ -325,7 +462,7 @@ impl Worker {
                 if self.events.send(notice).await.is_err() || !self.wait(delay).await {
                     return;
                 }
-                match open(&self.options, self.last_seq).await {
+                match open(&self.options, &mut self.pins, self.last_seq, &self.events).await {
                     Ok((framed, welcome)) => {
                         attempt = 0;
                         if self
@@ -340,6 +477,9 @@ impl Worker {
                     }
                     Err(ClientError::Server(error)) if !retryable(error.code) => {
                         return self.close(CloseReason::Refused(error)).await;
+                    }
+                    Err(error @ ClientError::PinMismatch { .. }) => {
+                        return self.close(CloseReason::Untrusted(error.to_string())).await;
                     }
                     Err(error) => tracing::debug!(%error, attempt, "reconnect failed"),
                 }

@@ -14,6 +14,7 @@ mod session;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{protocol::DEFAULT_MAX_FRAME_BYTES, store::Store};
@@ -72,11 +73,41 @@ impl Default for Limits {
     }
 }
 
-/// Serves `listener` until `shutdown` completes, then shuts down gracefully.
+/// Serves `listener` over plain TCP until `shutdown` completes, then shuts
+/// down gracefully. For local development and tests; see [`run_tls`].
 pub async fn run(
     listener: TcpListener,
     store: Arc<dyn Store>,
     limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve(listener, store, limits, None, shutdown).await;
+}
+
+/// Serves `listener` over TLS until `shutdown` completes, then shuts down
+/// gracefully.
+pub async fn run_tls(
+    listener: TcpListener,
+    store: Arc<dyn Store>,
+    limits: Limits,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve(
+        listener,
+        store,
+        limits,
+        Some(TlsAcceptor::from(tls)),
+        shutdown,
+    )
+    .await;
+}
+
+async fn serve(
+    listener: TcpListener,
+    store: Arc<dyn Store>,
+    limits: Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
     let (hub, hub_task) = hub::Hub::new(store, limits.clone());
@@ -112,11 +143,17 @@ pub async fn run(
                     limits.clone(),
                     stop.clone(),
                     permit,
+                    tls.clone(),
                 ));
             }
             Err(error) => {
                 tracing::warn!(%peer, "refused a connection: {}", error.message);
-                sessions.spawn(session::refuse(socket, error, limits.max_frame_bytes));
+                sessions.spawn(session::refuse(
+                    socket,
+                    error,
+                    limits.max_frame_bytes,
+                    tls.clone(),
+                ));
             }
         }
     }

@@ -10,13 +10,12 @@ use std::{net::SocketAddr, time::Duration};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use tokio::{
-    net::{
-        TcpStream,
-        tcp::{OwnedReadHalf, OwnedWriteHalf},
-    },
+    io::{AsyncRead, AsyncWrite},
+    net::TcpStream,
     sync::{mpsc, oneshot},
     time::Instant,
 };
+use tokio_rustls::TlsAcceptor;
 use tokio_util::{
     codec::{FramedRead, FramedWrite},
     sync::CancellationToken,
@@ -39,9 +38,6 @@ use crate::store::NameClaim;
 const WRITE_BATCH: usize = 256;
 /// How many log entries one catch-up read takes.
 const CATCH_UP_PAGE: usize = 512;
-
-type Reader = FramedRead<OwnedReadHalf, FrameCodec>;
-type Writer = FramedWrite<OwnedWriteHalf, FrameCodec>;
 
 /// Why a session ended. Only `Error` is told to the client.
 enum End {
@@ -75,9 +71,11 @@ impl From<FrameError> for End {
     }
 }
 
-struct Session {
-    reader: Reader,
-    writer: Writer,
+/// A session over any transport: generic over the read and write halves so
+/// plain TCP keeps its cheap owned halves and TLS uses split ones.
+struct Session<R, W> {
+    reader: FramedRead<R, FrameCodec>,
+    writer: FramedWrite<W, FrameCodec>,
     hub: Hub,
     id: u64,
     peer: SocketAddr,
@@ -88,8 +86,10 @@ struct Session {
     limits: Limits,
 }
 
-/// Serves one accepted connection until it ends; `_permit` holds its slot
-/// under the connection limit until then.
+/// Serves one accepted connection until it ends, after the TLS handshake
+/// when `tls` is set; `_permit` holds its slot under the connection limit
+/// until then.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn serve(
     socket: TcpStream,
     peer: SocketAddr,
@@ -98,8 +98,50 @@ pub(crate) async fn serve(
     limits: Limits,
     shutdown: CancellationToken,
     _permit: Permit,
+    tls: Option<TlsAcceptor>,
 ) {
-    let (read, write) = socket.into_split();
+    match tls {
+        None => {
+            let (read, write) = socket.into_split();
+            run(read, write, peer, id, hub, limits, shutdown).await;
+        }
+        Some(acceptor) => match handshake(&acceptor, socket, limits.handshake_timeout).await {
+            Some(stream) => {
+                let (read, write) = tokio::io::split(stream);
+                run(read, write, peer, id, hub, limits, shutdown).await;
+            }
+            None => tracing::info!(%peer, "TLS handshake failed or timed out"),
+        },
+    }
+}
+
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    socket: TcpStream,
+    deadline: Duration,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout(deadline, acceptor.accept(socket)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "TLS handshake failed");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+async fn run<R, W>(
+    read: R,
+    write: W,
+    peer: SocketAddr,
+    id: u64,
+    hub: Hub,
+    limits: Limits,
+    shutdown: CancellationToken,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let mut session = Session {
         reader: FramedRead::new(read, FrameCodec::new(limits.max_frame_bytes)),
         writer: FramedWrite::new(write, FrameCodec::new(limits.max_frame_bytes)),
@@ -122,13 +164,30 @@ pub(crate) async fn serve(
 }
 
 /// Tells a connection over the limit why it is refused, then closes it.
-pub(crate) async fn refuse(socket: TcpStream, error: ErrorBody, max_frame_bytes: usize) {
-    let mut writer = FramedWrite::new(socket, FrameCodec::new(max_frame_bytes));
+/// Over TLS the refusal needs a (quick) handshake to be readable.
+pub(crate) async fn refuse(
+    socket: TcpStream,
+    error: ErrorBody,
+    max_frame_bytes: usize,
+    tls: Option<TlsAcceptor>,
+) {
     let frame = encode(&ServerFrame::Error(error));
-    let _ = tokio::time::timeout(Duration::from_secs(1), writer.send(frame)).await;
+    let quick = Duration::from_secs(1);
+    match tls {
+        None => {
+            let mut writer = FramedWrite::new(socket, FrameCodec::new(max_frame_bytes));
+            let _ = tokio::time::timeout(quick, writer.send(frame)).await;
+        }
+        Some(acceptor) => {
+            if let Some(stream) = handshake(&acceptor, socket, quick).await {
+                let mut writer = FramedWrite::new(stream, FrameCodec::new(max_frame_bytes));
+                let _ = tokio::time::timeout(quick, writer.send(frame)).await;
+            }
+        }
+    }
 }
 
-impl Session {
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Waits for a valid hello and checks the identity it claims.
     async fn hello(&mut self) -> Result<Hello, End> {
         let first = tokio::time::timeout(self.limits.handshake_timeout, self.reader.next())
@@ -556,7 +615,7 @@ fn parse(frame: Option<Result<Bytes, FrameError>>) -> Result<Inbound, End> {
     }
 }
 
-impl Session {
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Unpacks a frame read after the hello.
     fn request_of(
         &mut self,

@@ -176,6 +176,8 @@ pub struct Settings {
     pub bell_on_request: bool,
     /// Format times in UTC instead of local time (tests).
     pub utc: bool,
+    /// The connection is unencrypted: said in the status bar.
+    pub plaintext: bool,
 }
 
 impl Default for Settings {
@@ -186,6 +188,7 @@ impl Default for Settings {
             bell_on_mention: true,
             bell_on_request: true,
             utc: false,
+            plaintext: false,
         }
     }
 }

@@ -24,6 +24,7 @@ pub const T0: i64 = 1_767_344_400_000;
 pub fn app(name: &str, group: &str) -> App {
     let settings = Settings {
         utc: true,
+        plaintext: false,
         ..Settings::default()
     };
     let mut app = App::new(settings, "127.0.0.1:7667", name, group);

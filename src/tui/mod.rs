@@ -65,7 +65,7 @@ use self::{
 };
 use crate::{
     cli::JoinArgs,
-    client::{Client, ClientError, ConnectOptions, Identity},
+    client::{Client, ClientError, ConnectOptions, Identity, KnownServers, Transport},
     config::{Config, default_server},
 };
 
@@ -105,6 +105,15 @@ pub async fn run(config: Config, args: JoinArgs) -> Result<()> {
         bell_on_mention: client.bell_on_mention,
         bell_on_request: client.bell_on_request,
         utc: false,
+        plaintext: args.plaintext || client.plaintext,
+    };
+    let transport = if settings.plaintext {
+        Transport::Plaintext
+    } else {
+        let pins = KnownServers::new(data_dir.join(KnownServers::FILE_NAME));
+        Transport::Tls {
+            known_servers: Some(pins),
+        }
     };
     let mut app = App::new(settings, &server, &name, &group);
     let mut runtime = Runtime {
@@ -112,6 +121,7 @@ pub async fn run(config: Config, args: JoinArgs) -> Result<()> {
         identity,
         data_dir,
         max_frame_bytes: client.max_frame_bytes,
+        transport,
         last,
         tx: None,
     };
@@ -257,6 +267,7 @@ struct Runtime {
     identity: Identity,
     data_dir: PathBuf,
     max_frame_bytes: usize,
+    transport: Transport,
     last: LastSession,
     tx: Option<UnboundedSender<AppEvent>>,
 }
@@ -292,6 +303,7 @@ impl Runtime {
             self.identity.clone(),
         );
         options.max_frame_bytes = self.max_frame_bytes;
+        options.transport = self.transport.clone();
         options.last_seq = app.last_seq.or_else(|| {
             self.last
                 .last_seq(&target.server, &target.group, &target.name)

@@ -20,6 +20,9 @@ pub fn connection_text(app: &App) -> (String, ratatui::style::Style) {
     let theme = &app.settings.theme;
     match &app.conn {
         Conn::Connecting => ("◌ connecting…".to_owned(), theme.status_warn),
+        Conn::Connected if app.settings.plaintext => {
+            ("● connected, unencrypted".to_owned(), theme.status_warn)
+        }
         Conn::Connected => ("● connected".to_owned(), theme.status_ok),
         Conn::Reconnecting { attempt, .. } => (
             format!(

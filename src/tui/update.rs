@@ -821,6 +821,19 @@ fn on_client(app: &mut App, event: ClientEvent) -> Vec<Effect> {
             app.conn = Conn::Connected;
             welcomed(app, welcome, true)
         }
+        ClientEvent::ServerPinned {
+            server,
+            fingerprint,
+        } => {
+            info(
+                app,
+                format!(
+                    "First connection to {server}: its certificate {fingerprint} is now \
+                     pinned. If that is not the fingerprint the server printed, quit now."
+                ),
+            );
+            Vec::new()
+        }
         ClientEvent::Closed(reason) => {
             match reason {
                 CloseReason::Disconnected => app.quit = true,
@@ -851,6 +864,10 @@ fn on_client(app: &mut App, event: ClientEvent) -> Vec<Effect> {
                 CloseReason::Lost(reason) => {
                     error(app, format!("connection lost: {reason}"));
                     app.conn = Conn::Offline(reason);
+                }
+                CloseReason::Untrusted(warning) => {
+                    error(app, warning);
+                    app.conn = Conn::Offline("server certificate changed".into());
                 }
             }
             Vec::new()

@@ -8,7 +8,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use bytes::{BufMut, BytesMut};
 use futures::StreamExt;
 use pyconchat::{
-    client::{Client, ClientEvent, ConnectOptions, Identity},
+    client::{Client, ClientEvent, ConnectOptions, Identity, Transport},
     protocol::{
         ClientFrame, Event, FrameCodec, Hello, LogEntry, PROTOCOL_VERSION, ServerFrame, Welcome,
         decode, encode,
@@ -138,6 +138,7 @@ impl User {
             ConnectOptions::new(server.address(), &self.name, group, self.identity.clone());
         options.min_backoff = Duration::from_millis(50);
         options.max_backoff = Duration::from_millis(500);
+        options.transport = Transport::Plaintext;
         options
     }
 

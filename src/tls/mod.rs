@@ -1,0 +1,200 @@
+//! Transport security: TLS with rustls (the `ring` provider only), a
+//! self-signed server certificate made on first start, and certificate
+//! pinning on the client, like SSH's `known_hosts`.
+//!
+//! A server certificate that validates against the system's roots (an
+//! operator's real certificate) is trusted as usual. Any other certificate
+//! is pinned by its SHA-256 fingerprint the first time a client sees it,
+//! and a later change is refused with a clear warning.
+
+mod pins;
+mod verifier;
+
+pub use pins::KnownServers;
+
+use std::{
+    fs, io,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+pub use verifier::{PinCheck, PinOutcome, client_config};
+
+/// Anything a connection can run over: a TCP stream, or TLS on top of one.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+    #[error("{path} holds no {what} in PEM form")]
+    Pem { path: PathBuf, what: &'static str },
+    #[error("cannot make a certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("give both a TLS certificate and its key, or neither")]
+    HalfPair,
+    #[error("the certificate and key do not work together: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+/// The server's certificate chain and key, ready to serve.
+pub struct ServerIdentity {
+    pub config: Arc<rustls::ServerConfig>,
+    /// The fingerprint of the leaf certificate, for people to compare.
+    pub fingerprint: String,
+    /// Where the certificate came from.
+    pub cert_path: PathBuf,
+    /// True when this start created the certificate.
+    pub created: bool,
+}
+
+/// The certificate and key file names inside the server's data directory.
+pub const CERT_FILE: &str = "server-cert.pem";
+pub const KEY_FILE: &str = "server-key.pem";
+
+/// The crypto provider everywhere: `ring`, so no second C crypto library is
+/// built and no process-wide default provider is needed.
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Loads the operator's certificate and key if given, otherwise the
+/// self-signed pair in `data_dir`, creating it on first use.
+pub fn server_identity(
+    data_dir: &Path,
+    cert: Option<&Path>,
+    key: Option<&Path>,
+) -> Result<ServerIdentity, TlsError> {
+    let (cert_path, key_path, created) = match (cert, key) {
+        (Some(cert), Some(key)) => (cert.to_owned(), key.to_owned(), false),
+        (Some(_), None) | (None, Some(_)) => return Err(TlsError::HalfPair),
+        (None, None) => {
+            let (cert, key) = (data_dir.join(CERT_FILE), data_dir.join(KEY_FILE));
+            let created = !cert.exists() && !key.exists();
+            if created {
+                create_self_signed(&cert, &key)?;
+            }
+            (cert, key, created)
+        }
+    };
+    let chain = read_certs(&cert_path)?;
+    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|_| TlsError::Pem {
+        path: key_path.clone(),
+        what: "private key",
+    })?;
+    let fingerprint = fingerprint(&chain[0]);
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    Ok(ServerIdentity {
+        config: Arc::new(config),
+        fingerprint,
+        cert_path,
+        created,
+    })
+}
+
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let chain: Vec<_> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|_| TlsError::Pem {
+            path: path.to_owned(),
+            what: "certificate",
+        })?;
+    if chain.is_empty() {
+        return Err(TlsError::Pem {
+            path: path.to_owned(),
+            what: "certificate",
+        });
+    }
+    Ok(chain)
+}
+
+fn create_self_signed(cert_path: &Path, key_path: &Path) -> Result<(), TlsError> {
+    let names = vec!["localhost".to_owned(), "pyconchat".to_owned()];
+    let certified = rcgen::generate_simple_self_signed(names)?;
+    let write_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| TlsError::Write { path, source }
+    };
+    if let Some(dir) = key_path.parent() {
+        fs::create_dir_all(dir).map_err(write_error(dir))?;
+    }
+    write_private(key_path, certified.signing_key.serialize_pem().as_bytes())
+        .map_err(write_error(key_path))?;
+    fs::write(cert_path, certified.cert.pem()).map_err(write_error(cert_path))?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    fs::write(path, bytes)
+}
+
+/// `SHA256:` and the certificate's SHA-256 digest as colon-separated hex,
+/// the form `openssl x509 -noout -fingerprint -sha256` prints.
+pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
+    let digest = Sha256::digest(cert.as_ref());
+    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
+    format!("SHA256:{}", hex.join(":"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_self_signed_identity_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = server_identity(dir.path(), None, None).unwrap();
+        assert!(first.created);
+        assert!(first.fingerprint.starts_with("SHA256:") && first.fingerprint.len() == 7 + 95);
+        let again = server_identity(dir.path(), None, None).unwrap();
+        assert!(!again.created);
+        assert_eq!(again.fingerprint, first.fingerprint);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn a_missing_or_bad_certificate_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("c.pem");
+        fs::write(&cert, "not pem").unwrap();
+        let err = server_identity(dir.path(), Some(&cert), Some(&dir.path().join("k.pem")));
+        let message = err.err().unwrap().to_string();
+        assert!(message.contains("c.pem"), "{message}");
+    }
+}
