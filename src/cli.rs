@@ -33,6 +33,18 @@ pub enum Command {
     Join(JoinArgs),
     /// Forget the certificate pinned for a server, after its operator changed it.
     ForgetServer(ForgetServerArgs),
+    /// Server side: free a name whose owner lost their identity key.
+    ReleaseName(ReleaseNameArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseNameArgs {
+    /// The user name to free; the next join under it claims it.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The server's data dir [default: the platform's data dir].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

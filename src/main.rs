@@ -3,7 +3,7 @@ use std::sync::Arc;
 use clap::Parser;
 use color_eyre::eyre::{Result, WrapErr};
 use pyconchat::{
-    cli::{Cli, Command, ForgetServerArgs, ServeArgs},
+    cli::{Cli, Command, ForgetServerArgs, ReleaseNameArgs, ServeArgs},
     config::Config,
     server,
     store::SqliteStore,
@@ -21,6 +21,7 @@ fn main() -> Result<()> {
         Command::Serve(args) => runtime.block_on(serve(config, args)),
         Command::Join(args) => runtime.block_on(tui::run(config, args)),
         Command::ForgetServer(args) => forget_server(&config, args),
+        Command::ReleaseName(args) => release_name(config, args),
     }
 }
 
@@ -69,6 +70,21 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         ));
         announce(format_args!("certificate fingerprint {}", tls.fingerprint));
         server::run_tls(listener, store, limits, tls.config, shutdown_signal()).await;
+    }
+    Ok(())
+}
+
+/// Frees a name on the server so its owner can claim it with a new identity.
+fn release_name(mut config: Config, args: ReleaseNameArgs) -> Result<()> {
+    config.server.data_dir = args.data_dir.or(config.server.data_dir);
+    let store = SqliteStore::open(&config.server.data_dir()?)?;
+    if store.release_name(&args.name)? {
+        println!(
+            "Released {}: the next join under that name claims it.",
+            args.name
+        );
+    } else {
+        println!("No one holds the name {} on this server.", args.name);
     }
     Ok(())
 }

@@ -113,6 +113,16 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Unpins a name from its secret, for a user who lost their identity
+    /// file; the next hello under the name pins it afresh. True if it was pinned.
+    pub fn release_name(&self, name: &str) -> Result<bool, StoreError> {
+        let writer = lock(&self.writer);
+        Ok(writer
+            .conn
+            .execute("DELETE FROM users WHERE name = ?1", [name])?
+            > 0)
+    }
+
     /// Caps the database file at about `bytes` (0: no cap). Writes past the
     /// cap fail as they would on a full disk: with an error and no change.
     pub fn set_max_bytes(&self, bytes: u64) -> Result<(), StoreError> {
@@ -497,6 +507,19 @@ mod tests {
             std::fs::read(&path).unwrap(),
             garbage,
             "never silently replaced"
+        );
+    }
+
+    #[test]
+    fn a_released_name_can_be_claimed_by_a_new_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store.claim_name("ann", &[1; 32]).unwrap();
+        assert!(store.release_name("ann").unwrap());
+        assert!(!store.release_name("ann").unwrap());
+        assert_eq!(
+            store.claim_name("ann", &[2; 32]).unwrap(),
+            NameClaim::Claimed
         );
     }
 
