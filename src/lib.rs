@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+mod private_file;
 pub mod protocol;
 pub mod server;
 pub mod store;

@@ -4,8 +4,7 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader},
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -24,19 +23,12 @@ fn pyconchat() -> Command {
 #[tokio::test]
 async fn serve_prints_its_address_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = pyconchat()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line.trim().rsplit(' ').next().unwrap().to_owned();
-    assert!(line.contains("listening on 127.0.0.1:"), "{line}");
+    let (mut server, address) = common::spawn_serve(
+        pyconchat()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path()),
+    );
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
 
     let alice = User::new("alice");
     let options = ConnectOptions::new(&address, "alice", "rust", alice.identity.clone());

@@ -6,9 +6,8 @@ mod common;
 
 use std::{
     collections::HashSet,
-    io::{BufRead, BufReader},
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     time::Duration,
 };
 
@@ -18,31 +17,17 @@ use pyconchat::{
     protocol::{Event, Request},
 };
 
-/// Starts `pyconchat serve` on `listen` and returns it with its address.
+/// Starts `pyconchat serve` on `listen`, flood control off.
 fn serve(data_dir: &Path, listen: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pyconchat"))
-        .args(["serve", "--listen", listen, "--data-dir"])
-        .arg(data_dir)
-        .env("XDG_CONFIG_HOME", "/nonexistent")
-        .env("PYCONCHAT_SERVER_MESSAGES_PER_SECOND", "1000000")
-        .env("PYCONCHAT_SERVER_MESSAGE_BURST", "1000000")
-        .env("PYCONCHAT_SERVER_REQUESTS_PER_SECOND", "1000000")
-        .env("PYCONCHAT_SERVER_REQUEST_BURST", "1000000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .expect("an address")
-        .to_owned();
-    (child, address)
+    common::spawn_serve(
+        Command::new(env!("CARGO_BIN_EXE_pyconchat"))
+            .args(["serve", "--listen", listen, "--data-dir"])
+            .arg(data_dir)
+            .env("PYCONCHAT_SERVER_MESSAGES_PER_SECOND", "1000000")
+            .env("PYCONCHAT_SERVER_MESSAGE_BURST", "1000000")
+            .env("PYCONCHAT_SERVER_REQUESTS_PER_SECOND", "1000000")
+            .env("PYCONCHAT_SERVER_REQUEST_BURST", "1000000"),
+    )
 }
 
 fn options(user: &User, address: &str) -> ConnectOptions {

@@ -6,15 +6,17 @@
 //! Needs `tmux` on the PATH. Every wait polls the screen with a generous
 //! deadline, so a slow machine makes the test slower, not flaky.
 
+mod common;
+
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     time::{Duration, Instant},
 };
 
+use common::DEADLINE;
+
 const BIN: &str = env!("CARGO_BIN_EXE_pyconchat");
-const DEADLINE: Duration = Duration::from_secs(20);
 
 /// The server process, killed when dropped.
 struct Server {
@@ -24,23 +26,12 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path, config: &Path) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["--config".as_ref(), config.as_os_str()])
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("read the server's address");
-        let addr = line
-            .split_whitespace()
-            .last()
-            .expect("the server prints its address")
-            .to_owned();
+        let (child, addr) = common::spawn_serve(
+            Command::new(BIN)
+                .args(["--config".as_ref(), config.as_os_str()])
+                .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+                .arg(data_dir),
+        );
         Server { child, addr }
     }
 }

@@ -50,29 +50,12 @@ impl Identity {
                 if let Some(dir) = path.parent() {
                     fs::create_dir_all(dir)?;
                 }
-                write_private(path, &identity.secret)?;
+                crate::private_file::create(path, &identity.secret)?;
                 Ok(identity)
             }
             Err(e) => Err(e),
         }
     }
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::{io::Write, os::unix::fs::OpenOptionsExt};
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    fs::write(path, bytes)
 }
 
 #[cfg(test)]

@@ -840,6 +840,21 @@ fn replace_session(
     }
 }
 
+/// Removes `name`'s pending request, which must exist.
+fn take_request(group: &mut Group, name: &str) -> Result<JoinRequest, ErrorBody> {
+    let at = group
+        .requests
+        .iter()
+        .position(|r| r.name == name)
+        .ok_or_else(|| {
+            ErrorBody::new(
+                ErrorCode::NoSuchUser,
+                format!("{name} has no pending request"),
+            )
+        })?;
+    Ok(group.requests.remove(at))
+}
+
 /// The group's rules for one mutation. On success, the cached state already
 /// reflects the change, so later jobs in the same batch see it.
 fn check(
@@ -869,23 +884,12 @@ fn check(
             format!("only the admin ({}) can do that", group.admin),
         ));
     }
-    let no_request = |name: &str| {
-        ErrorBody::new(
-            ErrorCode::NoSuchUser,
-            format!("{name} has no pending request"),
-        )
-    };
     let no_member =
         |name: &str| ErrorBody::new(ErrorCode::NoSuchUser, format!("{name} is not a member"));
     match mutation {
         Mutation::Post { .. } => unreachable!("handled above"),
         Mutation::Approve { name } => {
-            let at = group
-                .requests
-                .iter()
-                .position(|r| &r.name == name)
-                .ok_or_else(|| no_request(name))?;
-            group.requests.remove(at);
+            take_request(group, name)?;
             let cursor = group.head.saturating_sub(history);
             group.members.insert(name.clone(), cursor);
             Ok(Change::Approve {
@@ -896,12 +900,7 @@ fn check(
             })
         }
         Mutation::Reject { name } => {
-            let at = group
-                .requests
-                .iter()
-                .position(|r| &r.name == name)
-                .ok_or_else(|| no_request(name))?;
-            group.requests.remove(at);
+            take_request(group, name)?;
             Ok(Change::RejectRequest {
                 group: group_name,
                 name: name.clone(),

@@ -133,27 +133,10 @@ fn create_self_signed(cert_path: &Path, key_path: &Path) -> Result<(), TlsError>
     if let Some(dir) = key_path.parent() {
         fs::create_dir_all(dir).map_err(write_error(dir))?;
     }
-    write_private(key_path, certified.signing_key.serialize_pem().as_bytes())
+    crate::private_file::create(key_path, certified.signing_key.serialize_pem().as_bytes())
         .map_err(write_error(key_path))?;
     fs::write(cert_path, certified.cert.pem()).map_err(write_error(cert_path))?;
     Ok(())
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::{io::Write, os::unix::fs::OpenOptionsExt};
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    fs::write(path, bytes)
 }
 
 /// `SHA256:` and the certificate's SHA-256 digest as colon-separated hex,

@@ -27,6 +27,34 @@ use tokio_util::codec::Framed;
 /// Long enough for a loaded CI machine; a passing test never waits this long.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// Starts the real `pyconchat` binary with `command` (a `serve` command
+/// line, possibly after global flags), keeping the developer's own config
+/// out, and returns it with the address it printed first.
+pub fn spawn_serve(command: &mut std::process::Command) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = command
+        .env_remove("PYCONCHAT_CONFIG")
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the server");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("read the server's first line");
+    assert!(
+        line.contains(" listening on "),
+        "unexpected first line: {line}"
+    );
+    let address = line
+        .split_whitespace()
+        .last()
+        .expect("an address")
+        .to_owned();
+    (child, address)
+}
+
 /// Default limits without flood control, for tests that send a lot.
 pub fn without_rate_limits() -> Limits {
     Limits {
