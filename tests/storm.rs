@@ -1,0 +1,160 @@
+//! A reconnect storm: every member is dropped at once by a server restart
+//! while messages keep coming, and all of them reconnect together. Each
+//! member must end up with every entry exactly once, in order, and every
+//! acknowledged message must be among them.
+//!
+//! The default size suits CI. For load figures, scale it up:
+//! `PYCONCHAT_STORM_CLIENTS=10000 cargo test --release --test storm -- --nocapture`
+//! (needs `ulimit -n` above twice the client count).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Session, TestServer, User, without_rate_limits};
+use futures::{StreamExt, stream};
+use pyconchat::{
+    client::ClientEvent,
+    protocol::{Event, Request},
+};
+use tokio::sync::watch;
+
+fn clients() -> usize {
+    std::env::var("PYCONCHAT_STORM_CLIENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200)
+}
+
+/// The process's resident set size now and at its peak, in MiB (Linux).
+fn rss_mib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb / 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_storm_loses_and_doubles_nothing() {
+    let n = clients();
+    let mut server = TestServer::with_limits(without_rate_limits()).await;
+    let admin_user = User::new("admin");
+    let admin = admin_user.join(&server, "storm").await;
+    let members: Vec<User> = (0..n).map(|i| User::new(&format!("m{i}"))).collect();
+
+    let started = Instant::now();
+    stream::iter(&members)
+        .for_each_concurrent(64, |user| {
+            let server = &server;
+            let admin = &admin;
+            async move {
+                drop(user.join(server, "storm").await);
+                let approve = Request::ApproveRequest {
+                    name: user.name.clone(),
+                };
+                admin.client.request(approve).await.unwrap();
+            }
+        })
+        .await;
+    let sessions: Vec<Session> = stream::iter(&members)
+        .map(|user| user.join(&server, "storm"))
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let setup = started.elapsed();
+
+    // Each member collects the sequence numbers it receives until it has
+    // reached the final head, published once the test knows it.
+    let (head_tx, head_rx) = watch::channel(None::<u64>);
+    let collectors: Vec<_> = sessions
+        .into_iter()
+        .map(|session| {
+            let mut head_rx = head_rx.clone();
+            tokio::spawn(async move {
+                let Session { client, mut events, .. } = session;
+                let mut seqs = Vec::new();
+                let mut reconnects = 0;
+                loop {
+                    if let Some(head) = *head_rx.borrow()
+                        && seqs.last() == Some(&head)
+                    {
+                        drop(client);
+                        return (seqs, reconnects);
+                    }
+                    tokio::select! {
+                        event = events.recv() => match event {
+                            Some(ClientEvent::Server(Event::Message { entry })) => seqs.push(entry.seq),
+                            Some(ClientEvent::Reconnected(_)) => reconnects += 1,
+                            Some(ClientEvent::Closed(reason)) => panic!("a member gave up: {reason:?}"),
+                            Some(_) => {}
+                            None => panic!("events ended"),
+                        },
+                        _ = head_rx.changed() => {}
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut admin_events = admin.events;
+    tokio::spawn(async move { while admin_events.recv().await.is_some() {} });
+
+    // A publisher keeps posting through the storm; it notes what was acknowledged.
+    let publisher = admin.client.clone();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let sending = tokio::spawn(async move {
+        let mut acked = Vec::new();
+        let mut i = 0;
+        while !*stop_rx.borrow() {
+            if let Ok(seq) = publisher.send_message(format!("storm {i}")).await {
+                acked.push(seq);
+            } else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            i += 1;
+        }
+        acked
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let storm = Instant::now();
+    server.restart().await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop_tx.send(true).unwrap();
+    let acked = sending.await.unwrap();
+    assert!(!acked.is_empty());
+
+    // Everyone catches up to the head; a fresh reader tells the head.
+    let probe = admin_user.join(&server, "storm").await;
+    let head = probe.welcome.snapshot.as_ref().unwrap().head;
+    head_tx.send(Some(head)).unwrap();
+    let mut reconnected = 0;
+    for collector in collectors {
+        let (seqs, reconnects) = tokio::time::timeout(Duration::from_secs(120), collector)
+            .await
+            .expect("every member catches up")
+            .unwrap();
+        let first = seqs[0];
+        assert_eq!(
+            seqs,
+            (first..=head).collect::<Vec<_>>(),
+            "each entry once, in order"
+        );
+        assert!(
+            acked.iter().all(|seq| (first..=head).contains(seq)),
+            "every acknowledged message reached every member"
+        );
+        reconnected += usize::from(reconnects > 0);
+    }
+    let caught_up = storm.elapsed();
+    assert_eq!(reconnected, n, "every member was dropped and came back");
+    let (rss, peak) = rss_mib();
+    println!(
+        "storm: {n} members set up in {setup:.1?}; {} messages acknowledged; all reconnected and caught up to entry {head} within {caught_up:.1?} of the restart (0.7 s of it spent publishing); test process RSS {rss} MiB, peak {peak} MiB (server and all clients together)",
+        acked.len()
+    );
+}
