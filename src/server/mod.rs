@@ -1,5 +1,5 @@
 //! The chat server: accepts connections and runs one session task per
-//! connection around a shared [`hub`](hub) that owns all group state.
+//! connection around a shared hub that owns all group state.
 //!
 //! [`run`] follows mini-redis: the caller binds the listener and decides
 //! what stops the server, so tests bind `127.0.0.1:0` and `main` passes
