@@ -398,6 +398,15 @@ impl Conn {
                     |&(id, answer): &(u32, Answer)| id == reply.id && answer.fits(&reply.outcome);
                 if let Some(at) = self.awaiting.iter().position(fits) {
                     self.awaiting.remove(at);
+                    // With several requests of this id in flight (which the
+                    // protocol asks clients not to do), replies may come in
+                    // any order and an error fits any of them: the others
+                    // can no longer be told apart.
+                    for (id, answer) in &mut self.awaiting {
+                        if *id == reply.id {
+                            *answer = Answer::Any;
+                        }
+                    }
                 } else if self.exact {
                     return Err(format!(
                         "{who} got a reply that answers none of {:?}: {reply:?}",
