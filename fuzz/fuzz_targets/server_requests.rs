@@ -111,7 +111,7 @@ fuzz_target!(
     let runs = harness.runs;
     let slot = &mut harness.server;
     harness.runtime.block_on(async {
-        if runs % RESTART_EVERY == 0
+        if runs.is_multiple_of(RESTART_EVERY)
             && let Some(old) = slot.take()
         {
             old.stop().await;
