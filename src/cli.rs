@@ -28,6 +28,8 @@ pub enum Command {
     /// Run a chat server.
     #[command(after_help = EXAMPLES)]
     Serve(ServeArgs),
+    /// Load-test a server: many clients, many messages; reports throughput and latency.
+    Bench(crate::bench::BenchOptions),
 }
 
 #[derive(Debug, Args)]

@@ -3,12 +3,14 @@
 //! users run.
 //!
 //! # Layout
+//! - [`bench`]: `pyconchat bench`, the load generator.
 //! - [`cli`] and [`config`]: flags, the TOML file and `PYCONCHAT_*` variables, layered.
 //! - [`client`]: connect, requests, events and reconnection, for the TUI and tests alike.
 //! - [`protocol`]: the wire messages and the length-prefixed MessagePack framing.
 //! - [`server`]: the Tokio server; [`server::run`] serves a bound listener.
 //! - [`store`]: durable state behind the [`store::Store`] trait; SQLite by default.
 
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;

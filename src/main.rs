@@ -17,6 +17,7 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(config, args)),
+        Command::Bench(options) => Ok(pyconchat::bench::main(options)?),
     }
 }
 
