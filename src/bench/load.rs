@@ -44,6 +44,8 @@ const HISTOGRAM_SHARDS: usize = 16;
 /// Latencies above this are recorded as this (saturating).
 const MAX_LATENCY_NS: u64 = 60_000_000_000;
 const READ_CHUNK: usize = 64 * 1024;
+/// How late Tokio's millisecond timer may wake a publisher.
+const TIMER_SLACK: Duration = Duration::from_millis(2);
 
 /// What one publisher has done, shared with the readers of its group.
 #[derive(Debug, Default)]
@@ -369,7 +371,9 @@ pub(crate) struct Pace {
     pub window: u64,
     /// Time between two sends of this publisher; `None`: flat out.
     pub interval: Option<Duration>,
-    pub start: Instant,
+    /// When this publisher's first message is due at a fixed rate.
+    /// Publishers are spread over one interval rather than sending in step.
+    pub first: Instant,
     pub deadline: Instant,
 }
 
@@ -398,14 +402,17 @@ pub(crate) async fn publish(
             let _ = tokio::time::timeout_at(pace.deadline.into(), state.notify.notified()).await;
             continue;
         }
+        let due_at =
+            |n: u64| pace.first + pace.interval.unwrap_or_default().mul_f64((n - 1) as f64);
         let burst = match pace.interval {
             None => room,
             Some(interval) => {
-                let due = (now - pace.start).as_nanos() / interval.as_nanos().max(1) + 1;
-                let due = due as u64;
+                let due = match now.checked_duration_since(pace.first) {
+                    Some(since) => (since.as_nanos() / interval.as_nanos().max(1)) as u64 + 1,
+                    None => 0,
+                };
                 if due <= seq {
-                    let next = pace.start + interval.mul_f64(seq as f64);
-                    tokio::time::sleep_until(next.min(pace.deadline).into()).await;
+                    tokio::time::sleep_until(due_at(seq + 1).min(pace.deadline).into()).await;
                     continue;
                 }
                 (due - seq).min(room)
@@ -415,13 +422,20 @@ pub(crate) async fn publish(
         let sent_now = shared.now_ns();
         for k in 1..=burst {
             let n = seq + k;
-            // At a fixed rate a message is stamped with the time it was
-            // due, not the time it went out: a stalled server then shows
-            // up in the latency instead of slowing the offered load.
+            // At a fixed rate, a message that goes out later than the
+            // timer's granularity after it was due (because the window was
+            // full or a write blocked: the server was slow) is stamped with
+            // the time it was due, so the stall shows up in the latency
+            // instead of quietly lowering the offered load.
             let stamp = match pace.interval {
                 None => sent_now,
-                Some(interval) => {
-                    (pace.start + interval.mul_f64((n - 1) as f64) - shared.epoch).as_nanos() as u64
+                Some(_) => {
+                    let due = (due_at(n) - shared.epoch).as_nanos() as u64;
+                    if sent_now.saturating_sub(due) > TIMER_SLACK.as_nanos() as u64 {
+                        due
+                    } else {
+                        sent_now
+                    }
                 }
             };
             write_header(&mut text, &shared.tag, publisher, n, stamp, pace.size);

@@ -396,11 +396,14 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
     let interval = options
         .rate
         .map(|rate| Duration::from_secs_f64(publishers_total as f64 / rate));
-    let pace = Pace {
+    let pace = |publisher: usize| Pace {
         size: options.size,
         window: options.in_flight,
         interval,
-        start,
+        first: start
+            + interval
+                .unwrap_or_default()
+                .mul_f64(publisher as f64 / publishers_total as f64),
         deadline,
     };
     let mut publishers = JoinSet::new();
@@ -412,7 +415,7 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
                 shared.clone(),
                 g * per_group + p,
                 sizes[g] as u64,
-                pace,
+                pace(g * per_group + p),
             ));
         }
     }
