@@ -486,6 +486,7 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
     }
     let (cpu_server_1, cpu_generator_1) = target.cpu();
     let peak_rss = target.peak_rss();
+    let rss_now = target.rss();
     let load_after = target::load_average();
 
     let (sent, accepted, receipts) = shared.totals();
@@ -532,6 +533,7 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
         errors,
         publisher_errors: publish_errors,
         server_peak_rss_bytes: peak_rss.map(|(b, _)| b),
+        server_rss_at_end_bytes: rss_now,
         server_peak_rss_covers: peak_rss.map(|(_, what)| what.to_owned()),
         server_cpu_s: match (cpu_server_0, cpu_server_1) {
             (Some(a), Some(b)) => Some(b - a),

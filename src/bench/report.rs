@@ -65,7 +65,10 @@ pub struct Report {
     /// Error replies and error frames from the server, by code.
     pub errors: BTreeMap<String, u64>,
     pub publisher_errors: Vec<String>,
+    /// `VmHWM`: the most the server was resident at any time, set-up included.
     pub server_peak_rss_bytes: Option<u64>,
+    /// `VmRSS` after the run, with every client still connected.
+    pub server_rss_at_end_bytes: Option<u64>,
     /// What the peak RSS covers (the embedded server shares the process).
     pub server_peak_rss_covers: Option<String>,
     /// CPU seconds during the run (not set-up).
@@ -90,6 +93,10 @@ fn si(value: f64) -> String {
     } else {
         format!("{value:.0} ")
     }
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
 }
 
 fn ms(us: f64) -> String {
@@ -191,10 +198,14 @@ impl fmt::Display for Report {
         match (self.server_peak_rss_bytes, &self.server_peak_rss_covers) {
             (Some(bytes), Some(covers)) => row(
                 f,
-                "peak RSS",
-                format!("{:.1} MiB ({covers})", bytes as f64 / (1024.0 * 1024.0)),
+                "RSS",
+                format!(
+                    "peak {:.1} MiB, at end {:.1} MiB ({covers})",
+                    mib(bytes),
+                    mib(self.server_rss_at_end_bytes.unwrap_or(0))
+                ),
             )?,
-            _ => row(f, "peak RSS", "unknown (remote server)".into())?,
+            _ => row(f, "RSS", "unknown (remote server)".into())?,
         }
         row(
             f,

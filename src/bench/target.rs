@@ -152,6 +152,15 @@ impl Target {
         }
     }
 
+    /// Resident memory now, covering what [`Target::peak_rss`] covers.
+    pub fn rss(&self) -> Option<u64> {
+        match self {
+            Target::Embedded { .. } => proc_status_kib("self", "VmRSS:"),
+            Target::Spawned { child, .. } => proc_status_kib(&child.id().to_string(), "VmRSS:"),
+            Target::Remote { .. } => None,
+        }
+    }
+
     /// CPU seconds used so far by the server and by the generator, as far
     /// as they can be told apart.
     pub fn cpu(&self) -> (Option<f64>, f64) {
@@ -207,8 +216,13 @@ impl Drop for Target {
 
 /// `VmHWM` (peak resident set) of a process, in bytes.
 fn vm_hwm(pid: &str) -> Option<u64> {
+    proc_status_kib(pid, "VmHWM:")
+}
+
+/// A `kB` field of `/proc/PID/status`, in bytes.
+fn proc_status_kib(pid: &str, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
