@@ -36,6 +36,11 @@ use crate::store::NameClaim;
 const WRITE_BATCH: usize = 256;
 /// How many log entries one catch-up read takes.
 const CATCH_UP_PAGE: usize = 512;
+/// The read buffer a connection starts with; it grows for bigger frames.
+/// Most clients send little, and an idle one keeps this much per connection.
+const READ_BUFFER: usize = 1024;
+/// A write buffer bigger than this is given back when the session goes idle.
+const IDLE_WRITE_BUFFER: usize = 4096;
 
 type Reader = FramedRead<OwnedReadHalf, FrameCodec>;
 type Writer = FramedWrite<OwnedWriteHalf, FrameCodec>;
@@ -94,8 +99,12 @@ pub(crate) async fn serve(
 ) {
     let (read, write) = socket.into_split();
     let mut session = Session {
-        reader: FramedRead::new(read, FrameCodec::new(limits.max_frame_bytes)),
-        writer: FramedWrite::new(write, FrameCodec::new(limits.max_frame_bytes)),
+        reader: FramedRead::with_capacity(
+            read,
+            FrameCodec::new(limits.max_frame_bytes),
+            READ_BUFFER,
+        ),
+        writer: idle_writer(write, limits.max_frame_bytes),
         hub,
         limits,
         id,
@@ -109,6 +118,14 @@ pub(crate) async fn serve(
         () = shutdown.cancelled() => End::Event(Event::ServerShutdown),
     };
     session.finish(end).await;
+}
+
+/// A frame writer whose buffer starts empty (instead of the codec's 8 KiB)
+/// and grows to the first burst; see [`Session::release_write_buffer`].
+fn idle_writer(write: OwnedWriteHalf, max_frame_bytes: usize) -> Writer {
+    let mut writer = FramedWrite::new(write, FrameCodec::new(max_frame_bytes));
+    *writer.write_buffer_mut() = bytes::BytesMut::new();
+    writer
 }
 
 /// Tells a connection over the limit why it is refused, then closes it.
@@ -250,16 +267,16 @@ impl Session {
     async fn wait_for_approval(
         &mut self,
         member: &Member,
-        control: &mut mpsc::UnboundedReceiver<Control>,
+        control: &mut mpsc::UnboundedReceiver<Box<Control>>,
         shutdown: &CancellationToken,
     ) -> Result<(Seq, Seq), End> {
         loop {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return Err(End::Event(Event::ServerShutdown)),
-                signal = control.recv() => match signal {
+                signal = control.recv() => match signal.map(|signal| *signal) {
                     Some(Control::Approved { by, snapshot, from, head }) => {
-                        self.write(event_frame(&Event::RequestApproved { by, snapshot }).frame).await?;
+                        self.write(event_frame(&Event::RequestApproved { by, snapshot: *snapshot }).frame).await?;
                         return Ok((from, head));
                     }
                     Some(Control::Rejected { by }) => return Err(End::Event(Event::RequestRejected { by })),
@@ -310,6 +327,7 @@ impl Session {
             }
             self.flush().await?;
         }
+        self.release_write_buffer();
         Ok(served)
     }
 
@@ -318,14 +336,14 @@ impl Session {
         &mut self,
         member: &mut Member,
         frames: &mut mpsc::Receiver<Outbound>,
-        control: &mut mpsc::UnboundedReceiver<Control>,
+        control: &mut mpsc::UnboundedReceiver<Box<Control>>,
         shutdown: &CancellationToken,
     ) -> Result<std::convert::Infallible, End> {
         loop {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return Err(End::Event(Event::ServerShutdown)),
-                signal = control.recv() => match signal {
+                signal = control.recv() => match signal.map(|signal| *signal) {
                     Some(Control::Kicked { by }) => return Err(End::Event(Event::Kicked { by })),
                     Some(Control::Close(error)) => return Err(End::Error(error)),
                     Some(Control::Approved { .. } | Control::Rejected { .. }) => {}
@@ -343,6 +361,9 @@ impl Session {
                         next = if written < WRITE_BATCH { frames.try_recv().ok() } else { None };
                     }
                     self.flush().await?;
+                    if frames.is_empty() {
+                        self.release_write_buffer();
+                    }
                 }
                 frame = self.reader.next() => match request_of(frame)? {
                     (id, Ok(request)) => self.handle(member, id, request).await?,
@@ -462,6 +483,15 @@ impl Session {
                 tracing::info!(peer = %self.peer, "write timed out; dropping the connection");
                 Err(End::Gone)
             }
+        }
+    }
+
+    /// Frees a write buffer that a burst (catch-up, a busy group) grew,
+    /// so ten thousand idle connections do not each keep their largest.
+    fn release_write_buffer(&mut self) {
+        let buffer = self.writer.write_buffer_mut();
+        if buffer.is_empty() && buffer.capacity() > IDLE_WRITE_BUFFER {
+            *buffer = bytes::BytesMut::new();
         }
     }
 
