@@ -41,10 +41,20 @@ use std::sync::atomic::AtomicUsize;
 use target::{GENERATOR_THREAD, Target};
 use tokio::{net::tcp::OwnedWriteHalf, task::JoinHandle};
 
+const EXAMPLES: &str = "\
+Examples:
+  pyconchat bench                              10 groups x 100 members, 1 publisher each, flat out
+  pyconchat bench -n 1000 -g 1                 one group of 1,000
+  pyconchat bench -r 200                       200 messages/s offered (20,000 deliveries/s)
+  pyconchat bench -n 10000 -g 100 -p 0 --spawn 10,000 idle clients; the server's own RSS
+  pyconchat bench --server 127.0.0.1:7667      against a running server
+  pyconchat bench --json                       the report as JSON";
+
 /// The options of one run; the defaults are the first scenario of the
 /// performance budget (10 groups of 100 members, one publisher each,
 /// 64-byte messages, flat out).
 #[derive(Debug, Clone, Args)]
+#[command(after_help = EXAMPLES)]
 pub struct BenchOptions {
     /// Clients to connect, spread evenly over the groups.
     #[arg(short = 'n', long, default_value_t = 1000)]
