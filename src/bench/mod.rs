@@ -225,6 +225,16 @@ fn validate(options: &BenchOptions) -> Result<(), BenchError> {
     if options.in_flight == 0 {
         return bad("--in-flight must be at least 1".into());
     }
+    let queued = options.publishers as u64 * options.in_flight;
+    let limit = crate::server::Limits::default().outbound_queue as u64;
+    if queued > limit * 7 / 8 && !options.quiet {
+        eprintln!(
+            "warning: up to {queued} messages may be queued for one member \
+             ({} publishers x --in-flight {}); a default server drops a member \
+             whose queue passes {limit} as too slow",
+            options.publishers, options.in_flight
+        );
+    }
     Ok(())
 }
 
