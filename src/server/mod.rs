@@ -8,6 +8,7 @@
 
 mod hub;
 mod session;
+mod writer;
 
 use std::{future::Future, sync::Arc, time::Duration};
 

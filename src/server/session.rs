@@ -10,10 +10,7 @@ use std::{net::SocketAddr, time::Duration};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use tokio::{
-    net::{
-        TcpStream,
-        tcp::{OwnedReadHalf, OwnedWriteHalf},
-    },
+    net::{TcpStream, tcp::OwnedReadHalf},
     sync::{OwnedSemaphorePermit, mpsc, oneshot},
 };
 use tokio_util::{
@@ -24,6 +21,7 @@ use tokio_util::{
 use super::{
     Limits,
     hub::{Control, Hub, Job, Joined, Mutation, Outbound, SessionHandle, event_frame, reply_frame},
+    writer::FrameWriter,
 };
 use crate::protocol::{
     ClientFrame, ErrorBody, ErrorCode, Event, FrameCodec, FrameError, Hello, JoinStatus,
@@ -39,11 +37,12 @@ const CATCH_UP_PAGE: usize = 512;
 /// The read buffer a connection starts with; it grows for bigger frames.
 /// Most clients send little, and an idle one keeps this much per connection.
 const READ_BUFFER: usize = 1024;
-/// A write buffer bigger than this is given back when the session goes idle.
-const IDLE_WRITE_BUFFER: usize = 4096;
+/// A batch vector with room for more frames than this is given back when
+/// the session goes idle.
+const IDLE_BATCH: usize = 64;
 
 type Reader = FramedRead<OwnedReadHalf, FrameCodec>;
-type Writer = FramedWrite<OwnedWriteHalf, FrameCodec>;
+type Writer = FrameWriter;
 
 /// Why a session ended. Only `Error` is told to the client.
 enum End {
@@ -104,7 +103,7 @@ pub(crate) async fn serve(
             FrameCodec::new(limits.max_frame_bytes),
             READ_BUFFER,
         ),
-        writer: idle_writer(write, limits.max_frame_bytes),
+        writer: FrameWriter::new(write, limits.max_frame_bytes),
         hub,
         limits,
         id,
@@ -118,14 +117,6 @@ pub(crate) async fn serve(
         () = shutdown.cancelled() => End::Event(Event::ServerShutdown),
     };
     session.finish(end).await;
-}
-
-/// A frame writer whose buffer starts empty (instead of the codec's 8 KiB)
-/// and grows to the first burst; see [`Session::release_write_buffer`].
-fn idle_writer(write: OwnedWriteHalf, max_frame_bytes: usize) -> Writer {
-    let mut writer = FramedWrite::new(write, FrameCodec::new(max_frame_bytes));
-    *writer.write_buffer_mut() = bytes::BytesMut::new();
-    writer
 }
 
 /// Tells a connection over the limit why it is refused, then closes it.
@@ -339,6 +330,9 @@ impl Session {
         control: &mut mpsc::UnboundedReceiver<Box<Control>>,
         shutdown: &CancellationToken,
     ) -> Result<std::convert::Infallible, End> {
+        // Queued frames are taken in batches: one `recv_many` returns the
+        // queue's permits once, where a `try_recv` per frame paid for each.
+        let mut batch = Vec::new();
         loop {
             tokio::select! {
                 biased;
@@ -349,20 +343,23 @@ impl Session {
                     Some(Control::Approved { .. } | Control::Rejected { .. }) => {}
                     None => return Err(End::Error(shutting_down())),
                 },
-                Some(first) = frames.recv() => {
-                    let mut next = Some(first);
-                    let mut written = 0;
-                    while let Some(out) = next {
+                received = frames.recv_many(&mut batch, WRITE_BATCH), if !frames.is_closed() => {
+                    if received == 0 {
+                        continue;
+                    }
+                    self.writer.reserve(received);
+                    for out in batch.drain(..) {
                         if let Some(seq) = out.seq {
                             member.served = seq;
                         }
                         self.feed(out.frame).await?;
-                        written += 1;
-                        next = if written < WRITE_BATCH { frames.try_recv().ok() } else { None };
                     }
                     self.flush().await?;
                     if frames.is_empty() {
                         self.release_write_buffer();
+                        if batch.capacity() > IDLE_BATCH {
+                            batch = Vec::new();
+                        }
                     }
                 }
                 frame = self.reader.next() => match request_of(frame)? {
@@ -471,7 +468,7 @@ impl Session {
     }
 
     async fn feed(&mut self, frame: Bytes) -> Result<(), End> {
-        self.writer.feed(frame).await.map_err(End::from)
+        self.writer.feed(frame).map_err(End::from)
     }
 
     /// Flushes with a deadline, so a client that stops reading cannot pin
@@ -486,13 +483,10 @@ impl Session {
         }
     }
 
-    /// Frees a write buffer that a burst (catch-up, a busy group) grew,
-    /// so ten thousand idle connections do not each keep their largest.
+    /// Frees what a burst (catch-up, a busy group) grew, so ten thousand
+    /// idle connections do not each keep their largest.
     fn release_write_buffer(&mut self) {
-        let buffer = self.writer.write_buffer_mut();
-        if buffer.is_empty() && buffer.capacity() > IDLE_WRITE_BUFFER {
-            *buffer = bytes::BytesMut::new();
-        }
+        self.writer.release_idle();
     }
 
     async fn write(&mut self, frame: Bytes) -> Result<(), End> {
