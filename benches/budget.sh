@@ -24,7 +24,7 @@ rss = (r.get("server_peak_rss_bytes") or 0) / 2**20
 print(f"{sys.argv[2]:<12} deliveries/s {r['deliveries_per_s']:>12,.0f}  accepted/s {r['accepted_per_s']:>9,.0f}  "
       f"p50 {l['p50_us']/1000:.3f} ms  p99 {l['p99_us']/1000:.3f} ms  p99.9 {l['p999_us']/1000:.3f} ms  "
       f"gaps {r['gaps']}  dups {r['duplicates']}  peak RSS {rss:.1f} MiB  set-up {r['setup_s']:.2f} s  "
-      f"load {r['load_average_before'][0]:.2f}")
+      f"load {r['load_average_before'][0]:.2f}  other CPU {100 * (r.get('other_cpu_s') or 0) / r['elapsed_s']:.0f}% of a core")
 PY
 }
 

@@ -410,6 +410,7 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
 
     // The run.
     let (cpu_server_0, cpu_generator_0) = target.cpu();
+    let (machine_0, own_0) = (target::machine_busy_cpu(), target::own_cpu(target));
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(options.duration);
     let publishers_total = groups * per_group;
@@ -505,6 +506,7 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
         eprintln!();
     }
     let (cpu_server_1, cpu_generator_1) = target.cpu();
+    let (machine_1, own_1) = (target::machine_busy_cpu(), target::own_cpu(target));
     let peak_rss = target.peak_rss();
     let rss_now = target.rss();
     let load_after = target::load_average();
@@ -560,6 +562,10 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
             _ => None,
         },
         generator_cpu_s: cpu_generator_1 - cpu_generator_0,
+        other_cpu_s: match (machine_0, machine_1) {
+            (Some(a), Some(b)) => Some(((b - a) - (own_1 - own_0)).max(0.0)),
+            _ => None,
+        },
         load_average_before: load_before,
         load_average_after: load_after,
     })

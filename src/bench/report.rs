@@ -74,6 +74,9 @@ pub struct Report {
     /// CPU seconds during the run (not set-up).
     pub server_cpu_s: Option<f64>,
     pub generator_cpu_s: f64,
+    /// CPU seconds the rest of the machine used during the run: anything
+    /// well above zero means the numbers were taken on a busy machine.
+    pub other_cpu_s: Option<f64>,
     pub load_average_before: Option<[f64; 3]>,
     pub load_average_after: Option<[f64; 3]>,
 }
@@ -217,6 +220,16 @@ impl fmt::Display for Report {
                 self.generator_cpu_s
             ),
         )?;
+        if let Some(other) = self.other_cpu_s {
+            row(
+                f,
+                "other processes",
+                format!(
+                    "{other:.2} CPU s during the run ({:.0} % of one core)",
+                    100.0 * other / self.elapsed_s
+                ),
+            )?;
+        }
         if let (Some(a), Some(b)) = (self.load_average_before, self.load_average_after) {
             row(
                 f,

@@ -263,6 +263,35 @@ fn thread_cpu() -> Vec<(String, f64)> {
         .collect()
 }
 
+/// CPU seconds the whole machine has spent busy (all cores, all processes).
+pub(crate) fn machine_busy_cpu() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let busy: f64 = fields
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, v)| v)
+        .sum();
+    Some(busy / ticks_per_second())
+}
+
+/// CPU seconds used so far by this process and a spawned server together.
+pub(crate) fn own_cpu(target: &Target) -> f64 {
+    let child = match target {
+        Target::Spawned { child, .. } => process_cpu(&child.id().to_string()).unwrap_or(0.0),
+        _ => 0.0,
+    };
+    process_cpu("self").unwrap_or(0.0) + child
+}
+
 /// The 1-, 5- and 15-minute load averages.
 pub(crate) fn load_average() -> Option<[f64; 3]> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
