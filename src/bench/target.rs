@@ -21,6 +21,9 @@ use crate::{
 
 /// Thread-name prefix of the embedded server's runtime.
 pub(crate) const SERVER_THREAD: &str = "pcc-server";
+/// The store's background checkpoint thread (see `store::SqliteStore`):
+/// server work too.
+const STORE_THREAD: &str = "pcc-checkpoint";
 /// Thread-name prefix of the generator's runtime.
 pub(crate) const GENERATOR_THREAD: &str = "pcc-bench";
 
@@ -174,7 +177,10 @@ impl Target {
                         .map(|(_, secs)| secs)
                         .sum::<f64>()
                 };
-                (Some(of(SERVER_THREAD)), of(GENERATOR_THREAD))
+                (
+                    Some(of(SERVER_THREAD) + of(STORE_THREAD)),
+                    of(GENERATOR_THREAD),
+                )
             }
             Target::Spawned { child, .. } => (
                 process_cpu(&child.id().to_string()),
