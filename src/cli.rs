@@ -35,6 +35,8 @@ pub enum Command {
     ForgetServer(ForgetServerArgs),
     /// Server side: free a name whose owner lost their identity key.
     ReleaseName(ReleaseNameArgs),
+    /// Load-test a server: many clients, many messages; reports throughput and latency.
+    Bench(crate::bench::BenchOptions),
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //! users run.
 //!
 //! # Layout
+//! - [`bench`]: `pyconchat bench`, the load generator.
 //! - [`cli`] and [`config`]: flags, the TOML file and `PYCONCHAT_*` variables, layered.
 //! - [`client`]: connect, requests, events and reconnection, for the TUI and tests alike.
 //! - [`protocol`]: the wire messages and the length-prefixed MessagePack framing.
@@ -10,6 +11,7 @@
 //! - [`store`]: durable state behind the [`store::Store`] trait; SQLite by default.
 //! - [`tui`]: `pyconchat join`, the full-screen client: state, update, view.
 
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;

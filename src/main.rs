@@ -22,6 +22,7 @@ fn main() -> Result<()> {
         Command::Join(args) => runtime.block_on(tui::run(config, args)),
         Command::ForgetServer(args) => forget_server(&config, args),
         Command::ReleaseName(args) => release_name(config, args),
+        Command::Bench(options) => Ok(pyconchat::bench::main(options)?),
     }
 }
 

@@ -25,11 +25,18 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
 }
 
+/// The buffer an encoding starts with.
+const ENCODE_CAPACITY: usize = 256;
+
 /// Encodes a value as a frame payload (a MessagePack map with field names).
 pub fn encode<T: Serialize>(value: &T) -> Bytes {
     // Our message types contain only strings, integers, byte strings and
     // maps, which rmp-serde always serializes; a failure here is a bug.
-    Bytes::from(rmp_serde::to_vec_named(value).expect("protocol types always serialize"))
+    // Most frames are small: starting with room for a typical chat message
+    // saves the reallocations of growing from empty.
+    let mut payload = Vec::with_capacity(ENCODE_CAPACITY);
+    rmp_serde::encode::write_named(&mut payload, value).expect("protocol types always serialize");
+    Bytes::from(payload)
 }
 
 /// Decodes one frame payload.

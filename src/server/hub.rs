@@ -48,10 +48,11 @@ pub(crate) struct Outbound {
 #[derive(Debug)]
 pub(crate) enum Control {
     /// The pending join was approved: serve the log from `from` up to `head`,
-    /// then live frames.
+    /// then live frames. The snapshot is boxed to keep `Control` small: every
+    /// session's control channel allocates room for 32 of them up front.
     Approved {
         by: String,
-        snapshot: GroupSnapshot,
+        snapshot: Box<GroupSnapshot>,
         from: Seq,
         head: Seq,
     },
@@ -70,7 +71,9 @@ pub(crate) enum Control {
 pub(crate) struct SessionHandle {
     pub id: u64,
     pub frames: mpsc::Sender<Outbound>,
-    pub control: mpsc::UnboundedSender<Control>,
+    /// Boxed, so the channel's first block (32 slots, allocated with the
+    /// channel) stays small on every connection.
+    pub control: mpsc::UnboundedSender<Box<Control>>,
 }
 
 /// The answer to a join.
@@ -214,10 +217,10 @@ impl Group {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     slow.push(name.clone());
-                    let _ = session.control.send(Control::Close(ErrorBody::new(
+                    let _ = session.control.send(Box::new(Control::Close(ErrorBody::new(
                         ErrorCode::TooSlow,
                         "you fell too far behind the group; reconnect to catch up",
-                    )));
+                    ))));
                     false
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -650,12 +653,12 @@ fn apply_effect(group: &mut Group, change: &Change, by: &str) {
             if let Some(session) = group.waiting.remove(name) {
                 let control = session.control.clone();
                 go_online(group, name, session);
-                let _ = control.send(Control::Approved {
+                let _ = control.send(Box::new(Control::Approved {
                     by: by.to_owned(),
-                    snapshot: group.snapshot_for(name),
+                    snapshot: Box::new(group.snapshot_for(name)),
                     from: *cursor,
                     head: group.head,
-                });
+                }));
             }
         }
         Change::RejectRequest { name, .. } => {
@@ -663,12 +666,14 @@ fn apply_effect(group: &mut Group, change: &Change, by: &str) {
             if let Some(session) = group.waiting.remove(name) {
                 let _ = session
                     .control
-                    .send(Control::Rejected { by: by.to_owned() });
+                    .send(Box::new(Control::Rejected { by: by.to_owned() }));
             }
         }
         Change::Kick { name, .. } => {
             if let Some(session) = group.online.remove(name) {
-                let _ = session.control.send(Control::Kicked { by: by.to_owned() });
+                let _ = session
+                    .control
+                    .send(Box::new(Control::Kicked { by: by.to_owned() }));
                 group.broadcast(
                     &event_frame(&Event::MemberOffline { name: name.clone() }),
                     None,
@@ -762,7 +767,7 @@ fn drop_strays(group: &mut Group) {
     } = group;
     let keep_if = |keep: bool, session: &SessionHandle| {
         if !keep {
-            let _ = session.control.send(close());
+            let _ = session.control.send(Box::new(close()));
         }
         keep
     };
@@ -829,10 +834,10 @@ fn replace_session(
     match sessions.entry(name.to_owned()) {
         Entry::Occupied(mut slot) => {
             let old = slot.insert(session);
-            let _ = old.control.send(Control::Close(ErrorBody::new(
+            let _ = old.control.send(Box::new(Control::Close(ErrorBody::new(
                 ErrorCode::Replaced,
                 "you joined this group from another connection",
-            )));
+            ))));
         }
         Entry::Vacant(slot) => {
             slot.insert(session);

@@ -10,6 +10,7 @@ mod admission;
 mod hub;
 mod rate;
 mod session;
+mod writer;
 
 use std::{future::Future, sync::Arc, time::Duration};
 

@@ -26,6 +26,7 @@ use super::{
     admission::Permit,
     hub::{Control, Hub, Job, Joined, Mutation, Outbound, SessionHandle, event_frame, reply_frame},
     rate::TokenBucket,
+    writer::FrameWriter,
 };
 use crate::protocol::{
     ClientFrame, ErrorBody, ErrorCode, Event, FrameCodec, FrameError, Hello, JoinStatus,
@@ -38,6 +39,12 @@ use crate::store::NameClaim;
 const WRITE_BATCH: usize = 256;
 /// How many log entries one catch-up read takes.
 const CATCH_UP_PAGE: usize = 512;
+/// The read buffer a connection starts with; it grows for bigger frames.
+/// Most clients send little, and an idle one keeps this much per connection.
+const READ_BUFFER: usize = 1024;
+/// A batch vector with room for more frames than this is given back when
+/// the session goes idle.
+const IDLE_BATCH: usize = 64;
 
 /// Why a session ended. Only `Error` is told to the client.
 enum End {
@@ -75,7 +82,7 @@ impl From<FrameError> for End {
 /// plain TCP keeps its cheap owned halves and TLS uses split ones.
 struct Session<R, W> {
     reader: FramedRead<R, FrameCodec>,
-    writer: FramedWrite<W, FrameCodec>,
+    writer: FrameWriter<W>,
     hub: Hub,
     id: u64,
     peer: SocketAddr,
@@ -143,8 +150,12 @@ async fn run<R, W>(
     W: AsyncWrite + Unpin,
 {
     let mut session = Session {
-        reader: FramedRead::new(read, FrameCodec::new(limits.max_frame_bytes)),
-        writer: FramedWrite::new(write, FrameCodec::new(limits.max_frame_bytes)),
+        reader: FramedRead::with_capacity(
+            read,
+            FrameCodec::new(limits.max_frame_bytes),
+            READ_BUFFER,
+        ),
+        writer: FrameWriter::new(write, limits.max_frame_bytes),
         hub,
         id,
         peer,
@@ -319,16 +330,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     async fn wait_for_approval(
         &mut self,
         member: &Member,
-        control: &mut mpsc::UnboundedReceiver<Control>,
+        control: &mut mpsc::UnboundedReceiver<Box<Control>>,
         shutdown: &CancellationToken,
     ) -> Result<(Seq, Seq), End> {
         loop {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return Err(End::Event(Event::ServerShutdown)),
-                signal = control.recv() => match signal {
+                signal = control.recv() => match signal.map(|signal| *signal) {
                     Some(Control::Approved { by, snapshot, from, head }) => {
-                        self.write(event_frame(&Event::RequestApproved { by, snapshot }).frame).await?;
+                        self.write(event_frame(&Event::RequestApproved { by, snapshot: *snapshot }).frame).await?;
                         return Ok((from, head));
                     }
                     Some(Control::Rejected { by }) => return Err(End::Event(Event::RequestRejected { by })),
@@ -381,6 +392,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
             self.flush().await?;
         }
+        self.release_write_buffer();
         Ok(served)
     }
 
@@ -389,32 +401,41 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         &mut self,
         member: &mut Member,
         frames: &mut mpsc::Receiver<Outbound>,
-        control: &mut mpsc::UnboundedReceiver<Control>,
+        control: &mut mpsc::UnboundedReceiver<Box<Control>>,
         shutdown: &CancellationToken,
     ) -> Result<std::convert::Infallible, End> {
+        // Queued frames are taken in batches: one `recv_many` returns the
+        // queue's permits once, where a `try_recv` per frame paid for each.
+        let mut batch = Vec::new();
         loop {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return Err(End::Event(Event::ServerShutdown)),
-                signal = control.recv() => match signal {
+                signal = control.recv() => match signal.map(|signal| *signal) {
                     Some(Control::Kicked { by }) => return Err(End::Event(Event::Kicked { by })),
                     Some(Control::Close(error)) => return Err(End::Error(error)),
                     Some(Control::Approved { .. } | Control::Rejected { .. }) => {}
                     None => return Err(End::Error(shutting_down())),
                 },
-                Some(first) = frames.recv() => {
-                    let mut next = Some(first);
-                    let mut written = 0;
+                received = frames.recv_many(&mut batch, WRITE_BATCH), if !frames.is_closed() => {
+                    if received == 0 {
+                        continue;
+                    }
+                    self.writer.reserve(received);
                     let mut newest = None;
-                    while let Some(out) = next {
+                    for out in batch.drain(..) {
                         newest = out.seq.or(newest);
                         self.feed(out.frame).await?;
-                        written += 1;
-                        next = if written < WRITE_BATCH { frames.try_recv().ok() } else { None };
                     }
                     self.flush().await?;
                     // Only what reached the socket counts as served.
                     member.served = newest.unwrap_or(member.served);
+                    if frames.is_empty() {
+                        self.release_write_buffer();
+                        if batch.capacity() > IDLE_BATCH {
+                            batch = Vec::new();
+                        }
+                    }
                 }
                 () = tokio::time::sleep_until(self.idle_deadline()) => return Err(self.idle()),
                 frame = self.reader.next() => match self.request_of(frame)? {
@@ -527,7 +548,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     async fn feed(&mut self, frame: Bytes) -> Result<(), End> {
-        self.writer.feed(frame).await.map_err(End::from)
+        self.writer.feed(frame).map_err(End::from)
     }
 
     /// Flushes with a deadline, so a client that stops reading cannot pin
@@ -540,6 +561,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 Err(End::Gone)
             }
         }
+    }
+
+    /// Frees what a burst (catch-up, a busy group) grew, so ten thousand
+    /// idle connections do not each keep their largest.
+    fn release_write_buffer(&mut self) {
+        self.writer.release_idle();
     }
 
     async fn write(&mut self, frame: Bytes) -> Result<(), End> {

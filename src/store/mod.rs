@@ -23,6 +23,8 @@ pub enum StoreError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot start the checkpoint thread: {0}")]
+    Thread(std::io::Error),
     #[error("{path} is not a PyconChat database (application id {found:#x}); refusing to touch it")]
     Foreign {
         path: std::path::PathBuf,

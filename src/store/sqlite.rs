@@ -5,11 +5,19 @@
 //! batch commits. Each [`Store::apply`] is one transaction with
 //! `synchronous = FULL`, so an acknowledged message survives power loss and
 //! the cost of the flush is shared by the whole batch.
+//!
+//! Checkpoints (copying the WAL back into the database file, with its own
+//! fsync) run on a background thread, so a commit, which the hub and every
+//! sender are waiting for, pays only for appending to the WAL. The writer
+//! still checkpoints by itself if the WAL grows past
+//! [`WRITER_CHECKPOINT_PAGES`], which bounds the WAL under sustained load.
 
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
-    sync::Mutex,
+    sync::{Mutex, mpsc},
+    thread::JoinHandle,
+    time::Duration,
 };
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -56,10 +64,18 @@ CREATE TABLE log (
 ) WITHOUT ROWID;
 "#];
 
+/// How often the background thread checkpoints the WAL.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// WAL size (in pages) at which the writer checkpoints in the commit path:
+/// a safety net for when background checkpoints cannot keep up.
+const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
+
 pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Writer>,
     reader: Mutex<Connection>,
+    /// Stops the checkpoint thread when dropped.
+    checkpointer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
 }
 
 struct Writer {
@@ -97,8 +113,16 @@ impl SqliteStore {
         let mut conn = Connection::open(&path)?;
         configure(&conn).map_err(damaged)?;
         migrate(&mut conn, &path).map_err(damaged)?;
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
         let reader = Connection::open(&path)?;
         configure(&reader).map_err(damaged)?;
+        let checkpoints = Connection::open(&path)?;
+        configure(&checkpoints)?;
+        let (stop, stopped) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("pcc-checkpoint".into())
+            .spawn(move || checkpoint_until_stopped(&checkpoints, &stopped))
+            .map_err(StoreError::Thread)?;
         Ok(Self {
             path,
             writer: Mutex::new(Writer {
@@ -106,6 +130,7 @@ impl SqliteStore {
                 heads: HashMap::new(),
             }),
             reader: Mutex::new(reader),
+            checkpointer: Some((stop, thread)),
         })
     }
 
@@ -137,6 +162,26 @@ impl SqliteStore {
         };
         writer.conn.pragma_update(None, "max_page_count", pages)?;
         Ok(())
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.checkpointer.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Checkpoints the WAL without blocking the writer (`PASSIVE`) until the
+/// store is dropped. A failure is logged and retried next time: the data
+/// is safe in the WAL either way.
+fn checkpoint_until_stopped(conn: &Connection, stopped: &mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(%error, "background checkpoint failed");
+        }
     }
 }
 

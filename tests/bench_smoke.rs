@@ -1,0 +1,60 @@
+//! A short run of `pyconchat bench` against its embedded server: every
+//! message must reach every member once. No timing is asserted; the numbers
+//! belong in docs/performance.md, not in the test suite.
+
+use pyconchat::bench::{BenchOptions, run};
+
+fn small(groups: usize, clients: usize, publishers: usize) -> BenchOptions {
+    BenchOptions {
+        clients,
+        groups,
+        publishers,
+        duration: 0.5,
+        quiet: true,
+        ..BenchOptions::default()
+    }
+}
+
+#[test]
+fn flat_out_delivers_every_message_once() {
+    let report = run(&small(2, 8, 1)).expect("the bench runs");
+    assert!(report.deliveries > 0, "{report}");
+    assert_eq!(report.gaps, 0, "{report}");
+    assert_eq!(report.duplicates, 0, "{report}");
+    assert_eq!(report.misrouted, 0, "{report}");
+    assert_eq!(report.messages_accepted, report.messages_sent, "{report}");
+    // Each member of a group of 4 receives every message of its group.
+    assert_eq!(report.deliveries, report.messages_sent * 4, "{report}");
+    assert!(report.errors.is_empty(), "{report}");
+}
+
+#[test]
+fn a_fixed_rate_with_several_publishers_per_group() {
+    let options = BenchOptions {
+        rate: Some(200.0),
+        size: 300,
+        ..small(1, 5, 2)
+    };
+    let report = run(&options).expect("the bench runs");
+    assert!(report.deliveries > 0, "{report}");
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.deliveries, report.messages_sent * 5, "{report}");
+    let json = serde_json::to_value(&report).expect("the report serializes");
+    assert_eq!(json["gaps"], 0);
+    assert!(json["latency"]["p99_us"].is_number());
+}
+
+#[test]
+fn refuses_options_that_make_no_sense() {
+    for options in [
+        small(0, 8, 1),
+        small(4, 2, 1),
+        small(2, 8, 5),
+        BenchOptions {
+            size: 10,
+            ..small(1, 2, 1)
+        },
+    ] {
+        assert!(run(&options).is_err(), "{options:?}");
+    }
+}
