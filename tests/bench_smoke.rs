@@ -29,6 +29,16 @@ fn flat_out_delivers_every_message_once() {
 }
 
 #[test]
+fn one_large_group_is_not_held_back_by_flood_control() {
+    // More join requests at once than a group normally holds, and a
+    // publisher faster than a person: the bench's server allows both.
+    let report = run(&small(1, 150, 1)).expect("the bench runs");
+    assert_eq!(report.gaps + report.duplicates, 0, "{report}");
+    assert_eq!(report.deliveries, report.messages_sent * 150, "{report}");
+    assert!(report.messages_sent > 100, "{report}");
+}
+
+#[test]
 fn a_fixed_rate_with_several_publishers_per_group() {
     let options = BenchOptions {
         rate: Some(200.0),

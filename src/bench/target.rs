@@ -341,14 +341,16 @@ pub(crate) fn raise_fd_limit() -> u64 {
 }
 
 /// The bench measures what the server can carry, so its own server runs
-/// without per-connection flood control (which would cap each publisher
-/// at a human rate) and without TLS (the load generator speaks plain TCP).
+/// without flood control (which would cap each publisher at a human rate
+/// and a group at 100 waiting join requests) and without TLS (the load
+/// generator speaks plain TCP).
 fn unthrottled() -> Limits {
     Limits {
         requests_per_second: u32::MAX,
         request_burst: u32::MAX,
         messages_per_second: u32::MAX,
         message_burst: u32::MAX,
+        max_pending_requests: usize::MAX,
         ..Limits::default()
     }
 }
@@ -359,4 +361,5 @@ const UNTHROTTLED_ENV: &[(&str, &str)] = &[
     ("PYCONCHAT_SERVER_REQUEST_BURST", "4294967295"),
     ("PYCONCHAT_SERVER_MESSAGES_PER_SECOND", "4294967295"),
     ("PYCONCHAT_SERVER_MESSAGE_BURST", "4294967295"),
+    ("PYCONCHAT_SERVER_MAX_PENDING_REQUESTS", "4294967295"),
 ];
