@@ -194,7 +194,7 @@ impl Default for Settings {
 }
 
 /// How many items the messages pane keeps.
-pub const MAX_ITEMS: usize = 5_000;
+pub const MAX_ITEMS: usize = 100_000;
 
 pub struct App {
     pub settings: Settings,
