@@ -3,7 +3,7 @@
 //! users run.
 //!
 //! # Layout
-//! - [`bench`]: `pyconchat bench`, the load generator.
+//! - [`bench`](mod@bench): `pyconchat bench`, the load generator.
 //! - [`cli`] and [`config`]: flags, the TOML file and `PYCONCHAT_*` variables, layered.
 //! - [`client`]: connect, requests, events and reconnection, for the TUI and tests alike.
 //! - [`protocol`]: the wire messages and the length-prefixed MessagePack framing.
