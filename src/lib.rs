@@ -9,6 +9,7 @@
 //! - [`protocol`]: the wire messages and the length-prefixed MessagePack framing.
 //! - [`server`]: the Tokio server; [`server::run`] serves a bound listener.
 //! - [`store`]: durable state behind the [`store::Store`] trait; SQLite by default.
+//! - [`tls`]: the server's certificate and the client's pinned fingerprints.
 //! - [`tui`]: `pyconchat join`, the full-screen client: state, update, view.
 
 pub mod bench;
