@@ -45,7 +45,14 @@ async fn a_reconnect_storm_loses_and_doubles_nothing() {
     let n = clients();
     let mut server = TestServer::with_limits(without_rate_limits()).await;
     let admin_user = User::new("admin");
-    let admin = admin_user.join(&server, "storm").await;
+    let Session {
+        client: admin,
+        events: mut admin_events,
+        ..
+    } = admin_user.join(&server, "storm").await;
+    // The admin hears of every join; its events are drained from the start
+    // so its client never stops reading (and answering) along the way.
+    tokio::spawn(async move { while admin_events.recv().await.is_some() {} });
     let members: Vec<User> = (0..n).map(|i| User::new(&format!("m{i}"))).collect();
 
     let started = Instant::now();
@@ -58,7 +65,7 @@ async fn a_reconnect_storm_loses_and_doubles_nothing() {
                 let approve = Request::ApproveRequest {
                     name: user.name.clone(),
                 };
-                admin.client.request(approve).await.unwrap();
+                admin.request(approve).await.unwrap();
             }
         })
         .await;
@@ -101,11 +108,9 @@ async fn a_reconnect_storm_loses_and_doubles_nothing() {
             })
         })
         .collect();
-    let mut admin_events = admin.events;
-    tokio::spawn(async move { while admin_events.recv().await.is_some() {} });
 
     // A publisher keeps posting through the storm; it notes what was acknowledged.
-    let publisher = admin.client.clone();
+    let publisher = admin.clone();
     let (stop_tx, stop_rx) = watch::channel(false);
     let sending = tokio::spawn(async move {
         let mut acked = Vec::new();
