@@ -6,7 +6,7 @@ use ratatui::{
     Frame,
     layout::{Position, Rect},
     text::{Line, Span},
-    widgets::{Block, Borders, Paragraph},
+    widgets::Paragraph,
 };
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
@@ -57,14 +57,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
         Conn::Connected => " Message ".to_owned(),
         _ => " Message (not connected: it will not send) ".to_owned(),
     };
-    let mut block = Block::new()
-        .borders(Borders::ALL)
-        .border_style(if focused {
-            theme.border_focused
-        } else {
-            theme.border
-        })
-        .title(Span::styled(title, theme.title));
+    let mut block = theme.pane(title, theme.title, focused);
     if let Some(completion) = &app.completion
         && completion.candidates.len() > 1
     {

@@ -4,7 +4,7 @@ use ratatui::{
     Frame,
     layout::Rect,
     text::{Line, Span},
-    widgets::{Block, Borders, Paragraph},
+    widgets::Paragraph,
 };
 
 use super::app::App;
@@ -18,17 +18,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
     let theme = &app.settings.theme;
     let members = app.sorted_members();
     let online = members.iter().filter(|m| m.online).count();
-    let block = Block::new()
-        .borders(Borders::ALL)
-        .border_style(if focused {
-            theme.border_focused
-        } else {
-            theme.border
-        })
-        .title(Span::styled(
-            format!(" Members {online}/{} ", members.len()),
-            theme.title,
-        ));
+    let title = format!(" Members {online}/{} ", members.len());
+    let block = theme.pane(title, theme.title, focused);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let first = first_row(app.selected_member, inner.height as usize);

@@ -8,7 +8,7 @@ use ratatui::{
     layout::{Alignment, Rect},
     style::Style,
     text::{Line, Span},
-    widgets::{Block, Borders, Paragraph},
+    widgets::Paragraph,
 };
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
@@ -242,14 +242,7 @@ pub fn visible_lines(app: &App, width: usize, height: usize) -> Vec<Line<'static
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
     let theme = &app.settings.theme;
     let title = format!(" {} ", app.group);
-    let block = Block::new()
-        .borders(Borders::ALL)
-        .border_style(if focused {
-            theme.border_focused
-        } else {
-            theme.border
-        })
-        .title(Span::styled(title, theme.title));
+    let block = theme.pane(title, theme.title, focused);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if inner.is_empty() {

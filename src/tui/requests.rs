@@ -4,7 +4,7 @@ use ratatui::{
     Frame,
     layout::Rect,
     text::{Line, Span},
-    widgets::{Block, Borders, Paragraph},
+    widgets::Paragraph,
 };
 
 use super::{action::Action, app::App, keymap::Context, members::first_row, messages::clock};
@@ -17,14 +17,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
     } else {
         theme.title
     };
-    let block = Block::new()
-        .borders(Borders::ALL)
-        .border_style(if focused {
-            theme.border_focused
-        } else {
-            theme.border
-        })
-        .title(Span::styled(format!(" Requests ({count}) "), title_style));
+    let block = theme.pane(format!(" Requests ({count}) "), title_style, focused);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if count == 0 {

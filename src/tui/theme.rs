@@ -3,7 +3,11 @@
 
 use std::{collections::BTreeMap, str::FromStr};
 
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::{
+    style::{Color, Modifier, Style},
+    text::Span,
+    widgets::{Block, Borders},
+};
 use serde::Deserialize;
 
 const DEFAULT_THEME: &str = include_str!("../../assets/theme.toml");
@@ -62,6 +66,23 @@ impl Default for Theme {
 }
 
 impl Theme {
+    /// The bordered block every pane is drawn in; the border shows focus.
+    pub fn pane<'a>(
+        &self,
+        title: impl Into<String>,
+        title_style: Style,
+        focused: bool,
+    ) -> Block<'a> {
+        Block::new()
+            .borders(Borders::ALL)
+            .border_style(if focused {
+                self.border_focused
+            } else {
+                self.border
+            })
+            .title(Span::styled(title.into(), title_style))
+    }
+
     pub fn parse(text: &str) -> Result<Theme, String> {
         let file: ThemeFile = toml::from_str(text).map_err(|e| e.to_string())?;
         let mut styles = file.styles;
