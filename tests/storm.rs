@@ -163,3 +163,100 @@ async fn a_reconnect_storm_loses_and_doubles_nothing() {
         acked.len()
     );
 }
+
+/// End-to-end latencies (sorted) of `count` 8 KiB messages posted at
+/// 200/s to 20 members, with or without a member that never reads.
+async fn latencies(count: usize, stalled: bool) -> Vec<Duration> {
+    let server = TestServer::with_limits(without_rate_limits()).await;
+    let admin_user = User::new("admin");
+    let Session {
+        client: admin,
+        events: mut admin_events,
+        ..
+    } = admin_user.join(&server, "lat").await;
+    tokio::spawn(async move { while admin_events.recv().await.is_some() {} });
+    let mut names: Vec<User> = (0..20).map(|i| User::new(&format!("m{i}"))).collect();
+    let staller = User::new("staller");
+    if stalled {
+        names.push(staller.clone());
+    }
+    for user in &names {
+        drop(user.join(&server, "lat").await);
+        admin
+            .request(Request::ApproveRequest {
+                name: user.name.clone(),
+            })
+            .await
+            .unwrap();
+    }
+    let mut raw = None;
+    if stalled {
+        let mut connection = common::Raw::connect(&server).await;
+        connection.hello(&staller, "lat").await;
+        raw = Some(connection);
+    }
+    let sent: std::sync::Arc<std::sync::Mutex<Vec<Option<Instant>>>> =
+        std::sync::Arc::new(std::sync::Mutex::new(vec![None; count]));
+    let mut collectors = Vec::new();
+    for user in names.iter().filter(|u| u.name != "staller") {
+        let mut session = user.join(&server, "lat").await;
+        let sent = sent.clone();
+        collectors.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            while out.len() < count {
+                if let ClientEvent::Server(Event::Message { entry }) = session.next().await
+                    && let pyconchat::protocol::Body::Text { text } = entry.body
+                    && let Some(i) = text.split(' ').next().and_then(|i| i.parse::<usize>().ok())
+                {
+                    let at = sent.lock().unwrap()[i].expect("sent before received");
+                    out.push(at.elapsed());
+                }
+            }
+            out
+        }));
+    }
+    let pad = "x".repeat(8 * 1024);
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    for i in 0..count {
+        tick.tick().await;
+        sent.lock().unwrap()[i] = Some(Instant::now());
+        let client = admin.clone();
+        let text = format!("{i} {pad}");
+        tokio::spawn(async move { client.send_message(text).await.unwrap() });
+    }
+    let mut all = Vec::new();
+    for collector in collectors {
+        all.extend(
+            tokio::time::timeout(Duration::from_secs(60), collector)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    drop(raw);
+    all.sort();
+    all
+}
+
+/// A member that never reads its socket must not slow the others down: it
+/// is dropped once its queue is full, and everyone else gets every message.
+/// Prints the latencies with and without it; asserts only delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_reader_leaves_the_others_alone() {
+    let count = 600;
+    let calm = latencies(count, false).await;
+    let stalled = latencies(count, true).await;
+    assert_eq!(calm.len(), 20 * count);
+    assert_eq!(stalled.len(), 20 * count);
+    let at = |v: &Vec<Duration>, q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
+    println!(
+        "latency of 8 KiB messages at 200/s to 20 members (debug build unless --release): \
+         without a stalled reader p50 {:.2?} p99 {:.2?} max {:.2?}; with one p50 {:.2?} p99 {:.2?} max {:.2?}",
+        at(&calm, 0.5),
+        at(&calm, 0.99),
+        calm[calm.len() - 1],
+        at(&stalled, 0.5),
+        at(&stalled, 0.99),
+        stalled[stalled.len() - 1],
+    );
+}

@@ -37,6 +37,8 @@ use crate::store::NameClaim;
 
 /// How many queued frames one flush writes at most.
 const WRITE_BATCH: usize = 256;
+/// How long the last frame to a closing connection may take.
+const GOODBYE: Duration = Duration::from_secs(2);
 /// How many log entries one catch-up read takes.
 const CATCH_UP_PAGE: usize = 512;
 /// The read buffer a connection starts with; it grows for bigger frames.
@@ -91,6 +93,9 @@ struct Session<R, W> {
     requests: TokenBucket,
     messages: TokenBucket,
     limits: Limits,
+    /// Cancelled when the server shuts down: a write to a client that does
+    /// not read must not hold the shutdown up.
+    stopping: CancellationToken,
 }
 
 /// Serves one accepted connection until it ends, after the TLS handshake
@@ -163,6 +168,7 @@ async fn run<R, W>(
         requests: TokenBucket::new(limits.requests_per_second, limits.request_burst),
         messages: TokenBucket::new(limits.messages_per_second, limits.message_burst),
         limits,
+        stopping: shutdown.clone(),
     };
     let end = tokio::select! {
         hello = session.hello() => match hello {
@@ -554,7 +560,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Flushes with a deadline, so a client that stops reading cannot pin
     /// this task (and its socket) forever.
     async fn flush(&mut self) -> Result<(), End> {
-        match tokio::time::timeout(self.limits.write_timeout, self.writer.flush()).await {
+        let flushed = tokio::select! {
+            flushed = tokio::time::timeout(self.limits.write_timeout, self.writer.flush()) => flushed,
+            () = self.stopping.cancelled() => return Err(End::Event(Event::ServerShutdown)),
+        };
+        match flushed {
             Ok(result) => result.map_err(End::from),
             Err(_) => {
                 tracing::info!(peer = %self.peer, "write timed out; dropping the connection");
@@ -584,10 +594,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             End::Event(event) => Some(event_frame(&event).frame),
             End::Gone => None,
         };
-        if let Some(frame) = last {
-            let _ = self.write(frame).await;
-        }
-        let _ = self.writer.close().await;
+        // The last word gets a short deadline of its own, so a client that
+        // stopped reading cannot hold up a shutdown.
+        let _ = tokio::time::timeout(GOODBYE, async {
+            if let Some(frame) = last {
+                self.writer.feed(frame)?;
+                self.writer.flush().await?;
+            }
+            self.writer.close().await
+        })
+        .await;
     }
 }
 
