@@ -14,7 +14,7 @@ use std::{
 use common::{Session, User, text_of};
 use pyconchat::{
     client::{ClientEvent, ConnectOptions},
-    protocol::{Event, Request},
+    protocol::Event,
 };
 
 /// Starts `pyconchat serve` on `listen`, flood control off.
@@ -44,11 +44,7 @@ async fn acknowledged_messages_survive_sigkill_exactly_once() {
     let (alice, bob) = (User::new("alice"), User::new("bob"));
     let admin = Session::connect(options(&alice, &address)).await.unwrap();
     drop(Session::connect(options(&bob, &address)).await.unwrap());
-    admin
-        .client
-        .request(Request::ApproveRequest { name: "bob".into() })
-        .await
-        .unwrap();
+    common::approve(&admin.client, "bob").await;
     let member = Session::connect(options(&bob, &address)).await.unwrap();
 
     // Clients stop reading their sockets while their events sit unread, so

@@ -26,11 +26,7 @@ async fn admin_and_member_as(
     let mut admin = alice.join(server, group).await;
     let pending = bob.join(server, group).await;
     drop(pending);
-    admin
-        .client
-        .request(Request::ApproveRequest { name: "bob".into() })
-        .await
-        .unwrap();
+    common::approve(&admin.client, "bob").await;
     let member = bob.join(server, group).await;
     assert_eq!(member.welcome.status, JoinStatus::Member);
     admin
@@ -99,11 +95,7 @@ async fn a_join_request_waits_for_the_admin_who_approves_it() {
         ErrorCode::Pending
     );
 
-    admin
-        .client
-        .request(Request::ApproveRequest { name: "bob".into() })
-        .await
-        .unwrap();
+    common::approve(&admin.client, "bob").await;
     let (by, snapshot) = pending
         .wait_for(|e| match e {
             ClientEvent::Server(Event::RequestApproved { by, snapshot }) => {
@@ -158,7 +150,7 @@ async fn a_rejected_user_is_told_and_may_ask_again_after_a_pause() {
         other => panic!("{other:?}"),
     }
     // Asking again at once is refused, so a rejected user cannot flood the admin.
-    let error = bob.try_join(&server, "rust").await.err().expect("too soon");
+    let error = bob.refused(&server, "rust").await;
     assert_eq!(error.code(), Some(ErrorCode::RateLimited));
     assert!(error.to_string().contains("ask again in"), "{error}");
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -177,11 +169,7 @@ async fn a_group_holds_a_bounded_number_of_requests() {
     for name in ["b1", "b2"] {
         drop(User::new(name).join(&server, "rust").await);
     }
-    let error = User::new("b3")
-        .try_join(&server, "rust")
-        .await
-        .err()
-        .expect("refused");
+    let error = User::new("b3").refused(&server, "rust").await;
     assert_eq!(error.code(), Some(ErrorCode::RateLimited));
 }
 
@@ -210,11 +198,7 @@ async fn requests_survive_both_sides_being_away() {
         requests.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
         ["bob"]
     );
-    admin
-        .client
-        .request(Request::ApproveRequest { name: "bob".into() })
-        .await
-        .unwrap();
+    common::approve(&admin.client, "bob").await;
 
     // The requester comes back as a member.
     let member = bob.join(&server, "rust").await;
@@ -324,15 +308,10 @@ async fn a_kicked_member_is_told_who_did_it_and_may_ask_again() {
         })
         .await;
     assert_eq!(kicked.body, Body::MemberKicked { name: "bob".into() });
-    let names: Vec<_> = admin
-        .client
-        .members()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.name)
-        .collect();
-    assert_eq!(names, ["alice"]);
+    assert_eq!(
+        common::names(admin.client.members().await.unwrap()),
+        ["alice"]
+    );
 }
 
 #[tokio::test]
@@ -341,11 +320,7 @@ async fn kicked_then_requesting_again_goes_through_the_admin() {
     let (alice, bob) = (User::new("alice"), User::new("bob"));
     let admin = alice.join(&server, "rust").await;
     drop(bob.join(&server, "rust").await);
-    admin
-        .client
-        .request(Request::ApproveRequest { name: "bob".into() })
-        .await
-        .unwrap();
+    common::approve(&admin.client, "bob").await;
     admin
         .client
         .request(Request::KickMember { name: "bob".into() })
@@ -480,18 +455,10 @@ async fn nobody_can_take_a_name_that_is_pinned_to_someone_else() {
     let alice = User::new("alice");
     let _admin = alice.join(&server, "rust").await;
     let impostor = User::new("alice");
-    let error = impostor
-        .try_join(&server, "rust")
-        .await
-        .err()
-        .expect("refused");
+    let error = impostor.refused(&server, "rust").await;
     assert_eq!(error.code(), Some(ErrorCode::NameTaken));
     // Also in another group: names belong to the server, not the group.
-    let error = impostor
-        .try_join(&server, "other")
-        .await
-        .err()
-        .expect("refused");
+    let error = impostor.refused(&server, "other").await;
     assert_eq!(error.code(), Some(ErrorCode::NameTaken));
 }
 
@@ -519,14 +486,10 @@ async fn a_second_connection_under_one_name_replaces_the_first() {
 #[tokio::test]
 async fn bad_names_and_groups_are_refused_with_the_rule() {
     let server = TestServer::start().await;
-    let error = User::new("no spaces")
-        .try_join(&server, "rust")
-        .await
-        .err()
-        .unwrap();
+    let error = User::new("no spaces").refused(&server, "rust").await;
     assert_eq!(error.code(), Some(ErrorCode::InvalidName));
     assert!(error.to_string().contains("may contain only"), "{error}");
-    let error = User::new("ann").try_join(&server, "").await.err().unwrap();
+    let error = User::new("ann").refused(&server, "").await;
     assert_eq!(error.code(), Some(ErrorCode::InvalidGroup));
     let error = User::new(&"n".repeat(33))
         .try_join(&server, "rust")

@@ -222,11 +222,7 @@ async fn connections_over_the_limit_are_told_why() {
     })
     .await;
     let _alice = bystander(&server).await;
-    let error = User::new("bob")
-        .try_join(&server, "rust")
-        .await
-        .err()
-        .expect("refused");
+    let error = User::new("bob").refused(&server, "rust").await;
     assert_eq!(error.code(), Some(ErrorCode::TooManyConnections));
 }
 
@@ -236,11 +232,7 @@ async fn a_client_that_vanishes_is_marked_offline() {
     let (alice, bob) = (User::new("alice"), User::new("bob"));
     let admin = alice.join(&server, "rust").await;
     drop(bob.join(&server, "rust").await);
-    admin
-        .client
-        .request(Request::ApproveRequest { name: "bob".into() })
-        .await
-        .unwrap();
+    common::approve(&admin.client, "bob").await;
     let mut raw = Raw::connect(&server).await;
     assert!(matches!(
         raw.hello(&bob, "rust").await,
@@ -341,11 +333,7 @@ async fn a_flood_is_refused_politely_and_only_for_the_flooder() {
     let mut alice = bystander(&server).await;
     let flooder = User::new("flo");
     drop(flooder.join(&server, "rust").await);
-    alice
-        .client
-        .request(Request::ApproveRequest { name: "flo".into() })
-        .await
-        .unwrap();
+    common::approve(&alice.client, "flo").await;
     let flo = flooder.join(&server, "rust").await;
 
     let results =

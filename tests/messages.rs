@@ -7,7 +7,7 @@ use common::{Raw, Session, TestServer, User, text_of, without_rate_limits};
 use futures::{StreamExt, stream};
 use pyconchat::{
     client::ClientEvent,
-    protocol::{Body, ErrorCode, Event, Request, ServerFrame},
+    protocol::{Body, ErrorCode, Event, ServerFrame},
     server::Limits,
 };
 
@@ -16,13 +16,7 @@ async fn group_of(server: &TestServer, alice: &User, others: &[&User]) -> Sessio
     let admin = alice.join(server, "rust").await;
     for user in others {
         drop(user.join(server, "rust").await);
-        admin
-            .client
-            .request(Request::ApproveRequest {
-                name: user.name.clone(),
-            })
-            .await
-            .unwrap();
+        common::approve(&admin.client, &user.name).await;
     }
     admin
 }
@@ -149,11 +143,7 @@ async fn a_new_member_gets_the_configured_amount_of_history() {
     let admin = alice.join(&server, "rust").await;
     send_all(&admin, (0..10).map(|i| format!("old {i}"))).await;
     drop(bob.join(&server, "rust").await);
-    admin
-        .client
-        .request(Request::ApproveRequest { name: "bob".into() })
-        .await
-        .unwrap();
+    common::approve(&admin.client, "bob").await;
     let mut member = bob.join(&server, "rust").await;
     assert_eq!(
         member.texts(4).await,
@@ -281,13 +271,7 @@ async fn a_reader_that_stalls_is_dropped_and_others_carry_on() {
         }
     }
     let sender = sending.await.unwrap();
-    let online: Vec<_> = sender
-        .online_members()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.name)
-        .collect();
+    let online: Vec<_> = common::names(sender.online_members().await.unwrap());
     assert_eq!(online, ["alice", "bob"], "the stalled reader was dropped");
     drain.abort();
     drop(stalled);

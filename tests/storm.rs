@@ -13,10 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::{Session, TestServer, User, without_rate_limits};
 use futures::{StreamExt, stream};
-use pyconchat::{
-    client::ClientEvent,
-    protocol::{Event, Request},
-};
+use pyconchat::{client::ClientEvent, protocol::Event};
 use tokio::sync::watch;
 
 fn clients() -> usize {
@@ -62,10 +59,7 @@ async fn a_reconnect_storm_loses_and_doubles_nothing() {
             let admin = &admin;
             async move {
                 drop(user.join(server, "storm").await);
-                let approve = Request::ApproveRequest {
-                    name: user.name.clone(),
-                };
-                admin.request(approve).await.unwrap();
+                common::approve(admin, &user.name).await;
             }
         })
         .await;
@@ -182,12 +176,7 @@ async fn latencies(count: usize, stalled: bool) -> Vec<Duration> {
     }
     for user in &names {
         drop(user.join(&server, "lat").await);
-        admin
-            .request(Request::ApproveRequest {
-                name: user.name.clone(),
-            })
-            .await
-            .unwrap();
+        common::approve(&admin, &user.name).await;
     }
     let mut raw = None;
     if stalled {

@@ -174,6 +174,18 @@ impl User {
         self.try_join(server, group).await.expect("join")
     }
 
+    /// Joins, expecting the server to refuse; returns why.
+    pub async fn refused(
+        &self,
+        server: &TestServer,
+        group: &str,
+    ) -> pyconchat::client::ClientError {
+        self.try_join(server, group)
+            .await
+            .err()
+            .expect("the server refuses the join")
+    }
+
     pub async fn try_join(
         &self,
         server: &TestServer,
@@ -181,6 +193,22 @@ impl User {
     ) -> Result<Session, pyconchat::client::ClientError> {
         Session::connect(self.options(server, group)).await
     }
+}
+
+/// As the group's admin: lets `name` in, or panics with the server's reason.
+pub async fn approve(admin: &Client, name: &str) {
+    let request = pyconchat::protocol::Request::ApproveRequest {
+        name: name.to_owned(),
+    };
+    admin
+        .request(request)
+        .await
+        .expect("the admin's approval goes through");
+}
+
+/// The names in a member list, in the server's order.
+pub fn names(members: Vec<pyconchat::protocol::MemberInfo>) -> Vec<String> {
+    members.into_iter().map(|m| m.name).collect()
 }
 
 /// One connection of a user, with its event stream.
