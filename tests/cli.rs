@@ -82,3 +82,47 @@ fn a_bad_config_file_is_reported_with_its_name_and_key() {
         "{stderr}"
     );
 }
+
+#[test]
+fn release_name_frees_a_name_for_a_new_identity() {
+    use pyconchat::store::{NameClaim, SqliteStore, Store};
+    let dir = tempfile::tempdir().unwrap();
+    SqliteStore::open(dir.path())
+        .unwrap()
+        .claim_name("ann", &[1; 32])
+        .unwrap();
+    let output = pyconchat()
+        .args(["release-name", "ann", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Released ann"));
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.claim_name("ann", &[2; 32]).unwrap(),
+        NameClaim::Claimed
+    );
+}
+
+#[test]
+fn forget_server_removes_only_that_pin() {
+    use pyconchat::client::KnownServers;
+    let dir = tempfile::tempdir().unwrap();
+    let pins = KnownServers::new(dir.path().join(KnownServers::FILE_NAME));
+    pins.pin("a:1", "SHA256:AA").unwrap();
+    pins.pin("b:2", "SHA256:BB").unwrap();
+    let forget = |server: &str| {
+        let output = pyconchat()
+            .args(["forget-server", server, "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert!(forget("a:1").contains("Forgot the certificate pinned for a:1"));
+    assert!(forget("a:1").contains("No certificate was pinned for a:1"));
+    assert_eq!(pins.get("a:1").unwrap(), None);
+    assert_eq!(pins.get("b:2").unwrap().as_deref(), Some("SHA256:BB"));
+}

@@ -172,6 +172,16 @@ mod tests {
     }
 
     #[test]
+    fn a_certificate_without_its_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("c.pem");
+        let err = server_identity(dir.path(), Some(&cert), None)
+            .err()
+            .unwrap();
+        assert!(matches!(err, TlsError::HalfPair), "{err}");
+    }
+
+    #[test]
     fn a_missing_or_bad_certificate_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let cert = dir.path().join("c.pem");
