@@ -217,6 +217,11 @@ pub struct ClientConfig {
     pub bell_on_request: bool,
     /// Connect without TLS (the server must run with `--plaintext` too).
     pub plaintext: bool,
+    /// Where received files are saved; see [`ClientConfig::download_dir`].
+    pub download_dir: Option<PathBuf>,
+    /// Files up to this size (MiB) are fetched as soon as they are
+    /// announced; larger ones wait for a key press. 0: never automatically.
+    pub auto_download_mb: u64,
 }
 
 impl Default for ClientConfig {
@@ -230,6 +235,8 @@ impl Default for ClientConfig {
             bell_on_mention: true,
             bell_on_request: true,
             plaintext: false,
+            download_dir: None,
+            auto_download_mb: 20,
         }
     }
 }
@@ -245,6 +252,18 @@ impl ClientConfig {
         match &self.data_dir {
             Some(dir) => Ok(dir.clone()),
             None => Ok(project_dirs("data")?.data_dir().join("client")),
+        }
+    }
+
+    /// Where received files go: the configured directory, else the user's
+    /// download directory, else `downloads` in the data dir.
+    pub fn download_dir(&self) -> Result<PathBuf, ConfigError> {
+        if let Some(dir) = &self.download_dir {
+            return Ok(dir.clone());
+        }
+        match directories::UserDirs::new().and_then(|u| u.download_dir().map(Path::to_owned)) {
+            Some(dir) => Ok(dir),
+            None => Ok(self.data_dir()?.join("downloads")),
         }
     }
 }

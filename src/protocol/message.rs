@@ -79,6 +79,39 @@ pub enum Request {
     OnlineMembers,
     /// Keep-alive; answered with `done`.
     Ping,
+    /// Start sending a file to the group: its name, exact size and BLAKE3
+    /// hash. The server checks the size against its limits before any byte
+    /// moves and answers `upload` with the id and chunk size to use.
+    OfferFile {
+        name: String,
+        size: u64,
+        #[serde(with = "serde_bytes")]
+        blake3: Vec<u8>,
+    },
+    /// The bytes of an upload at `offset`, in order with no gap or overlap;
+    /// answered with `done` once written. At most `chunk_bytes` at a time.
+    FileChunk {
+        upload: u64,
+        offset: u64,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+    /// All bytes are sent: the server checks size and hash, keeps the file
+    /// and announces it in the group's log; answered with `sent`.
+    CompleteUpload {
+        upload: u64,
+    },
+    /// Abandon an upload; the server deletes what it received.
+    CancelUpload {
+        upload: u64,
+    },
+    /// Read up to `len` bytes of a stored file from `offset`; answered with
+    /// `file_data` (empty at the end of the file).
+    FetchFile {
+        file: String,
+        offset: u64,
+        len: u32,
+    },
     /// Leave the chat (membership is kept); the server replies, then closes.
     Disconnect,
 }
@@ -184,6 +217,17 @@ pub enum ReplyData {
     Admin {
         name: String,
     },
+    /// An offer was accepted: send `file_chunk`s for this upload, each at
+    /// most `chunk_bytes` long.
+    Upload {
+        upload: u64,
+        chunk_bytes: u32,
+    },
+    /// Bytes of a stored file.
+    FileData {
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
 }
 
 /// Pushed by the server.
@@ -237,11 +281,38 @@ pub struct LogEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Body {
-    Text { text: String },
+    Text {
+        text: String,
+    },
     GroupCreated,
-    MemberJoined { name: String },
-    MemberKicked { name: String },
-    AdminChanged { to: String },
+    MemberJoined {
+        name: String,
+    },
+    MemberKicked {
+        name: String,
+    },
+    AdminChanged {
+        to: String,
+    },
+    /// A file was uploaded to the group; fetch it with `fetch_file`.
+    File {
+        file: FileInfo,
+    },
+}
+
+/// A file the server keeps for a group, as announced in its log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    /// The server's id for the file; not a path anywhere.
+    pub id: String,
+    /// The sender's file name, cleaned by the server. Receivers clean it
+    /// again before using it as a path.
+    pub name: String,
+    pub size: u64,
+    /// BLAKE3 hash of the contents (32 bytes), checked by the server on
+    /// upload and by receivers after download.
+    #[serde(with = "serde_bytes")]
+    pub blake3: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -304,6 +375,19 @@ pub enum ErrorCode {
     /// The client took too long to say hello.
     Timeout,
     ShuttingDown,
+    /// The offered file is bigger than this server accepts.
+    FileTooLarge,
+    /// The server has no room for the file right now (its file store or
+    /// disk is full); nothing was kept.
+    StorageFull,
+    /// No such upload on this connection, or a chunk at the wrong offset or
+    /// past the offered size. The upload is cancelled.
+    BadUpload,
+    /// The bytes received do not match the offered size or hash; nothing
+    /// was kept.
+    ChecksumMismatch,
+    /// The file expired or was removed to make room; it cannot be fetched.
+    FileUnavailable,
     /// The server failed (for example its disk is full); nothing was changed.
     Internal,
 }

@@ -493,6 +493,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.reply(id, Ok(ReplyData::Done)).await?;
                 return Err(End::Gone);
             }
+            Request::OfferFile { .. }
+            | Request::FileChunk { .. }
+            | Request::CompleteUpload { .. }
+            | Request::CancelUpload { .. }
+            | Request::FetchFile { .. } => {
+                let error = ErrorBody::new(
+                    ErrorCode::UnknownRequest,
+                    "this server does not take files yet",
+                );
+                return self.reply(id, Err(error)).await;
+            }
             query => {
                 let answer = self.query(member, query);
                 return self.reply(id, answer).await;
@@ -545,6 +556,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             | Request::RejectRequest { .. }
             | Request::KickMember { .. }
             | Request::ChangeAdmin { .. }
+            | Request::OfferFile { .. }
+            | Request::FileChunk { .. }
+            | Request::CompleteUpload { .. }
+            | Request::CancelUpload { .. }
+            | Request::FetchFile { .. }
             | Request::Disconnect => unreachable!("changes are handled by the caller"),
         })
     }

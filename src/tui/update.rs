@@ -1017,6 +1017,7 @@ fn on_entry(app: &mut App, entry: LogEntry) -> Vec<Effect> {
                 ItemKind::Event(format!("{from} made {to} the admin"))
             }
         }
+        Body::File { file } => ItemKind::Event(format!("{from} shared {}", file.name)),
     };
     add_item(
         app,
