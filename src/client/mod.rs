@@ -11,8 +11,10 @@
 //! duplicate.
 
 mod identity;
+mod transfer;
 
 pub use identity::Identity;
+pub use transfer::TransferError;
 
 pub use crate::tls::KnownServers;
 use crate::tls::{self, PinOutcome, Stream};
