@@ -207,6 +207,8 @@ enum Answer {
     Requests,
     Members,
     Admin,
+    Upload,
+    FileData,
     /// A request the server may or may not understand.
     Any,
 }
@@ -214,7 +216,9 @@ enum Answer {
 impl Answer {
     fn to(request: &Request) -> Self {
         match request {
-            Request::SendMessage { .. } => Answer::Sent,
+            Request::SendMessage { .. } | Request::CompleteUpload { .. } => Answer::Sent,
+            Request::OfferFile { .. } => Answer::Upload,
+            Request::FetchFile { .. } => Answer::FileData,
             Request::ViewRequests => Answer::Requests,
             Request::AllMembers | Request::OnlineMembers => Answer::Members,
             Request::WhoAdmin => Answer::Admin,
@@ -222,6 +226,8 @@ impl Answer {
             | Request::RejectRequest { .. }
             | Request::KickMember { .. }
             | Request::ChangeAdmin { .. }
+            | Request::FileChunk { .. }
+            | Request::CancelUpload { .. }
             | Request::Ping
             | Request::Disconnect => Answer::Done,
         }
@@ -242,6 +248,8 @@ impl Answer {
                 | (Answer::Requests, ReplyData::Requests { .. })
                 | (Answer::Members, ReplyData::Members { .. })
                 | (Answer::Admin, ReplyData::Admin { .. })
+                | (Answer::Upload, ReplyData::Upload { .. })
+                | (Answer::FileData, ReplyData::FileData { .. })
         )
     }
 }
