@@ -95,6 +95,9 @@ pub struct ServerConfig {
     pub message_burst: u32,
     pub max_pending_requests: usize,
     pub rejoin_cooldown_secs: u64,
+    pub max_file_mb: u64,
+    pub max_files_mb: u64,
+    pub file_retention_hours: u64,
 }
 
 impl Default for ServerConfig {
@@ -122,6 +125,9 @@ impl Default for ServerConfig {
             message_burst: limits.message_burst,
             max_pending_requests: limits.max_pending_requests,
             rejoin_cooldown_secs: limits.rejoin_cooldown.as_secs(),
+            max_file_mb: limits.max_file_bytes / MIB,
+            max_files_mb: limits.max_files_bytes / MIB,
+            file_retention_hours: limits.file_retention.as_secs() / 3600,
         }
     }
 }
@@ -172,6 +178,15 @@ impl ServerConfig {
                 return Err(invalid(key, "must be at least 1"));
             }
         }
+        if self.max_files_mb < self.max_file_mb {
+            return Err(invalid(
+                "server.max_files_mb",
+                "must be at least server.max_file_mb: the largest file has to fit",
+            ));
+        }
+        if self.file_retention_hours == 0 {
+            return Err(invalid("server.file_retention_hours", "must be at least 1"));
+        }
         Ok(Limits {
             max_frame_bytes: self.max_frame_bytes,
             max_message_bytes: self.max_message_bytes,
@@ -188,6 +203,9 @@ impl ServerConfig {
             message_burst: self.message_burst,
             max_pending_requests: self.max_pending_requests,
             rejoin_cooldown: Duration::from_secs(self.rejoin_cooldown_secs),
+            max_file_bytes: self.max_file_mb.saturating_mul(MIB),
+            max_files_bytes: self.max_files_mb.saturating_mul(MIB),
+            file_retention: Duration::from_secs(self.file_retention_hours.saturating_mul(3600)),
             ..Limits::default()
         })
     }
@@ -201,6 +219,8 @@ impl ServerConfig {
         }
     }
 }
+
+const MIB: u64 = 1024 * 1024;
 
 /// `[client]`: see `config.example.toml` for each key.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -23,11 +23,14 @@ use std::{
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use super::Limits;
+use super::{
+    Limits,
+    files::{Shelf, Stored},
+};
 use crate::{
     protocol::{
-        ErrorBody, ErrorCode, Event, GroupSnapshot, JoinRequest, JoinStatus, LogEntry, MemberInfo,
-        Outcome, Reply, ReplyData, Role, Seq, ServerFrame, encode,
+        ErrorBody, ErrorCode, Event, FileInfo, GroupSnapshot, JoinRequest, JoinStatus, LogEntry,
+        MemberInfo, Outcome, Reply, ReplyData, Role, Seq, ServerFrame, encode,
     },
     store::{Change, GroupRecord, Store, now_ms},
 };
@@ -90,11 +93,27 @@ pub(crate) struct Joined {
 /// A request that changes group state, checked and applied by the hub task.
 #[derive(Debug, Clone)]
 pub(crate) enum Mutation {
-    Post { text: String },
-    Approve { name: String },
-    Reject { name: String },
-    Kick { name: String },
-    ChangeAdmin { name: String },
+    Post {
+        text: String,
+    },
+    Approve {
+        name: String,
+    },
+    Reject {
+        name: String,
+    },
+    Kick {
+        name: String,
+    },
+    ChangeAdmin {
+        name: String,
+    },
+    /// Announce a file whose contents are in place; `stored` deletes them
+    /// again unless the announcement commits.
+    PostFile {
+        file: FileInfo,
+        stored: Arc<Stored>,
+    },
 }
 
 /// Work for the hub task.
@@ -262,6 +281,7 @@ pub(crate) struct Hub {
     /// and never across an `.await`, which is cheaper than an async mutex.
     state: Arc<Mutex<State>>,
     store: Arc<dyn Store>,
+    shelf: Arc<Shelf>,
 }
 
 impl Hub {
@@ -273,6 +293,7 @@ impl Hub {
         let hub = Hub {
             jobs,
             state: state.clone(),
+            shelf: Arc::new(Shelf::new(store.clone(), &limits)),
             store: store.clone(),
         };
         (
@@ -292,6 +313,10 @@ impl Hub {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    pub fn shelf(&self) -> &Arc<Shelf> {
+        &self.shelf
     }
 
     /// Queues a job, waiting while the hub is busy (which slows only the
@@ -636,8 +661,13 @@ impl HubTask {
                     group.broadcast(&event_frame(&Event::Message { entry }), None);
                 }
                 apply_effect(group, change, &by);
+                if let Mutation::PostFile { stored, .. } = &mutation {
+                    stored.keep();
+                }
                 let data = match (mutation, seq) {
-                    (Mutation::Post { .. }, Some(seq)) => ReplyData::Sent { seq },
+                    (Mutation::Post { .. } | Mutation::PostFile { .. }, Some(seq)) => {
+                        ReplyData::Sent { seq }
+                    }
                     _ => ReplyData::Done,
                 };
                 let _ = reply_to.try_send(reply_frame(id, Ok(data)));
@@ -876,12 +906,22 @@ fn check(
             "you are not a member of this group",
         ));
     }
-    if let Mutation::Post { text } = mutation {
-        return Ok(Change::Post {
-            group: group_name,
-            from: by.to_owned(),
-            text: text.clone(),
-        });
+    match mutation {
+        Mutation::Post { text } => {
+            return Ok(Change::Post {
+                group: group_name,
+                from: by.to_owned(),
+                text: text.clone(),
+            });
+        }
+        Mutation::PostFile { file, .. } => {
+            return Ok(Change::PostFile {
+                group: group_name,
+                from: by.to_owned(),
+                file: file.clone(),
+            });
+        }
+        _ => {}
     }
     if group.admin != by {
         return Err(ErrorBody::new(
@@ -892,7 +932,7 @@ fn check(
     let no_member =
         |name: &str| ErrorBody::new(ErrorCode::NoSuchUser, format!("{name} is not a member"));
     match mutation {
-        Mutation::Post { .. } => unreachable!("handled above"),
+        Mutation::Post { .. } | Mutation::PostFile { .. } => unreachable!("handled above"),
         Mutation::Approve { name } => {
             take_request(group, name)?;
             let cursor = group.head.saturating_sub(history);

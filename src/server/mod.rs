@@ -7,6 +7,7 @@
 //! let sessions save their cursors, drain the hub, return.
 
 mod admission;
+mod files;
 mod hub;
 mod rate;
 mod session;
@@ -49,6 +50,12 @@ pub struct Limits {
     pub max_pending_requests: usize,
     /// How long a rejected user waits before asking the same group again.
     pub rejoin_cooldown: Duration,
+    /// Largest file a client may upload; 0 turns uploads off.
+    pub max_file_bytes: u64,
+    /// Room for all stored files together; the oldest go to make room.
+    pub max_files_bytes: u64,
+    /// How long an uploaded file stays available.
+    pub file_retention: Duration,
 }
 
 impl Default for Limits {
@@ -70,6 +77,24 @@ impl Default for Limits {
             message_burst: 50,
             max_pending_requests: 100,
             rejoin_cooldown: Duration::from_secs(60),
+            max_file_bytes: 256 * 1024 * 1024,
+            max_files_bytes: 4 * 1024 * 1024 * 1024,
+            file_retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// Removes expired files now and then until `stop`.
+async fn expire_files(shelf: Arc<files::Shelf>, retention: Duration, stop: CancellationToken) {
+    let every = retention.clamp(Duration::from_secs(1), Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let shelf = shelf.clone();
+        if let Ok(Err(error)) = tokio::task::spawn_blocking(move || shelf.expire()).await {
+            tracing::warn!(error = %error.message, "expiring files failed");
         }
     }
 }
@@ -115,6 +140,19 @@ async fn serve(
     let hub_done = tokio::spawn(hub_task.run());
     let stop = CancellationToken::new();
     let sessions = TaskTracker::new();
+    let shelf = hub.shelf().clone();
+    match tokio::task::spawn_blocking(move || shelf.prepare()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::error!(%error, "the file store is unusable; uploads are refused")
+        }
+        Err(error) => tracing::error!(%error, "preparing the file store failed"),
+    }
+    sessions.spawn(expire_files(
+        hub.shelf().clone(),
+        limits.file_retention,
+        stop.clone(),
+    ));
     let admission =
         admission::Admission::new(limits.max_connections, limits.max_connections_per_ip);
     let mut next_id = 0_u64;

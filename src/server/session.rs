@@ -5,7 +5,7 @@
 //! hub queues for it. Anything a client sends that is not valid ends only
 //! this session, with an error frame where the socket still allows one.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
@@ -24,12 +24,13 @@ use tokio_util::{
 use super::{
     Limits,
     admission::Permit,
+    files::{Stored, Upload},
     hub::{Control, Hub, Job, Joined, Mutation, Outbound, SessionHandle, event_frame, reply_frame},
     rate::TokenBucket,
     writer::FrameWriter,
 };
 use crate::protocol::{
-    ClientFrame, ErrorBody, ErrorCode, Event, FrameCodec, FrameError, Hello, JoinStatus,
+    ClientFrame, ErrorBody, ErrorCode, Event, FileInfo, FrameCodec, FrameError, Hello, JoinStatus,
     PROTOCOL_VERSION, ReplyData, Request, Seq, ServerFrame, Welcome, decode, encode,
     validate_group, validate_name,
 };
@@ -47,6 +48,8 @@ const READ_BUFFER: usize = 1024;
 /// A batch vector with room for more frames than this is given back when
 /// the session goes idle.
 const IDLE_BATCH: usize = 64;
+/// Uploads one connection may have open at once.
+const MAX_UPLOADS: usize = 4;
 
 /// Why a session ended. Only `Error` is told to the client.
 enum End {
@@ -96,6 +99,10 @@ struct Session<R, W> {
     /// Cancelled when the server shuts down: a write to a client that does
     /// not read must not hold the shutdown up.
     stopping: CancellationToken,
+    /// This connection's uploads in progress; dropping one deletes its bytes,
+    /// so whatever ends the session cleans them up.
+    uploads: HashMap<u64, Upload>,
+    next_upload: u64,
 }
 
 /// Serves one accepted connection until it ends, after the TLS handshake
@@ -169,6 +176,8 @@ async fn run<R, W>(
         messages: TokenBucket::new(limits.messages_per_second, limits.message_burst),
         limits,
         stopping: shutdown.clone(),
+        uploads: HashMap::new(),
+        next_upload: 0,
     };
     let end = tokio::select! {
         hello = session.hello() => match hello {
@@ -445,7 +454,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
                 () = tokio::time::sleep_until(self.idle_deadline()) => return Err(self.idle()),
                 frame = self.reader.next() => match self.request_of(frame)? {
-                    (id, Ok(_)) if !self.requests.take() => self.reply(id, Err(rate_limited("requests"))).await?,
+                    // File chunks and fetches are paced by the transfer itself
+                    // (one upload's bytes are bounded by its offer, fetches by
+                    // how fast the client reads), not by the request budget.
+                    (id, Ok(request)) if !is_transfer(&request) && !self.requests.take() => {
+                        self.reply(id, Err(rate_limited("requests"))).await?;
+                    }
                     (id, Ok(request)) => self.handle(member, id, request).await?,
                     (id, Err(error)) => self.reply(id, Err(error)).await?,
                 }
@@ -493,17 +507,40 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.reply(id, Ok(ReplyData::Done)).await?;
                 return Err(End::Gone);
             }
-            Request::OfferFile { .. }
-            | Request::FileChunk { .. }
-            | Request::CompleteUpload { .. }
-            | Request::CancelUpload { .. }
-            | Request::FetchFile { .. } => {
-                let error = ErrorBody::new(
-                    ErrorCode::UnknownRequest,
-                    "this server does not take files yet",
-                );
-                return self.reply(id, Err(error)).await;
+            Request::OfferFile { name, size, blake3 } => {
+                let answer = self.offer(name, size, blake3).await;
+                return self.reply(id, answer).await;
             }
+            Request::FileChunk {
+                upload,
+                offset,
+                data,
+            } => {
+                let answer = self.chunk(upload, offset, data).await;
+                return self.reply(id, answer).await;
+            }
+            Request::CancelUpload { upload } => {
+                let answer = match self.uploads.remove(&upload) {
+                    Some(_) => Ok(ReplyData::Done),
+                    None => Err(no_upload(upload)),
+                };
+                return self.reply(id, answer).await;
+            }
+            Request::FetchFile { file, offset, len } => {
+                let shelf = self.hub.shelf().clone();
+                let group = member.group.clone();
+                let answer = blocking(move || shelf.read(&group, &file, offset, len))
+                    .await
+                    .map(|data| ReplyData::FileData { data });
+                return self.reply(id, answer).await;
+            }
+            Request::CompleteUpload { upload } => match self.complete(upload).await {
+                Ok((file, stored)) => Mutation::PostFile {
+                    file,
+                    stored: Arc::new(stored),
+                },
+                Err(error) => return self.reply(id, Err(error)).await,
+            },
             query => {
                 let answer = self.query(member, query);
                 return self.reply(id, answer).await;
@@ -705,6 +742,76 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             ),
         ))
     }
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    async fn offer(
+        &mut self,
+        name: String,
+        size: u64,
+        blake3: Vec<u8>,
+    ) -> Result<ReplyData, ErrorBody> {
+        if self.uploads.len() >= MAX_UPLOADS {
+            return Err(ErrorBody::new(
+                ErrorCode::RateLimited,
+                format!("at most {MAX_UPLOADS} uploads at once per connection"),
+            ));
+        }
+        let shelf = self.hub.shelf().clone();
+        let chunk_bytes = shelf.chunk_bytes();
+        let upload = blocking(move || shelf.offer(&name, size, &blake3)).await?;
+        self.next_upload += 1;
+        self.uploads.insert(self.next_upload, upload);
+        Ok(ReplyData::Upload {
+            upload: self.next_upload,
+            chunk_bytes,
+        })
+    }
+
+    /// Writes a chunk on a blocking thread. Any failure cancels the upload.
+    async fn chunk(&mut self, id: u64, offset: u64, data: Vec<u8>) -> Result<ReplyData, ErrorBody> {
+        let mut upload = self.uploads.remove(&id).ok_or_else(|| no_upload(id))?;
+        let max = self.hub.shelf().chunk_bytes() as usize;
+        if data.len() > max {
+            return Err(ErrorBody::new(
+                ErrorCode::BadUpload,
+                format!("chunks may be at most {max} bytes; the upload is cancelled"),
+            ));
+        }
+        let upload = blocking(move || upload.write(offset, &data).map(|()| upload)).await?;
+        self.uploads.insert(id, upload);
+        Ok(ReplyData::Done)
+    }
+
+    async fn complete(&mut self, id: u64) -> Result<(FileInfo, Stored), ErrorBody> {
+        let upload = self.uploads.remove(&id).ok_or_else(|| no_upload(id))?;
+        let shelf = self.hub.shelf().clone();
+        blocking(move || upload.finish(&shelf)).await
+    }
+}
+
+/// Requests that move file bytes.
+fn is_transfer(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::FileChunk { .. } | Request::FetchFile { .. }
+    )
+}
+
+fn no_upload(id: u64) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::BadUpload,
+        format!("there is no upload {id} on this connection"),
+    )
+}
+
+/// Runs file work on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ErrorBody> + Send + 'static,
+) -> Result<T, ErrorBody> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(internal(&e)))
 }
 
 fn rate_limited(what: &str) -> ErrorBody {

@@ -12,7 +12,9 @@ mod sqlite;
 
 pub use sqlite::SqliteStore;
 
-use crate::protocol::{Body, JoinRequest, LogEntry, Seq};
+use std::path::PathBuf;
+
+use crate::protocol::{Body, FileInfo, JoinRequest, LogEntry, Seq};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -121,6 +123,13 @@ pub enum Change {
         from: String,
         text: String,
     },
+    /// Records a file whose contents are already in place under
+    /// [`Store::files_dir`], and announces it in the log.
+    PostFile {
+        group: String,
+        from: String,
+        file: FileInfo,
+    },
     /// Moves a member's delivery cursor forward (never back).
     SaveCursor {
         group: String,
@@ -139,6 +148,7 @@ impl Change {
             | Change::Kick { group, .. }
             | Change::ChangeAdmin { group, .. }
             | Change::Post { group, .. }
+            | Change::PostFile { group, .. }
             | Change::SaveCursor { group, .. } => group,
         }
     }
@@ -155,11 +165,22 @@ impl Change {
                 Some((from, Body::AdminChanged { to: to.clone() }))
             }
             Change::Post { from, text, .. } => Some((from, Body::Text { text: text.clone() })),
+            Change::PostFile { from, file, .. } => Some((from, Body::File { file: file.clone() })),
             Change::AddRequest { .. }
             | Change::RejectRequest { .. }
             | Change::SaveCursor { .. } => None,
         }
     }
+}
+
+/// A stored file's record; its contents are `files_dir()/id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    pub group: String,
+    pub info: FileInfo,
+    pub from: String,
+    /// When it was announced (Unix ms); retention counts from here.
+    pub at_ms: i64,
 }
 
 /// Durable storage for the server. Implementations are called from blocking
@@ -177,6 +198,19 @@ pub trait Store: Send + Sync + 'static {
     /// all of them or none. Returns, for each change, the log entry it
     /// appended. When this returns `Ok`, the changes survive a crash.
     fn apply(&self, at_ms: i64, changes: &[Change]) -> Result<Vec<Option<LogEntry>>, StoreError>;
+
+    /// The directory that holds uploaded files' contents, one file per
+    /// [`FileRecord`], named by its id.
+    fn files_dir(&self) -> PathBuf;
+
+    fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError>;
+
+    /// Every stored file, oldest first.
+    fn files(&self) -> Result<Vec<FileRecord>, StoreError>;
+
+    /// Forgets these files; returns the records that were there. The caller
+    /// deletes their contents afterwards.
+    fn delete_files(&self, ids: &[String]) -> Result<Vec<FileRecord>, StoreError>;
 }
 
 /// Milliseconds since the Unix epoch: the timestamp of log entries and requests.

@@ -22,14 +22,15 @@ use std::{
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::{Change, GroupRecord, MemberRecord, NameClaim, Store, StoreError, now_ms};
-use crate::protocol::{Body, JoinRequest, LogEntry, Seq};
+use super::{Change, FileRecord, GroupRecord, MemberRecord, NameClaim, Store, StoreError, now_ms};
+use crate::protocol::{Body, FileInfo, JoinRequest, LogEntry, Seq};
 
 /// Marks the file as ours (`PRAGMA application_id`): "PCCT".
 const APPLICATION_ID: i64 = 0x5043_4354;
 
 /// Schema migrations; `PRAGMA user_version` counts how many have run.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     name        TEXT PRIMARY KEY,
     secret_hash BLOB NOT NULL,
@@ -62,7 +63,20 @@ CREATE TABLE log (
     body   BLOB NOT NULL,
     PRIMARY KEY (grp, seq)
 ) WITHOUT ROWID;
-"#];
+"#,
+    r#"
+CREATE TABLE files (
+    id     TEXT PRIMARY KEY,
+    grp    TEXT NOT NULL REFERENCES groups(name),
+    name   TEXT NOT NULL,
+    size   INTEGER NOT NULL,
+    blake3 BLOB NOT NULL,
+    sender TEXT NOT NULL,
+    at_ms  INTEGER NOT NULL
+);
+CREATE INDEX files_by_age ON files (at_ms);
+"#,
+];
 
 /// How often the background thread checkpoints the WAL.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
@@ -87,6 +101,8 @@ struct Writer {
 impl SqliteStore {
     /// The database file inside a data directory.
     pub const FILE_NAME: &'static str = "pyconchat.db";
+    /// The directory of uploaded files, beside the database.
+    pub const FILES_DIR: &'static str = "files";
 
     /// Opens (creating if needed) the database in `data_dir`, checks that it
     /// is ours and migrates it.
@@ -345,6 +361,55 @@ impl Store for SqliteStore {
         heads.extend(new_heads);
         Ok(entries)
     }
+
+    fn files_dir(&self) -> PathBuf {
+        self.path.with_file_name(Self::FILES_DIR)
+    }
+
+    fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT {FILE_COLUMNS} FROM files WHERE id = ?1"))?;
+        Ok(stmt.query_row([id], file_record).optional()?)
+    }
+
+    fn files(&self) -> Result<Vec<FileRecord>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {FILE_COLUMNS} FROM files ORDER BY at_ms, id"
+        ))?;
+        Ok(stmt.query_map([], file_record)?.collect::<Result<_, _>>()?)
+    }
+
+    fn delete_files(&self, ids: &[String]) -> Result<Vec<FileRecord>, StoreError> {
+        let mut writer = lock(&self.writer);
+        let tx = writer.conn.transaction()?;
+        let mut deleted = Vec::new();
+        for id in ids {
+            let mut stmt = tx.prepare_cached(&format!(
+                "DELETE FROM files WHERE id = ?1 RETURNING {FILE_COLUMNS}"
+            ))?;
+            deleted.extend(stmt.query_row([id], file_record).optional()?);
+        }
+        tx.commit()?;
+        Ok(deleted)
+    }
+}
+
+const FILE_COLUMNS: &str = "id, grp, name, size, blake3, sender, at_ms";
+
+fn file_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<FileRecord> {
+    Ok(FileRecord {
+        info: FileInfo {
+            id: row.get(0)?,
+            name: row.get(2)?,
+            size: row.get(3)?,
+            blake3: row.get(4)?,
+        },
+        group: row.get(1)?,
+        from: row.get(5)?,
+        at_ms: row.get(6)?,
+    })
 }
 
 /// Runs one change inside the batch's transaction. `new_heads` holds the
@@ -407,6 +472,12 @@ fn apply_one(
             )?;
         }
         Change::Post { .. } => {}
+        Change::PostFile { group, from, file } => {
+            tx.execute(
+                "INSERT INTO files (id, grp, name, size, blake3, sender, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![file.id, group, file.name, file.size, file.blake3, from, at_ms],
+            )?;
+        }
         Change::SaveCursor { group, name, seq } => {
             tx.prepare_cached(
                 "UPDATE members SET cursor = max(cursor, ?3) WHERE grp = ?1 AND name = ?2",

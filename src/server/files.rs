@@ -1,0 +1,478 @@
+//! Uploaded files: where their bytes go, how much room they may take and
+//! how long they stay.
+//!
+//! An upload writes to a file of its own under `files/partial/` and is
+//! hashed as it arrives. Only a complete upload whose size and BLAKE3 hash
+//! match the offer is synced and renamed to `files/<id>`, where `id` is
+//! random and chosen here; the client's name for the file is never a path.
+//! The record and the log entry announcing it are committed together by the
+//! hub afterwards, so a file is either announced and readable or gone. Every
+//! type that holds unfinished bytes deletes them when dropped: a cancelled,
+//! failed or abandoned upload (the client vanished) leaves nothing behind.
+//!
+//! The shelf counts the bytes of stored files plus those reserved by
+//! uploads in progress, and makes room for an offer by removing the oldest
+//! files before it accepts a byte. Files older than the retention time are
+//! swept away by [`Shelf::expire`] and are refused to fetches even before
+//! the sweep.
+//!
+//! All methods here block (file I/O, store calls): call them from
+//! `spawn_blocking`.
+
+use std::{
+    collections::HashSet,
+    fs::File,
+    io::{ErrorKind, Write},
+    os::unix::fs::FileExt,
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use super::Limits;
+use crate::{
+    protocol::{ErrorBody, ErrorCode, FileInfo, clean_file_name},
+    store::{FileRecord, Store, now_ms},
+};
+
+/// The directory, under the files directory, of uploads in progress.
+const PARTIAL_DIR: &str = "partial";
+/// Largest chunk a client may send or fetch at once (the frame limit may
+/// lower it).
+const MAX_CHUNK_BYTES: u32 = 256 * 1024;
+/// Room a chunk frame needs besides its data.
+const FRAME_OVERHEAD: usize = 1024;
+
+/// The server's file store; one per server, shared by every session.
+pub(crate) struct Shelf {
+    dir: PathBuf,
+    partial: PathBuf,
+    store: Arc<dyn Store>,
+    max_file_bytes: u64,
+    max_total_bytes: u64,
+    retention: Duration,
+    chunk_bytes: u32,
+    /// Bytes of stored files plus bytes reserved by uploads in progress;
+    /// `None` until [`Shelf::prepare`] has counted them.
+    used: Mutex<Option<u64>>,
+}
+
+impl Shelf {
+    pub fn new(store: Arc<dyn Store>, limits: &Limits) -> Self {
+        let dir = store.files_dir();
+        let frame_room = limits.max_frame_bytes.saturating_sub(FRAME_OVERHEAD);
+        Self {
+            partial: dir.join(PARTIAL_DIR),
+            dir,
+            store,
+            max_file_bytes: limits.max_file_bytes,
+            max_total_bytes: limits.max_files_bytes,
+            retention: limits.file_retention,
+            chunk_bytes: MAX_CHUNK_BYTES.min(u32::try_from(frame_room).unwrap_or(u32::MAX)),
+            used: Mutex::new(None),
+        }
+    }
+
+    /// The chunk size uploads and fetches use on this server.
+    pub fn chunk_bytes(&self) -> u32 {
+        self.chunk_bytes
+    }
+
+    /// Makes the directories and the stored records agree, before any
+    /// session runs: deletes unfinished uploads and contents without a
+    /// record (a crash between rename and commit), forgets records whose
+    /// contents are gone, and counts the bytes in use.
+    pub fn prepare(&self) -> Result<(), std::io::Error> {
+        std::fs::create_dir_all(&self.dir)?;
+        match std::fs::remove_dir_all(&self.partial) {
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        std::fs::create_dir_all(&self.partial)?;
+        let records = self.store.files().map_err(std::io::Error::other)?;
+        let known: HashSet<&str> = records.iter().map(|r| r.info.id.as_str()).collect();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name != PARTIAL_DIR && !known.contains(name.as_ref()) {
+                tracing::info!(file = %name, "removing a stored file with no record");
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+        let lost: Vec<String> = records
+            .iter()
+            .filter(|r| !self.dir.join(&r.info.id).exists())
+            .map(|r| r.info.id.clone())
+            .collect();
+        if !lost.is_empty() {
+            tracing::warn!(
+                count = lost.len(),
+                "forgetting files whose contents are gone"
+            );
+            self.store
+                .delete_files(&lost)
+                .map_err(std::io::Error::other)?;
+        }
+        let used = records
+            .iter()
+            .filter(|r| !lost.contains(&r.info.id))
+            .map(|r| r.info.size)
+            .sum();
+        *lock(&self.used) = Some(used);
+        Ok(())
+    }
+
+    /// Accepts an offer: checks the size against the limits, makes room,
+    /// and opens a partial file for the bytes.
+    pub fn offer(
+        self: &Arc<Self>,
+        name: &str,
+        size: u64,
+        blake3: &[u8],
+    ) -> Result<Upload, ErrorBody> {
+        let blake3: [u8; 32] = blake3.try_into().map_err(|_| {
+            ErrorBody::new(
+                ErrorCode::Malformed,
+                "blake3 must be the 32-byte hash of the file",
+            )
+        })?;
+        if self.max_file_bytes == 0 {
+            return Err(ErrorBody::new(
+                ErrorCode::FileTooLarge,
+                "this server does not take files",
+            ));
+        }
+        if size > self.max_file_bytes {
+            return Err(ErrorBody::new(
+                ErrorCode::FileTooLarge,
+                format!(
+                    "the file is {} bytes; this server takes files up to {} bytes",
+                    size, self.max_file_bytes
+                ),
+            ));
+        }
+        self.reserve(size)?;
+        let reservation = Reservation {
+            shelf: self.clone(),
+            bytes: size,
+        };
+        let partial = self.partial.join(random_id()?);
+        let file = File::create_new(&partial).map_err(|e| write_failed(&e))?;
+        Ok(Upload {
+            name: clean_file_name(name),
+            size,
+            blake3,
+            received: 0,
+            hasher: blake3::Hasher::new(),
+            file,
+            partial: PartialFile(Some(partial)),
+            reservation,
+        })
+    }
+
+    /// Reserves `size` bytes, removing the oldest stored files if that makes
+    /// enough room.
+    fn reserve(&self, size: u64) -> Result<(), ErrorBody> {
+        let mut used = lock(&self.used);
+        let Some(in_use) = *used else {
+            return Err(ErrorBody::new(
+                ErrorCode::StorageFull,
+                "the server's file store is unavailable (see the server log)",
+            ));
+        };
+        let full = || {
+            ErrorBody::new(
+                ErrorCode::StorageFull,
+                "the server has no room for this file right now; try again later",
+            )
+        };
+        let over = (in_use + size).saturating_sub(self.max_total_bytes);
+        if over > 0 {
+            let records = self.store.files().map_err(|e| internal(&e))?;
+            let mut freed = 0;
+            let oldest: Vec<String> = records
+                .iter()
+                .take_while(|r| {
+                    let take = freed < over;
+                    freed += r.info.size;
+                    take
+                })
+                .map(|r| r.info.id.clone())
+                .collect();
+            if freed < over {
+                return Err(full());
+            }
+            tracing::info!(
+                count = oldest.len(),
+                "removing the oldest files to make room"
+            );
+            let removed = self.remove(&oldest)?;
+            *used = Some(in_use.saturating_sub(removed));
+        }
+        let in_use = used.unwrap_or_default();
+        if in_use + size > self.max_total_bytes {
+            return Err(full());
+        }
+        *used = Some(in_use + size);
+        Ok(())
+    }
+
+    fn release(&self, bytes: u64) {
+        if let Some(used) = lock(&self.used).as_mut() {
+            *used = used.saturating_sub(bytes);
+        }
+    }
+
+    /// Forgets these files and deletes their contents; returns the bytes freed.
+    fn remove(&self, ids: &[String]) -> Result<u64, ErrorBody> {
+        let removed = self.store.delete_files(ids).map_err(|e| internal(&e))?;
+        for record in &removed {
+            if let Err(error) = std::fs::remove_file(self.dir.join(&record.info.id)) {
+                tracing::warn!(id = %record.info.id, %error, "cannot delete a stored file");
+            }
+        }
+        Ok(removed.iter().map(|r| r.info.size).sum())
+    }
+
+    /// Removes files past the retention time.
+    pub fn expire(&self) -> Result<(), ErrorBody> {
+        let records = self.store.files().map_err(|e| internal(&e))?;
+        let expired: Vec<String> = records
+            .iter()
+            .filter(|r| self.expired(r))
+            .map(|r| r.info.id.clone())
+            .collect();
+        if expired.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(count = expired.len(), "removing expired files");
+        let freed = self.remove(&expired)?;
+        self.release(freed);
+        Ok(())
+    }
+
+    fn expired(&self, record: &FileRecord) -> bool {
+        let age = now_ms().saturating_sub(record.at_ms);
+        u128::try_from(age).unwrap_or(0) > self.retention.as_millis()
+    }
+
+    /// Up to `len` bytes of file `id` from `offset`, for a member of `group`.
+    /// Files of other groups, expired and unknown ones all look the same.
+    pub fn read(&self, group: &str, id: &str, offset: u64, len: u32) -> Result<Vec<u8>, ErrorBody> {
+        let unavailable = || {
+            ErrorBody::new(
+                ErrorCode::FileUnavailable,
+                "that file is no longer available on the server",
+            )
+        };
+        let record = self
+            .store
+            .file(id)
+            .map_err(|e| internal(&e))?
+            .filter(|r| r.group == group && !self.expired(r))
+            .ok_or_else(unavailable)?;
+        let len = u64::from(len.min(self.chunk_bytes)).min(record.info.size.saturating_sub(offset));
+        let mut data = vec![0; len as usize];
+        let file = File::open(self.dir.join(&record.info.id)).map_err(|_| unavailable())?;
+        file.read_exact_at(&mut data, offset)
+            .map_err(|e| internal(&e))?;
+        Ok(data)
+    }
+}
+
+/// An upload in progress. Dropping it deletes what was received.
+pub(crate) struct Upload {
+    /// Cleaned, as it will be announced.
+    name: String,
+    size: u64,
+    blake3: [u8; 32],
+    received: u64,
+    hasher: blake3::Hasher,
+    file: File,
+    partial: PartialFile,
+    reservation: Reservation,
+}
+
+impl Upload {
+    /// Appends a chunk, which must start where the last one ended.
+    pub fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), ErrorBody> {
+        if offset != self.received {
+            return Err(ErrorBody::new(
+                ErrorCode::BadUpload,
+                format!(
+                    "expected the chunk at offset {}, got one at {offset}; the upload is cancelled",
+                    self.received
+                ),
+            ));
+        }
+        if self.received + data.len() as u64 > self.size {
+            return Err(ErrorBody::new(
+                ErrorCode::BadUpload,
+                format!(
+                    "more bytes than the {} offered; the upload is cancelled",
+                    self.size
+                ),
+            ));
+        }
+        self.file.write_all(data).map_err(|e| write_failed(&e))?;
+        self.hasher.update(data);
+        self.received += data.len() as u64;
+        Ok(())
+    }
+
+    /// Checks size and hash, then makes the file durable under its id.
+    /// The returned [`Stored`] deletes it again unless the announcement
+    /// commits.
+    pub fn finish(self, shelf: &Shelf) -> Result<(FileInfo, Stored), ErrorBody> {
+        if self.received != self.size {
+            return Err(ErrorBody::new(
+                ErrorCode::ChecksumMismatch,
+                format!(
+                    "received {} of the {} bytes offered; nothing was kept",
+                    self.received, self.size
+                ),
+            ));
+        }
+        if self.hasher.finalize().as_bytes() != &self.blake3 {
+            return Err(ErrorBody::new(
+                ErrorCode::ChecksumMismatch,
+                "the bytes received do not match the offered BLAKE3 hash; nothing was kept",
+            ));
+        }
+        self.file.sync_all().map_err(|e| write_failed(&e))?;
+        let id = random_id()?;
+        let path = shelf.dir.join(&id);
+        let Upload {
+            name,
+            size,
+            blake3,
+            mut partial,
+            reservation,
+            ..
+        } = self;
+        let from = partial.0.take().unwrap_or_default();
+        if let Err(error) = std::fs::rename(&from, &path) {
+            remove_quietly(&from);
+            return Err(write_failed(&error));
+        }
+        let stored = Stored {
+            path,
+            reservation,
+            kept: AtomicBool::new(false),
+        };
+        File::open(&shelf.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|e| write_failed(&e))?;
+        let info = FileInfo {
+            id,
+            name,
+            size,
+            blake3: blake3.to_vec(),
+        };
+        Ok((info, stored))
+    }
+}
+
+/// A finished file waiting for its announcement to commit: deleted on drop
+/// unless [`Stored::keep`] was called.
+#[derive(Debug)]
+pub(crate) struct Stored {
+    path: PathBuf,
+    reservation: Reservation,
+    kept: AtomicBool,
+}
+
+impl Stored {
+    /// The announcement is durable: the file stays, and its reserved bytes
+    /// now count as stored.
+    pub fn keep(&self) {
+        self.kept.store(true, Ordering::Release);
+    }
+}
+
+impl Drop for Stored {
+    fn drop(&mut self) {
+        if self.kept.load(Ordering::Acquire) {
+            self.reservation.bytes = 0;
+        } else {
+            remove_quietly(&self.path);
+        }
+    }
+}
+
+/// Bytes counted against the shelf until dropped.
+struct Reservation {
+    shelf: Arc<Shelf>,
+    bytes: u64,
+}
+
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Reservation({} bytes)", self.bytes)
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.shelf.release(self.bytes);
+    }
+}
+
+/// An unfinished upload's bytes, deleted on drop unless taken.
+struct PartialFile(Option<PathBuf>);
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            remove_quietly(path);
+        }
+    }
+}
+
+fn remove_quietly(path: &Path) {
+    if let Err(error) = std::fs::remove_file(path)
+        && error.kind() != ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), %error, "cannot delete a file");
+    }
+}
+
+/// 128 random bits in hex: file ids and partial file names.
+fn random_id() -> Result<String, ErrorBody> {
+    let mut bytes = [0_u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| internal(&e))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn write_failed(error: &std::io::Error) -> ErrorBody {
+    if error.kind() == ErrorKind::StorageFull {
+        ErrorBody::new(
+            ErrorCode::StorageFull,
+            "the server's disk is full; nothing of the file was kept",
+        )
+    } else {
+        tracing::error!(%error, "cannot write an uploaded file");
+        ErrorBody::new(
+            ErrorCode::Internal,
+            format!("the server could not write the file ({error}); nothing of it was kept"),
+        )
+    }
+}
+
+fn internal(error: &dyn std::fmt::Display) -> ErrorBody {
+    tracing::error!(%error, "file store error");
+    ErrorBody::new(
+        ErrorCode::Internal,
+        "the server hit an internal error; try again",
+    )
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
