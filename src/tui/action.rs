@@ -3,7 +3,10 @@
 //! state changes plus effects; only the runtime in `mod.rs` touches the
 //! network or the terminal.
 
-use crate::protocol::Request;
+use std::path::PathBuf;
+
+use super::transfer::TransferId;
+use crate::protocol::{FileInfo, Request};
 
 /// A user's intent, independent of the key that expressed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -14,6 +17,8 @@ pub enum Action {
     FocusNext,
     FocusPrev,
     FilePicker,
+    Files,
+    CancelTransfer,
     Send,
     HistoryPrev,
     HistoryNext,
@@ -33,6 +38,10 @@ pub enum Action {
     NextField,
     PrevField,
     AskAgain,
+    Open,
+    Parent,
+    ToggleHidden,
+    Download,
 }
 
 impl Action {
@@ -44,6 +53,8 @@ impl Action {
         Action::FocusNext,
         Action::FocusPrev,
         Action::FilePicker,
+        Action::Files,
+        Action::CancelTransfer,
         Action::Send,
         Action::HistoryPrev,
         Action::HistoryNext,
@@ -63,6 +74,10 @@ impl Action {
         Action::NextField,
         Action::PrevField,
         Action::AskAgain,
+        Action::Open,
+        Action::Parent,
+        Action::ToggleHidden,
+        Action::Download,
     ];
 
     /// The name used in the `[keys]` section of the config file.
@@ -74,6 +89,8 @@ impl Action {
             Action::FocusNext => "focus_next",
             Action::FocusPrev => "focus_prev",
             Action::FilePicker => "file_picker",
+            Action::Files => "files",
+            Action::CancelTransfer => "cancel_transfer",
             Action::Send => "send",
             Action::HistoryPrev => "history_prev",
             Action::HistoryNext => "history_next",
@@ -93,6 +110,10 @@ impl Action {
             Action::NextField => "next_field",
             Action::PrevField => "prev_field",
             Action::AskAgain => "ask_again",
+            Action::Open => "open",
+            Action::Parent => "parent",
+            Action::ToggleHidden => "toggle_hidden",
+            Action::Download => "download",
         }
     }
 
@@ -152,6 +173,16 @@ pub enum Effect {
     Bell,
     /// Remember the session (server, name, group, last seq) in the data dir.
     SaveSession,
+    /// Read a directory for the file picker on a blocking task; the
+    /// entries come back as `AppEvent::Listed`.
+    ListDir(PathBuf),
+    /// Upload a file; progress and the end come back as `AppEvent::Transfer`.
+    SendFile { id: TransferId, path: PathBuf },
+    /// Download an announced file into the download directory; progress
+    /// and the end come back as `AppEvent::Transfer`.
+    FetchFile { id: TransferId, file: FileInfo },
+    /// Stop a transfer; its end still comes back, as cancelled.
+    CancelTransfer(TransferId),
     /// Say goodbye to the server and leave.
     Quit,
 }

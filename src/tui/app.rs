@@ -1,11 +1,19 @@
 //! The client's state. `update` changes it; the view only reads it.
 
-use std::time::{Duration, Instant};
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
 use ratatui::layout::Size;
 use tui_input::Input;
 
-use super::{keymap::Keymap, theme::Theme};
+use super::{
+    keymap::Keymap,
+    picker::Picker,
+    theme::Theme,
+    transfer::{PROGRESS_INTERVAL, SharedFile, Transfer, TransferId},
+};
 use crate::protocol::{JoinRequest, MemberInfo, Role, Seq};
 
 /// Which screen is showing.
@@ -59,6 +67,9 @@ pub enum ItemKind {
     Error(String),
     /// "while you were away".
     Divider(String),
+    /// A file announced in the group: the id of its [`SharedFile`] in
+    /// `App::files`, where its state changes as it is fetched.
+    File(String),
 }
 
 /// The login form: server, name, group.
@@ -152,10 +163,12 @@ pub enum Popup {
         scroll: u16,
     },
     Confirm(Confirm),
-    /// A plain message with a title (file transfer, for now).
-    Notice {
-        title: String,
-        text: String,
+    /// Pick a file to send.
+    Picker(Picker),
+    /// The files shared in this session, newest first; `selected` counts
+    /// from the newest.
+    Files {
+        selected: usize,
     },
 }
 
@@ -178,6 +191,12 @@ pub struct Settings {
     pub utc: bool,
     /// The connection is unencrypted: said in the status bar.
     pub plaintext: bool,
+    /// Announced files up to this many MiB are fetched without asking; 0: never.
+    pub auto_download_mb: u64,
+    /// Where the file picker starts and relative paths are taken from.
+    pub cwd: PathBuf,
+    /// What `~` stands for in typed paths.
+    pub home: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -189,6 +208,9 @@ impl Default for Settings {
             bell_on_request: true,
             utc: false,
             plaintext: false,
+            auto_download_mb: 20,
+            cwd: PathBuf::from("."),
+            home: None,
         }
     }
 }
@@ -230,6 +252,11 @@ pub struct App {
     /// Others' messages not seen yet (the window lost focus, or scrolled up).
     pub unread: usize,
     pub window_focused: bool,
+    /// Uploads and downloads in progress, oldest first.
+    pub transfers: Vec<Transfer>,
+    /// Files announced in this session, oldest first.
+    pub files: Vec<SharedFile>,
+    pub next_transfer: TransferId,
     /// The terminal's size, for layout-dependent decisions (scrolling, clicks).
     pub size: Size,
     pub now: Instant,
@@ -266,6 +293,9 @@ impl App {
             divider_shown: false,
             unread: 0,
             window_focused: true,
+            transfers: Vec::new(),
+            files: Vec::new(),
+            next_transfer: 1,
             size: Size::new(80, 24),
             now: Instant::now(),
             quit: false,
@@ -319,9 +349,12 @@ impl App {
         }
     }
 
-    /// When the screen needs redrawing with no event: the reconnect countdown.
+    /// When the screen needs redrawing with no event: the reconnect
+    /// countdown, and transfer progress (which the runtime collects at
+    /// these ticks, so a fast transfer costs ten frames a second at most).
     pub fn next_tick(&self) -> Option<Instant> {
-        match self.conn {
+        let progress = (!self.transfers.is_empty()).then(|| self.now + PROGRESS_INTERVAL);
+        let countdown = match self.conn {
             Conn::Reconnecting { at, .. } if at > self.now => {
                 let left = at - self.now;
                 let sub = Duration::from_nanos(u64::from(left.subsec_nanos()));
@@ -335,7 +368,16 @@ impl App {
                 )
             }
             _ => None,
-        }
+        };
+        [progress, countdown].into_iter().flatten().min()
+    }
+
+    pub fn file(&self, id: &str) -> Option<&SharedFile> {
+        self.files.iter().find(|f| f.info.id == id)
+    }
+
+    pub fn transfer(&self, id: TransferId) -> Option<&Transfer> {
+        self.transfers.iter().find(|t| t.id == id)
     }
 
     /// The terminal window's title: the group and the unread count.

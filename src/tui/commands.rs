@@ -69,7 +69,13 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "/fileTransfer",
         args: "[PATH]",
-        help: "send a file (not available yet)",
+        help: "send the file at PATH, or pick one",
+        admin_only: false,
+    },
+    CommandSpec {
+        name: "/download",
+        args: "",
+        help: "download the newest file not saved yet",
         admin_only: false,
     },
     CommandSpec {
@@ -92,6 +98,7 @@ pub enum Command {
     ChangeAdmin(String),
     KickMember(String),
     FileTransfer(Option<String>),
+    Download,
     Disconnect,
 }
 
@@ -108,6 +115,7 @@ impl Command {
             Command::ChangeAdmin(_) => "/changeAdmin",
             Command::KickMember(_) => "/kickMember",
             Command::FileTransfer(_) => "/fileTransfer",
+            Command::Download => "/download",
             Command::Disconnect => "/disconnect",
         };
         COMMANDS
@@ -136,6 +144,8 @@ pub fn parse(line: &str) -> Result<Line, String> {
     };
     let mut words = rest.split_whitespace();
     let name = words.next().unwrap_or("");
+    // A path keeps its spaces: everything after the command's name.
+    let raw_args = rest.trim_start()[name.len()..].trim();
     let args: Vec<&str> = words.collect();
     let Some(spec) = COMMANDS
         .iter()
@@ -169,12 +179,21 @@ pub fn parse(line: &str) -> Result<Line, String> {
         "/changeAdmin" => one_name(Command::ChangeAdmin),
         "/kickMember" => one_name(Command::KickMember),
         "/fileTransfer" => Ok(Command::FileTransfer(
-            (!args.is_empty()).then(|| args.join(" ")),
+            (!raw_args.is_empty()).then(|| unquote(raw_args).to_owned()),
         )),
+        "/download" => no_args(Command::Download),
         "/disconnect" => no_args(Command::Disconnect),
         other => unreachable!("{other} is in the table but not parsed"),
     }?;
     Ok(Line::Command(command))
+}
+
+/// A path pasted with quotes around it (as file managers copy them).
+fn unquote(text: &str) -> &str {
+    ['"', '\'']
+        .iter()
+        .find_map(|&q| text.strip_prefix(q).and_then(|t| t.strip_suffix(q)))
+        .unwrap_or(text)
 }
 
 /// Tab completion: the candidates for the word that ends at `cursor`
@@ -246,9 +265,14 @@ mod tests {
             Line::Command(Command::FileTransfer(None))
         );
         assert_eq!(
-            cmd("/fileTransfer a b.txt"),
-            Line::Command(Command::FileTransfer(Some("a b.txt".into())))
+            cmd("/fileTransfer a  b.txt "),
+            Line::Command(Command::FileTransfer(Some("a  b.txt".into())))
         );
+        assert_eq!(
+            cmd("/filetransfer '~/My Files/x.pdf'"),
+            Line::Command(Command::FileTransfer(Some("~/My Files/x.pdf".into())))
+        );
+        assert_eq!(cmd("/download"), Line::Command(Command::Download));
         assert_eq!(cmd("/help"), Line::Command(Command::Help));
         assert_eq!(cmd("hello /there"), Line::Text("hello /there".into()));
         assert_eq!(cmd("//shrug"), Line::Text("/shrug".into()));
@@ -278,6 +302,10 @@ mod tests {
     #[test]
     fn completes_commands_and_names() {
         let names = vec!["alice".to_owned(), "albert".to_owned(), "bob".to_owned()];
+        assert_eq!(
+            candidates("/dow", 4, &names),
+            (0, vec!["/download".to_owned()])
+        );
         assert_eq!(
             candidates("/ki", 3, &names),
             (0, vec!["/kickMember".to_owned()])

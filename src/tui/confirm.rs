@@ -1,4 +1,4 @@
-//! The confirm popup (it carries the request it confirms) and plain notices.
+//! The confirm popup: it carries the request it confirms.
 
 use ratatui::{
     Frame,
@@ -8,10 +8,9 @@ use ratatui::{
 };
 
 use super::{
-    action::Action,
     app::{App, Confirm},
     keymap::Context,
-    status::{footer_line, key_hint},
+    status::footer_line,
     view,
 };
 
@@ -27,15 +26,4 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, confirm: &Confirm) {
         footer_line(app, &[Context::Confirm], inner.width),
     ];
     frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), inner);
-}
-
-pub fn draw_notice(frame: &mut Frame, area: Rect, app: &App, title: &str, text: &str) {
-    let title = Line::styled(format!(" {title} "), app.settings.theme.title);
-    let width = 56;
-    let height = (text.len() as u16 / (width - 4) + 6).min(16);
-    let inner = view::popup(frame, area, width, height, title, app);
-    let mut lines: Vec<Line> = text.lines().map(|l| Line::raw(l.to_owned())).collect();
-    lines.push(Line::raw(""));
-    lines.push(key_hint(app, Context::Popup, Action::ClosePopup, "close"));
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
 }

@@ -1,15 +1,20 @@
 //! The one source of events for the UI loop. Terminal input, the client's
 //! events, request replies and signals all arrive on one channel, fed by
 //! small tasks; a timer fires only when the state asks for one (the
-//! reconnect countdown). Nothing here draws or touches state.
+//! reconnect countdown, transfer progress). Nothing here draws or touches
+//! state.
 
-use std::time::Instant;
+use std::{path::PathBuf, time::Instant};
 
 use crossterm::event::{Event as TermEvent, EventStream, KeyEvent, MouseEvent};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::action::Purpose;
+use super::{
+    action::Purpose,
+    picker::Entry,
+    transfer::{TransferId, TransferUpdate},
+};
 use crate::{
     client::ClientEvent,
     protocol::{ReplyData, Welcome},
@@ -32,7 +37,17 @@ pub enum AppEvent {
         purpose: Purpose,
         result: Result<ReplyData, String>,
     },
-    /// Time passed (the reconnect countdown).
+    /// A directory's entries for the file picker, or why it cannot be read.
+    Listed {
+        dir: PathBuf,
+        result: Result<Vec<Entry>, String>,
+    },
+    /// News of an upload or a download.
+    Transfer {
+        id: TransferId,
+        update: TransferUpdate,
+    },
+    /// Time passed (the reconnect countdown, transfer progress).
     Tick,
     /// SIGTERM or SIGHUP: leave cleanly.
     Terminate,

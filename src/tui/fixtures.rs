@@ -13,8 +13,8 @@ use super::{
 use crate::{
     client::ClientEvent,
     protocol::{
-        Body, Event, GroupSnapshot, JoinRequest, JoinStatus, LogEntry, MemberInfo, Role, Seq,
-        Welcome,
+        Body, Event, FileInfo, GroupSnapshot, JoinRequest, JoinStatus, LogEntry, MemberInfo, Role,
+        Seq, Welcome,
     },
 };
 
@@ -25,6 +25,8 @@ pub fn app(name: &str, group: &str) -> App {
     let settings = Settings {
         utc: true,
         plaintext: false,
+        cwd: "/home/bob/project".into(),
+        home: Some("/home/bob".into()),
         ..Settings::default()
     };
     let mut app = App::new(settings, "127.0.0.1:7667", name, group);
@@ -119,6 +121,22 @@ pub fn text(seq: Seq, from: &str, text: &str) -> AppEvent {
         from,
         Body::Text {
             text: text.to_owned(),
+        },
+    )
+}
+
+/// `from` shares a file in the group.
+pub fn file_entry(seq: Seq, from: &str, id: &str, name: &str, size: u64) -> AppEvent {
+    entry(
+        seq,
+        from,
+        Body::File {
+            file: FileInfo {
+                id: id.to_owned(),
+                name: name.to_owned(),
+                size,
+                blake3: vec![0; 32],
+            },
         },
     )
 }

@@ -19,6 +19,8 @@ pub const SECTIONS: &[Context] = &[
     Context::Requests,
     Context::Confirm,
     Context::Popup,
+    Context::Picker,
+    Context::Files,
     Context::Login,
     Context::Pending,
 ];

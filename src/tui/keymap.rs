@@ -22,6 +22,8 @@ pub enum Context {
     Requests,
     Confirm,
     Popup,
+    Picker,
+    Files,
     Login,
     Pending,
 }
@@ -36,6 +38,8 @@ impl Context {
             Context::Requests => "Join requests (admin)",
             Context::Confirm => "Confirm popup",
             Context::Popup => "Other popups",
+            Context::Picker => "File picker (typing filters the list)",
+            Context::Files => "Files popup",
             Context::Login => "Login form",
             Context::Pending => "Waiting for approval",
         }
@@ -233,11 +237,13 @@ impl Default for Keymap {
         let rows: Vec<Row> = vec![
             (Global, Quit, vec![Key::ctrl('c')], "quit (disconnects cleanly)", Some("quit")),
             (Global, Help, vec![p(K::F(1))], "show every key and command", Some("help")),
+            (Global, CancelTransfer, vec![Key::ctrl('x')], "cancel the newest file transfer", Some("cancel transfer")),
             (Global, FocusNext, vec![p(K::Tab)], "focus the next pane", Some("focus")),
             (Global, FocusPrev, vec![p(K::BackTab)], "focus the previous pane", None),
             (Global, PageUp, vec![p(K::PageUp)], "scroll messages up a page", Some("scroll")),
             (Global, PageDown, vec![p(K::PageDown)], "scroll messages down a page", Some("scroll")),
-            (Global, FilePicker, vec![Key::ctrl('o')], "open the file picker", None),
+            (Global, FilePicker, vec![Key::ctrl('o')], "pick a file to send", Some("send file")),
+            (Global, Action::Files, vec![Key::ctrl('f')], "the files shared in this session: download, cancel", Some("files")),
             (Input, Send, vec![p(K::Enter)], "send the message or run the /command", Some("send")),
             (Input, HistoryPrev, vec![p(K::Up)], "previous line from history", Some("history")),
             (Input, HistoryNext, vec![p(K::Down)], "next line from history", Some("history")),
@@ -264,6 +270,17 @@ impl Default for Keymap {
             (Popup, ClosePopup, vec![p(K::Esc), Key::ch('q')], "close the popup", Some("close")),
             (Popup, Up, vec![p(K::Up)], "scroll up", Some("scroll")),
             (Popup, Down, vec![p(K::Down)], "scroll down", Some("scroll")),
+            (Picker, Open, vec![p(K::Enter)], "enter the directory, or send the file", Some("open/send")),
+            (Picker, Up, vec![p(K::Up)], "select the previous entry", Some("select")),
+            (Picker, Down, vec![p(K::Down)], "select the next entry", Some("select")),
+            (Picker, Parent, vec![p(K::Left), p(K::Backspace)], "parent directory (Backspace: once the filter is empty)", Some("parent")),
+            (Picker, ClosePopup, vec![p(K::Esc)], "send nothing and close", Some("cancel")),
+            (Picker, ToggleHidden, vec![Key::ctrl('t')], "show or hide hidden files", Some("hidden")),
+            (Context::Files, Up, vec![p(K::Up)], "select the previous file", Some("select")),
+            (Context::Files, Down, vec![p(K::Down)], "select the next file", Some("select")),
+            (Context::Files, Download, vec![p(K::Enter)], "download the selected file", Some("download")),
+            (Context::Files, CancelTransfer, vec![Key::ch('c')], "cancel the selected file's download", Some("cancel")),
+            (Context::Files, ClosePopup, vec![p(K::Esc), Key::ch('q')], "close the popup", Some("close")),
             (Login, NextField, vec![p(K::Tab), p(K::Down)], "next field", Some("field")),
             (Login, PrevField, vec![p(K::BackTab), p(K::Up)], "previous field", Some("field")),
             (Login, Send, vec![p(K::Enter)], "connect", Some("connect")),
@@ -503,6 +520,25 @@ mod tests {
         // Every action with a binding has a config name that maps back to it.
         for action in Action::ALL {
             assert_eq!(Action::from_name(action.name()), Some(*action));
+        }
+    }
+
+    #[test]
+    fn the_example_config_lists_every_action() {
+        let example = include_str!("../../config.example.toml");
+        let keys = &example[example.find("[keys]").expect("a [keys] section")..];
+        for action in Action::ALL {
+            let line = format!("\n# {} = ", action.name());
+            assert!(
+                keys.contains(&line),
+                "config.example.toml: no line for {}",
+                action.name()
+            );
+            let bound = Keymap::default()
+                .bindings
+                .iter()
+                .any(|b| b.action == *action);
+            assert!(bound, "{} has no default key", action.name());
         }
     }
 }

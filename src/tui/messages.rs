@@ -15,6 +15,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::{
     app::{App, Item, ItemKind},
+    files,
     theme::Theme,
 };
 
@@ -200,6 +201,28 @@ pub fn item_lines(item: &Item, width: usize, app: &App) -> Vec<Line<'static>> {
             theme.error,
             "",
         ),
+        ItemKind::File(id) => {
+            let Some(file) = app.file(id) else {
+                return Vec::new();
+            };
+            let (who, text, style) = files::announcement(app, file);
+            let who_style = if file.from == app.name {
+                theme.own_name
+            } else {
+                theme.name_style(&file.from)
+            };
+            hanging(
+                vec![
+                    time_span,
+                    Span::styled("⇣ ", theme.file),
+                    Span::styled(who, who_style),
+                    Span::raw(" "),
+                ],
+                &text,
+                style,
+                "",
+            )
+        }
         ItemKind::Divider(text) => {
             let label = format!(" {text} ");
             let side = width.saturating_sub(label.width()) / 2;

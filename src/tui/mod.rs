@@ -12,12 +12,16 @@
 //! - [`keymap`]: bindings as data (help and footer come from it); [`commands`]: slash commands.
 //! - [`view`] and one file per pane or popup; [`theme`]: every style.
 //! - [`event`]: the event source; [`session`]: the remembered last session.
+//! - File sharing: [`transfer`] (transfers and shared files), [`picker`]
+//!   (the file picker), [`sharing`] (their update logic), [`files`] (how
+//!   they look).
 
 pub mod action;
 pub mod app;
 pub mod commands;
 pub mod confirm;
 pub mod event;
+pub mod files;
 pub mod help;
 pub mod input;
 pub mod keymap;
@@ -25,10 +29,13 @@ pub mod login;
 pub mod members;
 pub mod messages;
 pub mod pending;
+pub mod picker;
 pub mod requests;
 pub mod session;
+pub mod sharing;
 pub mod status;
 pub mod theme;
+pub mod transfer;
 pub mod update;
 pub mod view;
 
@@ -38,9 +45,13 @@ mod fixtures;
 mod screens;
 
 use std::{
+    collections::HashMap,
     io::Write,
     path::PathBuf,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -53,7 +64,8 @@ use crossterm::{
     execute,
     terminal::SetTitle,
 };
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::{sync::mpsc::UnboundedSender, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
 
 use self::{
     action::{Effect, Target},
@@ -62,11 +74,15 @@ use self::{
     keymap::Keymap,
     session::LastSession,
     theme::Theme,
+    transfer::{Finish, TransferId, TransferUpdate},
 };
 use crate::{
     cli::JoinArgs,
-    client::{Client, ClientError, ConnectOptions, Identity, KnownServers, Transport},
+    client::{
+        Client, ClientError, ConnectOptions, Identity, KnownServers, TransferError, Transport,
+    },
     config::{Config, default_server},
+    protocol::{ErrorCode, FileInfo},
 };
 
 /// Runs the client until the user quits. Problems found before the screen
@@ -106,6 +122,9 @@ pub async fn run(config: Config, args: JoinArgs) -> Result<()> {
         bell_on_request: client.bell_on_request,
         utc: false,
         plaintext: args.plaintext || client.plaintext,
+        auto_download_mb: client.auto_download_mb,
+        cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+        home: directories::BaseDirs::new().map(|dirs| dirs.home_dir().to_owned()),
     };
     let transport = if settings.plaintext {
         Transport::Plaintext
@@ -124,6 +143,8 @@ pub async fn run(config: Config, args: JoinArgs) -> Result<()> {
         transport,
         last,
         tx: None,
+        download_dir: client.download_dir().map_err(|e| e.to_string()),
+        transfers: HashMap::new(),
     };
 
     let mut terminal = init_terminal()?;
@@ -235,6 +256,10 @@ async fn event_loop(
             let effects = update::update(app, event);
             runtime.perform(app, effects);
         }
+        for event in runtime.progress() {
+            let effects = update::update(app, event);
+            runtime.perform(app, effects);
+        }
         // Remember how far we read, so even a killed client resumes there.
         if app.last_seq != saved_seq {
             saved_seq = app.last_seq;
@@ -250,6 +275,30 @@ fn describe(error: ClientError) -> String {
         ClientError::Server(body) => body.message,
         other => other.to_string(),
     }
+}
+
+/// A transfer's end in the words the screen uses: the server's own when it
+/// said no.
+fn finish(error: TransferError) -> Finish {
+    match error {
+        TransferError::Cancelled => Finish::Cancelled,
+        TransferError::Client(error) if error.code() == Some(ErrorCode::FileUnavailable) => {
+            Finish::Unavailable
+        }
+        TransferError::Client(error) => Finish::Failed(describe(error)),
+        other => Finish::Failed(other.to_string()),
+    }
+}
+
+/// A transfer the runtime is running. The task stores its progress in
+/// `done` instead of sending an event per chunk; the event loop reads it
+/// once per frame ([`Runtime::progress`]), so however fast chunks come,
+/// progress costs no more frames than the ten a second the tick asks for.
+struct Running {
+    done: Arc<AtomicU64>,
+    reported: u64,
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
 }
 
 /// The current connection, if any, and which connect attempt it belongs to.
@@ -270,6 +319,9 @@ struct Runtime {
     transport: Transport,
     last: LastSession,
     tx: Option<UnboundedSender<AppEvent>>,
+    /// Where downloads go, or why there is nowhere.
+    download_dir: Result<PathBuf, String>,
+    transfers: HashMap<TransferId, Running>,
 }
 
 impl Runtime {
@@ -283,6 +335,14 @@ impl Runtime {
                     let _ = out.write_all(b"\x07").and_then(|()| out.flush());
                 }
                 Effect::SaveSession => self.save(app),
+                Effect::ListDir(dir) => self.list_dir(dir),
+                Effect::SendFile { id, path } => self.send_file(id, path),
+                Effect::FetchFile { id, file } => self.fetch_file(id, file),
+                Effect::CancelTransfer(id) => {
+                    if let Some(running) = self.transfers.get(&id) {
+                        running.cancel.cancel();
+                    }
+                }
                 Effect::Quit => app.quit = true,
             }
         }
@@ -357,6 +417,109 @@ impl Runtime {
         });
     }
 
+    /// Reads a directory for the picker on a blocking thread.
+    fn list_dir(&self, dir: PathBuf) {
+        let Some(tx) = self.tx.clone() else { return };
+        tokio::task::spawn_blocking(move || {
+            let result = picker::list_dir(&dir);
+            let _ = tx.send(AppEvent::Listed { dir, result });
+        });
+    }
+
+    fn send_file(&mut self, id: TransferId, path: PathBuf) {
+        let client = self.client.lock().expect("client lock").client.clone();
+        self.spawn_transfer(id, move |tx, done, cancel| async move {
+            let Some(client) = client else {
+                return Finish::Failed("not connected to the server".to_owned());
+            };
+            match tokio::fs::metadata(&path).await {
+                Ok(meta) if meta.is_file() => {
+                    let _ = tx.send(AppEvent::Transfer {
+                        id,
+                        update: TransferUpdate::Size(meta.len()),
+                    });
+                }
+                Ok(_) => return Finish::Failed(format!("{} is not a file", path.display())),
+                Err(e) => return Finish::Failed(format!("cannot read {}: {e}", path.display())),
+            }
+            let progress = move |n| done.store(n, Ordering::Relaxed);
+            match client.send_file(&path, progress, cancel).await {
+                Ok(_) => Finish::Sent,
+                Err(error) => finish(error),
+            }
+        });
+    }
+
+    fn fetch_file(&mut self, id: TransferId, file: FileInfo) {
+        let client = self.client.lock().expect("client lock").client.clone();
+        let dir = self.download_dir.clone();
+        self.spawn_transfer(id, move |_, done, cancel| async move {
+            let Some(client) = client else {
+                return Finish::Failed("not connected to the server".to_owned());
+            };
+            let dir = match dir {
+                Ok(dir) => dir,
+                Err(message) => return Finish::Failed(message),
+            };
+            let progress = move |n| done.store(n, Ordering::Relaxed);
+            match client.fetch_file(&file, &dir, progress, cancel).await {
+                Ok(path) => Finish::Saved(path),
+                Err(error) => finish(error),
+            }
+        });
+    }
+
+    /// Runs a transfer on its own task and reports how it ended.
+    fn spawn_transfer<F, Fut>(&mut self, id: TransferId, run: F)
+    where
+        F: FnOnce(UnboundedSender<AppEvent>, Arc<AtomicU64>, CancellationToken) -> Fut,
+        Fut: Future<Output = Finish> + Send + 'static,
+    {
+        let Some(tx) = self.tx.clone() else { return };
+        let done = Arc::new(AtomicU64::new(0));
+        let cancel = CancellationToken::new();
+        let work = run(tx.clone(), done.clone(), cancel.clone());
+        let task = tokio::spawn(async move {
+            let finish = work.await;
+            if let Finish::Failed(error) = &finish {
+                tracing::warn!(id, %error, "transfer failed");
+            }
+            let _ = tx.send(AppEvent::Transfer {
+                id,
+                update: TransferUpdate::Finished(finish),
+            });
+        });
+        self.transfers.insert(
+            id,
+            Running {
+                done,
+                reported: 0,
+                cancel,
+                task,
+            },
+        );
+    }
+
+    /// The progress made since the last frame, as events; forgets
+    /// transfers whose task is over (their end is already queued).
+    fn progress(&mut self) -> Vec<AppEvent> {
+        self.transfers
+            .retain(|_, running| !running.task.is_finished());
+        self.transfers
+            .iter_mut()
+            .filter_map(|(&id, running)| {
+                let done = running.done.load(Ordering::Relaxed);
+                (done != running.reported).then(|| {
+                    running.reported = done;
+                    AppEvent::Transfer {
+                        id,
+                        update: TransferUpdate::Progress(done),
+                    }
+                })
+            })
+            .collect()
+    }
+
     fn save(&mut self, app: &App) {
         if app.name.is_empty() || app.group.is_empty() {
             return;
@@ -370,6 +533,13 @@ impl Runtime {
 
     /// Leaving: tell the server, remember where we were.
     async fn goodbye(&mut self, app: &App) {
+        // Unfinished uploads are withdrawn; partial downloads are deleted.
+        for running in self.transfers.values() {
+            running.cancel.cancel();
+        }
+        for (_, running) in self.transfers.drain() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), running.task).await;
+        }
         let client = self.client.lock().expect("client lock").client.take();
         if let Some(client) = client {
             let _ = tokio::time::timeout(Duration::from_secs(2), client.disconnect()).await;

@@ -7,9 +7,11 @@ use crossterm::event::KeyCode;
 use insta::assert_snapshot;
 
 use super::{
-    app::{Focus, Screen},
+    app::{App, Focus, Screen},
     event::AppEvent,
     fixtures::*,
+    picker::{Entry, sort_entries},
+    transfer::{Finish, TransferUpdate},
     update::{start, update},
 };
 use crate::{
@@ -100,11 +102,147 @@ fn confirm_popup() {
     assert_snapshot!(render(&app, 80, 24).backend());
 }
 
+/// The picker over a listing that exists only in the state.
+fn picker_over(app: &mut App, entries: Vec<Entry>) {
+    update(app, ctrl('o'));
+    update(
+        app,
+        AppEvent::Listed {
+            dir: "/home/bob/project".into(),
+            result: Ok(entries),
+        },
+    );
+}
+
+fn project_listing() -> Vec<Entry> {
+    let mut entries = vec![
+        Entry::new(".git", true, 0),
+        Entry::new("docs", true, 0),
+        Entry::new("src", true, 0),
+        Entry::new(".env", false, 120),
+        Entry::new("Cargo.toml", false, 1_634),
+        Entry::new("README.md", false, 14_020),
+        Entry::new(
+            "report-final-version-for-the-board-meeting-2026.pdf",
+            false,
+            2_516_582,
+        ),
+        Entry::new("holiday.mp4", false, 734_003_200),
+        Entry::new("東京の写真.jpg", false, 3_145_728),
+    ];
+    sort_entries(&mut entries);
+    entries
+}
+
 #[test]
-fn file_transfer_notice() {
+fn file_picker() {
+    let mut app = chat_as_member();
+    picker_over(&mut app, project_listing());
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Down));
+    assert_snapshot!(render(&app, 80, 24).backend());
+}
+
+#[test]
+fn file_picker_filtered_with_hidden_files_shown() {
+    let mut app = chat_as_member();
+    picker_over(&mut app, project_listing());
+    update(&mut app, ctrl('t'));
+    type_text(&mut app, "e");
+    assert_snapshot!(render(&app, 80, 24).backend());
+}
+
+#[test]
+fn file_picker_reading_and_failing() {
     let mut app = chat_as_member();
     update(&mut app, ctrl('o'));
+    assert_snapshot!("file_picker_reading", render(&app, 60, 12).backend());
+    update(
+        &mut app,
+        AppEvent::Listed {
+            dir: "/home/bob/project".into(),
+            result: Err("cannot read /home/bob/project: Permission denied (os error 13)".into()),
+        },
+    );
+    assert_snapshot!("file_picker_failing", render(&app, 60, 12).backend());
+}
+
+fn progress(app: &mut App, id: u64, update_: TransferUpdate) {
+    update(
+        app,
+        AppEvent::Transfer {
+            id,
+            update: update_,
+        },
+    );
+}
+
+#[test]
+fn transfers_in_progress() {
+    let mut app = chat_as_member();
+    let t0 = app.now;
+    type_text(&mut app, "/fileTransfer ~/big.iso");
+    update(&mut app, key(KeyCode::Enter));
+    progress(&mut app, 1, TransferUpdate::Size(734_003_200));
+    update(
+        &mut app,
+        file_entry(5, "alice", "f1", "slides.pdf", 3 * 1024 * 1024),
+    );
+    app.now = t0 + Duration::from_secs(4);
+    progress(&mut app, 1, TransferUpdate::Progress(209_715_200));
+    progress(&mut app, 2, TransferUpdate::Progress(1_258_291));
     assert_snapshot!(render(&app, 80, 24).backend());
+}
+
+/// A member's chat where files were shared in every state there is.
+fn chat_with_files() -> App {
+    let mut app = chat_as_member();
+    let t0 = app.now;
+    let mib = 1024 * 1024;
+    feed(
+        &mut app,
+        [
+            file_entry(5, "alice", "f1", "notes.txt", 300),
+            file_entry(6, "carol", "f2", "slides.pdf", 3 * mib),
+            file_entry(7, "alice", "f3", "holiday-video.mp4", 700 * mib),
+            file_entry(8, "carol", "f4", "old.log", 10),
+            file_entry(9, "alice", "f5", "data.csv", 2048),
+            file_entry(10, "bob", "f6", "report.pdf", 2_516_582),
+        ],
+    );
+    app.now = t0 + Duration::from_secs(2);
+    progress(
+        &mut app,
+        1,
+        TransferUpdate::Finished(Finish::Saved("/home/bob/Downloads/notes.txt".into())),
+    );
+    progress(&mut app, 2, TransferUpdate::Progress(mib + mib / 4));
+    progress(&mut app, 3, TransferUpdate::Finished(Finish::Unavailable));
+    progress(
+        &mut app,
+        4,
+        TransferUpdate::Finished(Finish::Failed(
+            "the file arrived damaged (its BLAKE3 hash does not match); nothing was saved".into(),
+        )),
+    );
+    app
+}
+
+#[test]
+fn file_announcements_in_every_state() {
+    let app = chat_with_files();
+    assert_snapshot!(render(&app, 100, 30).backend());
+}
+
+#[test]
+fn files_popup() {
+    let mut app = chat_with_files();
+    update(&mut app, ctrl('f'));
+    assert_snapshot!(render(&app, 100, 30).backend());
+    let mut app = chat_as_member();
+    update(&mut app, ctrl('f'));
+    assert_snapshot!("files_popup_empty", render(&app, 80, 24).backend());
 }
 
 #[test]

@@ -12,7 +12,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::{
     action::Action,
-    app::{App, Conn, Focus},
+    app::{App, Conn, Focus, Popup},
     keymap::Context,
 };
 
@@ -81,7 +81,12 @@ pub fn footer_line<'a>(app: &App, contexts: &[Context], width: u16) -> Line<'a> 
     let mut spans = Vec::new();
     let mut used = 0;
     let admin = app.is_admin();
-    let shown = |action| admin || !matches!(action, Action::Kick | Action::MakeAdmin);
+    let moving = !app.transfers.is_empty();
+    let shown = |action| match action {
+        Action::Kick | Action::MakeAdmin => admin,
+        Action::CancelTransfer => moving,
+        _ => true,
+    };
     for (keys, label) in app.settings.keymap.footer_where(contexts, shown) {
         if seen.contains(&label) {
             continue;
@@ -100,26 +105,18 @@ pub fn footer_line<'a>(app: &App, contexts: &[Context], width: u16) -> Line<'a> 
     Line::from(spans)
 }
 
-/// "key label" for one action, as the footer shows it.
-pub fn key_hint<'a>(app: &App, context: Context, action: Action, label: &str) -> Line<'a> {
-    let theme = &app.settings.theme;
-    Line::from(vec![
-        Span::styled(
-            format!(" {} ", app.settings.keymap.key_for(context, action)),
-            theme.footer_key,
-        ),
-        Span::styled(format!(" {label}  "), theme.footer_label),
-    ])
-}
-
 pub fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
-    let line = match app.popup {
-        Some(super::app::Popup::Confirm(_)) => footer_line(app, &[Context::Confirm], area.width),
-        Some(super::app::Popup::Notice { .. }) => {
-            key_hint(app, Context::Popup, Action::ClosePopup, "close")
+    let context = match app.popup {
+        Some(Popup::Confirm(_)) => Context::Confirm,
+        Some(Popup::Help { .. }) => Context::Popup,
+        Some(Popup::Picker(_)) => Context::Picker,
+        Some(Popup::Files { .. }) => Context::Files,
+        None => {
+            let line = footer_line(app, &footer_contexts(app), area.width);
+            frame.render_widget(Paragraph::new(line), area);
+            return;
         }
-        Some(super::app::Popup::Help { .. }) => footer_line(app, &[Context::Popup], area.width),
-        None => footer_line(app, &footer_contexts(app), area.width),
     };
+    let line = footer_line(app, &[context], area.width);
     frame.render_widget(Paragraph::new(line), area);
 }

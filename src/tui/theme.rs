@@ -43,6 +43,12 @@ pub struct Theme {
     pub field_focused: Style,
     pub valid: Style,
     pub invalid: Style,
+    /// File names and announcements.
+    pub file: Style,
+    /// A file saved here.
+    pub file_done: Style,
+    /// The filled part of a transfer's bar.
+    pub progress: Style,
     pub names: Vec<Color>,
 }
 
@@ -122,6 +128,9 @@ impl Theme {
             field_focused: take("field_focused")?,
             valid: take("valid")?,
             invalid: take("invalid")?,
+            file: take("file")?,
+            file_done: take("file_done")?,
+            progress: take("progress")?,
             names: file
                 .names
                 .palette

@@ -20,6 +20,7 @@ use super::{
     event::AppEvent,
     keymap::Context,
     messages::{self, item_lines, total_height},
+    sharing,
     view::{self, ChatLayout},
 };
 use crate::{
@@ -69,6 +70,11 @@ pub fn update(app: &mut App, event: AppEvent) -> Vec<Effect> {
         AppEvent::Connected(result) => on_connected(app, result),
         AppEvent::Client(event) => on_client(app, event),
         AppEvent::Reply { purpose, result } => on_reply(app, purpose, result),
+        AppEvent::Listed { dir, result } => {
+            sharing::on_listed(app, dir, result);
+            Vec::new()
+        }
+        AppEvent::Transfer { id, update } => sharing::on_transfer(app, id, update),
         AppEvent::Terminate => vec![Effect::Quit],
     }
 }
@@ -79,7 +85,7 @@ fn note(app: &mut App, kind: ItemKind) {
     add_item(app, Item { at_ms: None, kind });
 }
 
-fn add_item(app: &mut App, item: Item) {
+pub(super) fn add_item(app: &mut App, item: Item) {
     if app.scroll.offset > 0 {
         let (width, _) = messages_size(app);
         app.scroll.arrived(item_lines(&item, width, app).len());
@@ -87,11 +93,11 @@ fn add_item(app: &mut App, item: Item) {
     app.push(item);
 }
 
-fn info(app: &mut App, text: impl Into<String>) {
+pub(super) fn info(app: &mut App, text: impl Into<String>) {
     note(app, ItemKind::Info(text.into()));
 }
 
-fn error(app: &mut App, text: impl Into<String>) {
+pub(super) fn error(app: &mut App, text: impl Into<String>) {
     note(app, ItemKind::Error(text.into()));
 }
 
@@ -166,6 +172,11 @@ fn open_help(app: &mut App) -> Vec<Effect> {
 
 fn on_popup_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     let keymap = app.settings.keymap.clone();
+    match &app.popup {
+        Some(Popup::Picker(_)) => return sharing::on_picker_key(app, key),
+        Some(Popup::Files { .. }) => return sharing::on_files_key(app, key),
+        _ => {}
+    }
     if let Some(Popup::Confirm(_)) = &app.popup {
         match keymap.action(Context::Confirm, &key) {
             Some(Action::Confirm) => {
@@ -209,7 +220,7 @@ fn scroll_popup(app: &mut App, delta: i32) {
 }
 
 /// A key that types a character.
-fn is_text(key: &KeyEvent) -> bool {
+pub(super) fn is_text(key: &KeyEvent) -> bool {
     matches!(key.code, crossterm::event::KeyCode::Char(_))
         && !key
             .modifiers
@@ -445,24 +456,12 @@ fn global_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::PageDown => scroll_by(app, -page(app)),
         Action::Top => scroll_by(app, isize::MAX / 2),
         Action::Bottom => scroll_by(app, isize::MIN / 2),
-        Action::FilePicker => file_transfer_notice(app, None),
+        Action::FilePicker => return sharing::open_picker(app),
+        Action::Files => return sharing::open_files(app),
+        Action::CancelTransfer => return sharing::cancel_newest(app),
         _ => {}
     }
     Vec::new()
-}
-
-fn file_transfer_notice(app: &mut App, path: Option<String>) {
-    let text = match path {
-        Some(path) => {
-            format!("File transfer is not available on this server yet, so {path} was not sent.")
-        }
-        None => "File transfer is not available on this server yet; there is nothing to pick."
-            .to_owned(),
-    };
-    app.popup = Some(Popup::Notice {
-        title: "File transfer".to_owned(),
-        text,
-    });
 }
 
 /// Admin checks shared by keys and commands; an error line says what is wrong.
@@ -637,10 +636,8 @@ fn run_command(app: &mut App, command: Command) -> Vec<Effect> {
     let purpose = match command {
         Command::Help => return open_help(app),
         Command::Disconnect => return vec![Effect::Quit],
-        Command::FileTransfer(path) => {
-            file_transfer_notice(app, path);
-            return Vec::new();
-        }
+        Command::FileTransfer(path) => return sharing::file_transfer_command(app, path),
+        Command::Download => return sharing::download_newest(app),
         Command::ViewRequests => Purpose::ViewRequests,
         Command::ApproveRequest(name) => Purpose::Approve(name),
         Command::RejectRequest(name) => Purpose::Reject(name),
@@ -959,6 +956,11 @@ fn on_entry(app: &mut App, entry: LogEntry) -> Vec<Effect> {
     }
     let from = entry.from;
     let kind = match entry.body {
+        Body::File { file } => {
+            let (kind, fetch) = sharing::announced(app, from, file, entry.at_ms);
+            effects.extend(fetch);
+            kind
+        }
         Body::Text { text } => {
             let own = from == app.name;
             let mention = !own && messages::mentions(&text, &app.name);
@@ -1017,7 +1019,6 @@ fn on_entry(app: &mut App, entry: LogEntry) -> Vec<Effect> {
                 ItemKind::Event(format!("{from} made {to} the admin"))
             }
         }
-        Body::File { file } => ItemKind::Event(format!("{from} shared {}", file.name)),
     };
     add_item(
         app,
@@ -1237,10 +1238,15 @@ mod tests {
         type_text(&mut app, "/disconnect");
         assert_eq!(update(&mut app, key(KeyCode::Enter)), vec![Effect::Quit]);
         type_text(&mut app, "/fileTransfer notes.txt");
-        assert!(update(&mut app, key(KeyCode::Enter)).is_empty());
-        assert!(
-            matches!(&app.popup, Some(Popup::Notice { text, .. }) if text.contains("not available"))
+        assert_eq!(
+            update(&mut app, key(KeyCode::Enter)),
+            vec![Effect::SendFile {
+                id: 1,
+                path: "/home/bob/project/notes.txt".into()
+            }]
         );
+        type_text(&mut app, "/download");
+        assert!(update(&mut app, key(KeyCode::Enter)).is_empty());
 
         update(
             &mut app,

@@ -11,7 +11,7 @@ use ratatui::{
 
 use super::{
     app::{App, Focus, Popup, Screen},
-    confirm, help, input, login, members, messages, pending, requests, status,
+    confirm, files, help, input, login, members, messages, pending, picker, requests, status,
 };
 
 /// Below this the chat cannot be drawn usefully; a notice says so.
@@ -28,18 +28,22 @@ pub struct ChatLayout {
     pub messages: Rect,
     pub members: Option<Rect>,
     pub requests: Option<Rect>,
+    /// Transfers in progress, above the input line.
+    pub transfers: Option<Rect>,
     pub input: Rect,
     pub footer: Rect,
 }
 
 impl ChatLayout {
     pub fn new(area: Rect, app: &App) -> ChatLayout {
-        let [status, body, input, footer] = area.layout(&Layout::vertical([
+        let [status, body, strip, input, footer] = area.layout(&Layout::vertical([
             Constraint::Length(1),
             Constraint::Fill(1),
+            Constraint::Length(files::strip_height(app)),
             Constraint::Length(3),
             Constraint::Length(1),
         ]));
+        let transfers = (!strip.is_empty()).then_some(strip);
         let wanted = app.requests.len() as u16 + 2;
         if area.width >= NARROW_WIDTH {
             let [messages, side] = body.layout(&Layout::horizontal([
@@ -57,6 +61,7 @@ impl ChatLayout {
                     messages,
                     members: Some(members),
                     requests: Some(requests),
+                    transfers,
                     input,
                     footer,
                 }
@@ -66,6 +71,7 @@ impl ChatLayout {
                     messages,
                     members: Some(side),
                     requests: None,
+                    transfers,
                     input,
                     footer,
                 }
@@ -81,6 +87,7 @@ impl ChatLayout {
                 messages,
                 members: None,
                 requests: Some(requests),
+                transfers,
                 input,
                 footer,
             }
@@ -90,6 +97,7 @@ impl ChatLayout {
                 messages: body,
                 members: None,
                 requests: None,
+                transfers,
                 input,
                 footer,
             }
@@ -142,7 +150,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
         None => {}
         Some(Popup::Help { scroll }) => help::draw(frame, area, app, *scroll),
         Some(Popup::Confirm(confirm)) => confirm::draw(frame, area, app, confirm),
-        Some(Popup::Notice { title, text }) => confirm::draw_notice(frame, area, app, title, text),
+        Some(Popup::Picker(state)) => picker::draw(frame, area, app, state),
+        Some(Popup::Files { selected }) => files::draw_popup(frame, area, app, *selected),
     }
 }
 
@@ -160,6 +169,9 @@ fn draw_chat(frame: &mut Frame, area: Rect, app: &App) {
     }
     if let Some(area) = layout.requests {
         requests::draw(frame, area, app, focus == Some(Focus::Requests));
+    }
+    if let Some(area) = layout.transfers {
+        files::draw_strip(frame, area, app);
     }
     input::draw(frame, layout.input, app, focus == Some(Focus::Input));
     status::draw_footer(frame, layout.footer, app);
