@@ -146,9 +146,12 @@ pub fn human_size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// `1.2 s`, `45 s`, `3 min 05 s`, `2 h 10 min`.
+/// `40 ms`, `1.2 s`, `45 s`, `3 min 05 s`, `2 h 10 min`.
 pub fn human_duration(duration: Duration) -> String {
     let secs = duration.as_secs_f64();
+    if secs < 0.1 {
+        return format!("{} ms", duration.as_millis());
+    }
     if secs < 10.0 {
         return format!("{secs:.1} s");
     }
@@ -231,6 +234,7 @@ mod tests {
         assert_eq!(human_size(1024 * MIB - 1), "1.0 GiB");
         assert_eq!(human_size(u64::MAX), "16384.0 PiB");
         assert_eq!(human_duration(Duration::from_millis(1234)), "1.2 s");
+        assert_eq!(human_duration(Duration::from_micros(40_500)), "40 ms");
         assert_eq!(human_duration(Duration::from_secs(45)), "45 s");
         assert_eq!(human_duration(Duration::from_secs(185)), "3 min 05 s");
         assert_eq!(human_duration(Duration::from_secs(7800)), "2 h 10 min");
