@@ -1,7 +1,9 @@
 //! The seed's story, end to end: the real binary in tmux against a real
 //! server. alice creates a group; bob asks to join; alice approves with the
-//! key; they chat; bob quits, alice writes, bob returns and sees it after
-//! the divider; alice hands admin to bob; bob kicks alice.
+//! key; they chat; alice sends a file, which bob's client saves by itself;
+//! bob quits, alice writes and sends another, bob returns and sees both
+//! after the divider, the file saved; alice hands admin to bob; bob kicks
+//! alice.
 //!
 //! Needs `tmux` on the PATH. Every wait polls the screen with a generous
 //! deadline, so a slow machine makes the test slower, not flaky.
@@ -73,9 +75,13 @@ impl Tmux {
             .expect("run tmux")
     }
 
-    /// Starts `pyconchat join ...` in a new 100×30 session named `name`.
-    fn join(&self, session: &str, join_args: &[String]) {
-        let mut command = format!("exec {BIN} join");
+    /// Starts `pyconchat join ...` in a new 100×30 session named `name`,
+    /// saving received files in `downloads`.
+    fn join(&self, session: &str, downloads: &Path, join_args: &[String]) {
+        let mut command = format!(
+            "exec env PYCONCHAT_CLIENT_DOWNLOAD_DIR='{}' {BIN} join",
+            downloads.display()
+        );
         for arg in join_args {
             command.push_str(&format!(" '{arg}'"));
         }
@@ -188,16 +194,18 @@ fn the_story_in_a_real_terminal() {
     };
     let alice_args = args("alice", &alice_dir);
     let bob_args = args("bob", &bob_dir);
+    let alice_downloads = root.path().join("alice downloads");
+    let bob_downloads = root.path().join("bob-dl");
 
     // alice creates the group.
-    tmux.join("alice", &alice_args);
+    tmux.join("alice", &alice_downloads, &alice_args);
     tmux.wait_for(
         "alice",
         &["alice (admin)", "alice created #rust", "● connected"],
     );
 
     // bob asks to join and waits.
-    tmux.join("bob", &bob_args);
+    tmux.join("bob", &bob_downloads, &bob_args);
     tmux.wait_for(
         "bob",
         &["Waiting for approval", "You asked to join #rust as bob"],
@@ -216,17 +224,57 @@ fn the_story_in_a_real_terminal() {
     tmux.say("alice", "hi bob, welcome");
     tmux.wait_for("bob", &["alice hi bob, welcome"]);
 
-    // bob quits; alice writes; bob returns and sees it after the divider.
+    // alice sends a file by its path; bob's client saves it by itself (it
+    // is under the automatic limit) and says where.
+    let files = dir(root.path(), "files");
+    let notes: Vec<u8> = (0..5_000_u32).flat_map(|i| i.to_le_bytes()).collect();
+    std::fs::write(files.join("my notes.txt"), &notes).unwrap();
+    tmux.say(
+        "alice",
+        &format!("/fileTransfer {}", files.join("my notes.txt").display()),
+    );
+    tmux.wait_for(
+        "alice",
+        &["Sent my notes.txt (19.5 KiB) in", "you shared my notes.txt"],
+    );
+    let saved = bob_downloads.join("my notes.txt");
+    tmux.wait_for(
+        "bob",
+        &[
+            "alice shared my notes.txt (19.5 KiB)",
+            &format!("Saved my notes.txt to {}", saved.display()),
+        ],
+    );
+    assert_eq!(std::fs::read(&saved).unwrap(), notes, "the same bytes");
+    assert!(
+        !alice_downloads.exists(),
+        "the sender does not download her own file"
+    );
+
+    // bob quits; alice writes and sends another file; bob returns and sees
+    // both after the divider, the file already saved.
     tmux.keys("bob", &["C-c"]);
     tmux.wait_gone("bob");
     tmux.wait_for("alice", &["○ bob"]);
     tmux.say("alice", "you missed this one");
     tmux.wait_for("alice", &["alice you missed this one"]);
-    tmux.join("bob2", &bob_args);
+    std::fs::write(files.join("later.txt"), b"sent while you were away").unwrap();
+    tmux.say(
+        "alice",
+        &format!("/fileTransfer {}", files.join("later.txt").display()),
+    );
+    tmux.wait_for("alice", &["you shared later.txt"]);
+    tmux.join("bob2", &bob_downloads, &bob_args);
+    let later = bob_downloads.join("later.txt");
     let screen = tmux.wait_for(
         "bob2",
-        &["while you were away", "alice you missed this one"],
+        &[
+            "while you were away",
+            "alice you missed this one",
+            &format!("Saved later.txt to {}", later.display()),
+        ],
     );
+    assert_eq!(std::fs::read(&later).unwrap(), b"sent while you were away");
     let divider = screen.find("while you were away").unwrap();
     let missed = screen.find("alice you missed this one").unwrap();
     assert!(divider < missed, "the divider comes first:\n{screen}");
