@@ -13,7 +13,7 @@ use super::{
     action::{Action, Effect},
     app::{App, ItemKind, Popup},
     keymap::Context,
-    picker::{Picker, expand_path},
+    picker::{Entry, Picker, expand_path},
     transfer::{
         Direction, FileState, Finish, SharedFile, Transfer, TransferId, TransferUpdate,
         auto_download, human_duration, human_size,
@@ -65,7 +65,7 @@ fn send(app: &mut App, path: PathBuf, size: u64) -> Vec<Effect> {
     vec![Effect::SendFile { id, path }]
 }
 
-pub fn on_listed(app: &mut App, dir: PathBuf, result: Result<Vec<super::picker::Entry>, String>) {
+pub fn on_listed(app: &mut App, dir: PathBuf, result: Result<Vec<Entry>, String>) {
     if let Some(Popup::Picker(picker)) = &mut app.popup {
         picker.listed(&dir, result);
     }
@@ -152,6 +152,12 @@ pub fn announced(
     let own = from == app.name;
     let fetch = auto_download(info.size, app.settings.auto_download_mb, &from, &app.name);
     let id = info.id.clone();
+    // The files popup counts from the newest: keep its selection on its file.
+    if let Some(Popup::Files { selected }) = &mut app.popup
+        && !app.files.is_empty()
+    {
+        *selected += 1;
+    }
     app.files.push(SharedFile {
         info,
         from,
@@ -172,9 +178,7 @@ pub fn announced(
 
 /// Starts downloading `app.files[index]`, unless it cannot be.
 fn download(app: &mut App, index: usize) -> Vec<Effect> {
-    let id = next_id(app);
-    let now = app.now;
-    let file = &mut app.files[index];
+    let file = &app.files[index];
     if !file.can_download() {
         let why = match &file.state {
             FileState::Saved(path) => {
@@ -186,6 +190,9 @@ fn download(app: &mut App, index: usize) -> Vec<Effect> {
         info(app, why);
         return Vec::new();
     }
+    let id = next_id(app);
+    let now = app.now;
+    let file = &mut app.files[index];
     file.state = FileState::Downloading(id);
     let mut transfer = Transfer::new(
         id,
@@ -545,7 +552,9 @@ mod tests {
         assert!(update(&mut app, file_entry(6, "alice", "f2", "big.iso", big)).is_empty());
         assert_eq!(app.files[1].state, FileState::Waiting);
         app.settings.auto_download_mb = 0;
+        update(&mut app, crate::tui::event::AppEvent::FocusLost);
         assert!(update(&mut app, file_entry(7, "alice", "f3", "tiny.txt", 1)).is_empty());
+        assert_eq!(app.unread, 1, "a file shared while away counts as unread");
         // /download takes the newest that waits.
         type_text(&mut app, "/download");
         assert!(matches!(
@@ -636,6 +645,10 @@ mod tests {
         // c cancels the selected file's download; Esc closes.
         update(&mut app, key(KeyCode::Up));
         assert_eq!(update(&mut app, ch('c')), vec![Effect::CancelTransfer(5)]);
+        // A file announced meanwhile does not move the selection off its file.
+        app.settings.auto_download_mb = 0;
+        update(&mut app, file_entry(9, "carol", "f5", "new.txt", 1));
+        assert_eq!(app.popup, Some(Popup::Files { selected: 2 }));
         update(&mut app, key(KeyCode::Esc));
         assert_eq!(app.popup, None);
     }

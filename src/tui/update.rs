@@ -957,6 +957,9 @@ fn on_entry(app: &mut App, entry: LogEntry) -> Vec<Effect> {
     let from = entry.from;
     let kind = match entry.body {
         Body::File { file } => {
+            if from != app.name && (app.scroll.offset > 0 || !app.window_focused) {
+                app.unread += 1;
+            }
             let (kind, fetch) = sharing::announced(app, from, file, entry.at_ms);
             effects.extend(fetch);
             kind
