@@ -534,12 +534,16 @@ impl Runtime {
     /// Leaving: tell the server, remember where we were.
     async fn goodbye(&mut self, app: &App) {
         // Unfinished uploads are withdrawn; partial downloads are deleted.
-        for running in self.transfers.values() {
-            running.cancel.cancel();
-        }
-        for (_, running) in self.transfers.drain() {
-            let _ = tokio::time::timeout(Duration::from_secs(1), running.task).await;
-        }
+        let tasks: Vec<_> = self
+            .transfers
+            .drain()
+            .map(|(_, running)| {
+                running.cancel.cancel();
+                running.task
+            })
+            .collect();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(tasks)).await;
         let client = self.client.lock().expect("client lock").client.take();
         if let Some(client) = client {
             let _ = tokio::time::timeout(Duration::from_secs(2), client.disconnect()).await;
