@@ -15,7 +15,7 @@ use std::{
 
 use ratatui::{
     Frame,
-    layout::Rect,
+    layout::{Constraint, Layout, Rect},
     text::{Line, Span},
     widgets::{Paragraph, Wrap},
 };
@@ -222,10 +222,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, picker: &Picker) {
     if inner.height < 3 {
         return;
     }
-    let [filter_row, list_area, footer_row] = inner.layout(&ratatui::layout::Layout::vertical([
-        ratatui::layout::Constraint::Length(1),
-        ratatui::layout::Constraint::Fill(1),
-        ratatui::layout::Constraint::Length(1),
+    let [filter_row, list_area, footer_row] = inner.layout(&Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
     ]));
     let hidden_note = if picker.show_hidden {
         "  (hidden files shown)"

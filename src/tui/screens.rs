@@ -329,6 +329,21 @@ fn any_size_draws_without_panicking() {
         render(&app, w, h);
         update(&mut app, key(KeyCode::F(1)));
         render(&app, w, h);
+        // Transfers, an announcement, and the file popups.
+        update(&mut app, key(KeyCode::Esc));
+        for seq in 13..17 {
+            update(
+                &mut app,
+                file_entry(seq, "bob", &format!("f{seq}"), "a long file name.tar.gz", 5),
+            );
+        }
+        progress(&mut app, 1, TransferUpdate::Progress(2));
+        render(&app, w, h);
+        update(&mut app, ctrl('f'));
+        render(&app, w, h);
+        update(&mut app, key(KeyCode::Esc));
+        picker_over(&mut app, project_listing());
+        render(&app, w, h);
     }
 }
 
