@@ -3,8 +3,8 @@
 //! decodes back to the same value.
 
 use pyconchat::protocol::{
-    Body, ClientFrame, ErrorBody, ErrorCode, Event, FileInfo, Hello, JoinStatus, LogEntry, Outcome, Reply,
-    ReplyData, Request, RequestFrame, ServerFrame, Welcome, decode, encode,
+    Body, ClientFrame, ErrorBody, ErrorCode, Event, FileInfo, Hello, JoinStatus, LogEntry, Outcome,
+    Reply, ReplyData, Request, RequestFrame, ServerFrame, Welcome, decode, encode,
 };
 use serde::{Serialize, de::DeserializeOwned};
 
