@@ -27,6 +27,7 @@ const GROUP: &str = "bench-files";
 #[derive(Debug, Clone, Serialize)]
 pub struct FileReport {
     pub target: String,
+    pub tls: bool,
     pub bytes: u64,
     /// Hashing the file before the offer, part of `upload_secs`.
     pub hash_secs: f64,
@@ -46,7 +47,8 @@ impl fmt::Display for FileReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mib = self.bytes as f64 / (1024.0 * 1024.0);
         let rate = |secs: f64| mib / secs.max(f64::EPSILON);
-        writeln!(f, "server            {}", self.target)?;
+        let transport = if self.tls { "TLS" } else { "plain TCP" };
+        writeln!(f, "server            {}, {transport}", self.target)?;
         writeln!(
             f,
             "file              {mib:.1} MiB ({} bytes), BLAKE3 checked both ways",
@@ -78,7 +80,7 @@ impl fmt::Display for FileReport {
 }
 
 /// Runs the file scenario against `target`.
-pub async fn run(target: &Target, mib: u64) -> Result<FileReport, BenchError> {
+pub async fn run(target: &Target, mib: u64, tls: bool) -> Result<FileReport, BenchError> {
     let work = tempfile::tempdir().map_err(BenchError::Io)?;
     let bytes = mib * 1024 * 1024;
     let path = work.path().join("bench.bin");
@@ -86,15 +88,15 @@ pub async fn run(target: &Target, mib: u64) -> Result<FileReport, BenchError> {
 
     let addr = target.addr();
     let failed = |e: &dyn fmt::Display| BenchError::Server(e.to_string());
-    let (sender, _, mut sender_events) = connect(addr, "bench-sender").await?;
+    let connect = |name: &'static str, identity: Identity| connect_as(addr, name, identity, tls);
+    let (sender, _, mut sender_events) = connect("bench-sender", Identity::generate()).await?;
     // The client stops when nobody reads its events.
     tokio::spawn(async move { while sender_events.recv().await.is_some() {} });
     let receiver_identity = Identity::generate();
-    let (pending, _, _) = connect_as(addr, "bench-receiver", receiver_identity.clone()).await?;
+    let (pending, _, _) = connect("bench-receiver", receiver_identity.clone()).await?;
     drop(pending);
     approve(&sender, "bench-receiver").await?;
-    let (receiver, _, mut receiver_events) =
-        connect_as(addr, "bench-receiver", receiver_identity).await?;
+    let (receiver, _, mut receiver_events) = connect("bench-receiver", receiver_identity).await?;
 
     let hash_started = Instant::now();
     let contents = std::fs::read(&path).map_err(BenchError::Io)?;
@@ -147,6 +149,7 @@ pub async fn run(target: &Target, mib: u64) -> Result<FileReport, BenchError> {
     let ms = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
     Ok(FileReport {
         target: target.describe(),
+        tls,
         bytes,
         hash_secs,
         upload_secs,
@@ -185,17 +188,18 @@ type Connected = (
     tokio::sync::mpsc::Receiver<ClientEvent>,
 );
 
-async fn connect(addr: SocketAddr, name: &str) -> Result<Connected, BenchError> {
-    connect_as(addr, name, Identity::generate()).await
-}
-
 async fn connect_as(
     addr: SocketAddr,
     name: &str,
     identity: Identity,
+    tls: bool,
 ) -> Result<Connected, BenchError> {
     let mut options = ConnectOptions::new(addr.to_string(), name, GROUP, identity);
-    options.transport = Transport::Plaintext;
+    // Over TLS the server's fresh self-signed certificate is pinned in
+    // memory on first connect, as a new user's client would.
+    if !tls {
+        options.transport = Transport::Plaintext;
+    }
     options.reconnect = false;
     Client::connect(options)
         .await

@@ -104,6 +104,10 @@ pub struct BenchOptions {
     /// another fetches it, while the sender keeps chatting.
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub file_mb: Option<u64>,
+    /// With `--file-mb`: over TLS, as `serve` runs by default (the chat
+    /// load generator speaks plain TCP only).
+    #[arg(long, requires = "file_mb")]
+    pub tls: bool,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -212,8 +216,11 @@ fn start_target(options: &BenchOptions) -> Result<Target, BenchError> {
         Some(addr) => Ok(Target::Remote {
             addr: resolve(addr)?,
         }),
-        None if options.spawn => Target::spawn(&std::env::current_exe().map_err(BenchError::Io)?),
-        None => Target::embedded(options.server_threads),
+        None if options.spawn => Target::spawn(
+            &std::env::current_exe().map_err(BenchError::Io)?,
+            options.tls,
+        ),
+        None => Target::embedded(options.server_threads, options.tls),
     }
 }
 
@@ -230,7 +237,7 @@ fn generator_runtime(options: &BenchOptions) -> Result<tokio::runtime::Runtime, 
 pub fn run_file(options: &BenchOptions, mib: u64) -> Result<FileReport, BenchError> {
     let mut target = start_target(options)?;
     let runtime = generator_runtime(options)?;
-    let result = runtime.block_on(file::run(&target, mib));
+    let result = runtime.block_on(file::run(&target, mib, options.tls));
     drop(runtime);
     target.stop();
     result
