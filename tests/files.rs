@@ -672,3 +672,78 @@ async fn pending_users_cannot_send_files() {
     let error = pending.client.request(offer("x", b"x")).await.unwrap_err();
     assert_eq!(request_code(&error), ErrorCode::Pending);
 }
+
+#[tokio::test]
+async fn a_full_database_refuses_the_announcement_and_the_file_goes_too() {
+    let server = TestServer::with_limits(without_rate_limits()).await;
+    let (mut alice, mut others) = group(&server, &["bob"]).await;
+    let work = tempfile::tempdir().unwrap();
+    let path = write_file(work.path(), "late.pdf", &contents(300_000, 12));
+    // The contents fit on disk, but the record and the entry cannot be
+    // committed, as when the disk fills up between the two. Capped at its
+    // current size, the database still has some slack in its pages: fill
+    // it with small messages first.
+    server.cap_database(1);
+    let mut fillers = None;
+    for i in 0..10_000 {
+        let filler = format!("filler {i:>40}");
+        if let Err(error) = alice.client.send_message(filler).await {
+            assert_eq!(error.code(), Some(ErrorCode::Internal), "{error}");
+            fillers = Some(i);
+            break;
+        }
+    }
+    let fillers = fillers.expect("the database fills up");
+    for session in [&mut alice, &mut others[0]] {
+        session.texts(fillers).await;
+    }
+    let error = send(&alice.client, &path).await.unwrap_err();
+    assert_eq!(code(&error), Some(ErrorCode::Internal), "{error}");
+    assert!(error.to_string().contains("full"), "{error}");
+    assert_eq!(listing(&files_dir(&server)), ["partial"]);
+    alice.assert_no_entry().await;
+    others[0].assert_no_entry().await;
+
+    server.cap_database(0);
+    send(&alice.client, &path).await.unwrap();
+    let file = loop {
+        if let Body::File { file } = others[0].entry().await.body {
+            break file;
+        }
+    };
+    assert_eq!(file.name, "late.pdf");
+}
+
+#[tokio::test]
+async fn leftovers_of_a_crash_are_cleared_at_start_and_stored_files_kept() {
+    let mut server = TestServer::start().await;
+    let alice = User::new("alice");
+    let session = alice.join(&server, "files").await;
+    let work = tempfile::tempdir().unwrap();
+    let data = contents(100_000, 13);
+    let path = write_file(work.path(), "keep.txt", &data);
+    send(&session.client, &path).await.unwrap();
+    drop(session);
+    server.stop().await;
+    // What a crash can leave: an unfinished upload, and contents renamed
+    // into place whose announcement never committed.
+    let files = files_dir(&server);
+    std::fs::write(files.join("partial").join("0123"), "unfinished").unwrap();
+    std::fs::write(files.join("4567"), "never announced").unwrap();
+    server.restart().await;
+
+    // The server accepts connections only once it has tidied up.
+    let mut options = alice.options(&server, "files");
+    options.last_seq = Some(0);
+    let mut session = Session::connect(options).await.unwrap();
+    let stored = listing(&files);
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert!(!stored.contains(&"4567".to_owned()));
+    assert!(listing(&files.join("partial")).is_empty());
+    assert!(matches!(session.entry().await.body, Body::GroupCreated));
+    let (_, file) = announced(&mut session).await;
+    let saved = fetch(&session.client, &file, &work.path().join("again"))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(saved).unwrap(), data);
+}

@@ -3,8 +3,8 @@
 //! decodes back to the same value.
 
 use pyconchat::protocol::{
-    Body, ClientFrame, ErrorBody, ErrorCode, Event, Hello, JoinStatus, LogEntry, Outcome, Reply,
-    ReplyData, Request, RequestFrame, ServerFrame, Welcome, decode, encode,
+    Body, ClientFrame, ErrorBody, ErrorCode, Event, FileInfo, Hello, JoinStatus, LogEntry, Outcome,
+    Reply, ReplyData, Request, RequestFrame, ServerFrame, Welcome, decode, encode,
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -81,6 +81,58 @@ fn examples() -> Vec<Example> {
                     at_ms: 1_700_000_000_000,
                     from: "ann".into(),
                     body: Body::Text { text: "hi".into() },
+                },
+            }),
+        ),
+        example(
+            "offer_file",
+            ClientFrame::Request(RequestFrame {
+                id: 9,
+                request: Request::OfferFile {
+                    name: "a.txt".into(),
+                    size: 5,
+                    blake3: blake3::hash(b"hello").as_bytes().to_vec(),
+                },
+            }),
+        ),
+        example(
+            "reply_upload",
+            ServerFrame::Reply(Reply {
+                id: 9,
+                outcome: Outcome::Ok {
+                    data: ReplyData::Upload {
+                        upload: 1,
+                        chunk_bytes: 262_144,
+                    },
+                },
+            }),
+        ),
+        example(
+            "file_chunk",
+            ClientFrame::Request(RequestFrame {
+                id: 10,
+                request: Request::FileChunk {
+                    upload: 1,
+                    offset: 0,
+                    data: b"hello".to_vec(),
+                },
+            }),
+        ),
+        example(
+            "event_file",
+            ServerFrame::Event(Event::Message {
+                entry: LogEntry {
+                    seq: 43,
+                    at_ms: 1_700_000_000_000,
+                    from: "ann".into(),
+                    body: Body::File {
+                        file: FileInfo {
+                            id: "5f0e".into(),
+                            name: "a.txt".into(),
+                            size: 5,
+                            blake3: blake3::hash(b"hello").as_bytes().to_vec(),
+                        },
+                    },
                 },
             }),
         ),

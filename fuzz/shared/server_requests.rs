@@ -93,6 +93,23 @@ pub enum Op {
     OnlineMembers,
     Ping,
     Disconnect,
+    OfferFile {
+        name: String,
+        size: u16,
+        blake3: Vec<u8>,
+    },
+    FileChunk {
+        upload: u8,
+        offset: u16,
+        data: Vec<u8>,
+    },
+    CompleteUpload(u8),
+    CancelUpload(u8),
+    FetchFile {
+        file: String,
+        offset: u64,
+        len: u32,
+    },
 }
 
 #[derive(Arbitrary, Debug, Clone)]
@@ -164,6 +181,31 @@ impl Op {
             Op::OnlineMembers => Request::OnlineMembers,
             Op::Ping => Request::Ping,
             Op::Disconnect => Request::Disconnect,
+            Op::OfferFile { name, size, blake3 } => Request::OfferFile {
+                name: name.clone(),
+                size: u64::from(*size),
+                blake3: blake3.clone(),
+            },
+            Op::FileChunk {
+                upload,
+                offset,
+                data,
+            } => Request::FileChunk {
+                upload: u64::from(*upload),
+                offset: u64::from(*offset),
+                data: data.clone(),
+            },
+            Op::CompleteUpload(upload) => Request::CompleteUpload {
+                upload: u64::from(*upload),
+            },
+            Op::CancelUpload(upload) => Request::CancelUpload {
+                upload: u64::from(*upload),
+            },
+            Op::FetchFile { file, offset, len } => Request::FetchFile {
+                file: file.clone(),
+                offset: *offset,
+                len: *len,
+            },
         }
     }
 }

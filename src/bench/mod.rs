@@ -18,11 +18,13 @@
 //!
 //! `docs/performance.md` describes the method and the numbers.
 
+mod file;
 mod load;
 mod report;
 mod scan;
 mod target;
 
+pub use file::FileReport;
 pub use report::{Latency, Report};
 
 use std::{
@@ -48,7 +50,8 @@ Examples:
   pyconchat bench -r 200                       200 messages/s offered (20,000 deliveries/s)
   pyconchat bench -n 10000 -g 100 -p 0 --spawn 10,000 idle clients; the server's own RSS
   pyconchat bench --server 127.0.0.1:7667      against a running (plaintext) server
-  pyconchat bench --json                       the report as JSON";
+  pyconchat bench --json                       the report as JSON
+  pyconchat bench --file-mb 100                send a 100 MiB file and fetch it, chatting meanwhile";
 
 /// The options of one run; the defaults are the first scenario of the
 /// performance budget (10 groups of 100 members, one publisher each,
@@ -97,6 +100,14 @@ pub struct BenchOptions {
     /// Clients connecting at the same time during set-up.
     #[arg(long, default_value_t = 128, value_name = "N")]
     pub connect_concurrency: usize,
+    /// Instead of chat load: one member sends a file of this many MiB and
+    /// another fetches it, while the sender keeps chatting.
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub file_mb: Option<u64>,
+    /// With `--file-mb`: over TLS, as `serve` runs by default (the chat
+    /// load generator speaks plain TCP only).
+    #[arg(long, requires = "file_mb")]
+    pub tls: bool,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -144,6 +155,18 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Runs the benchmark described by `options` and prints the report (a
 /// table, or JSON with `--json`).
 pub fn main(options: BenchOptions) -> Result<(), BenchError> {
+    if let Some(mib) = options.file_mb {
+        let report = run_file(&options, mib)?;
+        if options.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).expect("the report serializes")
+            );
+        } else {
+            print!("{report}");
+        }
+        return Ok(());
+    }
     let report = run(&options)?;
     if options.json {
         println!(
@@ -178,21 +201,43 @@ pub fn run(options: &BenchOptions) -> Result<Report, BenchError> {
             }
         )));
     }
-    let mut target = match &options.server {
-        Some(addr) => Target::Remote {
+    let mut target = start_target(options)?;
+    let runtime = generator_runtime(options)?;
+    let result = runtime.block_on(drive(options, &target));
+    // Close every client before the server goes, so it shuts down quickly.
+    drop(runtime);
+    target.stop();
+    result
+}
+
+/// The server the options ask for.
+fn start_target(options: &BenchOptions) -> Result<Target, BenchError> {
+    match &options.server {
+        Some(addr) => Ok(Target::Remote {
             addr: resolve(addr)?,
-        },
-        None if options.spawn => Target::spawn(&std::env::current_exe().map_err(BenchError::Io)?)?,
-        None => Target::embedded(options.server_threads)?,
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+        }),
+        None if options.spawn => Target::spawn(
+            &std::env::current_exe().map_err(BenchError::Io)?,
+            options.tls,
+        ),
+        None => Target::embedded(options.server_threads, options.tls),
+    }
+}
+
+fn generator_runtime(options: &BenchOptions) -> Result<tokio::runtime::Runtime, BenchError> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(options.threads.max(1))
         .thread_name(GENERATOR_THREAD)
         .enable_all()
         .build()
-        .map_err(BenchError::Io)?;
-    let result = runtime.block_on(drive(options, &target));
-    // Close every client before the server goes, so it shuts down quickly.
+        .map_err(BenchError::Io)
+}
+
+/// Runs the file scenario (`--file-mb`) and returns what it measured.
+pub fn run_file(options: &BenchOptions, mib: u64) -> Result<FileReport, BenchError> {
+    let mut target = start_target(options)?;
+    let runtime = generator_runtime(options)?;
+    let result = runtime.block_on(file::run(&target, mib, options.tls));
     drop(runtime);
     target.stop();
     result

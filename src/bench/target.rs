@@ -48,8 +48,17 @@ pub(crate) enum Target {
 }
 
 impl Target {
-    pub fn embedded(threads: usize) -> Result<Self, BenchError> {
+    /// Starts `server::run` (or `run_tls` when `tls`, with a fresh
+    /// self-signed certificate) on its own runtime.
+    pub fn embedded(threads: usize, tls: bool) -> Result<Self, BenchError> {
         let dir = tempfile::tempdir().map_err(BenchError::Io)?;
+        let tls = if tls {
+            let identity = crate::tls::server_identity(dir.path(), None, None)
+                .map_err(|e| BenchError::Server(e.to_string()))?;
+            Some(identity.config)
+        } else {
+            None
+        };
         let store = SqliteStore::open(dir.path()).map_err(|e| BenchError::Server(e.to_string()))?;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(BenchError::Io)?;
         listener.set_nonblocking(true).map_err(BenchError::Io)?;
@@ -75,7 +84,13 @@ impl Target {
                     let shutdown = async {
                         let _ = stopped.await;
                     };
-                    server::run(listener, Arc::new(store), unthrottled(), shutdown).await;
+                    let store = Arc::new(store);
+                    match tls {
+                        Some(tls) => {
+                            server::run_tls(listener, store, unthrottled(), tls, shutdown).await;
+                        }
+                        None => server::run(listener, store, unthrottled(), shutdown).await,
+                    }
                 });
             })
             .map_err(BenchError::Io)?;
@@ -87,19 +102,13 @@ impl Target {
         })
     }
 
-    /// Runs `exe serve` (plaintext, flood control off) on a free port and
-    /// waits for it to say where.
-    pub fn spawn(exe: &Path) -> Result<Self, BenchError> {
+    /// Runs `exe serve` (plaintext unless `tls`, flood control off) on a
+    /// free port and waits for it to say where.
+    pub fn spawn(exe: &Path, tls: bool) -> Result<Self, BenchError> {
         let dir = tempfile::tempdir().map_err(BenchError::Io)?;
         let mut child = Command::new(exe)
-            .args([
-                "--config",
-                "/dev/null",
-                "serve",
-                "--plaintext",
-                "--listen",
-                "127.0.0.1:0",
-            ])
+            .args(["--config", "/dev/null", "serve", "--listen", "127.0.0.1:0"])
+            .args((!tls).then_some("--plaintext"))
             .arg("--data-dir")
             .arg(dir.path())
             .envs(UNTHROTTLED_ENV.iter().copied())

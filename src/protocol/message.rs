@@ -380,8 +380,9 @@ pub enum ErrorCode {
     /// The server has no room for the file right now (its file store or
     /// disk is full); nothing was kept.
     StorageFull,
-    /// No such upload on this connection, or a chunk at the wrong offset or
-    /// past the offered size. The upload is cancelled.
+    /// An offer without a 32-byte hash, no such upload on this connection,
+    /// or a chunk at the wrong offset, too long or past the offered size
+    /// (which cancels the upload).
     BadUpload,
     /// The bytes received do not match the offered size or hash; nothing
     /// was kept.

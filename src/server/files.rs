@@ -136,7 +136,7 @@ impl Shelf {
     ) -> Result<Upload, ErrorBody> {
         let blake3: [u8; 32] = blake3.try_into().map_err(|_| {
             ErrorBody::new(
-                ErrorCode::Malformed,
+                ErrorCode::BadUpload,
                 "blake3 must be the 32-byte hash of the file",
             )
         })?;
@@ -475,4 +475,48 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqliteStore;
+
+    fn shelf(dir: &Path) -> Arc<Shelf> {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).unwrap());
+        let shelf = Arc::new(Shelf::new(store, &Limits::default()));
+        shelf.prepare().unwrap();
+        shelf
+    }
+
+    #[test]
+    fn a_full_disk_fails_the_chunk_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let shelf = shelf(dir.path());
+        let data = vec![7_u8; 64 * 1024];
+        let mut upload = shelf
+            .offer("big.bin", data.len() as u64, blake3::hash(&data).as_bytes())
+            .unwrap();
+        assert_eq!(std::fs::read_dir(&shelf.partial).unwrap().count(), 1);
+        // Writes to /dev/full fail as a full disk does (ENOSPC).
+        upload.file = File::options().write(true).open("/dev/full").unwrap();
+        let error = upload.write(0, &data).unwrap_err();
+        assert_eq!(error.code, ErrorCode::StorageFull);
+        assert!(error.message.contains("disk is full"), "{}", error.message);
+        drop(upload);
+        assert_eq!(std::fs::read_dir(&shelf.partial).unwrap().count(), 0);
+        assert_eq!(*lock(&shelf.used), Some(0));
+    }
+
+    #[test]
+    fn the_room_reserved_by_an_upload_is_given_back_when_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let shelf = shelf(dir.path());
+        let upload = shelf.offer("a", 1000, &[0; 32]).unwrap();
+        assert_eq!(*lock(&shelf.used), Some(1000));
+        drop(upload);
+        assert_eq!(*lock(&shelf.used), Some(0));
+        let error = shelf.offer("a", 1000, &[0; 31]).err().unwrap();
+        assert_eq!(error.code, ErrorCode::BadUpload);
+    }
 }

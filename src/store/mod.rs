@@ -1,5 +1,6 @@
 //! Durable state: identities, groups, membership, join requests, the
-//! per-group message log and delivery cursors.
+//! per-group message log, delivery cursors and the records of stored files
+//! (whose contents live in [`Store::files_dir`]).
 //!
 //! The server talks to storage only through [`Store`], a deliberately narrow,
 //! synchronous trait: the server calls it from `spawn_blocking`, and every
