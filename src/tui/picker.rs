@@ -36,7 +36,9 @@ pub struct Entry {
     pub hidden: bool,
 }
 
+#[cfg(test)]
 impl Entry {
+    /// An entry of a listing made up for a test, with no disk behind it.
     pub fn new(name: &str, is_dir: bool, size: u64) -> Entry {
         Entry {
             name: name.to_owned(),

@@ -427,7 +427,8 @@ mod tests {
         assert!(picker(&app).visible().is_empty());
         update(&mut app, key(KeyCode::Backspace));
         update(&mut app, key(KeyCode::Backspace));
-        type_text(&mut app, "rep");
+        update(&mut app, crate::tui::event::AppEvent::Paste("rep\n".into()));
+        assert_eq!(picker(&app).filter, "rep", "a pasted name filters too");
         let effects = update(&mut app, key(KeyCode::Enter));
         assert_eq!(
             effects,

@@ -704,6 +704,11 @@ fn clicked_row(area: Rect, at: Position, selected: usize) -> Option<usize> {
 
 fn on_paste(app: &mut App, text: &str) -> Vec<Effect> {
     let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    if let Some(Popup::Picker(picker)) = &mut app.popup {
+        picker.filter.push_str(&text.replace('\n', ""));
+        picker.selected = 0;
+        return Vec::new();
+    }
     let (input, single_line) = match (app.popup.is_some(), &app.screen) {
         (true, _) => return Vec::new(),
         (false, Screen::Login) => (&mut app.login.fields[app.login.focus], true),
