@@ -106,17 +106,13 @@ pub fn footer_line<'a>(app: &App, contexts: &[Context], width: u16) -> Line<'a> 
 }
 
 pub fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
-    let context = match app.popup {
-        Some(Popup::Confirm(_)) => Context::Confirm,
-        Some(Popup::Help { .. }) => Context::Popup,
-        Some(Popup::Picker(_)) => Context::Picker,
-        Some(Popup::Files { .. }) => Context::Files,
-        None => {
-            let line = footer_line(app, &footer_contexts(app), area.width);
-            frame.render_widget(Paragraph::new(line), area);
-            return;
-        }
+    let contexts = match app.popup {
+        Some(Popup::Confirm(_)) => vec![Context::Confirm],
+        Some(Popup::Help { .. }) => vec![Context::Popup],
+        Some(Popup::Picker(_)) => vec![Context::Picker],
+        Some(Popup::Files { .. }) => vec![Context::Files],
+        None => footer_contexts(app),
     };
-    let line = footer_line(app, &[context], area.width);
+    let line = footer_line(app, &contexts, area.width);
     frame.render_widget(Paragraph::new(line), area);
 }

@@ -85,7 +85,7 @@ fn note(app: &mut App, kind: ItemKind) {
     add_item(app, Item { at_ms: None, kind });
 }
 
-pub(super) fn add_item(app: &mut App, item: Item) {
+fn add_item(app: &mut App, item: Item) {
     if app.scroll.offset > 0 {
         let (width, _) = messages_size(app);
         app.scroll.arrived(item_lines(&item, width, app).len());
