@@ -747,3 +747,42 @@ async fn leftovers_of_a_crash_are_cleared_at_start_and_stored_files_kept() {
         .unwrap();
     assert_eq!(std::fs::read(saved).unwrap(), data);
 }
+
+#[tokio::test]
+async fn small_pieces_pay_the_request_budget_and_bulk_ones_do_not() {
+    let server = TestServer::start().await;
+    let (mut alice, mut others) = group(&server, &["bob"]).await;
+    let work = tempfile::tempdir().unwrap();
+    let path = write_file(work.path(), "big.bin", &contents(1024 * 1024, 14));
+    send(&alice.client, &path).await.unwrap();
+    announced(&mut alice).await;
+    let (_, file) = announced(&mut others[0]).await;
+    let bob = others[0].client.clone();
+    let fetch_all = |len: u32| {
+        let (bob, id) = (bob.clone(), file.id.clone());
+        async move {
+            let fetches = (0..400).map(|i| {
+                let request = Request::FetchFile {
+                    file: id.clone(),
+                    offset: (i % 4) * 256 * 1024,
+                    len,
+                };
+                let bob = bob.clone();
+                async move { bob.request(request).await }
+            });
+            futures::future::join_all(fetches).await
+        }
+    };
+    // 400 full pieces at once: far over the burst of 200 requests, but
+    // bulk, so all are served.
+    let bulk = fetch_all(256 * 1024).await;
+    assert!(bulk.iter().all(Result::is_ok));
+    // 400 one-byte pieces: the flood is limited like any other.
+    let tiny = fetch_all(1).await;
+    let limited = tiny
+        .iter()
+        .filter(|r| matches!(r, Err(e) if e.code() == Some(ErrorCode::RateLimited)))
+        .count();
+    assert!(limited > 0, "no tiny fetch was limited");
+    assert!(tiny.iter().any(Result::is_ok));
+}

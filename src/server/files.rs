@@ -260,28 +260,43 @@ impl Shelf {
         u128::try_from(age).unwrap_or(0) > self.retention.as_millis()
     }
 
-    /// Up to `len` bytes of file `id` from `offset`, for a member of `group`.
-    /// Files of other groups, expired and unknown ones all look the same.
-    pub fn read(&self, group: &str, id: &str, offset: u64, len: u32) -> Result<Vec<u8>, ErrorBody> {
-        let unavailable = || {
-            ErrorBody::new(
-                ErrorCode::FileUnavailable,
-                "that file is no longer available on the server",
-            )
-        };
-        let record = self
-            .store
+    /// The record of file `id` for a member of `group`. Files of other
+    /// groups, expired and unknown ones all look the same.
+    pub fn lookup(&self, group: &str, id: &str) -> Result<FileRecord, ErrorBody> {
+        self.store
             .file(id)
             .map_err(|e| internal(&e))?
             .filter(|r| r.group == group && !self.expired(r))
-            .ok_or_else(unavailable)?;
-        let len = u64::from(len.min(self.chunk_bytes)).min(record.info.size.saturating_sub(offset));
+            .ok_or_else(unavailable)
+    }
+
+    /// How many bytes a fetch of `len` at `offset` returns: at most a
+    /// chunk, nothing past the end. Does not block.
+    pub fn span(&self, record: &FileRecord, offset: u64, len: u32) -> Result<u32, ErrorBody> {
+        if self.expired(record) {
+            return Err(unavailable());
+        }
+        let left = record.info.size.saturating_sub(offset);
+        Ok(len
+            .min(self.chunk_bytes)
+            .min(u32::try_from(left).unwrap_or(u32::MAX)))
+    }
+
+    /// `len` bytes of a file from `offset`, as [`Shelf::span`] allows.
+    pub fn read(&self, record: &FileRecord, offset: u64, len: u32) -> Result<Vec<u8>, ErrorBody> {
         let mut data = vec![0; len as usize];
         let file = File::open(self.dir.join(&record.info.id)).map_err(|_| unavailable())?;
         file.read_exact_at(&mut data, offset)
             .map_err(|e| internal(&e))?;
         Ok(data)
     }
+}
+
+fn unavailable() -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::FileUnavailable,
+        "that file is no longer available on the server",
+    )
 }
 
 /// An upload in progress. Dropping it deletes what was received.

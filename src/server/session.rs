@@ -34,7 +34,7 @@ use crate::protocol::{
     PROTOCOL_VERSION, ReplyData, Request, Seq, ServerFrame, Welcome, decode, encode,
     validate_group, validate_name,
 };
-use crate::store::NameClaim;
+use crate::store::{FileRecord, NameClaim};
 
 /// How many queued frames one flush writes at most.
 const WRITE_BATCH: usize = 256;
@@ -50,6 +50,11 @@ const READ_BUFFER: usize = 1024;
 const IDLE_BATCH: usize = 64;
 /// Uploads one connection may have open at once.
 const MAX_UPLOADS: usize = 4;
+/// File chunks and fetches of at least this many bytes do not count
+/// against the request rate limit; see `Session::is_bulk`.
+const BULK_BYTES: usize = 64 * 1024;
+/// File records one connection keeps for its fetches.
+const FETCHING: usize = 16;
 
 /// Why a session ended. Only `Error` is told to the client.
 enum End {
@@ -103,6 +108,8 @@ struct Session<R, W> {
     /// so whatever ends the session cleans them up.
     uploads: HashMap<u64, Upload>,
     next_upload: u64,
+    /// Records of the files this connection fetches from.
+    fetching: HashMap<String, Arc<FileRecord>>,
 }
 
 /// Serves one accepted connection until it ends, after the TLS handshake
@@ -178,6 +185,7 @@ async fn run<R, W>(
         stopping: shutdown.clone(),
         uploads: HashMap::new(),
         next_upload: 0,
+        fetching: HashMap::new(),
     };
     let end = tokio::select! {
         hello = session.hello() => match hello {
@@ -454,10 +462,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
                 () = tokio::time::sleep_until(self.idle_deadline()) => return Err(self.idle()),
                 frame = self.reader.next() => match self.request_of(frame)? {
-                    // File chunks and fetches are paced by the transfer itself
-                    // (one upload's bytes are bounded by its offer, fetches by
-                    // how fast the client reads), not by the request budget.
-                    (id, Ok(request)) if !is_transfer(&request) && !self.requests.take() => {
+                    (id, Ok(request)) if !self.is_bulk(&request) && !self.requests.take() => {
                         self.reply(id, Err(rate_limited("requests"))).await?;
                     }
                     (id, Ok(request)) => self.handle(member, id, request).await?,
@@ -527,11 +532,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 return self.reply(id, answer).await;
             }
             Request::FetchFile { file, offset, len } => {
-                let shelf = self.hub.shelf().clone();
-                let group = member.group.clone();
-                let answer = blocking(move || shelf.read(&group, &file, offset, len))
-                    .await
-                    .map(|data| ReplyData::FileData { data });
+                let answer = self.fetch(member, file, offset, len).await;
                 return self.reply(id, answer).await;
             }
             Request::CompleteUpload { upload } => match self.complete(upload).await {
@@ -783,19 +784,58 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Ok(ReplyData::Done)
     }
 
+    /// Whether a request moves enough file bytes to be paced by the
+    /// transfer itself (an upload is bounded by its offer, fetches by how
+    /// fast the client reads the replies) rather than by the request
+    /// budget. Small chunks and fetches pay like any request, so a flood of
+    /// them is limited like a flood of pings.
+    fn is_bulk(&self, request: &Request) -> bool {
+        match request {
+            Request::FileChunk { data, .. } => data.len() >= BULK_BYTES,
+            Request::FetchFile { file, offset, len } => {
+                self.fetching.get(file).is_some_and(|record| {
+                    self.hub
+                        .shelf()
+                        .span(record, *offset, *len)
+                        .is_ok_and(|n| n as usize >= BULK_BYTES)
+                })
+            }
+            _ => false,
+        }
+    }
+
+    /// Reads a piece of a file of this member's group. The file's record is
+    /// looked up once per connection, not once per piece.
+    async fn fetch(
+        &mut self,
+        member: &Member,
+        file: String,
+        offset: u64,
+        len: u32,
+    ) -> Result<ReplyData, ErrorBody> {
+        let shelf = self.hub.shelf().clone();
+        let record = match self.fetching.get(&file) {
+            Some(record) => record.clone(),
+            None => {
+                let (lookup, group) = (shelf.clone(), member.group.clone());
+                let record = Arc::new(blocking(move || lookup.lookup(&group, &file)).await?);
+                if self.fetching.len() >= FETCHING {
+                    self.fetching.clear();
+                }
+                self.fetching.insert(record.info.id.clone(), record.clone());
+                record
+            }
+        };
+        let len = shelf.span(&record, offset, len)?;
+        let data = blocking(move || shelf.read(&record, offset, len)).await?;
+        Ok(ReplyData::FileData { data })
+    }
+
     async fn complete(&mut self, id: u64) -> Result<(FileInfo, Stored), ErrorBody> {
         let upload = self.uploads.remove(&id).ok_or_else(|| no_upload(id))?;
         let shelf = self.hub.shelf().clone();
         blocking(move || upload.finish(&shelf)).await
     }
-}
-
-/// Requests that move file bytes.
-fn is_transfer(request: &Request) -> bool {
-    matches!(
-        request,
-        Request::FileChunk { .. } | Request::FetchFile { .. }
-    )
 }
 
 fn no_upload(id: u64) -> ErrorBody {
