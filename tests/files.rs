@@ -109,6 +109,13 @@ fn listing(dir: &Path) -> Vec<String> {
     names
 }
 
+/// This process's umask, from /proc.
+fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+    u32::from_str_radix(line["Umask:".len()..].trim(), 8).unwrap()
+}
+
 fn files_dir(server: &TestServer) -> PathBuf {
     server.dir.path().join("files")
 }
@@ -192,6 +199,9 @@ async fn a_file_reaches_every_member_intact() {
         let got = std::fs::read(&saved).unwrap();
         assert_eq!(blake3::hash(&got), blake3::hash(&data));
         assert_eq!(listing(&downloads), ["talk slides.pdf"]);
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&saved.metadata().unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o666 & !umask(), "{mode:o}");
     }
     // The stored copy is under a name the server chose.
     let stored = listing(&files_dir(&server));

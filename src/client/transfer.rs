@@ -149,9 +149,12 @@ impl Client {
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(TransferError::io(dir))?;
+        // A saved file gets the usual permissions for new files (0666 less
+        // the umask), not a temporary file's owner-only ones.
         let temp = tempfile::Builder::new()
             .prefix(".pyconchat-")
             .suffix(".part")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(dir)
             .map_err(TransferError::io(dir))?;
         let std_file = temp.reopen().map_err(TransferError::io(temp.path()))?;
