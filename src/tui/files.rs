@@ -92,6 +92,10 @@ fn transfer_line(app: &App, transfer: &Transfer, width: usize) -> Line<'static> 
     };
     let (mut speed, mut left) = match transfer.speed() {
         _ if transfer.cancelling => (Some(" · cancelling…".to_owned()), None),
+        // An upload hashes the whole file before its first byte goes out.
+        _ if transfer.direction == Direction::Upload && transfer.done == 0 => {
+            (Some(" · checking…".to_owned()), None)
+        }
         Some(speed) => (
             Some(format!(" · {}/s", human_size(speed as u64))),
             transfer

@@ -192,6 +192,10 @@ fn transfers_in_progress() {
     app.now = t0 + Duration::from_secs(4);
     progress(&mut app, 1, TransferUpdate::Progress(209_715_200));
     progress(&mut app, 2, TransferUpdate::Progress(1_258_291));
+    // A new upload is still hashing its file.
+    type_text(&mut app, "/fileTransfer ~/notes.md");
+    update(&mut app, key(KeyCode::Enter));
+    progress(&mut app, 3, TransferUpdate::Size(5_000));
     assert_snapshot!(render(&app, 80, 24).backend());
 }
 
