@@ -155,28 +155,22 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Runs the benchmark described by `options` and prints the report (a
 /// table, or JSON with `--json`).
 pub fn main(options: BenchOptions) -> Result<(), BenchError> {
-    if let Some(mib) = options.file_mb {
-        let report = run_file(&options, mib)?;
-        if options.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).expect("the report serializes")
-            );
-        } else {
-            print!("{report}");
-        }
-        return Ok(());
+    match options.file_mb {
+        Some(mib) => print_report(&run_file(&options, mib)?, options.json),
+        None => print_report(&run(&options)?, options.json),
     }
-    let report = run(&options)?;
-    if options.json {
+    Ok(())
+}
+
+fn print_report(report: &(impl serde::Serialize + std::fmt::Display), json: bool) {
+    if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).expect("the report serializes")
+            serde_json::to_string_pretty(report).expect("the report serializes")
         );
     } else {
         print!("{report}");
     }
-    Ok(())
 }
 
 /// Runs the benchmark and returns what it measured.

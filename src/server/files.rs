@@ -32,7 +32,7 @@ use std::{
     time::Duration,
 };
 
-use super::Limits;
+use super::{Limits, internal, lock};
 use crate::{
     protocol::{ErrorBody, ErrorCode, FileInfo, clean_file_name},
     store::{FileRecord, Store, now_ms},
@@ -476,20 +476,6 @@ fn write_failed(error: &std::io::Error) -> ErrorBody {
             format!("the server could not write the file ({error}); nothing of it was kept"),
         )
     }
-}
-
-fn internal(error: &dyn std::fmt::Display) -> ErrorBody {
-    tracing::error!(%error, "file store error");
-    ErrorBody::new(
-        ErrorCode::Internal,
-        "the server hit an internal error; try again",
-    )
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

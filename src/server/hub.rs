@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{
     Limits,
     files::{Shelf, Stored},
+    lock,
 };
 use crate::{
     protocol::{
@@ -327,14 +328,6 @@ impl Hub {
             .await
             .map_err(|_| ErrorBody::new(ErrorCode::ShuttingDown, "the server is shutting down"))
     }
-}
-
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    // Hub code does not panic while holding the lock; if it ever did, the
-    // state is still a valid cache of the store, so keep serving.
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 pub(crate) fn event_frame(event: &Event) -> Outbound {

@@ -13,13 +13,20 @@ mod rate;
 mod session;
 mod writer;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
 
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{protocol::DEFAULT_MAX_FRAME_BYTES, store::Store};
+use crate::{
+    protocol::{DEFAULT_MAX_FRAME_BYTES, ErrorBody, ErrorCode},
+    store::Store,
+};
 
 /// The server's limits, from the `[server]` section of the config.
 #[derive(Debug, Clone)]
@@ -82,6 +89,25 @@ impl Default for Limits {
             file_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
+}
+
+/// Logs a failure the client cannot do anything about and says so in
+/// general terms: details stay in the server's log.
+pub(crate) fn internal(error: &dyn std::fmt::Display) -> ErrorBody {
+    tracing::error!(%error, "internal error");
+    ErrorBody::new(
+        ErrorCode::Internal,
+        "the server hit an internal error; try again",
+    )
+}
+
+/// Locks server state. Server code does not panic while holding a lock;
+/// if it ever did, the state is still a valid cache of the store, so the
+/// server keeps serving.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Removes expired files now and then until `stop`.

@@ -26,6 +26,7 @@ use super::{
     admission::Permit,
     files::{Stored, Upload},
     hub::{Control, Hub, Job, Joined, Mutation, Outbound, SessionHandle, event_frame, reply_frame},
+    internal,
     rate::TokenBucket,
     writer::FrameWriter,
 };
@@ -858,14 +859,6 @@ fn rate_limited(what: &str) -> ErrorBody {
     ErrorBody::new(
         ErrorCode::RateLimited,
         format!("too many {what} too fast; slow down and try again"),
-    )
-}
-
-fn internal(error: &dyn std::fmt::Display) -> ErrorBody {
-    tracing::error!(%error, "internal error");
-    ErrorBody::new(
-        ErrorCode::Internal,
-        "the server hit an internal error; try again",
     )
 }
 
