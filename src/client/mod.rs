@@ -11,6 +11,7 @@
 //! duplicate.
 
 mod identity;
+mod pacer;
 mod transfer;
 
 pub use identity::Identity;

@@ -1,8 +1,9 @@
 //! Sending and fetching files over the chat connection.
 //!
-//! Both directions move the file in chunks, each its own request, with a
+//! Both directions move the file in pieces, each its own request, with a
 //! few in flight at once: enough to keep the link busy, few enough that a
-//! chat message sent meanwhile waits behind at most [`WINDOW`] chunks.
+//! chat message sent meanwhile does not wait long behind them (see
+//! [`Pacer`]).
 //! Uploads are checked by the server against the BLAKE3 hash offered up
 //! front; downloads are checked here against the hash in the announcement,
 //! in a temporary file that becomes visible only once it matches.
@@ -11,6 +12,7 @@ use std::{
     future::Future,
     io::ErrorKind,
     path::{Path, PathBuf},
+    time::Instant,
 };
 
 use futures::{StreamExt, stream::FuturesOrdered};
@@ -18,12 +20,10 @@ use tempfile::NamedTempFile;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-use super::{Client, ClientError, unexpected};
+use super::{Client, ClientError, pacer::Pacer, unexpected};
 use crate::protocol::{FileInfo, ReplyData, Request, Seq, clean_file_name};
 
-/// Chunks in flight per transfer.
-const WINDOW: usize = 8;
-/// Bytes asked for per fetch: well under the default frame limit.
+/// The most one fetch asks for: well under the default frame limit.
 const FETCH_BYTES: u32 = 256 * 1024;
 /// How many `name (n).ext` variants a download tries before giving up.
 const MAX_VARIANTS: u32 = 10_000;
@@ -89,18 +89,19 @@ impl Client {
             ReplyData::Upload {
                 upload,
                 chunk_bytes,
-            } => (upload, chunk_bytes.max(1) as usize),
+            } => (upload, u64::from(chunk_bytes)),
             other => return Err(unexpected(other).into()),
         };
         let sent = async {
             let mut file = tokio::fs::File::open(path)
                 .await
                 .map_err(TransferError::io(path))?;
+            let mut pacer = Pacer::new(chunk_bytes, Instant::now());
             let mut in_flight = FuturesOrdered::new();
             let (mut offset, mut acknowledged) = (0_u64, 0_u64);
             loop {
-                while in_flight.len() < WINDOW && offset < size {
-                    let mut data = vec![0; chunk_bytes.min((size - offset) as usize)];
+                while offset < size && pacer.may_send(offset - acknowledged) {
+                    let mut data = vec![0; pacer.piece().min(size - offset) as usize];
                     file.read_exact(&mut data)
                         .await
                         .map_err(TransferError::io(path))?;
@@ -110,13 +111,15 @@ impl Client {
                         offset,
                         data,
                     };
-                    in_flight.push_back(async move { (len, self.request(chunk).await) });
+                    let sent = Instant::now();
+                    in_flight.push_back(async move { (len, sent, self.request(chunk).await) });
                     offset += len;
                 }
-                let Some((len, reply)) = in_flight.next().await else {
+                let Some((len, sent, reply)) = in_flight.next().await else {
                     break;
                 };
                 reply?;
+                pacer.acked(len, sent, Instant::now());
                 acknowledged += len;
                 progress(acknowledged);
             }
@@ -161,26 +164,29 @@ impl Client {
         let fetched = async {
             let mut out = tokio::fs::File::from_std(std_file);
             let mut hasher = blake3::Hasher::new();
+            let mut pacer = Pacer::new(u64::from(FETCH_BYTES), Instant::now());
             let mut in_flight = FuturesOrdered::new();
             let (mut offset, mut received) = (0_u64, 0_u64);
             loop {
-                while in_flight.len() < WINDOW && offset < file.size {
-                    let len = u64::from(FETCH_BYTES).min(file.size - offset);
+                while offset < file.size && pacer.may_send(offset - received) {
+                    let len = pacer.piece().min(file.size - offset);
                     let fetch = Request::FetchFile {
                         file: file.id.clone(),
                         offset,
                         len: len as u32,
                     };
-                    in_flight.push_back(self.request(fetch));
+                    let sent = Instant::now();
+                    in_flight.push_back(async move { (sent, self.request(fetch).await) });
                     offset += len;
                 }
-                let Some(reply) = in_flight.next().await else {
+                let Some((sent, reply)) = in_flight.next().await else {
                     break;
                 };
                 let data = match reply? {
                     ReplyData::FileData { data } => data,
                     other => return Err(unexpected(other).into()),
                 };
+                pacer.acked(data.len() as u64, sent, Instant::now());
                 if data.is_empty() {
                     // Shorter than announced: the hash check below says so.
                     break;

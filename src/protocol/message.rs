@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 /// Bumped on every incompatible change to the types in this module.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// File chunks and fetches moving at least this many bytes are paced by
+/// the transfer itself, not by the server's request rate limit.
+pub const BULK_PIECE_BYTES: u64 = 64 * 1024;
+
 /// Per-group sequence number of a log entry; the first entry of a group is 1.
 pub type Seq = u64;
 

@@ -31,9 +31,9 @@ use super::{
     writer::FrameWriter,
 };
 use crate::protocol::{
-    ClientFrame, ErrorBody, ErrorCode, Event, FileInfo, FrameCodec, FrameError, Hello, JoinStatus,
-    PROTOCOL_VERSION, ReplyData, Request, Seq, ServerFrame, Welcome, decode, encode,
-    validate_group, validate_name,
+    BULK_PIECE_BYTES, ClientFrame, ErrorBody, ErrorCode, Event, FileInfo, FrameCodec, FrameError,
+    Hello, JoinStatus, PROTOCOL_VERSION, ReplyData, Request, Seq, ServerFrame, Welcome, decode,
+    encode, validate_group, validate_name,
 };
 use crate::store::{FileRecord, NameClaim};
 
@@ -51,9 +51,6 @@ const READ_BUFFER: usize = 1024;
 const IDLE_BATCH: usize = 64;
 /// Uploads one connection may have open at once.
 const MAX_UPLOADS: usize = 4;
-/// File chunks and fetches of at least this many bytes do not count
-/// against the request rate limit; see `Session::is_bulk`.
-const BULK_BYTES: usize = 64 * 1024;
 /// File records one connection keeps for its fetches.
 const FETCHING: usize = 16;
 
@@ -792,13 +789,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// them is limited like a flood of pings.
     fn is_bulk(&self, request: &Request) -> bool {
         match request {
-            Request::FileChunk { data, .. } => data.len() >= BULK_BYTES,
+            Request::FileChunk { data, .. } => data.len() as u64 >= BULK_PIECE_BYTES,
             Request::FetchFile { file, offset, len } => {
                 self.fetching.get(file).is_some_and(|record| {
                     self.hub
                         .shelf()
                         .span(record, *offset, *len)
-                        .is_ok_and(|n| n as usize >= BULK_BYTES)
+                        .is_ok_and(|n| u64::from(n) >= BULK_PIECE_BYTES)
                 })
             }
             _ => false,
