@@ -1,8 +1,8 @@
 //! The seed's story, end to end: the real binary in tmux against a real
 //! server. alice creates a group; bob asks to join; alice approves with the
 //! key; they chat; alice sends a file, which bob's client saves by itself;
-//! bob quits, alice writes and sends another, bob returns and sees both
-//! after the divider, the file saved; alice hands admin to bob; bob kicks
+//! bob quits, alice writes and sends another with the file picker, bob
+//! returns and sees both after the divider, the file saved; alice hands admin to bob; bob kicks
 //! alice.
 //!
 //! Needs `tmux` on the PATH. Every wait polls the screen with a generous
@@ -75,11 +75,12 @@ impl Tmux {
             .expect("run tmux")
     }
 
-    /// Starts `pyconchat join ...` in a new 100×30 session named `name`,
-    /// saving received files in `downloads`.
-    fn join(&self, session: &str, downloads: &Path, join_args: &[String]) {
+    /// Starts `pyconchat join ...` in `cwd` in a new 100×30 session named
+    /// `name`, saving received files in `downloads`.
+    fn join(&self, session: &str, cwd: &Path, downloads: &Path, join_args: &[String]) {
         let mut command = format!(
-            "exec env PYCONCHAT_CLIENT_DOWNLOAD_DIR='{}' {BIN} join",
+            "cd '{}' && exec env PYCONCHAT_CLIENT_DOWNLOAD_DIR='{}' {BIN} join",
+            cwd.display(),
             downloads.display()
         );
         for arg in join_args {
@@ -114,10 +115,15 @@ impl Tmux {
         }
     }
 
-    /// Types `text` literally, then Enter.
-    fn say(&self, session: &str, text: &str) {
+    /// Types `text` literally.
+    fn type_text(&self, session: &str, text: &str) {
         let out = self.tmux(&["send-keys", "-t", session, "-l", text]);
         assert!(out.status.success());
+    }
+
+    /// Types `text`, then Enter.
+    fn say(&self, session: &str, text: &str) {
+        self.type_text(session, text);
         self.keys(session, &["Enter"]);
     }
 
@@ -196,16 +202,18 @@ fn the_story_in_a_real_terminal() {
     let bob_args = args("bob", &bob_dir);
     let alice_downloads = root.path().join("alice downloads");
     let bob_downloads = root.path().join("bob-dl");
+    // Where the clients start, so alice's file picker opens here.
+    let files = dir(root.path(), "files");
 
     // alice creates the group.
-    tmux.join("alice", &alice_downloads, &alice_args);
+    tmux.join("alice", &files, &alice_downloads, &alice_args);
     tmux.wait_for(
         "alice",
         &["alice (admin)", "alice created #rust", "● connected"],
     );
 
     // bob asks to join and waits.
-    tmux.join("bob", &bob_downloads, &bob_args);
+    tmux.join("bob", &files, &bob_downloads, &bob_args);
     tmux.wait_for(
         "bob",
         &["Waiting for approval", "You asked to join #rust as bob"],
@@ -226,7 +234,6 @@ fn the_story_in_a_real_terminal() {
 
     // alice sends a file by its path; bob's client saves it by itself (it
     // is under the automatic limit) and says where.
-    let files = dir(root.path(), "files");
     let notes: Vec<u8> = (0..5_000_u32).flat_map(|i| i.to_le_bytes()).collect();
     std::fs::write(files.join("my notes.txt"), &notes).unwrap();
     tmux.say(
@@ -258,13 +265,20 @@ fn the_story_in_a_real_terminal() {
     tmux.wait_for("alice", &["○ bob"]);
     tmux.say("alice", "you missed this one");
     tmux.wait_for("alice", &["alice you missed this one"]);
+    // This one through the file picker: it opens where alice started,
+    // typing filters it down, Enter sends.
     std::fs::write(files.join("later.txt"), b"sent while you were away").unwrap();
-    tmux.say(
+    tmux.keys("alice", &["C-o"]);
+    tmux.wait_for(
         "alice",
-        &format!("/fileTransfer {}", files.join("later.txt").display()),
+        &["Send a file: ", "later.txt", "my notes.txt", "19.5 KiB"],
     );
+    tmux.type_text("alice", "lat");
+    let picker = tmux.wait_for("alice", &["Filter: lat"]);
+    assert!(!picker.contains("my notes.txt"), "filtered:\n{picker}");
+    tmux.keys("alice", &["Enter"]);
     tmux.wait_for("alice", &["you shared later.txt"]);
-    tmux.join("bob2", &bob_downloads, &bob_args);
+    tmux.join("bob2", &files, &bob_downloads, &bob_args);
     let later = bob_downloads.join("later.txt");
     let screen = tmux.wait_for(
         "bob2",
