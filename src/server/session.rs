@@ -24,16 +24,16 @@ use tokio_util::{
 use super::{
     Limits,
     admission::Permit,
-    files::{Stored, Upload},
+    files::Upload,
     hub::{Control, Hub, Job, Joined, Mutation, Outbound, SessionHandle, event_frame, reply_frame},
     internal,
     rate::TokenBucket,
     writer::FrameWriter,
 };
 use crate::protocol::{
-    BULK_PIECE_BYTES, ClientFrame, ErrorBody, ErrorCode, Event, FileInfo, FrameCodec, FrameError,
-    Hello, JoinStatus, PROTOCOL_VERSION, ReplyData, Request, Seq, ServerFrame, Welcome, decode,
-    encode, validate_group, validate_name,
+    BULK_PIECE_BYTES, ClientFrame, ErrorBody, ErrorCode, Event, FrameCodec, FrameError, Hello,
+    JoinStatus, PROTOCOL_VERSION, ReplyData, Request, Seq, ServerFrame, Welcome, decode, encode,
+    validate_group, validate_name,
 };
 use crate::store::{FileRecord, NameClaim};
 
@@ -533,25 +533,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 let answer = self.fetch(member, file, offset, len).await;
                 return self.reply(id, answer).await;
             }
-            Request::CompleteUpload { upload } => match self.complete(upload).await {
-                Ok((file, stored)) => Mutation::PostFile {
-                    file,
-                    stored: Arc::new(stored),
-                },
-                Err(error) => return self.reply(id, Err(error)).await,
-            },
+            Request::CompleteUpload { upload } => {
+                let Some(upload) = self.uploads.remove(&upload) else {
+                    return self.reply(id, Err(no_upload(upload))).await;
+                };
+                tokio::spawn(complete(self.hub.clone(), member.clone(), id, upload));
+                return Ok(());
+            }
             query => {
                 let answer = self.query(member, query);
                 return self.reply(id, answer).await;
             }
         };
-        let job = Job::Mutate {
-            group: member.group.clone(),
-            name: member.name.clone(),
-            id,
-            reply_to: member.frames.clone(),
-            mutation,
-        };
+        let job = member.job(id, mutation);
         self.hub.submit(job).await.map_err(End::Error)
     }
 
@@ -660,6 +654,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 }
 
 /// What a member session needs to know about itself.
+#[derive(Clone)]
 struct Member {
     group: String,
     name: String,
@@ -667,6 +662,19 @@ struct Member {
     frames: mpsc::Sender<Outbound>,
     /// The newest log entry written to this client.
     served: Seq,
+}
+
+impl Member {
+    /// A change on this member's behalf, answering request `id`.
+    fn job(&self, id: u32, mutation: Mutation) -> Job {
+        Job::Mutate {
+            group: self.group.clone(),
+            name: self.name.clone(),
+            id,
+            reply_to: self.frames.clone(),
+            mutation,
+        }
+    }
 }
 
 /// What one inbound frame turned out to be.
@@ -828,11 +836,25 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let data = blocking(move || shelf.read(&record, offset, len)).await?;
         Ok(ReplyData::FileData { data })
     }
+}
 
-    async fn complete(&mut self, id: u64) -> Result<(FileInfo, Stored), ErrorBody> {
-        let upload = self.uploads.remove(&id).ok_or_else(|| no_upload(id))?;
-        let shelf = self.hub.shelf().clone();
-        blocking(move || upload.finish(&shelf)).await
+/// Checks and keeps a finished upload, then has the hub announce it; the
+/// reply reaches the member through its frame queue. A task of its own, as
+/// syncing a large file can take a while and the session must go on
+/// delivering chat meanwhile.
+async fn complete(hub: Hub, member: Member, id: u32, upload: Upload) {
+    let shelf = hub.shelf().clone();
+    let failed = match blocking(move || upload.finish(&shelf)).await {
+        Ok((file, stored)) => {
+            let stored = Arc::new(stored);
+            hub.submit(member.job(id, Mutation::PostFile { file, stored }))
+                .await
+                .err()
+        }
+        Err(error) => Some(error),
+    };
+    if let Some(error) = failed {
+        let _ = member.frames.send(reply_frame(id, Err(error))).await;
     }
 }
 
