@@ -796,3 +796,33 @@ async fn small_pieces_pay_the_request_budget_and_bulk_ones_do_not() {
     assert!(limited > 0, "no tiny fetch was limited");
     assert!(tiny.iter().any(Result::is_ok));
 }
+
+#[tokio::test]
+async fn two_uploads_and_chat_share_one_connection() {
+    let server = TestServer::with_limits(without_rate_limits()).await;
+    let (mut alice, _) = group(&server, &[]).await;
+    let work = tempfile::tempdir().unwrap();
+    let data = contents(24 * 1024 * 1024, 15);
+    let path = write_file(work.path(), "busy.bin", &data);
+    // Two uploads and a stream of messages share one connection; each
+    // upload's chunks must still reach the server in order.
+    let (a, b, chat) = tokio::join!(
+        send(&alice.client, &path),
+        send(&alice.client, &path),
+        async {
+            for i in 0..300 {
+                alice.client.send_message(format!("m{i}")).await.unwrap();
+            }
+        }
+    );
+    a.unwrap();
+    b.unwrap();
+    let () = chat;
+    let mut files = 0;
+    while files < 2 {
+        if let Body::File { file } = alice.entry().await.body {
+            assert_eq!(file.blake3, blake3::hash(&data).as_bytes());
+            files += 1;
+        }
+    }
+}

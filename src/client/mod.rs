@@ -220,12 +220,21 @@ impl Client {
 
     /// Sends a request and waits for its reply.
     pub async fn request(&self, request: Request) -> Result<ReplyData, ClientError> {
+        self.queue(request).await?.await
+    }
+
+    /// Queues a request for sending and returns its reply to come. Requests
+    /// go out in the order they are queued, which file chunks rely on.
+    pub(crate) async fn queue(
+        &self,
+        request: Request,
+    ) -> Result<impl Future<Output = Result<ReplyData, ClientError>> + use<>, ClientError> {
         let (tx, rx) = oneshot::channel();
         self.requests
             .send((request, tx))
             .await
             .map_err(|_| ClientError::Closed)?;
-        rx.await.map_err(|_| ClientError::Closed)?
+        Ok(async move { rx.await.map_err(|_| ClientError::Closed)? })
     }
 
     /// Posts a message; returns its sequence number once it is durable.

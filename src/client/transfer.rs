@@ -111,8 +111,11 @@ impl Client {
                         offset,
                         data,
                     };
+                    // Queued here, in order: the server takes chunks only
+                    // in offset order.
+                    let reply = self.queue(chunk).await?;
                     let sent = Instant::now();
-                    in_flight.push_back(async move { (len, sent, self.request(chunk).await) });
+                    in_flight.push_back(async move { (len, sent, reply.await) });
                     offset += len;
                 }
                 let Some((len, sent, reply)) = in_flight.next().await else {
@@ -175,8 +178,9 @@ impl Client {
                         offset,
                         len: len as u32,
                     };
+                    let reply = self.queue(fetch).await?;
                     let sent = Instant::now();
-                    in_flight.push_back(async move { (sent, self.request(fetch).await) });
+                    in_flight.push_back(async move { (sent, reply.await) });
                     offset += len;
                 }
                 let Some((sent, reply)) = in_flight.next().await else {
