@@ -231,6 +231,16 @@ fn the_story_in_a_real_terminal() {
     tmux.wait_for("alice", &["bob hello alice"]);
     tmux.say("alice", "hi bob, welcome");
     tmux.wait_for("bob", &["alice hi bob, welcome"]);
+    // Messages sent in quick succession arrive in the order they were sent.
+    let burst: Vec<String> = (1..=5).map(|i| format!("quick {i}")).collect();
+    for text in &burst {
+        tmux.say("alice", text);
+    }
+    let lines: Vec<String> = burst.iter().map(|t| format!("alice {t}")).collect();
+    let needles: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let screen = tmux.wait_for("bob", &needles);
+    let at: Vec<usize> = needles.iter().map(|n| screen.find(n).unwrap()).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "in order:\n{screen}");
 
     // alice sends a file by its path; bob's client saves it by itself (it
     // is under the automatic limit) and says where.

@@ -145,6 +145,11 @@ pub async fn run(config: Config, args: JoinArgs) -> Result<()> {
         tx: None,
         download_dir: client.download_dir().map_err(|e| e.to_string()),
         transfers: HashMap::new(),
+        outbox: {
+            let (outbox, queued) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(send_in_order(queued));
+            outbox
+        },
     };
 
     let mut terminal = init_terminal()?;
@@ -322,6 +327,39 @@ struct Runtime {
     /// Where downloads go, or why there is nowhere.
     download_dir: Result<PathBuf, String>,
     transfers: HashMap<TransferId, Running>,
+    /// Requests on their way out; see [`send_in_order`].
+    outbox: UnboundedSender<Outgoing>,
+}
+
+/// A request the user made, with where its reply goes.
+struct Outgoing {
+    client: Option<Client>,
+    purpose: action::Purpose,
+    tx: UnboundedSender<AppEvent>,
+}
+
+/// Queues requests with the client one at a time, in the order the user
+/// made them (two messages sent in quick succession must not swap), and
+/// awaits each reply on a task of its own so a slow one holds up nothing.
+async fn send_in_order(mut outbox: tokio::sync::mpsc::UnboundedReceiver<Outgoing>) {
+    while let Some(Outgoing {
+        client,
+        purpose,
+        tx,
+    }) = outbox.recv().await
+    {
+        let reply = match client {
+            Some(client) => client.queue(purpose.request()).await.map_err(describe),
+            None => Err("not connected to the server".to_owned()),
+        };
+        tokio::spawn(async move {
+            let result = match reply {
+                Ok(reply) => reply.await.map_err(describe),
+                Err(error) => Err(error),
+            };
+            let _ = tx.send(AppEvent::Reply { purpose, result });
+        });
+    }
 }
 
 impl Runtime {
@@ -408,12 +446,10 @@ impl Runtime {
     fn request(&self, purpose: action::Purpose) {
         let Some(tx) = self.tx.clone() else { return };
         let client = self.client.lock().expect("client lock").client.clone();
-        tokio::spawn(async move {
-            let result = match client {
-                Some(client) => client.request(purpose.request()).await.map_err(describe),
-                None => Err("not connected to the server".to_owned()),
-            };
-            let _ = tx.send(AppEvent::Reply { purpose, result });
+        let _ = self.outbox.send(Outgoing {
+            client,
+            purpose,
+            tx,
         });
     }
 
