@@ -45,6 +45,9 @@ const PARTIAL_DIR: &str = "partial";
 const MAX_CHUNK_BYTES: u32 = 256 * 1024;
 /// Room a chunk frame needs besides its data.
 const FRAME_OVERHEAD: usize = 1024;
+/// Free disk space an upload must leave, so the database (and everything
+/// else on that disk) can still write.
+const DISK_MARGIN: u64 = 64 * 1024 * 1024;
 
 /// The server's file store; one per server, shared by every session.
 pub(crate) struct Shelf {
@@ -152,6 +155,16 @@ impl Shelf {
                 format!(
                     "the file is {} bytes; this server takes files up to {} bytes",
                     size, self.max_file_bytes
+                ),
+            ));
+        }
+        if let Some(free) = free_bytes(&self.partial)
+            && size.saturating_add(DISK_MARGIN) > free
+        {
+            return Err(ErrorBody::new(
+                ErrorCode::StorageFull,
+                format!(
+                    "the server's disk has {free} bytes free, not enough for a file of {size} bytes; nothing was sent"
                 ),
             ));
         }
@@ -297,6 +310,23 @@ fn unavailable() -> ErrorBody {
         ErrorCode::FileUnavailable,
         "that file is no longer available on the server",
     )
+}
+
+/// Bytes free for this process on the file system holding `dir`, if it
+/// can tell.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is a NUL-terminated string and `stats` is writable
+    // memory of the type statvfs(3) fills in; it is read only on success.
+    let stats = unsafe {
+        if libc::statvfs(path.as_ptr(), stats.as_mut_ptr()) != 0 {
+            return None;
+        }
+        stats.assume_init()
+    };
+    Some(stats.f_bavail.saturating_mul(stats.f_frsize))
 }
 
 /// An upload in progress. Dropping it deletes what was received.
@@ -505,6 +535,26 @@ mod tests {
         assert_eq!(error.code, ErrorCode::StorageFull);
         assert!(error.message.contains("disk is full"), "{}", error.message);
         drop(upload);
+        assert_eq!(std::fs::read_dir(&shelf.partial).unwrap().count(), 0);
+        assert_eq!(*lock(&shelf.used), Some(0));
+    }
+
+    #[test]
+    fn an_offer_bigger_than_the_free_disk_is_refused_before_any_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let free = free_bytes(dir.path()).expect("statvfs works on a temp dir");
+        assert!(free > 0);
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let limits = Limits {
+            max_file_bytes: u64::MAX,
+            max_files_bytes: u64::MAX,
+            ..Limits::default()
+        };
+        let shelf = Arc::new(Shelf::new(store, &limits));
+        shelf.prepare().unwrap();
+        let error = shelf.offer("huge", free, &[0; 32]).err().unwrap();
+        assert_eq!(error.code, ErrorCode::StorageFull);
+        assert!(error.message.contains("bytes free"), "{}", error.message);
         assert_eq!(std::fs::read_dir(&shelf.partial).unwrap().count(), 0);
         assert_eq!(*lock(&shelf.used), Some(0));
     }
