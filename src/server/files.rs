@@ -203,7 +203,7 @@ impl Shelf {
                 "the server has no room for this file right now; try again later",
             )
         };
-        let over = (in_use + size).saturating_sub(self.max_total_bytes);
+        let over = in_use.saturating_add(size).saturating_sub(self.max_total_bytes);
         if over > 0 {
             let records = self.store.files().map_err(|e| internal(&e))?;
             let mut freed = 0;
@@ -227,10 +227,10 @@ impl Shelf {
             *used = Some(in_use.saturating_sub(removed));
         }
         let in_use = used.unwrap_or_default();
-        if in_use + size > self.max_total_bytes {
+        if in_use.saturating_add(size) > self.max_total_bytes {
             return Err(full());
         }
-        *used = Some(in_use + size);
+        *used = Some(in_use.saturating_add(size));
         Ok(())
     }
 
