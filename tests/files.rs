@@ -826,3 +826,19 @@ async fn two_uploads_and_chat_share_one_connection() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_empty_file_goes_through() {
+    let server = TestServer::start().await;
+    let (mut alice, mut others) = group(&server, &["bob"]).await;
+    let work = tempfile::tempdir().unwrap();
+    let path = write_file(work.path(), "empty.txt", b"");
+    send(&alice.client, &path).await.unwrap();
+    announced(&mut alice).await;
+    let (_, file) = announced(&mut others[0]).await;
+    assert_eq!(file.size, 0);
+    let saved = fetch(&others[0].client, &file, &work.path().join("dl"))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(saved).unwrap(), b"");
+}

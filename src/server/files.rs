@@ -203,7 +203,9 @@ impl Shelf {
                 "the server has no room for this file right now; try again later",
             )
         };
-        let over = in_use.saturating_add(size).saturating_sub(self.max_total_bytes);
+        let over = in_use
+            .saturating_add(size)
+            .saturating_sub(self.max_total_bytes);
         if over > 0 {
             let records = self.store.files().map_err(|e| internal(&e))?;
             let mut freed = 0;
