@@ -85,8 +85,9 @@ fn transfer_line(app: &App, transfer: &Transfer, width: usize) -> Line<'static> 
         format!(" {}", human_size(transfer.done))
     } else {
         format!(
-            " {:>3}% of {}",
+            " {:>3}% · {} of {}",
             transfer.percent(),
+            human_size(transfer.done),
             human_size(transfer.total)
         )
     };

@@ -189,6 +189,9 @@ fn transfers_in_progress() {
         &mut app,
         file_entry(5, "alice", "f1", "slides.pdf", 3 * 1024 * 1024),
     );
+    app.now = t0 + Duration::from_secs(1);
+    progress(&mut app, 1, TransferUpdate::Progress(52_428_800));
+    progress(&mut app, 2, TransferUpdate::Progress(314_573));
     app.now = t0 + Duration::from_secs(4);
     progress(&mut app, 1, TransferUpdate::Progress(209_715_200));
     progress(&mut app, 2, TransferUpdate::Progress(1_258_291));
@@ -215,6 +218,8 @@ fn chat_with_files() -> App {
             file_entry(10, "bob", "f6", "report.pdf", 2_516_582),
         ],
     );
+    app.now = t0 + Duration::from_secs(1);
+    progress(&mut app, 2, TransferUpdate::Progress(mib / 2));
     app.now = t0 + Duration::from_secs(2);
     progress(
         &mut app,

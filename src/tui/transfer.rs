@@ -73,6 +73,11 @@ impl Transfer {
 
     /// Records that `done` bytes are through at `now`.
     pub fn progress(&mut self, done: u64, now: Instant) {
+        if self.done == 0 {
+            // The speed counts from the first bytes: an upload spends a
+            // moment hashing its file before any byte moves.
+            self.samples.clear();
+        }
         self.done = done;
         self.samples.push_back((now, done));
         while self.samples.len() > 2
@@ -247,20 +252,22 @@ mod tests {
         assert_eq!(t.percent(), 0);
         assert_eq!(t.speed(), None, "no reading yet");
         assert_eq!(t.eta(), None);
-        t.progress(MIB, t0 + Duration::from_millis(50));
+        // An upload hashes its file first: the speed counts from the
+        // first bytes, not from the start.
+        t.progress(MIB, t0 + Duration::from_secs(2));
         assert_eq!(t.speed(), None, "too early to say");
-        t.progress(2 * MIB, t0 + Duration::from_secs(1));
-        assert_eq!(t.percent(), 20);
+        t.progress(3 * MIB, t0 + Duration::from_secs(3));
+        assert_eq!(t.percent(), 30);
         assert_eq!(t.speed(), Some(2.0 * MIB as f64));
-        assert_eq!(t.eta(), Some(Duration::from_secs(4)));
+        assert_eq!(t.eta(), Some(Duration::from_millis(3_500)));
         // The pace drops: after the window only recent readings count.
-        for s in 2..=6 {
-            t.progress(2 * MIB + (s - 1) * MIB / 2, t0 + Duration::from_secs(s));
+        for s in 4..=8 {
+            t.progress(3 * MIB + (s - 3) * MIB / 2, t0 + Duration::from_secs(s));
         }
         let speed = t.speed().unwrap();
         assert!((speed - MIB as f64 / 2.0).abs() < 1.0, "{speed}");
-        assert_eq!(t.percent(), 45);
-        assert_eq!(t.eta(), Some(Duration::from_millis(11_000)));
+        assert_eq!(t.percent(), 55);
+        assert_eq!(t.eta(), Some(Duration::from_secs(9)));
         // Stalled: no time left can be given.
         assert_eq!(eta(100, 0.0), None);
         // Unknown size.
