@@ -12,6 +12,7 @@
 
 mod identity;
 mod pacer;
+pub(crate) mod rate;
 mod transfer;
 
 pub use identity::Identity;

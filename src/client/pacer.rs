@@ -9,11 +9,9 @@
 //! link takes more, so a slow link never has megabytes queued ahead of a
 //! chat message, and loopback reaches the full budget within milliseconds.
 
-use std::{
-    collections::VecDeque,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
+use super::rate::RecentRate;
 use crate::protocol::BULK_PIECE_BYTES;
 
 /// The smallest piece: the server paces pieces this big by the transfer,
@@ -32,19 +30,23 @@ const RATE_SPAN: Duration = Duration::from_millis(100);
 pub(crate) struct Pacer {
     max_piece: u64,
     min_rtt: Option<Duration>,
-    /// (when, bytes acknowledged by then), oldest first.
-    samples: VecDeque<(Instant, u64)>,
+    /// Bytes acknowledged, over recent round trips.
+    rate: RecentRate,
     acked: u64,
+    replies: u32,
 }
 
 impl Pacer {
     /// A pacer for pieces of at most `max_piece` bytes (the server's chunk size).
     pub fn new(max_piece: u64, now: Instant) -> Self {
+        let mut rate = RecentRate::default();
+        rate.record(now, 0, RATE_SPAN);
         Self {
             max_piece: max_piece.max(1),
             min_rtt: None,
-            samples: VecDeque::from([(now, 0)]),
+            rate,
             acked: 0,
+            replies: 0,
         }
     }
 
@@ -75,28 +77,24 @@ impl Pacer {
         let rtt = now.saturating_duration_since(sent);
         self.min_rtt = Some(self.min_rtt.map_or(rtt, |min| min.min(rtt)));
         self.acked += bytes;
-        self.samples.push_back((now, self.acked));
         let span = RATE_SPAN.max(self.min_rtt.unwrap_or_default() * 4);
-        while self.samples.len() > 2
-            && self
-                .samples
-                .get(1)
-                .is_some_and(|&(at, _)| now.saturating_duration_since(at) >= span)
-        {
-            self.samples.pop_front();
-        }
+        self.rate.record(now, self.acked, span);
+        self.replies = self.replies.saturating_add(1);
     }
 
     /// Bytes per second acknowledged recently; `None` before two replies.
     fn rate(&self) -> Option<f64> {
-        let (&(first_at, first), &(last_at, last)) = (self.samples.front()?, self.samples.back()?);
-        let seconds = last_at.saturating_duration_since(first_at).as_secs_f64();
-        (self.samples.len() > 2 && seconds > 0.0).then(|| (last - first) as f64 / seconds)
+        if self.replies < 2 {
+            return None;
+        }
+        self.rate.per_second(Duration::ZERO)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::VecDeque;
+
     use super::*;
 
     const MIB: f64 = 1024.0 * 1024.0;

@@ -4,12 +4,11 @@
 //! names: the runtime moves the bytes and reports back.
 
 use std::{
-    collections::VecDeque,
     path::PathBuf,
     time::{Duration, Instant},
 };
 
-use crate::protocol::FileInfo;
+use crate::{client::rate::RecentRate, protocol::FileInfo};
 
 /// Names a transfer between `update` and the runtime.
 pub type TransferId = u64;
@@ -46,8 +45,8 @@ pub struct Transfer {
     pub file_id: Option<String>,
     /// Cancel was asked for; the runtime's answer is still to come.
     pub cancelling: bool,
-    /// Recent (time, bytes done) readings, oldest first, for the speed.
-    samples: VecDeque<(Instant, u64)>,
+    /// Bytes done, recently, for the speed.
+    rate: RecentRate,
 }
 
 impl Transfer {
@@ -67,7 +66,11 @@ impl Transfer {
             started: now,
             file_id: None,
             cancelling: false,
-            samples: VecDeque::from([(now, 0)]),
+            rate: {
+                let mut rate = RecentRate::default();
+                rate.record(now, 0, SPEED_WINDOW);
+                rate
+            },
         }
     }
 
@@ -76,18 +79,10 @@ impl Transfer {
         if self.done == 0 {
             // The speed counts from the first bytes: an upload spends a
             // moment hashing its file before any byte moves.
-            self.samples.clear();
+            self.rate.restart();
         }
         self.done = done;
-        self.samples.push_back((now, done));
-        while self.samples.len() > 2
-            && self
-                .samples
-                .get(1)
-                .is_some_and(|&(at, _)| now.saturating_duration_since(at) >= SPEED_WINDOW)
-        {
-            self.samples.pop_front();
-        }
+        self.rate.record(now, done, SPEED_WINDOW);
     }
 
     /// Whole percent done, 0 while the size is unknown.
@@ -98,14 +93,7 @@ impl Transfer {
     /// Bytes per second over the recent window; `None` before a tenth of a
     /// second has passed (too early to say).
     pub fn speed(&self) -> Option<f64> {
-        let &(first_at, first_done) = self.samples.front()?;
-        let (last_at, last_done) = self
-            .samples
-            .back()
-            .copied()
-            .filter(|&(at, _)| at > first_at)?;
-        let seconds = last_at.duration_since(first_at).as_secs_f64();
-        (seconds >= 0.1).then(|| last_done.saturating_sub(first_done) as f64 / seconds)
+        self.rate.per_second(Duration::from_millis(100))
     }
 
     /// Time left at the current speed; `None` when unknown or stalled.
