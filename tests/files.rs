@@ -842,3 +842,40 @@ async fn an_empty_file_goes_through() {
         .unwrap();
     assert_eq!(std::fs::read(saved).unwrap(), b"");
 }
+
+#[tokio::test]
+async fn uploads_are_limited_per_connection_and_can_be_turned_off() {
+    let server = TestServer::start().await;
+    let (alice, _) = group(&server, &[]).await;
+    let data = contents(600_000, 16);
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        open.push(start_upload(&alice.client, "x.bin", &data).await);
+    }
+    let error = alice
+        .client
+        .request(offer("x.bin", &data))
+        .await
+        .unwrap_err();
+    assert_eq!(request_code(&error), ErrorCode::RateLimited);
+    assert!(error.to_string().contains("at most 4 uploads"), "{error}");
+    // A chunk over the announced chunk size cancels its upload.
+    let (upload, chunk) = open[0];
+    let error = send_chunk(&alice.client, upload, 0, &data[..chunk + 1])
+        .await
+        .unwrap_err();
+    assert_eq!(request_code(&error), ErrorCode::BadUpload);
+    assert!(error.to_string().contains("at most"), "{error}");
+    // That freed a slot.
+    start_upload(&alice.client, "x.bin", &data).await;
+
+    let off = TestServer::with_limits(Limits {
+        max_file_bytes: 0,
+        ..Limits::default()
+    })
+    .await;
+    let (alice, _) = group(&off, &[]).await;
+    let error = alice.client.request(offer("x", b"x")).await.unwrap_err();
+    assert_eq!(request_code(&error), ErrorCode::FileTooLarge);
+    assert!(error.to_string().contains("does not take files"), "{error}");
+}
