@@ -730,14 +730,22 @@ async fn leftovers_of_a_crash_are_cleared_at_start_and_stored_files_kept() {
     let alice = User::new("alice");
     let session = alice.join(&server, "files").await;
     let work = tempfile::tempdir().unwrap();
+    let files = files_dir(&server);
+    let lost_path = write_file(work.path(), "lost.txt", b"its contents will go");
+    send(&session.client, &lost_path).await.unwrap();
+    let lost_id = listing(&files)
+        .into_iter()
+        .find(|n| n != "partial")
+        .unwrap();
     let data = contents(100_000, 13);
     let path = write_file(work.path(), "keep.txt", &data);
     send(&session.client, &path).await.unwrap();
     drop(session);
     server.stop().await;
-    // What a crash can leave: an unfinished upload, and contents renamed
-    // into place whose announcement never committed.
-    let files = files_dir(&server);
+    // What a crash or an operator can leave: an unfinished upload, contents
+    // renamed into place whose announcement never committed, and a record
+    // whose contents were deleted by hand.
+    std::fs::remove_file(files.join(&lost_id)).unwrap();
     std::fs::write(files.join("partial").join("0123"), "unfinished").unwrap();
     std::fs::write(files.join("4567"), "never announced").unwrap();
     server.restart().await;
@@ -751,6 +759,11 @@ async fn leftovers_of_a_crash_are_cleared_at_start_and_stored_files_kept() {
     assert!(!stored.contains(&"4567".to_owned()));
     assert!(listing(&files.join("partial")).is_empty());
     assert!(matches!(session.entry().await.body, Body::GroupCreated));
+    let (_, lost) = announced(&mut session).await;
+    let error = fetch(&session.client, &lost, &work.path().join("again"))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&error), Some(ErrorCode::FileUnavailable), "{error}");
     let (_, file) = announced(&mut session).await;
     let saved = fetch(&session.client, &file, &work.path().join("again"))
         .await

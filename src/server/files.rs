@@ -106,25 +106,20 @@ impl Shelf {
                 std::fs::remove_file(entry.path())?;
             }
         }
-        let lost: Vec<String> = records
+        let (lost, kept): (Vec<&FileRecord>, Vec<&FileRecord>) = records
             .iter()
-            .filter(|r| !self.dir.join(&r.info.id).exists())
-            .map(|r| r.info.id.clone())
-            .collect();
+            .partition(|r| !self.dir.join(&r.info.id).exists());
         if !lost.is_empty() {
             tracing::warn!(
                 count = lost.len(),
                 "forgetting files whose contents are gone"
             );
+            let ids: Vec<String> = lost.iter().map(|r| r.info.id.clone()).collect();
             self.store
-                .delete_files(&lost)
+                .delete_files(&ids)
                 .map_err(std::io::Error::other)?;
         }
-        let used = records
-            .iter()
-            .filter(|r| !lost.contains(&r.info.id))
-            .map(|r| r.info.size)
-            .sum();
+        let used = kept.iter().map(|r| r.info.size).sum();
         *lock(&self.used) = Some(used);
         Ok(())
     }
