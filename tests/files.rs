@@ -892,3 +892,25 @@ async fn uploads_are_limited_per_connection_and_can_be_turned_off() {
     assert_eq!(request_code(&error), ErrorCode::FileTooLarge);
     assert!(error.to_string().contains("does not take files"), "{error}");
 }
+
+#[tokio::test]
+async fn an_unusable_download_dir_is_reported_and_nothing_is_left() {
+    let server = TestServer::start().await;
+    let (mut alice, mut others) = group(&server, &["bob"]).await;
+    let work = tempfile::tempdir().unwrap();
+    let path = write_file(work.path(), "a.txt", b"abc");
+    send(&alice.client, &path).await.unwrap();
+    announced(&mut alice).await;
+    let (_, file) = announced(&mut others[0]).await;
+    let not_a_dir = write_file(work.path(), "downloads", b"a file in the way");
+    let error = fetch(&others[0].client, &file, &not_a_dir)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, TransferError::Io { .. }), "{error}");
+    assert!(error.to_string().contains("downloads"), "{error}");
+    assert_eq!(listing(work.path()), ["a.txt", "downloads"]);
+    // The connection is fine: the same file saves elsewhere.
+    fetch(&others[0].client, &file, &work.path().join("dl"))
+        .await
+        .unwrap();
+}
