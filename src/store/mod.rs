@@ -26,6 +26,13 @@ pub enum StoreError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot lock {path}: {source}")]
+    Lock {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is in use by another pyconchat process (a running server?); stop it first")]
+    InUse { path: std::path::PathBuf },
     #[error("cannot start the checkpoint thread: {0}")]
     Thread(std::io::Error),
     #[error("{path} is not a PyconChat database (application id {found:#x}); refusing to touch it")]
@@ -184,11 +191,53 @@ pub struct FileRecord {
     pub at_ms: i64,
 }
 
+/// A name in no group and not connected for a while; see
+/// [`SqliteStore::unused_names`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnusedName {
+    pub name: String,
+    /// When it was last connected (Unix ms).
+    pub last_seen_ms: i64,
+}
+
+/// A group with no activity for a while; see [`SqliteStore::idle_groups`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdleGroup {
+    pub name: String,
+    pub admin: String,
+    pub members: usize,
+    /// The last entry in its log or the last time a member was connected,
+    /// whichever is later (its creation if neither; Unix ms).
+    pub active_ms: i64,
+}
+
+/// What [`SqliteStore::close_group`] removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedGroup {
+    pub members: usize,
+    pub entries: usize,
+    /// The files' records; their contents are still to be deleted.
+    pub files: Vec<FileRecord>,
+}
+
 /// Durable storage for the server. Implementations are called from blocking
 /// threads and must be safe to share between them.
 pub trait Store: Send + Sync + 'static {
     /// Pins `name` to `secret_hash` if nobody has it yet, atomically.
     fn claim_name(&self, name: &str, secret_hash: &[u8; 32]) -> Result<NameClaim, StoreError>;
+
+    /// How `secret_hash` stands with `name` ([`NameClaim::Verified`] or
+    /// [`NameClaim::Taken`]), changing nothing; `None` while nobody holds
+    /// the name. Lets the server limit new names before one is created.
+    fn verify_name(
+        &self,
+        name: &str,
+        secret_hash: &[u8; 32],
+    ) -> Result<Option<NameClaim>, StoreError>;
+
+    /// Records that these names were connected at `at_ms`, so the operator
+    /// can tell unused names and idle groups apart.
+    fn mark_seen(&self, names: &[String], at_ms: i64) -> Result<(), StoreError>;
 
     fn load_group(&self, group: &str) -> Result<Option<GroupRecord>, StoreError>;
 
