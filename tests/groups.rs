@@ -233,6 +233,28 @@ async fn admin_only_requests_are_refused_to_members() {
 }
 
 #[tokio::test]
+async fn errors_quote_a_short_prefix_of_a_huge_name_and_the_connection_goes_on() {
+    let server = TestServer::start().await;
+    let (admin, _member) = admin_and_member(&server, "rust").await;
+    // A name almost as long as a frame may be: echoed whole, the reply
+    // would be over the server's own frame limit.
+    let huge = "z".repeat(server.limits.max_frame_bytes - 200);
+    for request in [
+        Request::KickMember { name: huge.clone() },
+        Request::ChangeAdmin { name: huge.clone() },
+        Request::ApproveRequest { name: huge.clone() },
+        Request::RejectRequest { name: huge.clone() },
+    ] {
+        let error = admin.client.request(request).await.unwrap_err();
+        assert_eq!(error.code(), Some(ErrorCode::NoSuchUser), "{error}");
+        let shown = error.to_string();
+        assert!(shown.len() < 300, "{} bytes", shown.len());
+        assert!(shown.contains(&format!("{}…", "z".repeat(64))), "{shown}");
+    }
+    assert_eq!(admin.client.who_admin().await.unwrap(), "alice");
+}
+
+#[tokio::test]
 async fn admin_requests_check_their_target() {
     let server = TestServer::start().await;
     let (admin, _member) = admin_and_member(&server, "rust").await;
