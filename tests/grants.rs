@@ -136,26 +136,9 @@ async fn files_shared_before_the_grant_cannot_be_fetched() {
     let server = server().await;
     let mut alice = User::new("alice").join(&server, "g").await;
     let work = tempfile::tempdir().unwrap();
-    let share = |name: &str| {
-        let path = work.path().join(name);
-        std::fs::write(&path, name.repeat(100)).unwrap();
-        path
-    };
-    let early = share("early.txt");
-    alice
-        .client
-        .send_file(&early, |_| {}, CancellationToken::new())
-        .await
-        .unwrap();
-    let early = announced(&mut alice).await;
+    let early = share(&mut alice, work.path(), "early.txt").await;
     post(&alice, 10).await;
-    let recent = share("recent.txt");
-    alice
-        .client
-        .send_file(&recent, |_| {}, CancellationToken::new())
-        .await
-        .unwrap();
-    let recent = announced(&mut alice).await;
+    let recent = share(&mut alice, work.path(), "recent.txt").await;
     let bob = User::new("bob");
     let_in(&server, &mut alice, &bob, "g").await;
 
@@ -181,9 +164,17 @@ async fn files_shared_before_the_grant_cannot_be_fetched() {
     );
 }
 
-/// Skips to the next entry that announces a file.
-async fn announced(session: &mut Session) -> FileInfo {
-    session
+/// Shares a file named `name` (its contents: the name, 100 times) and
+/// returns it as announced.
+async fn share(sender: &mut Session, dir: &std::path::Path, name: &str) -> FileInfo {
+    let path = dir.join(name);
+    std::fs::write(&path, name.repeat(100)).unwrap();
+    sender
+        .client
+        .send_file(&path, |_| {}, CancellationToken::new())
+        .await
+        .unwrap();
+    sender
         .wait_for(|e| match e {
             ClientEvent::Server(Event::Message { entry }) => match &entry.body {
                 Body::File { file } => Some(file.clone()),
