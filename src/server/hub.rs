@@ -16,6 +16,7 @@
 
 use std::{
     collections::{HashMap, HashSet, hash_map::Entry},
+    net::IpAddr,
     sync::{Arc, Mutex, MutexGuard},
 };
 
@@ -27,6 +28,7 @@ use super::{
     files::Stored,
     lock,
     rules::{self, Action, Grant, GroupState, JoinDecision, Query},
+    signups::Signups,
 };
 use crate::{
     protocol::{
@@ -115,6 +117,8 @@ pub(crate) enum Job {
         session: SessionHandle,
         /// The last sequence number the client says it has seen.
         seen: Option<Seq>,
+        /// Where the client connects from, should the join create the group.
+        address: IpAddr,
         reply: oneshot::Sender<Result<Joined, ErrorBody>>,
     },
     /// The session ended; `cursor` is the last entry it delivered.
@@ -378,7 +382,12 @@ pub(crate) struct Hub {
 impl Hub {
     /// Creates the hub and the task that applies its jobs. The task ends when
     /// every `Hub` handle is dropped, after applying what was queued.
-    pub fn new(store: Arc<dyn Store>, limits: Limits, clock: Clock) -> (Hub, HubTask) {
+    pub fn new(
+        store: Arc<dyn Store>,
+        limits: Limits,
+        clock: Clock,
+        signups: Arc<Signups>,
+    ) -> (Hub, HubTask) {
         let (jobs, queue) = mpsc::channel(limits.hub_queue);
         let state = Arc::new(Mutex::new(State::default()));
         let hub = Hub {
@@ -392,6 +401,7 @@ impl Hub {
             store,
             limits,
             clock,
+            signups,
         };
         (hub, task)
     }
@@ -490,6 +500,8 @@ pub(crate) struct HubTask {
     store: Arc<dyn Store>,
     limits: Limits,
     clock: Clock,
+    /// Limits new groups per address.
+    signups: Arc<Signups>,
 }
 
 impl HubTask {
@@ -564,10 +576,17 @@ impl HubTask {
                 name,
                 session,
                 seen,
+                address,
                 reply,
             } => {
                 let rules = state.groups.get(&group_name).map(|g| &g.rules);
-                let decision = rules::join(rules, &group_name, &name, seen, &self.limits, now_ms);
+                let decision = rules::join(rules, &group_name, &name, seen, &self.limits, now_ms)
+                    .and_then(|decision| match decision {
+                        JoinDecision::Create(_) => {
+                            self.signups.new_group(address).map(|()| decision)
+                        }
+                        _ => Ok(decision),
+                    });
                 let decision = match decision {
                     Ok(decision) => decision,
                     Err(error) => {

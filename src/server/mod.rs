@@ -10,9 +10,11 @@ mod admission;
 mod clock;
 mod files;
 mod hub;
+mod last_seen;
 mod rate;
 mod rules;
 mod session;
+mod signups;
 mod transfers;
 mod writer;
 
@@ -55,6 +57,14 @@ pub struct Limits {
     /// Steady rate and burst of chat messages per connection.
     pub messages_per_second: u32,
     pub message_burst: u32,
+    /// New names one address (an IPv6 /64) may create: a steady rate and a
+    /// burst. Names already taken are never limited.
+    pub new_names_per_minute: u32,
+    pub new_name_burst: u32,
+    /// New groups one address may create; joining an existing group is
+    /// never limited.
+    pub new_groups_per_minute: u32,
+    pub new_group_burst: u32,
     /// Pending join requests one group may hold.
     pub max_pending_requests: usize,
     /// How long a rejected user waits before asking the same group again.
@@ -84,6 +94,10 @@ impl Default for Limits {
             request_burst: 200,
             messages_per_second: 20,
             message_burst: 50,
+            new_names_per_minute: 60,
+            new_name_burst: 200,
+            new_groups_per_minute: 6,
+            new_group_burst: 30,
             max_pending_requests: 100,
             rejoin_cooldown: Duration::from_secs(60),
             max_file_bytes: 256 * 1024 * 1024,
@@ -142,6 +156,8 @@ pub(crate) struct SessionCtx {
     /// not read must not hold the shutdown up.
     pub shutdown: CancellationToken,
     pub tls: Option<TlsAcceptor>,
+    pub signups: Arc<signups::Signups>,
+    pub last_seen: Arc<last_seen::LastSeen>,
 }
 
 /// Removes expired files now and then until `stop`.
@@ -198,7 +214,8 @@ async fn serve(
 ) {
     let clock = Clock::new();
     let shelf = Arc::new(files::Shelf::new(store.clone(), &limits, clock));
-    let (hub, hub_task) = hub::Hub::new(store, limits.clone(), clock);
+    let signups = Arc::new(signups::Signups::new(&limits));
+    let (hub, hub_task) = hub::Hub::new(store.clone(), limits.clone(), clock, signups.clone());
     let hub_done = tokio::spawn(hub_task.run());
     let sessions = TaskTracker::new();
     let prepare = shelf.clone();
@@ -211,7 +228,14 @@ async fn serve(
         limits,
         shutdown: CancellationToken::new(),
         tls,
+        signups,
+        last_seen: Arc::default(),
     });
+    sessions.spawn(last_seen::record(
+        ctx.last_seen.clone(),
+        store,
+        ctx.shutdown.clone(),
+    ));
     sessions.spawn(expire_files(
         ctx.shelf.clone(),
         ctx.limits.file_retention,

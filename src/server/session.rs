@@ -159,7 +159,10 @@ where
     };
     let end = tokio::select! {
         hello = session.hello() => match hello {
-            Ok(hello) => session.joined(hello).await,
+            Ok(hello) => {
+                let _connected = ctx.last_seen.hold(&hello.name);
+                session.joined(hello).await
+            }
             Err(end) => end,
         },
         () = ctx.shutdown.cancelled() => End::Event(Event::ServerShutdown),
@@ -225,10 +228,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 "the identity secret must be exactly 32 bytes",
             )
         })?;
-        let store = self.ctx.hub.store().clone();
-        let name = hello.name.clone();
         let hash = *blake3::hash(&secret).as_bytes();
-        let claim = blocking(move || store.claim_name(&name, &hash)).await?;
+        let (store, ip) = (self.ctx.hub.store(), self.peer.ip());
+        let claim = self
+            .ctx
+            .signups
+            .claim_name(store, ip, &hello.name, hash)
+            .await?;
         if claim == NameClaim::Taken {
             return Err(ErrorBody::new(
                 ErrorCode::NameTaken,
@@ -258,6 +264,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 control: control_tx,
             },
             seen: hello.last_seq,
+            address: self.peer.ip(),
             reply,
         };
         let joined = match self.ctx.hub.submit(join).await {

@@ -55,13 +55,18 @@ pub fn spawn_serve(command: &mut std::process::Command) -> (std::process::Child,
     (child, address)
 }
 
-/// Default limits without flood control, for tests that send a lot.
+/// Default limits without flood control, for tests that send a lot or
+/// sign up many names and groups.
 pub fn without_rate_limits() -> Limits {
     Limits {
         requests_per_second: 1_000_000,
         request_burst: 1_000_000,
         messages_per_second: 1_000_000,
         message_burst: 1_000_000,
+        new_names_per_minute: 1_000_000,
+        new_name_burst: 1_000_000,
+        new_groups_per_minute: 1_000_000,
+        new_group_burst: 1_000_000,
         ..Limits::default()
     }
 }
@@ -126,6 +131,11 @@ impl TestServer {
     pub async fn restart(&mut self) {
         self.stop().await;
         *self = Self::serve(self.dir.clone(), self.addr, self.limits.clone()).await;
+    }
+
+    /// The running server's store, to check what it holds.
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
     }
 
     /// Caps the running server's database (see `SqliteStore::set_max_bytes`).
