@@ -97,9 +97,14 @@ async fn new_groups_beyond_the_burst_are_refused_and_not_stored() {
 async fn the_limits_can_be_lifted() {
     let defaults = Limits::default();
     let (names, groups) = (defaults.new_name_burst, defaults.new_group_burst);
-    // By default one address gets its burst of names (into rooms of 100,
-    // under the cap on pending requests), and no more.
-    let limited = TestServer::start().await;
+    // One address gets the default burst of names (into rooms of 100,
+    // under the cap on pending requests), and no more: at one a minute,
+    // none comes back while the test runs.
+    let limited = TestServer::with_limits(Limits {
+        new_names_per_minute: 1,
+        ..Limits::default()
+    })
+    .await;
     for i in 0..names {
         let status = if i % 100 == 0 {
             JoinStatus::Created
