@@ -6,7 +6,7 @@ mod common;
 use common::{Session, TestServer, User};
 use pyconchat::{
     client::ClientEvent,
-    protocol::{Body, Event, FileInfo},
+    protocol::{Body, ErrorCode, Event, FileInfo},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -59,4 +59,13 @@ async fn a_file_name_reaches_others_without_direction_controls() {
             .unwrap();
         assert_eq!(announced(&mut bob).await.name, shown, "{offered:?}");
     }
+}
+
+#[tokio::test]
+async fn a_name_that_only_looks_like_another_is_refused() {
+    let server = TestServer::start().await;
+    let _alice = User::new("alice").join(&server, "shown").await;
+    // A Hangul filler is a letter to Unicode and is drawn as nothing.
+    let error = User::new("alice\u{3164}").refused(&server, "shown").await;
+    assert_eq!(error.code(), Some(ErrorCode::InvalidName));
 }
