@@ -27,6 +27,19 @@ use tokio_util::codec::Framed;
 /// Long enough for a loaded CI machine; a passing test never waits this long.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// Checks `done` every few milliseconds until it holds; panics naming
+/// `what` was awaited if it does not within [`DEADLINE`].
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Starts the real `pyconchat` binary with `command` (a `serve` command
 /// line, possibly after global flags), keeping the developer's own config
 /// out, and returns it with the address it printed first.
