@@ -278,6 +278,19 @@ impl Session {
         texts
     }
 
+    /// Posts a marker and asserts it is the next entry: the server delivers
+    /// in log order, so anything else still on its way to this session
+    /// would come first, and no clock has to say that nothing more is coming.
+    pub async fn assert_nothing_more(&mut self) {
+        let marker = "(nothing more before this)";
+        self.client
+            .send_message(marker)
+            .await
+            .expect("the marker is posted");
+        let entry = self.entry().await;
+        assert_eq!(text_of(&entry), marker, "unexpected entry {entry:?}");
+    }
+
     /// Asserts that no log entry arrives for a short while.
     pub async fn assert_no_entry(&mut self) {
         let quiet = tokio::time::timeout(Duration::from_millis(300), async {
