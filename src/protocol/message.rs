@@ -327,12 +327,35 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// Longest error message, in bytes: errors stay small frames whatever
+/// input they describe.
+pub const ERROR_MESSAGE_MAX_BYTES: usize = 512;
+
+/// How many characters of a client's input an error message quotes.
+pub const QUOTE_MAX_CHARS: usize = 64;
+
 impl ErrorBody {
+    /// An error with `message` cut to [`ERROR_MESSAGE_MAX_BYTES`].
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
+        let mut message = message.into();
+        if message.len() > ERROR_MESSAGE_MAX_BYTES {
+            let mut end = ERROR_MESSAGE_MAX_BYTES - '…'.len_utf8();
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
         }
+        Self { code, message }
+    }
+}
+
+/// `input` from a client, cut to [`QUOTE_MAX_CHARS`] for an error message:
+/// a reply never echoes what it cannot afford to.
+pub fn quote(input: &str) -> std::borrow::Cow<'_, str> {
+    match input.char_indices().nth(QUOTE_MAX_CHARS) {
+        None => input.into(),
+        Some((end, _)) => format!("{}…", &input[..end]).into(),
     }
 }
 

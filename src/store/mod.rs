@@ -56,6 +56,14 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether a write failed for want of room: a full disk, or the cap
+    /// the operator set on the database.
+    pub fn is_full(&self) -> bool {
+        matches!(self, StoreError::Sqlite(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+    }
+}
+
 /// Whether a secret may use a name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameClaim {
@@ -83,6 +91,9 @@ pub struct MemberRecord {
     pub name: String,
     /// The last sequence number delivered to this member.
     pub cursor: Seq,
+    /// The member may read the log after this sequence number: where their
+    /// current membership began.
+    pub floor: Seq,
 }
 
 /// One durable change. Changes that other members should see in the chat
@@ -101,13 +112,14 @@ pub enum Change {
         group: String,
         name: String,
     },
-    /// Turns a pending request into membership; the member's cursor starts
-    /// at `cursor` so they receive the recent history after it.
+    /// Turns a pending request into membership. The member may read the
+    /// log after `floor` (the recent history a newcomer is given), and
+    /// their delivery cursor starts there.
     Approve {
         group: String,
         name: String,
         by: String,
-        cursor: Seq,
+        floor: Seq,
     },
     Kick {
         group: String,
@@ -178,6 +190,8 @@ impl Change {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRecord {
     pub group: String,
+    /// The log entry that announced it.
+    pub seq: Seq,
     pub info: FileInfo,
     pub from: String,
     /// When it was announced (Unix ms); retention counts from here.

@@ -23,59 +23,20 @@ use std::{
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{Change, FileRecord, GroupRecord, MemberRecord, NameClaim, Store, StoreError, now_ms};
-use crate::protocol::{Body, FileInfo, JoinRequest, LogEntry, Seq};
+use crate::{
+    protocol::{Body, FileInfo, JoinRequest, LogEntry, Seq},
+    sync::lock,
+};
 
 /// Marks the file as ours (`PRAGMA application_id`): "PCCT".
 const APPLICATION_ID: i64 = 0x5043_4354;
 
-/// Schema migrations; `PRAGMA user_version` counts how many have run.
+/// Schema migrations, numbered files run in order; `PRAGMA user_version`
+/// counts how many have run.
 const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE users (
-    name        TEXT PRIMARY KEY,
-    secret_hash BLOB NOT NULL,
-    created_ms  INTEGER NOT NULL
-);
-CREATE TABLE groups (
-    name       TEXT PRIMARY KEY,
-    admin      TEXT NOT NULL,
-    head       INTEGER NOT NULL DEFAULT 0,
-    created_ms INTEGER NOT NULL
-);
-CREATE TABLE members (
-    grp       TEXT NOT NULL REFERENCES groups(name),
-    name      TEXT NOT NULL,
-    cursor    INTEGER NOT NULL,
-    joined_ms INTEGER NOT NULL,
-    PRIMARY KEY (grp, name)
-) WITHOUT ROWID;
-CREATE TABLE requests (
-    grp   TEXT NOT NULL REFERENCES groups(name),
-    name  TEXT NOT NULL,
-    at_ms INTEGER NOT NULL,
-    PRIMARY KEY (grp, name)
-) WITHOUT ROWID;
-CREATE TABLE log (
-    grp    TEXT NOT NULL REFERENCES groups(name),
-    seq    INTEGER NOT NULL,
-    at_ms  INTEGER NOT NULL,
-    sender TEXT NOT NULL,
-    body   BLOB NOT NULL,
-    PRIMARY KEY (grp, seq)
-) WITHOUT ROWID;
-"#,
-    r#"
-CREATE TABLE files (
-    id     TEXT PRIMARY KEY,
-    grp    TEXT NOT NULL REFERENCES groups(name),
-    name   TEXT NOT NULL,
-    size   INTEGER NOT NULL,
-    blake3 BLOB NOT NULL,
-    sender TEXT NOT NULL,
-    at_ms  INTEGER NOT NULL
-);
-CREATE INDEX files_by_age ON files (at_ms);
-"#,
+    include_str!("migrations/0001_groups.sql"),
+    include_str!("migrations/0002_files.sql"),
+    include_str!("migrations/0003_read_grants.sql"),
 ];
 
 /// How often the background thread checkpoints the WAL.
@@ -238,14 +199,6 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave SQLite inconsistent (the
-    // transaction rolls back on drop), so a poisoned lock is still usable.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl Store for SqliteStore {
     fn claim_name(&self, name: &str, secret_hash: &[u8; 32]) -> Result<NameClaim, StoreError> {
         let mut writer = lock(&self.writer);
@@ -286,12 +239,13 @@ impl Store for SqliteStore {
         };
         let members = conn
             .prepare_cached(
-                "SELECT name, cursor FROM members WHERE grp = ?1 ORDER BY joined_ms, name",
+                "SELECT name, cursor, floor FROM members WHERE grp = ?1 ORDER BY joined_ms, name",
             )?
             .query_map([group], |r| {
                 Ok(MemberRecord {
                     name: r.get(0)?,
                     cursor: r.get(1)?,
+                    floor: r.get(2)?,
                 })
             })?
             .collect::<Result<_, _>>()?;
@@ -396,7 +350,7 @@ impl Store for SqliteStore {
     }
 }
 
-const FILE_COLUMNS: &str = "id, grp, name, size, blake3, sender, at_ms";
+const FILE_COLUMNS: &str = "id, grp, name, size, blake3, sender, at_ms, seq";
 
 fn file_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<FileRecord> {
     Ok(FileRecord {
@@ -409,6 +363,7 @@ fn file_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<FileRecord> {
         group: row.get(1)?,
         from: row.get(5)?,
         at_ms: row.get(6)?,
+        seq: row.get(7)?,
     })
 }
 
@@ -445,18 +400,15 @@ fn apply_one(
             )?;
         }
         Change::Approve {
-            group,
-            name,
-            cursor,
-            ..
+            group, name, floor, ..
         } => {
             tx.execute(
                 "DELETE FROM requests WHERE grp = ?1 AND name = ?2",
                 params![group, name],
             )?;
             tx.execute(
-                "INSERT INTO members (grp, name, cursor, joined_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![group, name, cursor, at_ms],
+                "INSERT INTO members (grp, name, cursor, floor, joined_ms) VALUES (?1, ?2, ?3, ?3, ?4)",
+                params![group, name, floor, at_ms],
             )?;
         }
         Change::Kick { group, name, .. } => {
@@ -471,13 +423,8 @@ fn apply_one(
                 params![group, to],
             )?;
         }
-        Change::Post { .. } => {}
-        Change::PostFile { group, from, file } => {
-            tx.execute(
-                "INSERT INTO files (id, grp, name, size, blake3, sender, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![file.id, group, file.name, file.size, file.blake3, from, at_ms],
-            )?;
-        }
+        // A file's record is written below, with the seq of its announcement.
+        Change::Post { .. } | Change::PostFile { .. } => {}
         Change::SaveCursor { group, name, seq } => {
             tx.prepare_cached(
                 "UPDATE members SET cursor = max(cursor, ?3) WHERE grp = ?1 AND name = ?2",
@@ -507,6 +454,12 @@ fn apply_one(
         from,
         rmp_serde::to_vec_named(&body).expect("Body always serializes")
     ])?;
+    if let Change::PostFile { file, .. } = change {
+        tx.execute(
+            "INSERT INTO files (id, grp, name, size, blake3, sender, at_ms, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![file.id, group, file.name, file.size, file.blake3, from, at_ms, seq],
+        )?;
+    }
     Ok(Some(LogEntry {
         seq,
         at_ms,
