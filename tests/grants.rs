@@ -10,7 +10,7 @@ use pyconchat::{
     client::{ClientEvent, TransferError},
     protocol::{
         Body, ClientFrame, ErrorCode, Event, FileInfo, Hello, JoinStatus, PROTOCOL_VERSION,
-        Request, Seq, ServerFrame,
+        ReplyData, Request, Seq, ServerFrame,
     },
     server::Limits,
 };
@@ -162,6 +162,83 @@ async fn files_shared_before_the_grant_cannot_be_fetched() {
         std::fs::read(saved).unwrap(),
         "recent.txt".repeat(100).as_bytes()
     );
+}
+
+#[tokio::test]
+async fn history_pages_back_to_the_grant_and_no_further() {
+    let server = server().await;
+    let mut alice = User::new("alice").join(&server, "g").await;
+    post(&alice, 10).await;
+    let bob = User::new("bob");
+    let joined = let_in(&server, &mut alice, &bob, "g").await;
+    post(&alice, 5).await; // seqs 13..=17
+    let bob = bob.join(&server, "g").await;
+    let page = |before, limit| history(&bob, before, limit);
+
+    assert_eq!(page(18, 3).await, [15, 16, 17]);
+    assert_eq!(page(15, 3).await, [12, 13, 14]);
+    let floor = joined - 1 - HISTORY;
+    assert_eq!(page(12, 100).await, (floor + 1..12).collect::<Vec<_>>());
+    assert!(
+        page(floor + 1, 100).await.is_empty(),
+        "nothing before the grant"
+    );
+    assert!(page(1, 100).await.is_empty());
+    assert_eq!(page(u64::MAX, 2).await, [16, 17], "from the end");
+    // The creator pages back to the very start.
+    assert_eq!(history(&alice, 4, 100).await, [1, 2, 3]);
+}
+
+#[tokio::test]
+async fn a_history_page_fits_in_a_frame() {
+    let server = server().await;
+    let alice = User::new("alice").join(&server, "g").await;
+    let long = "x".repeat(server.limits.max_message_bytes);
+    let sends = (0..100).map(|_| alice.client.send_message(long.clone()));
+    futures::future::try_join_all(sends).await.unwrap();
+    let page = history(&alice, u64::MAX, 200).await;
+    assert!(!page.is_empty() && page.len() < 100, "{}", page.len());
+    assert_eq!(page.last(), Some(&101), "the newest entries come first");
+}
+
+#[tokio::test]
+async fn the_file_list_holds_what_the_member_may_fetch() {
+    let server = server().await;
+    let mut alice = User::new("alice").join(&server, "g").await;
+    let work = tempfile::tempdir().unwrap();
+    let early = share(&mut alice, work.path(), "early.txt").await;
+    post(&alice, 10).await;
+    let recent = share(&mut alice, work.path(), "recent.txt").await;
+    let bob = User::new("bob");
+    let_in(&server, &mut alice, &bob, "g").await;
+    let mut other = User::new("carol").join(&server, "elsewhere").await;
+    share(&mut other, work.path(), "elsewhere.txt").await;
+
+    let listed = |session: &Session| {
+        let client = session.client.clone();
+        async move {
+            match client.request(Request::ListFiles).await.unwrap() {
+                ReplyData::Files { files } => files.into_iter().map(|f| f.file).collect::<Vec<_>>(),
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    assert_eq!(listed(&alice).await, [early, recent.clone()]);
+    let bob = bob.join(&server, "g").await;
+    assert_eq!(listed(&bob).await, [recent]);
+}
+
+/// The seqs of the history page `before`/`limit` as `session` sees it.
+async fn history(session: &Session, before: Seq, limit: u32) -> Vec<Seq> {
+    match session
+        .client
+        .request(Request::History { before, limit })
+        .await
+        .unwrap()
+    {
+        ReplyData::History { entries } => entries.into_iter().map(|e| e.seq).collect(),
+        other => panic!("{other:?}"),
+    }
 }
 
 /// Shares a file named `name` (its contents: the name, 100 times) and

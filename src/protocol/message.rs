@@ -118,6 +118,16 @@ pub enum Request {
     },
     /// Leave the chat (membership is kept); the server replies, then closes.
     Disconnect,
+    /// Earlier log entries, for scrolling back: those before `before`, at
+    /// most `limit` (and at most 200), never from before what your
+    /// membership lets you read. Answered with `history`.
+    History {
+        before: Seq,
+        limit: u32,
+    },
+    /// The group's files that can still be fetched (that your membership
+    /// lets you read); answered with `files`.
+    ListFiles,
 }
 
 /// What the server sends.
@@ -232,6 +242,24 @@ pub enum ReplyData {
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
+    /// Log entries, oldest first: the newest ones before the asked point
+    /// that fit in one reply. Empty when there is nothing earlier to read.
+    History {
+        entries: Vec<LogEntry>,
+    },
+    /// Files that can still be fetched, oldest first.
+    Files {
+        files: Vec<SharedFile>,
+    },
+}
+
+/// A file that can be fetched, with the entry that announced it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedFile {
+    pub seq: Seq,
+    pub at_ms: i64,
+    pub from: String,
+    pub file: FileInfo,
 }
 
 /// Pushed by the server.

@@ -34,7 +34,7 @@ use std::{
 
 use super::{Clock, Limits, internal, lock, rules::Grant};
 use crate::{
-    protocol::{ErrorBody, ErrorCode, FileInfo, clean_file_name},
+    protocol::{ErrorBody, ErrorCode, FileInfo, SharedFile, clean_file_name},
     store::{FileRecord, Store},
 };
 
@@ -281,6 +281,22 @@ impl Shelf {
             .map_err(|e| internal(&e))?
             .filter(|r| r.group == group && grant.may_read(r.seq) && !self.expired(r))
             .ok_or_else(unavailable)
+    }
+
+    /// The files of `group` that `grant` lets a member read and that can
+    /// still be fetched, oldest first.
+    pub fn available(&self, group: &str, grant: Grant) -> Result<Vec<SharedFile>, ErrorBody> {
+        let records = self.store.files().map_err(|e| internal(&e))?;
+        Ok(records
+            .into_iter()
+            .filter(|r| r.group == group && grant.may_read(r.seq) && !self.expired(r))
+            .map(|r| SharedFile {
+                seq: r.seq,
+                at_ms: r.at_ms,
+                from: r.from,
+                file: r.info,
+            })
+            .collect())
     }
 
     /// How many bytes a fetch of `len` at `offset` returns: at most a

@@ -344,6 +344,11 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// The newest committed sequence number of `group` (0 if unknown).
+    pub fn head(&self, group: &str) -> Seq {
+        self.groups.get(group).map_or(0, |g| g.rules.head)
+    }
+
     /// Answers `query` from `by` about `group`, if the rules allow it.
     pub fn answer(&self, group: &str, by: &str, query: Query) -> Result<ReplyData, ErrorBody> {
         let group = self.groups.get(group).ok_or_else(rules::not_member)?;

@@ -26,7 +26,7 @@ use super::{
     internal,
     rate::TokenBucket,
     rules::{Action, Grant, Query},
-    transfers::{Announcer, Transfers},
+    transfers::{Announcer, Transfers, newest_within},
     writer::FrameWriter,
 };
 use crate::protocol::{
@@ -42,6 +42,8 @@ const WRITE_BATCH: usize = 256;
 const GOODBYE: Duration = Duration::from_secs(2);
 /// How many log entries one catch-up read takes.
 const CATCH_UP_PAGE: usize = 512;
+/// Most entries one history reply holds.
+const HISTORY_PAGE: u32 = 200;
 /// The read buffer a connection starts with; it grows for bigger frames.
 /// Most clients send little, and an idle one keeps this much per connection.
 const READ_BUFFER: usize = 1024;
@@ -492,6 +494,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     Err(error) => self.reply(id, Err(error)).await,
                 };
             }
+            Request::History { before, limit } => {
+                let answer = self.history(member, before, limit).await;
+                return self.reply(id, answer).await;
+            }
+            Request::ListFiles => {
+                let budget = self.reply_budget();
+                let answer = (self.transfers)
+                    .list(&member.group, member.grant, budget)
+                    .await;
+                return self.reply(id, answer).await;
+            }
             Request::FetchFile { file, offset, len } => {
                 let answer = (self.transfers)
                     .fetch(&member.group, member.grant, file, offset, len)
@@ -533,6 +546,39 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             ));
         }
         Ok(text)
+    }
+
+    /// Up to `limit` log entries before `before` that the member may
+    /// read, oldest first, as many of the newest as fit in one reply.
+    async fn history(
+        &self,
+        member: &Member,
+        before: Seq,
+        limit: u32,
+    ) -> Result<ReplyData, ErrorBody> {
+        let head = self.ctx.hub.read().head(&member.group);
+        let newest = before.saturating_sub(1).min(head);
+        let after = newest
+            .saturating_sub(u64::from(limit.min(HISTORY_PAGE)))
+            .max(member.grant.floor());
+        if newest <= after {
+            return Ok(ReplyData::History {
+                entries: Vec::new(),
+            });
+        }
+        let store = self.ctx.hub.store().clone();
+        let group = member.group.clone();
+        let count = (newest - after) as usize;
+        let entries = blocking(move || store.read_log(&group, after, count)).await?;
+        Ok(ReplyData::History {
+            entries: newest_within(entries, self.reply_budget()),
+        })
+    }
+
+    /// Room for the items of one reply: half a frame leaves plenty for the
+    /// envelope around them.
+    fn reply_budget(&self) -> usize {
+        self.ctx.limits.max_frame_bytes / 2
     }
 
     async fn ask(&mut self, member: &Member, id: u32, query: Query) -> Result<(), End> {

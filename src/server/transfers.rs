@@ -178,6 +178,35 @@ impl Transfers {
         let data = blocking(move || shelf.read(&record, offset, len)).await?;
         Ok(ReplyData::FileData { data })
     }
+
+    /// The files of `group` that `grant` lets the member fetch: the newest
+    /// that fit in one reply of at most `budget` bytes.
+    pub async fn list(
+        &self,
+        group: &str,
+        grant: Grant,
+        budget: usize,
+    ) -> Result<ReplyData, ErrorBody> {
+        let (shelf, group) = (self.shelf.clone(), group.to_owned());
+        let files = blocking(move || shelf.available(&group, grant)).await?;
+        Ok(ReplyData::Files {
+            files: newest_within(files, budget),
+        })
+    }
+}
+
+/// The newest items (the end of `items`) whose encoded size adds up to at
+/// most `budget` bytes, so a reply always fits in a frame.
+pub(crate) fn newest_within<T: serde::Serialize>(mut items: Vec<T>, budget: usize) -> Vec<T> {
+    let mut used = 0;
+    let first = items
+        .iter()
+        .rposition(|item| {
+            used += crate::protocol::encode(item).len();
+            used > budget
+        })
+        .map_or(0, |over| over + 1);
+    items.split_off(first)
 }
 
 fn no_upload(id: u64) -> ErrorBody {

@@ -18,6 +18,7 @@ use super::{
     files,
     theme::Theme,
 };
+use crate::protocol::reveal;
 
 /// Wraps `text` into lines of at most `width` display columns: at spaces
 /// where possible, inside a word only when the word alone is too wide, and
@@ -134,6 +135,7 @@ pub fn item_lines(item: &Item, width: usize, app: &App) -> Vec<Line<'static>> {
         .map_or_else(|| "     ".to_owned(), |ms| clock(ms, app.settings.utc));
     let time_span = Span::styled(format!("{time} "), theme.time);
     let hanging = |prefix: Vec<Span<'static>>, text: &str, style: Style, me: &str| {
+        let text = &reveal(text);
         let prefix_w: usize = prefix.iter().map(|s| s.width()).sum();
         let (first_w, indent) = if width >= prefix_w + 10 {
             (width - prefix_w, prefix_w)

@@ -363,3 +363,13 @@ fn connecting_screen() {
     assert_eq!(app.screen, Screen::Connecting);
     assert_snapshot!(render(&app, 80, 16).backend());
 }
+
+#[test]
+fn a_message_with_a_direction_control_shows_a_marker() {
+    let mut app = chat_as_member();
+    update(
+        &mut app,
+        text(5, "carol", "please pay invoice\u{202E}fdp.exe today"),
+    );
+    assert_snapshot!(render(&app, 80, 24).backend());
+}
