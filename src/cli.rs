@@ -35,6 +35,12 @@ pub enum Command {
     ForgetServer(ForgetServerArgs),
     /// Server side: free a name whose owner lost their identity key.
     ReleaseName(ReleaseNameArgs),
+    /// Server side: list (and release) names in no group, unused for a while.
+    Names(NamesArgs),
+    /// Server side: list groups nobody has been in for a while.
+    Groups(GroupsArgs),
+    /// Server side, with the server stopped: remove a group, its log and its files.
+    CloseGroup(CloseGroupArgs),
     /// Load-test a server: many clients, many messages; reports throughput and latency.
     Bench(crate::bench::BenchOptions),
 }
@@ -44,6 +50,40 @@ pub struct ReleaseNameArgs {
     /// The user name to free; the next join under it claims it.
     #[arg(value_name = "NAME")]
     pub name: String,
+    /// The server's data dir [default: the platform's data dir].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct NamesArgs {
+    /// List names in no group (and not asking to join one) that nobody has
+    /// connected with for this many days.
+    #[arg(long, value_name = "DAYS")]
+    pub unused_days: u32,
+    /// Release the names listed, so anyone may claim them again.
+    #[arg(long)]
+    pub release: bool,
+    /// The server's data dir [default: the platform's data dir].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GroupsArgs {
+    /// List groups with no message and no member connected for this many days.
+    #[arg(long, value_name = "DAYS")]
+    pub idle_days: u32,
+    /// The server's data dir [default: the platform's data dir].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CloseGroupArgs {
+    /// The group to remove, with its members, requests, log and files.
+    #[arg(value_name = "GROUP")]
+    pub group: String,
     /// The server's data dir [default: the platform's data dir].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,

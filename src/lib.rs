@@ -20,5 +20,6 @@ mod private_file;
 pub mod protocol;
 pub mod server;
 pub mod store;
+mod sync;
 pub mod tls;
 pub mod tui;

@@ -3,10 +3,13 @@ use std::sync::Arc;
 use clap::Parser;
 use color_eyre::eyre::{Result, WrapErr};
 use pyconchat::{
-    cli::{Cli, Command, ForgetServerArgs, ReleaseNameArgs, ServeArgs},
+    cli::{
+        Cli, CloseGroupArgs, Command, ForgetServerArgs, GroupsArgs, NamesArgs, ReleaseNameArgs,
+        ServeArgs,
+    },
     config::Config,
     server,
-    store::SqliteStore,
+    store::{SqliteStore, Store, now_ms},
     tls::{self, KnownServers},
     tui,
 };
@@ -22,6 +25,9 @@ fn main() -> Result<()> {
         Command::Join(args) => runtime.block_on(tui::run(config, args)),
         Command::ForgetServer(args) => forget_server(&config, args),
         Command::ReleaseName(args) => release_name(config, args),
+        Command::Names(args) => names(config, args),
+        Command::Groups(args) => groups(config, args),
+        Command::CloseGroup(args) => close_group(config, args),
         Command::Bench(options) => Ok(pyconchat::bench::main(options)?),
     }
 }
@@ -41,7 +47,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
     server.plaintext |= args.plaintext;
     let limits = config.server.limits()?;
     let data_dir = config.server.data_dir()?;
-    let store = SqliteStore::open(&data_dir)?;
+    let store = SqliteStore::open_exclusive(&data_dir)?;
     store.set_max_bytes(config.server.max_database_mb * 1024 * 1024)?;
     tracing::info!(database = %store.path().display(), "store open");
     let listener = TcpListener::bind(&config.server.listen)
@@ -88,6 +94,98 @@ fn release_name(mut config: Config, args: ReleaseNameArgs) -> Result<()> {
         println!("No one holds the name {} on this server.", args.name);
     }
     Ok(())
+}
+
+/// Lists the names in no group not used for the given days, and releases
+/// them if asked. Safe while the server runs: it looks names up afresh on
+/// every hello.
+fn names(mut config: Config, args: NamesArgs) -> Result<()> {
+    config.server.data_dir = args.data_dir.or(config.server.data_dir);
+    let store = SqliteStore::open(&config.server.data_dir()?)?;
+    let before = days_ago(args.unused_days);
+    if args.release {
+        let released = store.release_unused_names(before)?;
+        for name in &released {
+            println!("{name}");
+        }
+        println!("Released {} unused names.", released.len());
+        return Ok(());
+    }
+    let unused = store.unused_names(before)?;
+    for name in &unused {
+        println!("{:<32}  last seen {}", name.name, date(name.last_seen_ms));
+    }
+    println!(
+        "{} names in no group, unused for {} days; --release frees them.",
+        unused.len(),
+        args.unused_days
+    );
+    Ok(())
+}
+
+/// Lists the groups with nothing logged and no member connected for the
+/// given days.
+fn groups(mut config: Config, args: GroupsArgs) -> Result<()> {
+    config.server.data_dir = args.data_dir.or(config.server.data_dir);
+    let store = SqliteStore::open(&config.server.data_dir()?)?;
+    let idle = store.idle_groups(days_ago(args.idle_days))?;
+    for group in &idle {
+        println!(
+            "{:<32}  admin {:<32}  {:>5} members  last active {}",
+            group.name,
+            group.admin,
+            group.members,
+            date(group.active_ms)
+        );
+    }
+    println!(
+        "{} groups idle for {} days; close-group GROUP removes one (with the server stopped).",
+        idle.len(),
+        args.idle_days
+    );
+    Ok(())
+}
+
+/// Removes a group and everything of it. The server keeps groups in
+/// memory, so this refuses to run beside it.
+fn close_group(mut config: Config, args: CloseGroupArgs) -> Result<()> {
+    config.server.data_dir = args.data_dir.or(config.server.data_dir);
+    let store = SqliteStore::open_exclusive(&config.server.data_dir()?)?;
+    let Some(closed) = store.close_group(&args.group)? else {
+        println!("There is no group {} on this server.", args.group);
+        return Ok(());
+    };
+    for record in &closed.files {
+        let path = store.files_dir().join(&record.info.id);
+        match std::fs::remove_file(&path) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => eprintln!(
+                "cannot delete {} ({error}); the server removes it when it next starts",
+                path.display()
+            ),
+            _ => {}
+        }
+    }
+    println!(
+        "Closed {}: removed {} members, {} log entries and {} files.",
+        args.group,
+        closed.members,
+        closed.entries,
+        closed.files.len()
+    );
+    Ok(())
+}
+
+/// The Unix time in ms `days` days ago.
+fn days_ago(days: u32) -> i64 {
+    now_ms().saturating_sub(i64::from(days) * 24 * 3600 * 1000)
+}
+
+/// A stored time as a UTC date and time, for the operator's listings.
+fn date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+    )
 }
 
 /// Removes a server's pinned certificate so the next join pins it anew.

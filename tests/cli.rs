@@ -126,3 +126,156 @@ fn forget_server_removes_only_that_pin() {
     assert_eq!(pins.get("a:1").unwrap(), None);
     assert_eq!(pins.get("b:2").unwrap().as_deref(), Some("SHA256:BB"));
 }
+
+/// Runs the binary with `args` and `--data-dir dir`; returns its stdout,
+/// or its stderr if it failed.
+fn operator(args: &[&str], dir: &std::path::Path) -> Result<String, String> {
+    let output = pyconchat()
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let text = |bytes| String::from_utf8(bytes).unwrap();
+    if output.status.success() {
+        Ok(text(output.stdout))
+    } else {
+        Err(text(output.stderr))
+    }
+}
+
+/// `ann` is admin of `rust`, which has a message and a file; `cat` is in
+/// no group.
+fn a_server_with_a_group(dir: &std::path::Path) {
+    use pyconchat::{
+        protocol::FileInfo,
+        store::{Change, SqliteStore, Store},
+    };
+    let store = SqliteStore::open(dir).unwrap();
+    store.claim_name("ann", &[1; 32]).unwrap();
+    store.claim_name("cat", &[2; 32]).unwrap();
+    let group = || "rust".to_owned();
+    let file = FileInfo {
+        id: "f1".into(),
+        name: "notes.txt".into(),
+        size: 3,
+        blake3: blake3::hash(b"abc").as_bytes().to_vec(),
+    };
+    std::fs::create_dir_all(store.files_dir()).unwrap();
+    std::fs::write(store.files_dir().join("f1"), b"abc").unwrap();
+    store
+        .apply(
+            pyconchat::store::now_ms(),
+            &[
+                Change::CreateGroup {
+                    group: group(),
+                    admin: "ann".into(),
+                },
+                Change::Post {
+                    group: group(),
+                    from: "ann".into(),
+                    text: "hi".into(),
+                },
+                Change::PostFile {
+                    group: group(),
+                    from: "ann".into(),
+                    file,
+                },
+            ],
+        )
+        .unwrap();
+}
+
+#[test]
+fn names_lists_and_releases_only_names_in_no_group() {
+    use pyconchat::store::{SqliteStore, Store};
+    let dir = tempfile::tempdir().unwrap();
+    a_server_with_a_group(dir.path());
+    let listed = operator(&["names", "--unused-days", "1"], dir.path()).unwrap();
+    assert!(listed.contains("0 names in no group"), "{listed}");
+    // Both names were seen moments ago: only a 0-day cut-off reaches them.
+    let listed = operator(&["names", "--unused-days", "0"], dir.path()).unwrap();
+    assert!(
+        listed.starts_with("cat ") && listed.contains("1 names in no group"),
+        "{listed}"
+    );
+    let released = operator(&["names", "--unused-days", "0", "--release"], dir.path()).unwrap();
+    assert_eq!(released, "cat\nReleased 1 unused names.\n");
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.verify_name("cat", &[2; 32]).unwrap(), None);
+    assert!(store.verify_name("ann", &[1; 32]).unwrap().is_some());
+}
+
+#[test]
+fn groups_lists_those_idle_for_the_given_days() {
+    let dir = tempfile::tempdir().unwrap();
+    a_server_with_a_group(dir.path());
+    let listed = operator(&["groups", "--idle-days", "1"], dir.path()).unwrap();
+    assert!(listed.starts_with("0 groups idle for 1 days"), "{listed}");
+    let listed = operator(&["groups", "--idle-days", "0"], dir.path()).unwrap();
+    assert!(
+        listed.starts_with("rust ") && listed.contains("admin ann") && listed.contains("1 members"),
+        "{listed}"
+    );
+}
+
+#[test]
+fn close_group_refuses_while_the_server_runs_then_removes_everything() {
+    use pyconchat::store::{SqliteStore, Store};
+    let dir = tempfile::tempdir().unwrap();
+    a_server_with_a_group(dir.path());
+    let (mut server, _) = common::spawn_serve(
+        pyconchat()
+            .args([
+                "serve",
+                "--plaintext",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(dir.path()),
+    );
+    let refused = operator(&["close-group", "rust"], dir.path()).unwrap_err();
+    assert!(refused.contains("stop it first"), "{refused}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let closed = operator(&["close-group", "rust"], dir.path()).unwrap();
+    assert_eq!(
+        closed,
+        "Closed rust: removed 1 members, 3 log entries and 1 files.\n"
+    );
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.load_group("rust").unwrap(), None);
+    assert!(store.files().unwrap().is_empty());
+    assert!(!store.files_dir().join("f1").exists());
+    let again = operator(&["close-group", "rust"], dir.path()).unwrap();
+    assert!(again.contains("There is no group rust"), "{again}");
+}
+
+#[test]
+fn a_second_server_on_the_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, _) = common::spawn_serve(
+        pyconchat()
+            .args([
+                "serve",
+                "--plaintext",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(dir.path()),
+    );
+    let refused = operator(
+        &["serve", "--plaintext", "--listen", "127.0.0.1:0"],
+        dir.path(),
+    )
+    .unwrap_err();
+    assert!(
+        refused.contains("in use by another pyconchat process"),
+        "{refused}"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -5,17 +5,25 @@
 mod common;
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     path::Path,
     process::{Child, Command},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
-use common::{Session, User, text_of};
+use common::{Session, User};
 use pyconchat::{
     client::{ClientEvent, ConnectOptions},
-    protocol::Event,
+    protocol::{Body, Event},
 };
+
+/// Acknowledgements to wait for before the kill: enough that many
+/// messages are in flight and many already durable when the server dies.
+const ACKNOWLEDGED_BEFORE_KILL: usize = 300;
 
 /// Starts `pyconchat serve` on `listen`, flood control off.
 fn serve(data_dir: &Path, listen: &str) -> (Child, String) {
@@ -78,44 +86,58 @@ async fn acknowledged_messages_survive_sigkill_exactly_once() {
     tokio::spawn(async move { while alice_events.recv().await.is_some() {} });
 
     // Two senders, many requests in flight each, until the server dies.
+    let acknowledged = Arc::new(AtomicUsize::new(0));
     let senders: Vec<_> = [("alice", alice_client), ("bob", bob_client)]
         .into_iter()
         .map(|(who, client)| {
+            let acknowledged = acknowledged.clone();
             tokio::spawn(async move {
                 let mut acked = Vec::new();
-                let mut next = 0;
+                let mut sent = 0;
                 'sending: loop {
-                    let batch: Vec<_> = (next..next + 32)
+                    let batch: Vec<_> = (sent..sent + 32)
                         .map(|i| {
                             let client = client.clone();
                             let text = format!("{who} {i}");
                             async move { (client.send_message(text.clone()).await, text) }
                         })
                         .collect();
-                    next += 32;
+                    sent += 32;
                     for (result, text) in futures::future::join_all(batch).await {
                         match result {
-                            Ok(seq) => acked.push((seq, text)),
+                            Ok(seq) => {
+                                acked.push((seq, text));
+                                acknowledged.fetch_add(1, Ordering::Relaxed);
+                            }
                             Err(_) => break 'sending,
                         }
                     }
                 }
-                acked
+                (who, sent, acked)
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    common::wait_until("the server has acknowledged enough to mean much", || {
+        acknowledged.load(Ordering::Relaxed) >= ACKNOWLEDGED_BEFORE_KILL
+    })
+    .await;
     server.kill().expect("SIGKILL");
     server.wait().unwrap();
     let mut acked = Vec::new();
+    let mut sent = HashMap::new();
     for sender in senders {
-        acked.extend(sender.await.unwrap());
+        let (who, sent_by, acked_by) = sender.await.unwrap();
+        // A client's requests go out in the order they are made and the
+        // server commits one connection's messages in the order they
+        // arrive, so a sender's messages hold positions in its own order.
+        assert!(
+            acked_by.windows(2).all(|pair| pair[0].0 < pair[1].0),
+            "{who}'s messages are in the order sent"
+        );
+        sent.insert(who, sent_by);
+        acked.extend(acked_by);
     }
-    assert!(
-        acked.len() > 50,
-        "the test sent too little to mean much: {}",
-        acked.len()
-    );
+    assert!(acked.len() >= ACKNOWLEDGED_BEFORE_KILL, "{}", acked.len());
 
     let (mut server, _) = serve(dir.path(), &address);
 
@@ -127,18 +149,37 @@ async fn acknowledged_messages_survive_sigkill_exactly_once() {
     let mut log = Vec::new();
     while log.len() < head as usize {
         let entry = reader.entry().await;
-        log.push((entry.seq, text_of(&entry)));
+        log.push((entry.seq, entry.body));
     }
     let seqs: Vec<u64> = log.iter().map(|(seq, _)| *seq).collect();
     assert_eq!(seqs, (1..=head).collect::<Vec<_>>(), "no gaps");
-    let texts: HashSet<&String> = log.iter().map(|(_, text)| text).collect();
-    assert_eq!(texts.len(), log.len(), "nothing appears twice");
     for (seq, text) in &acked {
         assert_eq!(
             log[*seq as usize - 1].1,
-            *text,
+            Body::Text { text: text.clone() },
             "acknowledged entry {seq} is intact"
         );
+    }
+    // After the group's creation and bob's joining, the log holds only
+    // messages someone sent, each once; some sent as the server died may
+    // be there unacknowledged.
+    assert_eq!(log[0].1, Body::GroupCreated);
+    assert_eq!(log[1].1, Body::MemberJoined { name: "bob".into() });
+    let texts: Vec<&String> = log[2..]
+        .iter()
+        .map(|(seq, body)| match body {
+            Body::Text { text } => text,
+            other => panic!("entry {seq} is not a message: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        texts.iter().collect::<HashSet<_>>().len(),
+        texts.len(),
+        "nothing appears twice"
+    );
+    for text in &texts {
+        let (who, i) = text.split_once(' ').expect("`who i`");
+        assert!(i.parse::<usize>().unwrap() < sent[who], "{text:?} was sent");
     }
 
     // bob was connected throughout; his client reconnects on its own and

@@ -617,8 +617,9 @@ async fn expired_and_evicted_files_are_no_longer_available() {
     }
     assert!(listing(&downloads).iter().all(|n| !n.starts_with('.')));
 
+    let retention = std::time::Duration::from_secs(30);
     let short = TestServer::with_limits(Limits {
-        file_retention: std::time::Duration::from_millis(300),
+        file_retention: retention,
         ..Limits::default()
     })
     .await;
@@ -627,7 +628,10 @@ async fn expired_and_evicted_files_are_no_longer_available() {
     send(&alice.client, &path).await.unwrap();
     announced(&mut alice).await;
     let (_, file) = announced(&mut others[0]).await;
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    // The server shares this test's clock: move it past the retention.
+    tokio::time::pause();
+    tokio::time::advance(retention + std::time::Duration::from_secs(1)).await;
+    tokio::time::resume();
     let error = fetch(&others[0].client, &file, &downloads)
         .await
         .unwrap_err();

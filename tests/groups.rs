@@ -38,6 +38,14 @@ async fn admin_and_member_as(
     (admin, member)
 }
 
+/// Moves the server's clock forward without waiting (the server runs on
+/// this test's runtime, so it shares the clock).
+async fn pass_time(duration: Duration) {
+    tokio::time::pause();
+    tokio::time::advance(duration).await;
+    tokio::time::resume();
+}
+
 fn code(result: Result<ReplyData, pyconchat::client::ClientError>) -> ErrorCode {
     result
         .expect_err("the request fails")
@@ -125,11 +133,7 @@ async fn a_join_request_waits_for_the_admin_who_approves_it() {
 
 #[tokio::test]
 async fn a_rejected_user_is_told_and_may_ask_again_after_a_pause() {
-    let server = TestServer::with_limits(Limits {
-        rejoin_cooldown: Duration::from_millis(500),
-        ..Limits::default()
-    })
-    .await;
+    let server = TestServer::start().await;
     let (alice, bob) = (User::new("alice"), User::new("bob"));
     let admin = alice.join(&server, "rust").await;
     let mut pending = bob.join(&server, "rust").await;
@@ -152,8 +156,14 @@ async fn a_rejected_user_is_told_and_may_ask_again_after_a_pause() {
     // Asking again at once is refused, so a rejected user cannot flood the admin.
     let error = bob.refused(&server, "rust").await;
     assert_eq!(error.code(), Some(ErrorCode::RateLimited));
-    assert!(error.to_string().contains("ask again in"), "{error}");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(error.to_string().contains("ask again in 60 s"), "{error}");
+    // Just before the cooldown ends the answer is still no...
+    let cooldown = server.limits.rejoin_cooldown;
+    pass_time(cooldown - Duration::from_secs(2)).await;
+    let error = bob.refused(&server, "rust").await;
+    assert!(error.to_string().contains("ask again in 2 s"), "{error}");
+    // ...and after it, yes.
+    pass_time(Duration::from_secs(2)).await;
     let again = bob.join(&server, "rust").await;
     assert_eq!(again.welcome.status, JoinStatus::Pending);
 }
@@ -230,6 +240,28 @@ async fn admin_only_requests_are_refused_to_members() {
         );
     }
     assert_eq!(member.client.who_admin().await.unwrap(), "alice");
+}
+
+#[tokio::test]
+async fn errors_quote_a_short_prefix_of_a_huge_name_and_the_connection_goes_on() {
+    let server = TestServer::start().await;
+    let (admin, _member) = admin_and_member(&server, "rust").await;
+    // A name almost as long as a frame may be: echoed whole, the reply
+    // would be over the server's own frame limit.
+    let huge = "z".repeat(server.limits.max_frame_bytes - 200);
+    for request in [
+        Request::KickMember { name: huge.clone() },
+        Request::ChangeAdmin { name: huge.clone() },
+        Request::ApproveRequest { name: huge.clone() },
+        Request::RejectRequest { name: huge.clone() },
+    ] {
+        let error = admin.client.request(request).await.unwrap_err();
+        assert_eq!(error.code(), Some(ErrorCode::NoSuchUser), "{error}");
+        let shown = error.to_string();
+        assert!(shown.len() < 300, "{} bytes", shown.len());
+        assert!(shown.contains(&format!("{}…", "z".repeat(64))), "{shown}");
+    }
+    assert_eq!(admin.client.who_admin().await.unwrap(), "alice");
 }
 
 #[tokio::test]

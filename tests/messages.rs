@@ -80,7 +80,7 @@ async fn a_member_who_was_away_gets_what_they_missed_once_in_order() {
     // A fresh connection with no resume point: the server's cursor decides.
     let mut back = bob.join(&server, "rust").await;
     assert_eq!(back.texts(30).await, missed);
-    back.assert_no_entry().await;
+    back.assert_nothing_more().await;
 }
 
 #[tokio::test]
@@ -106,7 +106,7 @@ async fn the_client_resumes_after_a_server_restart_without_gaps_or_duplicates() 
     let after: Vec<String> = (0..10).map(|i| format!("after {i}")).collect();
     send_all(&admin, after.clone()).await;
     assert_eq!(member.texts(10).await, after);
-    member.assert_no_entry().await;
+    member.assert_nothing_more().await;
 }
 
 #[tokio::test]
@@ -129,7 +129,7 @@ async fn the_servers_cursor_survives_a_restart() {
             .map(|i| format!("while away {i}"))
             .collect::<Vec<_>>()
     );
-    back.assert_no_entry().await;
+    back.assert_nothing_more().await;
 }
 
 #[tokio::test]
@@ -149,7 +149,7 @@ async fn a_new_member_gets_the_configured_amount_of_history() {
         member.texts(4).await,
         ["old 7", "old 8", "old 9", "MemberJoined { name: \"bob\" }"]
     );
-    member.assert_no_entry().await;
+    member.assert_nothing_more().await;
 }
 
 #[tokio::test]
@@ -224,7 +224,7 @@ async fn a_member_who_falls_behind_is_dropped_and_catches_up_without_gaps() {
         "bob was never dropped; the test sent too little"
     );
     assert!(received == texts, "every message exactly once, in order");
-    member.assert_no_entry().await;
+    member.assert_nothing_more().await;
     drain.abort();
 }
 

@@ -3,8 +3,9 @@
 //! decodes back to the same value.
 
 use pyconchat::protocol::{
-    Body, ClientFrame, ErrorBody, ErrorCode, Event, FileInfo, Hello, JoinStatus, LogEntry, Outcome,
-    Reply, ReplyData, Request, RequestFrame, ServerFrame, Welcome, decode, encode,
+    Body, ClientFrame, ErrorBody, ErrorCode, Event, FileInfo, GroupSnapshot, Hello, JoinRequest,
+    JoinStatus, LogEntry, MemberInfo, Outcome, Reply, ReplyData, Request, RequestFrame, Role,
+    ServerFrame, Welcome, decode, encode,
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -81,6 +82,38 @@ fn examples() -> Vec<Example> {
                     at_ms: 1_700_000_000_000,
                     from: "ann".into(),
                     body: Body::Text { text: "hi".into() },
+                },
+            }),
+        ),
+        example(
+            "event_join_requested",
+            ServerFrame::Event(Event::JoinRequested {
+                request: JoinRequest {
+                    name: "bob".into(),
+                    at_ms: 1_700_000_000_000,
+                },
+            }),
+        ),
+        example(
+            "event_request_approved",
+            ServerFrame::Event(Event::RequestApproved {
+                by: "ann".into(),
+                snapshot: GroupSnapshot {
+                    admin: "ann".into(),
+                    members: vec![
+                        MemberInfo {
+                            name: "ann".into(),
+                            role: Role::Admin,
+                            online: true,
+                        },
+                        MemberInfo {
+                            name: "bob".into(),
+                            role: Role::Member,
+                            online: true,
+                        },
+                    ],
+                    requests: Vec::new(),
+                    head: 3,
                 },
             }),
         ),

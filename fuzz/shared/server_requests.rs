@@ -110,6 +110,11 @@ pub enum Op {
         offset: u64,
         len: u32,
     },
+    History {
+        before: u16,
+        limit: u16,
+    },
+    ListFiles,
 }
 
 #[derive(Arbitrary, Debug, Clone)]
@@ -195,6 +200,11 @@ impl Op {
                 offset: u64::from(*offset),
                 data: data.clone(),
             },
+            Op::History { before, limit } => Request::History {
+                before: u64::from(*before),
+                limit: u32::from(*limit),
+            },
+            Op::ListFiles => Request::ListFiles,
             Op::CompleteUpload(upload) => Request::CompleteUpload {
                 upload: u64::from(*upload),
             },
@@ -251,6 +261,8 @@ enum Answer {
     Admin,
     Upload,
     FileData,
+    History,
+    Files,
     /// A request the server may or may not understand.
     Any,
 }
@@ -261,6 +273,8 @@ impl Answer {
             Request::SendMessage { .. } | Request::CompleteUpload { .. } => Answer::Sent,
             Request::OfferFile { .. } => Answer::Upload,
             Request::FetchFile { .. } => Answer::FileData,
+            Request::History { .. } => Answer::History,
+            Request::ListFiles => Answer::Files,
             Request::ViewRequests => Answer::Requests,
             Request::AllMembers | Request::OnlineMembers => Answer::Members,
             Request::WhoAdmin => Answer::Admin,
@@ -292,6 +306,8 @@ impl Answer {
                 | (Answer::Admin, ReplyData::Admin { .. })
                 | (Answer::Upload, ReplyData::Upload { .. })
                 | (Answer::FileData, ReplyData::FileData { .. })
+                | (Answer::History, ReplyData::History { .. })
+                | (Answer::Files, ReplyData::Files { .. })
         )
     }
 }

@@ -350,8 +350,9 @@ pub(crate) fn raise_fd_limit() -> u64 {
 }
 
 /// The bench measures what the server can carry, so its own server runs
-/// without flood control (which would cap each publisher at a human rate
-/// and a group at 100 waiting join requests) and without TLS (the load
+/// without flood control (which would cap each publisher at a human rate,
+/// a group at 100 waiting join requests, and the bench's one address at a
+/// conference room's worth of new names and groups) and without TLS (the load
 /// generator speaks plain TCP).
 fn unthrottled() -> Limits {
     Limits {
@@ -359,6 +360,10 @@ fn unthrottled() -> Limits {
         request_burst: u32::MAX,
         messages_per_second: u32::MAX,
         message_burst: u32::MAX,
+        new_names_per_minute: u32::MAX,
+        new_name_burst: u32::MAX,
+        new_groups_per_minute: u32::MAX,
+        new_group_burst: u32::MAX,
         max_pending_requests: usize::MAX,
         ..Limits::default()
     }
@@ -370,5 +375,9 @@ const UNTHROTTLED_ENV: &[(&str, &str)] = &[
     ("PYCONCHAT_SERVER_REQUEST_BURST", "4294967295"),
     ("PYCONCHAT_SERVER_MESSAGES_PER_SECOND", "4294967295"),
     ("PYCONCHAT_SERVER_MESSAGE_BURST", "4294967295"),
+    ("PYCONCHAT_SERVER_NEW_NAMES_PER_MINUTE", "4294967295"),
+    ("PYCONCHAT_SERVER_NEW_NAME_BURST", "4294967295"),
+    ("PYCONCHAT_SERVER_NEW_GROUPS_PER_MINUTE", "4294967295"),
+    ("PYCONCHAT_SERVER_NEW_GROUP_BURST", "4294967295"),
     ("PYCONCHAT_SERVER_MAX_PENDING_REQUESTS", "4294967295"),
 ];

@@ -3,6 +3,8 @@
 //! announces them and receivers clean them again before saving, so neither
 //! has to trust the other.
 
+use super::invisible::is_invisible;
+
 /// Longest cleaned name, in bytes: under every common file system's 255,
 /// with room for a ` (12)` suffix.
 pub const FILE_NAME_MAX_BYTES: usize = 200;
@@ -17,14 +19,16 @@ const RESERVED: &[&str] = &[
 ];
 
 /// A plain file name made from `name`: only its last path component
-/// (either slash), no control characters or characters Windows forbids, no
+/// (either slash), no control characters, no characters that reorder or
+/// hide part of the name ([`is_invisible`]: `invoice\u{202E}fdp.exe` would
+/// show as `invoiceexe.pdf`), no characters Windows forbids, no
 /// leading dots or spaces, no trailing dots or spaces, not a reserved device
 /// name, at most [`FILE_NAME_MAX_BYTES`] bytes with the extension kept.
 pub fn clean_file_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
     let replaced: String = last
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|&c| !c.is_control() && !is_invisible(c))
         .map(|c| match c {
             '<' | '>' | ':' | '"' | '|' | '?' | '*' => '_',
             c => c,
@@ -90,6 +94,18 @@ mod tests {
             ("what?.md", "what_.md"),
             ("report 2026.pdf", "report 2026.pdf"),
             ("東京 café 🎉.png", "東京 café 🎉.png"),
+            ("invoice\u{202E}fdp.exe", "invoicefdp.exe"),
+            ("\u{2066}notes\u{2069}.txt", "notes.txt"),
+            ("a\u{200E}\u{200F}\u{061C}b", "ab"),
+            (
+                "zero\u{200B}\u{200C}\u{200D}width\u{2060}\u{FEFF}",
+                "zerowidth",
+            ),
+            ("soft\u{00AD}hyphen\u{180E}", "softhyphen"),
+            ("\u{202E}.bashrc", "bashrc"),
+            ("hidden\u{E0041}\u{E0042}.md", "hidden.md"),
+            ("👨\u{200D}👩.png", "👨👩.png"),
+            ("\u{202E}\u{200B}", "file"),
         ] {
             assert_eq!(clean_file_name(hostile), clean, "{hostile:?}");
         }
@@ -108,12 +124,15 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn any_name_cleans_to_one_safe_component(name in ".*") {
+        fn any_name_cleans_to_one_safe_component(
+            name in "(.|[\u{00AD}\u{061C}\u{200B}-\u{206F}\u{FEFF}\u{E0000}-\u{E007F}])*"
+        ) {
             let cleaned = clean_file_name(&name);
             proptest::prop_assert!(!cleaned.is_empty());
             proptest::prop_assert!(cleaned.len() <= FILE_NAME_MAX_BYTES);
             proptest::prop_assert!(!cleaned.contains(['/', '\\', '\0']));
             proptest::prop_assert!(!cleaned.chars().any(char::is_control));
+            proptest::prop_assert!(!cleaned.chars().any(is_invisible));
             proptest::prop_assert!(!cleaned.starts_with('.'));
             proptest::prop_assert!(cleaned != "." && cleaned != "..");
             proptest::prop_assert_eq!(clean_file_name(&cleaned), cleaned.clone());

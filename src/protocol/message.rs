@@ -118,6 +118,16 @@ pub enum Request {
     },
     /// Leave the chat (membership is kept); the server replies, then closes.
     Disconnect,
+    /// Earlier log entries, for scrolling back: those before `before`, at
+    /// most `limit` (and at most 200), never from before what your
+    /// membership lets you read. Answered with `history`.
+    History {
+        before: Seq,
+        limit: u32,
+    },
+    /// The group's files that can still be fetched (that your membership
+    /// lets you read); answered with `files`.
+    ListFiles,
 }
 
 /// What the server sends.
@@ -232,6 +242,24 @@ pub enum ReplyData {
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
+    /// Log entries, oldest first: the newest ones before the asked point
+    /// that fit in one reply. Empty when there is nothing earlier to read.
+    History {
+        entries: Vec<LogEntry>,
+    },
+    /// Files that can still be fetched, oldest first.
+    Files {
+        files: Vec<SharedFile>,
+    },
+}
+
+/// A file that can be fetched, with the entry that announced it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedFile {
+    pub seq: Seq,
+    pub at_ms: i64,
+    pub from: String,
+    pub file: FileInfo,
 }
 
 /// Pushed by the server.
@@ -327,12 +355,35 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// Longest error message, in bytes: errors stay small frames whatever
+/// input they describe.
+pub const ERROR_MESSAGE_MAX_BYTES: usize = 512;
+
+/// How many characters of a client's input an error message quotes.
+pub const QUOTE_MAX_CHARS: usize = 64;
+
 impl ErrorBody {
+    /// An error with `message` cut to [`ERROR_MESSAGE_MAX_BYTES`].
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
+        let mut message = message.into();
+        if message.len() > ERROR_MESSAGE_MAX_BYTES {
+            let mut end = ERROR_MESSAGE_MAX_BYTES - '…'.len_utf8();
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
         }
+        Self { code, message }
+    }
+}
+
+/// `input` from a client, cut to [`QUOTE_MAX_CHARS`] for an error message:
+/// a reply never echoes what it cannot afford to.
+pub fn quote(input: &str) -> std::borrow::Cow<'_, str> {
+    match input.char_indices().nth(QUOTE_MAX_CHARS) {
+        None => input.into(),
+        Some((end, _)) => format!("{}…", &input[..end]).into(),
     }
 }
 

@@ -2,6 +2,8 @@
 //! them) and the client (which checks them as the user types), so both say
 //! the same thing.
 
+use super::invisible::is_invisible;
+
 /// Names are short enough to fit a members pane and a status bar.
 pub const NAME_MAX_CHARS: usize = 32;
 
@@ -19,6 +21,8 @@ pub enum NameError {
 
 /// A user name: 1 to 32 letters (any script), digits, `_`, `-` or `.`,
 /// starting with a letter or digit. Case matters: `Ann` and `ann` differ.
+/// The Hangul fillers count as letters to Unicode but are drawn as nothing
+/// ([`is_invisible`]), so they are refused: `ann\u{3164}` would look like `ann`.
 pub fn validate_name(name: &str) -> Result<(), NameError> {
     validate("name", name)
 }
@@ -34,13 +38,17 @@ fn validate(what: &'static str, value: &str) -> Result<(), NameError> {
     if value.chars().count() > NAME_MAX_CHARS {
         return Err(NameError::TooLong { what });
     }
-    if !first.is_alphanumeric() {
+    if !visible_alphanumeric(first) {
         return Err(NameError::BadStart { what });
     }
-    match chars.find(|&c| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
+    match chars.find(|&c| !(visible_alphanumeric(c) || matches!(c, '_' | '-' | '.'))) {
         Some(found) => Err(NameError::BadChar { what, found }),
         None => Ok(()),
     }
+}
+
+fn visible_alphanumeric(c: char) -> bool {
+    c.is_alphanumeric() && !is_invisible(c)
 }
 
 #[cfg(test)]
@@ -86,6 +94,17 @@ mod tests {
                 what: "name",
                 found: '\u{7}'
             })
+        );
+        assert_eq!(
+            validate_name("ann\u{3164}"),
+            Err(NameError::BadChar {
+                what: "name",
+                found: '\u{3164}'
+            })
+        );
+        assert_eq!(
+            validate_group("\u{FFA0}"),
+            Err(NameError::BadStart { what: "group name" })
         );
         assert_eq!(
             validate_name("a/b"),

@@ -32,10 +32,10 @@ use std::{
     time::Duration,
 };
 
-use super::{Limits, internal, lock};
+use super::{Clock, Limits, internal, lock, rules::Grant};
 use crate::{
-    protocol::{ErrorBody, ErrorCode, FileInfo, clean_file_name},
-    store::{FileRecord, Store, now_ms},
+    protocol::{ErrorBody, ErrorCode, FileInfo, SharedFile, clean_file_name},
+    store::{FileRecord, Store},
 };
 
 /// The directory, under the files directory, of uploads in progress.
@@ -57,6 +57,7 @@ pub(crate) struct Shelf {
     max_file_bytes: u64,
     max_total_bytes: u64,
     retention: Duration,
+    clock: Clock,
     chunk_bytes: u32,
     /// Bytes of stored files plus bytes reserved by uploads in progress;
     /// `None` until [`Shelf::prepare`] has counted them.
@@ -64,7 +65,7 @@ pub(crate) struct Shelf {
 }
 
 impl Shelf {
-    pub fn new(store: Arc<dyn Store>, limits: &Limits) -> Self {
+    pub fn new(store: Arc<dyn Store>, limits: &Limits, clock: Clock) -> Self {
         let dir = store.files_dir();
         let frame_room = limits.max_frame_bytes.saturating_sub(FRAME_OVERHEAD);
         Self {
@@ -74,6 +75,7 @@ impl Shelf {
             max_file_bytes: limits.max_file_bytes,
             max_total_bytes: limits.max_files_bytes,
             retention: limits.file_retention,
+            clock,
             chunk_bytes: MAX_CHUNK_BYTES.min(u32::try_from(frame_room).unwrap_or(u32::MAX)),
             used: Mutex::new(None),
         }
@@ -266,18 +268,35 @@ impl Shelf {
     }
 
     fn expired(&self, record: &FileRecord) -> bool {
-        let age = now_ms().saturating_sub(record.at_ms);
+        let age = self.clock.now_ms().saturating_sub(record.at_ms);
         u128::try_from(age).unwrap_or(0) > self.retention.as_millis()
     }
 
-    /// The record of file `id` for a member of `group`. Files of other
-    /// groups, expired and unknown ones all look the same.
-    pub fn lookup(&self, group: &str, id: &str) -> Result<FileRecord, ErrorBody> {
+    /// The record of file `id` for a member of `group` who may read what
+    /// `grant` allows. Files of other groups, from before the grant,
+    /// expired and unknown ones all look the same.
+    pub fn lookup(&self, group: &str, grant: Grant, id: &str) -> Result<FileRecord, ErrorBody> {
         self.store
             .file(id)
             .map_err(|e| internal(&e))?
-            .filter(|r| r.group == group && !self.expired(r))
+            .filter(|r| r.group == group && grant.may_read(r.seq) && !self.expired(r))
             .ok_or_else(unavailable)
+    }
+
+    /// The files of `group` that `grant` lets a member read and that can
+    /// still be fetched, oldest first.
+    pub fn available(&self, group: &str, grant: Grant) -> Result<Vec<SharedFile>, ErrorBody> {
+        let records = self.store.files().map_err(|e| internal(&e))?;
+        Ok(records
+            .into_iter()
+            .filter(|r| r.group == group && grant.may_read(r.seq) && !self.expired(r))
+            .map(|r| SharedFile {
+                seq: r.seq,
+                at_ms: r.at_ms,
+                from: r.from,
+                file: r.info,
+            })
+            .collect())
     }
 
     /// How many bytes a fetch of `len` at `offset` returns: at most a
@@ -512,7 +531,7 @@ mod tests {
 
     fn shelf(dir: &Path) -> Arc<Shelf> {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).unwrap());
-        let shelf = Arc::new(Shelf::new(store, &Limits::default()));
+        let shelf = Arc::new(Shelf::new(store, &Limits::default(), Clock::new()));
         shelf.prepare().unwrap();
         shelf
     }
@@ -547,7 +566,7 @@ mod tests {
             max_files_bytes: u64::MAX,
             ..Limits::default()
         };
-        let shelf = Arc::new(Shelf::new(store, &limits));
+        let shelf = Arc::new(Shelf::new(store, &limits, Clock::new()));
         shelf.prepare().unwrap();
         let error = shelf.offer("huge", free, &[0; 32]).err().unwrap();
         assert_eq!(error.code, ErrorCode::StorageFull);

@@ -3,10 +3,10 @@
 //!
 //! Sessions read group state through [`Hub::read`] (a short lock), but every
 //! change goes through one task, [`HubTask`], as a [`Job`]. That task takes
-//! whatever jobs are queued, checks each against the group's rules, commits
-//! all their [`Change`]s in one store transaction (group commit), and only
-//! then tells anyone: it fans new log entries out to online members, replies
-//! to the requesters and moves sessions between states. Because one task
+//! whatever jobs are queued, asks [`rules`] what each may do, commits all
+//! their [`Change`]s in one store transaction (group commit), and only then
+//! tells anyone: it fans new log entries out to online members, replies to
+//! the requesters and moves sessions between states. Because one task
 //! assigns, commits and delivers, members see entries in sequence order, and
 //! nothing is delivered or acknowledged before it is durable.
 //!
@@ -15,25 +15,27 @@
 //! arrives live, so there is no gap and no duplicate.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet, hash_map::Entry},
+    collections::{HashMap, HashSet, hash_map::Entry},
+    net::IpAddr,
     sync::{Arc, Mutex, MutexGuard},
-    time::Instant,
 };
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Limits,
-    files::{Shelf, Stored},
+    Clock, Limits, blocking,
+    files::Stored,
     lock,
+    rules::{self, Action, Grant, GroupState, JoinDecision, Query},
+    signups::Signups,
 };
 use crate::{
     protocol::{
-        ErrorBody, ErrorCode, Event, FileInfo, GroupSnapshot, JoinRequest, JoinStatus, LogEntry,
-        MemberInfo, Outcome, Reply, ReplyData, Role, Seq, ServerFrame, encode,
+        ErrorBody, ErrorCode, Event, GroupSnapshot, JoinStatus, LogEntry, MemberInfo, Outcome,
+        Reply, ReplyData, Seq, ServerFrame, encode,
     },
-    store::{Change, GroupRecord, Store, now_ms},
+    store::{Change, Store},
 };
 
 /// How many queued jobs one store transaction takes at most.
@@ -51,13 +53,14 @@ pub(crate) struct Outbound {
 /// they arrive even when that queue is full.
 #[derive(Debug)]
 pub(crate) enum Control {
-    /// The pending join was approved: serve the log from `from` up to `head`,
-    /// then live frames. The snapshot is boxed to keep `Control` small: every
-    /// session's control channel allocates room for 32 of them up front.
+    /// The pending join was approved: serve the log after `after` up to
+    /// `head`, then live frames. The snapshot is boxed to keep `Control`
+    /// small: every session's control channel allocates room for 32 of them
+    /// up front.
     Approved {
         by: String,
         snapshot: Box<GroupSnapshot>,
-        from: Seq,
+        grant: Grant,
         head: Seq,
     },
     Rejected {
@@ -85,36 +88,24 @@ pub(crate) struct SessionHandle {
 pub(crate) struct Joined {
     pub status: JoinStatus,
     pub snapshot: Option<GroupSnapshot>,
+    /// What the member may read.
+    pub grant: Grant,
     /// Serve the log after this sequence number...
-    pub from: Seq,
+    pub after: Seq,
     /// ...up to and including this one; later entries arrive live.
     pub head: Seq,
 }
 
-/// A request that changes group state, checked and applied by the hub task.
-#[derive(Debug, Clone)]
-pub(crate) enum Mutation {
-    Post {
-        text: String,
-    },
-    Approve {
-        name: String,
-    },
-    Reject {
-        name: String,
-    },
-    Kick {
-        name: String,
-    },
-    ChangeAdmin {
-        name: String,
-    },
-    /// Announce a file whose contents are in place; `stored` deletes them
-    /// again unless the announcement commits.
-    PostFile {
-        file: FileInfo,
-        stored: Arc<Stored>,
-    },
+impl Joined {
+    fn pending() -> Self {
+        Self {
+            status: JoinStatus::Pending,
+            snapshot: None,
+            grant: Grant::default(),
+            after: 0,
+            head: 0,
+        }
+    }
 }
 
 /// Work for the hub task.
@@ -124,7 +115,10 @@ pub(crate) enum Job {
         group: String,
         name: String,
         session: SessionHandle,
-        last_seq: Option<Seq>,
+        /// The last sequence number the client says it has seen.
+        seen: Option<Seq>,
+        /// Where the client connects from, should the join create the group.
+        address: IpAddr,
         reply: oneshot::Sender<Result<Joined, ErrorBody>>,
     },
     /// The session ended; `cursor` is the last entry it delivered.
@@ -134,78 +128,53 @@ pub(crate) enum Job {
         session: u64,
         cursor: Seq,
     },
-    Mutate {
+    Act {
         group: String,
         name: String,
         id: u32,
         reply_to: mpsc::Sender<Outbound>,
-        mutation: Mutation,
+        action: Action,
+        /// A file's contents in place for a [`Action::PostFile`]; they are
+        /// deleted again unless the announcement commits.
+        stored: Option<Arc<Stored>>,
     },
 }
 
 impl Job {
     fn group(&self) -> &str {
         match self {
-            Job::Join { group, .. } | Job::Leave { group, .. } | Job::Mutate { group, .. } => group,
+            Job::Join { group, .. } | Job::Leave { group, .. } | Job::Act { group, .. } => group,
         }
     }
 }
 
-/// One group as the hub holds it.
+/// One group as the hub holds it: its state and its live sessions.
 #[derive(Debug)]
 pub(crate) struct Group {
-    pub admin: String,
-    /// Member name to stored delivery cursor.
-    pub members: BTreeMap<String, Seq>,
-    /// Oldest first.
-    pub requests: Vec<JoinRequest>,
-    /// The newest committed and delivered sequence number.
-    pub head: Seq,
+    pub rules: GroupState,
     /// Members with a live session.
     online: HashMap<String, SessionHandle>,
     /// Pending users with a live session, waiting for the admin.
     waiting: HashMap<String, SessionHandle>,
-    /// When each recently rejected user was turned down, to hold off
-    /// immediate re-requests. Kept in memory only.
-    rejected: HashMap<String, Instant>,
 }
 
 impl Group {
-    fn from_record(record: GroupRecord) -> Self {
+    fn new(rules: GroupState) -> Self {
         Self {
-            admin: record.admin,
-            members: record
-                .members
-                .into_iter()
-                .map(|m| (m.name, m.cursor))
-                .collect(),
-            requests: record.requests,
-            head: record.head,
+            rules,
             online: HashMap::new(),
             waiting: HashMap::new(),
-            rejected: HashMap::new(),
         }
-    }
-
-    pub fn role_of(&self, name: &str) -> Role {
-        if self.admin == name {
-            Role::Admin
-        } else {
-            Role::Member
-        }
-    }
-
-    pub fn is_online(&self, name: &str) -> bool {
-        self.online.contains_key(name)
     }
 
     pub fn member_list(&self) -> Vec<MemberInfo> {
-        self.members
+        self.rules
+            .members
             .keys()
             .map(|name| MemberInfo {
                 name: name.clone(),
-                role: self.role_of(name),
-                online: self.is_online(name),
+                role: self.rules.role_of(name),
+                online: self.online.contains_key(name),
             })
             .collect()
     }
@@ -213,14 +182,14 @@ impl Group {
     /// What `viewer` sees on arrival; only the admin sees requests.
     pub fn snapshot_for(&self, viewer: &str) -> GroupSnapshot {
         GroupSnapshot {
-            admin: self.admin.clone(),
+            admin: self.rules.admin.clone(),
             members: self.member_list(),
-            requests: if self.admin == viewer {
-                self.requests.clone()
+            requests: if self.rules.admin == viewer {
+                self.rules.requests.clone()
             } else {
                 Vec::new()
             },
-            head: self.head,
+            head: self.rules.head,
         }
     }
 
@@ -260,6 +229,112 @@ impl Group {
             let _ = session.frames.try_send(out);
         }
     }
+
+    /// Registers a member's session for live delivery, telling the others
+    /// when the member was offline before.
+    fn go_online(&mut self, name: &str, session: SessionHandle) {
+        let was_online = self.online.contains_key(name);
+        replace_session(&mut self.online, name, session);
+        if !was_online {
+            let online = event_frame(&Event::MemberOnline {
+                name: name.to_owned(),
+            });
+            self.broadcast(&online, Some(name));
+        }
+    }
+
+    fn go_offline(&mut self, name: &str) {
+        if self.online.remove(name).is_some() {
+            let offline = event_frame(&Event::MemberOffline {
+                name: name.to_owned(),
+            });
+            self.broadcast(&offline, None);
+        }
+    }
+
+    /// Tells a pending user's session how the admin decided, and moves an
+    /// approved one online.
+    fn settle(&mut self, change: &Change, by: &str) {
+        match change {
+            Change::Approve { name, floor, .. } => {
+                if let Some(session) = self.waiting.remove(name) {
+                    let control = session.control.clone();
+                    self.go_online(name, session);
+                    let _ = control.send(Box::new(Control::Approved {
+                        by: by.to_owned(),
+                        snapshot: Box::new(self.snapshot_for(name)),
+                        grant: Grant::after(*floor),
+                        head: self.rules.head,
+                    }));
+                }
+            }
+            Change::RejectRequest { name, .. } => {
+                if let Some(session) = self.waiting.remove(name) {
+                    let rejected = Control::Rejected { by: by.to_owned() };
+                    let _ = session.control.send(Box::new(rejected));
+                }
+            }
+            Change::Kick { name, .. } => {
+                if let Some(session) = self.online.get(name) {
+                    let kicked = Control::Kicked { by: by.to_owned() };
+                    let _ = session.control.send(Box::new(kicked));
+                }
+                self.go_offline(name);
+            }
+            Change::ChangeAdmin { to, .. } => {
+                for request in &self.rules.requests {
+                    let request = Event::JoinRequested {
+                        request: request.clone(),
+                    };
+                    self.send_to(to, event_frame(&request));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Closes sessions that no longer match the group after a reload.
+    fn drop_strays(&mut self) {
+        let close = || {
+            Control::Close(ErrorBody::new(
+                ErrorCode::Internal,
+                "the server lost a change; reconnect",
+            ))
+        };
+        let Group {
+            rules,
+            online,
+            waiting,
+        } = self;
+        let keep_if = |keep: bool, session: &SessionHandle| {
+            if !keep {
+                let _ = session.control.send(Box::new(close()));
+            }
+            keep
+        };
+        online.retain(|name, s| keep_if(rules.members.contains_key(name), s));
+        waiting.retain(|name, s| keep_if(rules.requests.iter().any(|r| &r.name == name), s));
+    }
+}
+
+/// One live session per name and state: a newer connection replaces an older one.
+fn replace_session(
+    sessions: &mut HashMap<String, SessionHandle>,
+    name: &str,
+    session: SessionHandle,
+) {
+    match sessions.entry(name.to_owned()) {
+        Entry::Occupied(mut slot) => {
+            let old = slot.insert(session);
+            let _ = old.control.send(Box::new(Control::Close(ErrorBody::new(
+                ErrorCode::Replaced,
+                "you joined this group from another connection",
+            ))));
+        }
+        Entry::Vacant(slot) => {
+            slot.insert(session);
+        }
+    }
 }
 
 /// Everything the hub knows; see [`Hub::read`].
@@ -269,8 +344,33 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub fn group(&self, name: &str) -> Option<&Group> {
-        self.groups.get(name)
+    /// The newest committed sequence number of `group` (0 if unknown).
+    pub fn head(&self, group: &str) -> Seq {
+        self.groups.get(group).map_or(0, |g| g.rules.head)
+    }
+
+    /// Answers `query` from `by` about `group`, if the rules allow it.
+    pub fn answer(&self, group: &str, by: &str, query: Query) -> Result<ReplyData, ErrorBody> {
+        let group = self.groups.get(group).ok_or_else(rules::not_member)?;
+        rules::may_ask(&group.rules, by, query)?;
+        Ok(match query {
+            Query::ViewRequests => ReplyData::Requests {
+                requests: group.rules.requests.clone(),
+            },
+            Query::WhoAdmin => ReplyData::Admin {
+                name: group.rules.admin.clone(),
+            },
+            Query::AllMembers => ReplyData::Members {
+                members: group.member_list(),
+            },
+            Query::OnlineMembers => ReplyData::Members {
+                members: group
+                    .member_list()
+                    .into_iter()
+                    .filter(|m| m.online)
+                    .collect(),
+            },
+        })
     }
 }
 
@@ -282,30 +382,33 @@ pub(crate) struct Hub {
     /// and never across an `.await`, which is cheaper than an async mutex.
     state: Arc<Mutex<State>>,
     store: Arc<dyn Store>,
-    shelf: Arc<Shelf>,
 }
 
 impl Hub {
     /// Creates the hub and the task that applies its jobs. The task ends when
     /// every `Hub` handle is dropped, after applying what was queued.
-    pub fn new(store: Arc<dyn Store>, limits: Limits) -> (Hub, HubTask) {
+    pub fn new(
+        store: Arc<dyn Store>,
+        limits: Limits,
+        clock: Clock,
+        signups: Arc<Signups>,
+    ) -> (Hub, HubTask) {
         let (jobs, queue) = mpsc::channel(limits.hub_queue);
         let state = Arc::new(Mutex::new(State::default()));
         let hub = Hub {
             jobs,
             state: state.clone(),
-            shelf: Arc::new(Shelf::new(store.clone(), &limits)),
             store: store.clone(),
         };
-        (
-            hub,
-            HubTask {
-                queue,
-                state,
-                store,
-                limits,
-            },
-        )
+        let task = HubTask {
+            queue,
+            state,
+            store,
+            limits,
+            clock,
+            signups,
+        };
+        (hub, task)
     }
 
     pub fn read(&self) -> MutexGuard<'_, State> {
@@ -314,10 +417,6 @@ impl Hub {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
-    }
-
-    pub fn shelf(&self) -> &Arc<Shelf> {
-        &self.shelf
     }
 
     /// Queues a job, waiting while the hub is busy (which slows only the
@@ -352,22 +451,51 @@ pub(crate) fn reply_frame(id: u32, outcome: Result<ReplyData, ErrorBody>) -> Out
     }
 }
 
-/// What to do once a job's change (if any) is durable.
+/// A change to commit and what to do once it is durable, kept together
+/// from the moment it is planned.
+struct Planned {
+    change: Change,
+    then: Effect,
+}
+
+/// What to do once a change is durable.
 enum Effect {
-    /// A join that created the group or filed a request.
-    Join {
+    /// The join created the group: the joiner is its admin, online.
+    Created {
         name: String,
         session: SessionHandle,
         reply: oneshot::Sender<Result<Joined, ErrorBody>>,
     },
-    Reply {
+    /// The join filed a request: the joiner waits, the admin is told.
+    Requested {
+        name: String,
+        session: SessionHandle,
+        reply: oneshot::Sender<Result<Joined, ErrorBody>>,
+    },
+    /// A member's action: fan its entry out, settle whom it concerns, reply.
+    Acted {
         id: u32,
         reply_to: mpsc::Sender<Outbound>,
-        name: String,
-        mutation: Mutation,
+        by: String,
+        stored: Option<Arc<Stored>>,
     },
     /// A cursor save: nothing to tell anyone.
     Quiet,
+}
+
+impl Effect {
+    /// The commit failed: tell whoever waits for an answer.
+    fn fail(self, error: &ErrorBody) {
+        match self {
+            Effect::Created { reply, .. } | Effect::Requested { reply, .. } => {
+                let _ = reply.send(Err(error.clone()));
+            }
+            Effect::Acted { id, reply_to, .. } => {
+                let _ = reply_to.try_send(reply_frame(id, Err(error.clone())));
+            }
+            Effect::Quiet => {}
+        }
+    }
 }
 
 /// The one task that changes hub state; see the module docs.
@@ -376,6 +504,9 @@ pub(crate) struct HubTask {
     state: Arc<Mutex<State>>,
     store: Arc<dyn Store>,
     limits: Limits,
+    clock: Clock,
+    /// Limits new groups per address.
+    signups: Arc<Signups>,
 }
 
 impl HubTask {
@@ -383,31 +514,33 @@ impl HubTask {
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         while self.queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
             self.load_groups(&jobs).await;
-            let mut changes = Vec::new();
-            let mut effects = Vec::new();
-            {
+            let now_ms = self.clock.now_ms();
+            let planned: Vec<Planned> = {
                 let mut state = lock(&self.state);
-                for job in jobs.drain(..) {
-                    if let Some((change, effect)) = self.plan(&mut state, job) {
-                        changes.push(change);
-                        effects.push(effect);
-                    }
-                }
-            }
-            if changes.is_empty() {
+                jobs.drain(..)
+                    .filter_map(|job| self.plan(&mut state, job, now_ms))
+                    .collect()
+            };
+            if planned.is_empty() {
                 continue;
             }
             let store = self.store.clone();
-            let batch = changes.clone();
-            match tokio::task::spawn_blocking(move || store.apply(now_ms(), &batch)).await {
-                Ok(Ok(entries)) => {
+            let batch: Vec<Change> = planned.iter().map(|p| p.change.clone()).collect();
+            let committed = blocking(move || {
+                let entries = store.apply(now_ms, &batch)?;
+                // The store appends at most one entry per change, in order.
+                assert_eq!(entries.len(), batch.len(), "one result per change");
+                Ok::<_, crate::store::StoreError>(entries)
+            })
+            .await;
+            match committed {
+                Ok(entries) => {
                     let mut state = lock(&self.state);
-                    for ((change, effect), entry) in changes.into_iter().zip(effects).zip(entries) {
-                        self.deliver(&mut state, change, effect, entry);
+                    for (planned, entry) in planned.into_iter().zip(entries) {
+                        deliver(&mut state, planned, entry);
                     }
                 }
-                Ok(Err(error)) => self.fail_batch(&changes, effects, &error).await,
-                Err(panicked) => self.fail_batch(&changes, effects, &panicked).await,
+                Err(error) => self.fail_batch(planned, &error).await,
             }
         }
         tracing::debug!("hub stopped");
@@ -427,98 +560,89 @@ impl HubTask {
         for group in missing {
             let store = self.store.clone();
             let name = group.clone();
-            match tokio::task::spawn_blocking(move || store.load_group(&name)).await {
-                Ok(Ok(Some(record))) => {
-                    lock(&self.state)
-                        .groups
-                        .insert(group, Group::from_record(record));
+            match blocking(move || store.load_group(&name)).await {
+                Ok(Some(record)) => {
+                    let rules = GroupState::from_record(record);
+                    lock(&self.state).groups.insert(group, Group::new(rules));
                 }
-                Ok(Ok(None)) => {}
-                Ok(Err(error)) => tracing::error!(%group, %error, "cannot load group"),
-                Err(error) => tracing::error!(%group, %error, "group loader panicked"),
+                Ok(None) => {}
+                Err(error) => tracing::error!(%group, error = %error.message, "cannot load group"),
             }
         }
     }
 
-    /// Checks a job against the group's rules and applies it to the cached
-    /// state. Returns the change to commit and what to do after the commit,
-    /// or `None` when the job is already fully handled.
-    fn plan(&self, state: &mut State, job: Job) -> Option<(Change, Effect)> {
+    /// Asks the rules what a job may do and applies it to the cached state,
+    /// so later jobs in the batch see it. Returns the change to commit with
+    /// what to do after the commit, or `None` when the job is fully handled.
+    fn plan(&self, state: &mut State, job: Job, now_ms: i64) -> Option<Planned> {
         match job {
             Job::Join {
                 group: group_name,
                 name,
                 session,
-                last_seq,
+                seen,
+                address,
                 reply,
             } => {
-                let Some(group) = state.groups.get_mut(&group_name) else {
-                    state.groups.insert(
-                        group_name.clone(),
-                        Group {
-                            admin: name.clone(),
-                            members: BTreeMap::from([(name.clone(), 0)]),
-                            requests: Vec::new(),
-                            head: 0,
-                            online: HashMap::new(),
-                            waiting: HashMap::new(),
-                            rejected: HashMap::new(),
-                        },
-                    );
-                    let change = Change::CreateGroup {
-                        group: group_name,
-                        admin: name.clone(),
-                    };
-                    return Some((
+                let rules = state.groups.get(&group_name).map(|g| &g.rules);
+                let decision = rules::join(rules, &group_name, &name, seen, &self.limits, now_ms)
+                    .and_then(|decision| match decision {
+                        JoinDecision::Create(_) => {
+                            self.signups.new_group(address).map(|()| decision)
+                        }
+                        _ => Ok(decision),
+                    });
+                let decision = match decision {
+                    Ok(decision) => decision,
+                    Err(error) => {
+                        let _ = reply.send(Err(error));
+                        return None;
+                    }
+                };
+                // Every decision but `Create` is about a group that exists.
+                let group = state
+                    .groups
+                    .entry(group_name)
+                    .or_insert_with(|| Group::new(GroupState::created_by(&name)));
+                match decision {
+                    JoinDecision::Create(change) => Some(Planned {
                         change,
-                        Effect::Join {
+                        then: Effect::Created {
                             name,
                             session,
                             reply,
                         },
-                    ));
-                };
-                if let Some(&cursor) = group.members.get(&name) {
-                    let from = last_seq.unwrap_or(cursor).min(group.head);
-                    go_online(group, &name, session);
-                    let joined = Joined {
-                        status: if group.admin == name {
-                            JoinStatus::Admin
-                        } else {
-                            JoinStatus::Member
-                        },
-                        snapshot: Some(group.snapshot_for(&name)),
-                        from,
-                        head: group.head,
-                    };
-                    let _ = reply.send(Ok(joined));
-                    return None;
+                    }),
+                    JoinDecision::Enter {
+                        status,
+                        grant,
+                        after,
+                    } => {
+                        group.go_online(&name, session);
+                        let _ = reply.send(Ok(Joined {
+                            status,
+                            snapshot: Some(group.snapshot_for(&name)),
+                            grant,
+                            after,
+                            head: group.rules.head,
+                        }));
+                        None
+                    }
+                    JoinDecision::Wait => {
+                        replace_session(&mut group.waiting, &name, session);
+                        let _ = reply.send(Ok(Joined::pending()));
+                        None
+                    }
+                    JoinDecision::Request(change) => {
+                        group.rules.apply(&change, now_ms, &self.limits);
+                        let then = Effect::Requested {
+                            name,
+                            session,
+                            reply,
+                        };
+                        Some(Planned { change, then })
+                    }
                 }
-                if group.requests.iter().any(|r| r.name == name) {
-                    replace_session(&mut group.waiting, &name, session);
-                    let _ = reply.send(Ok(pending()));
-                    return None;
-                }
-                if let Err(error) = may_request(group, &name, &self.limits) {
-                    let _ = reply.send(Err(error));
-                    return None;
-                }
-                group.requests.push(JoinRequest {
-                    name: name.clone(),
-                    at_ms: now_ms(),
-                });
-                let change = Change::AddRequest {
-                    group: group_name,
-                    name: name.clone(),
-                };
-                Some((
-                    change,
-                    Effect::Join {
-                        name,
-                        session,
-                        reply,
-                    },
-                ))
             }
             Job::Leave {
                 group: group_name,
@@ -531,57 +655,47 @@ impl HubTask {
                     group.waiting.remove(&name);
                 }
                 if group.online.get(&name).is_some_and(|s| s.id == session) {
-                    group.online.remove(&name);
-                    group.broadcast(
-                        &event_frame(&Event::MemberOffline { name: name.clone() }),
-                        None,
-                    );
+                    group.go_offline(&name);
                 }
-                let seq = cursor;
-                let stored = group.members.get_mut(&name)?;
-                if seq <= *stored {
+                if cursor <= group.rules.members.get(&name)?.cursor {
                     return None;
                 }
-                *stored = seq;
-                Some((
-                    Change::SaveCursor {
-                        group: group_name,
-                        name,
-                        seq,
-                    },
-                    Effect::Quiet,
-                ))
+                let change = Change::SaveCursor {
+                    group: group_name,
+                    name,
+                    seq: cursor,
+                };
+                group.rules.apply(&change, now_ms, &self.limits);
+                Some(Planned {
+                    change,
+                    then: Effect::Quiet,
+                })
             }
-            Job::Mutate {
+            Job::Act {
                 group: group_name,
                 name,
                 id,
                 reply_to,
-                mutation,
+                action,
+                stored,
             } => {
-                let checked = match state.groups.get_mut(&group_name) {
-                    Some(group) => check(
-                        group,
-                        &group_name,
-                        &name,
-                        &mutation,
-                        self.limits.history_on_join,
-                    ),
-                    None => Err(ErrorBody::new(
-                        ErrorCode::Internal,
-                        "the group is not available right now",
-                    )),
+                let decided = match state.groups.get_mut(&group_name) {
+                    Some(group) => {
+                        rules::decide(&group.rules, &group_name, &name, &action, &self.limits)
+                            .inspect(|change| group.rules.apply(change, now_ms, &self.limits))
+                    }
+                    None => Err(rules::not_member()),
                 };
-                match checked {
-                    Ok(change) => Some((
+                match decided {
+                    Ok(change) => Some(Planned {
                         change,
-                        Effect::Reply {
+                        then: Effect::Acted {
                             id,
                             reply_to,
-                            name,
-                            mutation,
+                            by: name,
+                            stored,
                         },
-                    )),
+                    }),
                     Err(error) => {
                         let _ = reply_to.try_send(reply_frame(id, Err(error)));
                         None
@@ -591,181 +705,39 @@ impl HubTask {
         }
     }
 
-    /// Runs after the commit: moves the head, fans the entry out, and tells
-    /// whoever the change concerns.
-    fn deliver(&self, state: &mut State, change: Change, effect: Effect, entry: Option<LogEntry>) {
-        let Some(group) = state.groups.get_mut(change.group()) else {
-            return;
-        };
-        if let Some(entry) = &entry {
-            group.head = entry.seq;
-        }
-        let seq = entry.as_ref().map(|e| e.seq);
-        match (&change, effect) {
-            (_, Effect::Quiet) => {}
-            (
-                Change::CreateGroup { .. },
-                Effect::Join {
-                    name,
-                    session,
-                    reply,
-                    ..
-                },
-            ) => {
-                go_online(group, &name, session);
-                let _ = reply.send(Ok(Joined {
-                    status: JoinStatus::Created,
-                    snapshot: Some(group.snapshot_for(&name)),
-                    from: 0,
-                    head: group.head,
-                }));
-            }
-            (
-                _,
-                Effect::Join {
-                    name,
-                    session,
-                    reply,
-                    ..
-                },
-            ) => {
-                replace_session(&mut group.waiting, &name, session);
-                if let Some(request) = group.requests.iter().find(|r| r.name == name) {
-                    let admin = group.admin.clone();
-                    group.send_to(
-                        &admin,
-                        event_frame(&Event::JoinRequested {
-                            request: request.clone(),
-                        }),
-                    );
-                }
-                let _ = reply.send(Ok(pending()));
-            }
-            (
-                change,
-                Effect::Reply {
-                    id,
-                    reply_to,
-                    name: by,
-                    mutation,
-                },
-            ) => {
-                if let Some(entry) = entry {
-                    group.broadcast(&event_frame(&Event::Message { entry }), None);
-                }
-                apply_effect(group, change, &by);
-                if let Mutation::PostFile { stored, .. } = &mutation {
-                    stored.keep();
-                }
-                let data = match (mutation, seq) {
-                    (Mutation::Post { .. } | Mutation::PostFile { .. }, Some(seq)) => {
-                        ReplyData::Sent { seq }
-                    }
-                    _ => ReplyData::Done,
-                };
-                let _ = reply_to.try_send(reply_frame(id, Ok(data)));
-            }
-        }
-    }
-}
-
-/// What an admin action does to sessions, after its entry is fanned out.
-fn apply_effect(group: &mut Group, change: &Change, by: &str) {
-    match change {
-        Change::Approve { name, cursor, .. } => {
-            if let Some(session) = group.waiting.remove(name) {
-                let control = session.control.clone();
-                go_online(group, name, session);
-                let _ = control.send(Box::new(Control::Approved {
-                    by: by.to_owned(),
-                    snapshot: Box::new(group.snapshot_for(name)),
-                    from: *cursor,
-                    head: group.head,
-                }));
-            }
-        }
-        Change::RejectRequest { name, .. } => {
-            group.rejected.insert(name.clone(), Instant::now());
-            if let Some(session) = group.waiting.remove(name) {
-                let _ = session
-                    .control
-                    .send(Box::new(Control::Rejected { by: by.to_owned() }));
-            }
-        }
-        Change::Kick { name, .. } => {
-            if let Some(session) = group.online.remove(name) {
-                let _ = session
-                    .control
-                    .send(Box::new(Control::Kicked { by: by.to_owned() }));
-                group.broadcast(
-                    &event_frame(&Event::MemberOffline { name: name.clone() }),
-                    None,
-                );
-            }
-        }
-        Change::ChangeAdmin { to, .. } => {
-            for request in group.requests.clone() {
-                group.send_to(to, event_frame(&Event::JoinRequested { request }));
-            }
-        }
-        _ => {}
-    }
-}
-
-impl HubTask {
     /// The commit failed: nothing in the batch happened. Tell every requester,
     /// and reload the touched groups so the cache matches the store again.
-    async fn fail_batch(
-        &self,
-        changes: &[Change],
-        effects: Vec<Effect>,
-        error: &(dyn std::fmt::Display + Sync),
-    ) {
-        tracing::error!(%error, batch = changes.len(), "store commit failed");
-        let failure = || {
-            ErrorBody::new(
-                ErrorCode::Internal,
-                format!("the server could not save that: {error}"),
-            )
-        };
-        for effect in effects {
-            match effect {
-                Effect::Join { reply, .. } => {
-                    let _ = reply.send(Err(failure()));
-                }
-                Effect::Reply { id, reply_to, .. } => {
-                    let _ = reply_to.try_send(reply_frame(id, Err(failure())));
-                }
-                Effect::Quiet => {}
-            }
+    async fn fail_batch(&self, planned: Vec<Planned>, error: &ErrorBody) {
+        tracing::error!(error = %error.message, batch = planned.len(), "store commit failed");
+        let touched: HashSet<String> = planned
+            .iter()
+            .map(|p| p.change.group().to_owned())
+            .collect();
+        for Planned { then, .. } in planned {
+            then.fail(error);
         }
-        let touched: HashSet<&str> = changes.iter().map(Change::group).collect();
         for group in touched {
             let store = self.store.clone();
-            let name = group.to_owned();
-            let reloaded = tokio::task::spawn_blocking(move || store.load_group(&name)).await;
+            let name = group.clone();
+            let reloaded = blocking(move || store.load_group(&name)).await;
             let mut state = lock(&self.state);
             match reloaded {
-                Ok(Ok(Some(record))) => {
-                    let fresh = Group::from_record(record);
-                    if let Some(cached) = state.groups.get_mut(group) {
-                        cached.admin = fresh.admin;
-                        cached.members = fresh.members;
-                        cached.requests = fresh.requests;
-                        cached.head = fresh.head;
-                        drop_strays(cached);
+                Ok(Some(record)) => {
+                    if let Some(cached) = state.groups.get_mut(&group) {
+                        cached.rules.reload(GroupState::from_record(record));
+                        cached.drop_strays();
                     }
                 }
-                Ok(Ok(None)) => {
-                    state.groups.remove(group);
+                Ok(None) => {
+                    state.groups.remove(&group);
                 }
-                _ => {
+                Err(_) => {
                     // The store cannot even be read: forget the group so the
                     // next job loads it afresh, and close its sessions.
-                    if let Some(mut cached) = state.groups.remove(group) {
-                        cached.members.clear();
-                        cached.requests.clear();
-                        drop_strays(&mut cached);
+                    if let Some(mut cached) = state.groups.remove(&group) {
+                        cached.rules.members.clear();
+                        cached.rules.requests.clear();
+                        cached.drop_strays();
                     }
                 }
             }
@@ -773,207 +745,66 @@ impl HubTask {
     }
 }
 
-/// Closes sessions that no longer match the group after a reload.
-fn drop_strays(group: &mut Group) {
-    let close = || {
-        Control::Close(ErrorBody::new(
-            ErrorCode::Internal,
-            "the server lost a change; reconnect",
-        ))
+/// Runs after the commit: moves the head, fans the entry out, and tells
+/// whoever the change concerns.
+fn deliver(state: &mut State, Planned { change, then }: Planned, entry: Option<LogEntry>) {
+    let Some(group) = state.groups.get_mut(change.group()) else {
+        return;
     };
-    let Group {
-        members,
-        requests,
-        online,
-        waiting,
-        ..
-    } = group;
-    let keep_if = |keep: bool, session: &SessionHandle| {
-        if !keep {
-            let _ = session.control.send(Box::new(close()));
+    if let Some(entry) = &entry {
+        group.rules.head = entry.seq;
+    }
+    match then {
+        Effect::Quiet => {}
+        Effect::Created {
+            name,
+            session,
+            reply,
+        } => {
+            group.go_online(&name, session);
+            let _ = reply.send(Ok(Joined {
+                status: JoinStatus::Created,
+                snapshot: Some(group.snapshot_for(&name)),
+                grant: Grant::default(),
+                after: 0,
+                head: group.rules.head,
+            }));
         }
-        keep
-    };
-    online.retain(|name, s| keep_if(members.contains_key(name), s));
-    waiting.retain(|name, s| keep_if(requests.iter().any(|r| &r.name == name), s));
-}
-
-/// Flood control for join requests: a bounded queue per group, and a pause
-/// after a rejection.
-fn may_request(group: &mut Group, name: &str, limits: &Limits) -> Result<(), ErrorBody> {
-    group
-        .rejected
-        .retain(|_, at| at.elapsed() < limits.rejoin_cooldown);
-    if let Some(at) = group.rejected.get(name) {
-        let wait = limits
-            .rejoin_cooldown
-            .saturating_sub(at.elapsed())
-            .as_secs()
-            + 1;
-        return Err(ErrorBody::new(
-            ErrorCode::RateLimited,
-            format!("the admin turned down your request; you can ask again in {wait} s"),
-        ));
-    }
-    if group.requests.len() >= limits.max_pending_requests {
-        return Err(ErrorBody::new(
-            ErrorCode::RateLimited,
-            "this group has too many pending join requests; try again later",
-        ));
-    }
-    Ok(())
-}
-
-fn pending() -> Joined {
-    Joined {
-        status: JoinStatus::Pending,
-        snapshot: None,
-        from: 0,
-        head: 0,
-    }
-}
-
-/// Registers a member's session for live delivery, telling the others when
-/// the member was offline before.
-fn go_online(group: &mut Group, name: &str, session: SessionHandle) {
-    let was_online = group.online.contains_key(name);
-    replace_session(&mut group.online, name, session);
-    if !was_online {
-        group.broadcast(
-            &event_frame(&Event::MemberOnline {
-                name: name.to_owned(),
-            }),
-            Some(name),
-        );
-    }
-}
-
-/// One live session per name and state: a newer connection replaces an older one.
-fn replace_session(
-    sessions: &mut HashMap<String, SessionHandle>,
-    name: &str,
-    session: SessionHandle,
-) {
-    match sessions.entry(name.to_owned()) {
-        Entry::Occupied(mut slot) => {
-            let old = slot.insert(session);
-            let _ = old.control.send(Box::new(Control::Close(ErrorBody::new(
-                ErrorCode::Replaced,
-                "you joined this group from another connection",
-            ))));
-        }
-        Entry::Vacant(slot) => {
-            slot.insert(session);
-        }
-    }
-}
-
-/// Removes `name`'s pending request, which must exist.
-fn take_request(group: &mut Group, name: &str) -> Result<JoinRequest, ErrorBody> {
-    let at = group
-        .requests
-        .iter()
-        .position(|r| r.name == name)
-        .ok_or_else(|| {
-            ErrorBody::new(
-                ErrorCode::NoSuchUser,
-                format!("{name} has no pending request"),
-            )
-        })?;
-    Ok(group.requests.remove(at))
-}
-
-/// The group's rules for one mutation. On success, the cached state already
-/// reflects the change, so later jobs in the same batch see it.
-fn check(
-    group: &mut Group,
-    group_name: &str,
-    by: &str,
-    mutation: &Mutation,
-    history: u64,
-) -> Result<Change, ErrorBody> {
-    let group_name = group_name.to_owned();
-    if !group.members.contains_key(by) {
-        return Err(ErrorBody::new(
-            ErrorCode::NotMember,
-            "you are not a member of this group",
-        ));
-    }
-    match mutation {
-        Mutation::Post { text } => {
-            return Ok(Change::Post {
-                group: group_name,
-                from: by.to_owned(),
-                text: text.clone(),
-            });
-        }
-        Mutation::PostFile { file, .. } => {
-            return Ok(Change::PostFile {
-                group: group_name,
-                from: by.to_owned(),
-                file: file.clone(),
-            });
-        }
-        _ => {}
-    }
-    if group.admin != by {
-        return Err(ErrorBody::new(
-            ErrorCode::NotAdmin,
-            format!("only the admin ({}) can do that", group.admin),
-        ));
-    }
-    let no_member =
-        |name: &str| ErrorBody::new(ErrorCode::NoSuchUser, format!("{name} is not a member"));
-    match mutation {
-        Mutation::Post { .. } | Mutation::PostFile { .. } => unreachable!("handled above"),
-        Mutation::Approve { name } => {
-            take_request(group, name)?;
-            let cursor = group.head.saturating_sub(history);
-            group.members.insert(name.clone(), cursor);
-            Ok(Change::Approve {
-                group: group_name,
-                name: name.clone(),
-                by: by.to_owned(),
-                cursor,
-            })
-        }
-        Mutation::Reject { name } => {
-            take_request(group, name)?;
-            Ok(Change::RejectRequest {
-                group: group_name,
-                name: name.clone(),
-            })
-        }
-        Mutation::Kick { name } => {
-            if name == by {
-                return Err(ErrorBody::new(
-                    ErrorCode::InvalidTarget,
-                    "you cannot kick yourself; hand the admin role to someone first",
-                ));
+        Effect::Requested {
+            name,
+            session,
+            reply,
+        } => {
+            replace_session(&mut group.waiting, &name, session);
+            if let Some(request) = group.rules.requests.iter().find(|r| r.name == name) {
+                let requested = Event::JoinRequested {
+                    request: request.clone(),
+                };
+                group.send_to(&group.rules.admin, event_frame(&requested));
             }
-            group.members.remove(name).ok_or_else(|| no_member(name))?;
-            Ok(Change::Kick {
-                group: group_name,
-                name: name.clone(),
-                by: by.to_owned(),
-            })
+            let _ = reply.send(Ok(Joined::pending()));
         }
-        Mutation::ChangeAdmin { name } => {
-            if name == by {
-                return Err(ErrorBody::new(
-                    ErrorCode::InvalidTarget,
-                    "you are already the admin",
-                ));
+        Effect::Acted {
+            id,
+            reply_to,
+            by,
+            stored,
+        } => {
+            let seq = entry.as_ref().map(|e| e.seq);
+            if let Some(entry) = entry {
+                group.broadcast(&event_frame(&Event::Message { entry }), None);
             }
-            if !group.members.contains_key(name) {
-                return Err(no_member(name));
+            group.settle(&change, &by);
+            if let Some(stored) = stored {
+                stored.keep();
             }
-            group.admin = name.clone();
-            Ok(Change::ChangeAdmin {
-                group: group_name,
-                from: by.to_owned(),
-                to: name.clone(),
-            })
+            let data = match (&change, seq) {
+                (Change::Post { .. } | Change::PostFile { .. }, Some(seq)) => {
+                    ReplyData::Sent { seq }
+                }
+                _ => ReplyData::Done,
+            };
+            let _ = reply_to.try_send(reply_frame(id, Ok(data)));
         }
     }
 }

@@ -7,17 +7,18 @@
 //! let sessions save their cursors, drain the hub, return.
 
 mod admission;
+mod clock;
 mod files;
 mod hub;
+mod last_seen;
 mod rate;
+mod rules;
 mod session;
+mod signups;
+mod transfers;
 mod writer;
 
-use std::{
-    future::Future,
-    sync::{Arc, Mutex, MutexGuard},
-    time::Duration,
-};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -25,8 +26,11 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     protocol::{DEFAULT_MAX_FRAME_BYTES, ErrorBody, ErrorCode},
-    store::Store,
+    store::{Store, StoreError},
 };
+
+pub(crate) use crate::sync::lock;
+use clock::Clock;
 
 /// The server's limits, from the `[server]` section of the config.
 #[derive(Debug, Clone)]
@@ -53,6 +57,14 @@ pub struct Limits {
     /// Steady rate and burst of chat messages per connection.
     pub messages_per_second: u32,
     pub message_burst: u32,
+    /// New names one address (an IPv6 /64) may create: a steady rate and a
+    /// burst. Names already taken are never limited.
+    pub new_names_per_minute: u32,
+    pub new_name_burst: u32,
+    /// New groups one address may create; joining an existing group is
+    /// never limited.
+    pub new_groups_per_minute: u32,
+    pub new_group_burst: u32,
     /// Pending join requests one group may hold.
     pub max_pending_requests: usize,
     /// How long a rejected user waits before asking the same group again.
@@ -82,6 +94,10 @@ impl Default for Limits {
             request_burst: 200,
             messages_per_second: 20,
             message_burst: 50,
+            new_names_per_minute: 60,
+            new_name_burst: 200,
+            new_groups_per_minute: 6,
+            new_group_burst: 30,
             max_pending_requests: 100,
             rejoin_cooldown: Duration::from_secs(60),
             max_file_bytes: 256 * 1024 * 1024,
@@ -101,13 +117,47 @@ pub(crate) fn internal(error: &dyn std::fmt::Display) -> ErrorBody {
     )
 }
 
-/// Locks server state. Server code does not panic while holding a lock;
-/// if it ever did, the state is still a valid cache of the store, so the
-/// server keeps serving.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+impl From<StoreError> for ErrorBody {
+    /// A full disk is worth telling the client; anything else is internal.
+    fn from(error: StoreError) -> Self {
+        if error.is_full() {
+            tracing::error!(%error, "the store is full");
+            ErrorBody::new(
+                ErrorCode::Internal,
+                "the server could not save that: its disk is full",
+            )
+        } else {
+            internal(&error)
+        }
+    }
+}
+
+/// Runs blocking work (store calls, file I/O) on Tokio's blocking threads;
+/// a panic there becomes an internal error for this request alone.
+pub(crate) async fn blocking<T, E>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ErrorBody>
+where
+    T: Send + 'static,
+    E: Into<ErrorBody> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => done.map_err(Into::into),
+        Err(panicked) => Err(internal(&panicked)),
+    }
+}
+
+/// What every session of one server shares; built once in `serve`.
+pub(crate) struct SessionCtx {
+    pub hub: hub::Hub,
+    pub shelf: Arc<files::Shelf>,
+    pub limits: Limits,
+    /// Cancelled when the server shuts down: a write to a client that does
+    /// not read must not hold the shutdown up.
+    pub shutdown: CancellationToken,
+    pub tls: Option<TlsAcceptor>,
+    pub signups: Arc<signups::Signups>,
+    pub last_seen: Arc<last_seen::LastSeen>,
 }
 
 /// Removes expired files now and then until `stop`.
@@ -119,7 +169,7 @@ async fn expire_files(shelf: Arc<files::Shelf>, retention: Duration, stop: Cance
             () = tokio::time::sleep(every) => {}
         }
         let shelf = shelf.clone();
-        if let Ok(Err(error)) = tokio::task::spawn_blocking(move || shelf.expire()).await {
+        if let Err(error) = blocking(move || shelf.expire()).await {
             tracing::warn!(error = %error.message, "expiring files failed");
         }
     }
@@ -162,25 +212,39 @@ async fn serve(
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let (hub, hub_task) = hub::Hub::new(store, limits.clone());
+    let clock = Clock::new();
+    let shelf = Arc::new(files::Shelf::new(store.clone(), &limits, clock));
+    let signups = Arc::new(signups::Signups::new(&limits));
+    let (hub, hub_task) = hub::Hub::new(store.clone(), limits.clone(), clock, signups.clone());
     let hub_done = tokio::spawn(hub_task.run());
-    let stop = CancellationToken::new();
     let sessions = TaskTracker::new();
-    let shelf = hub.shelf().clone();
-    match tokio::task::spawn_blocking(move || shelf.prepare()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => {
-            tracing::error!(%error, "the file store is unusable; uploads are refused")
-        }
-        Err(error) => tracing::error!(%error, "preparing the file store failed"),
+    let prepare = shelf.clone();
+    if let Err(error) = blocking(move || prepare.prepare().map_err(|e| internal(&e))).await {
+        tracing::error!(error = %error.message, "the file store is unusable; uploads are refused");
     }
-    sessions.spawn(expire_files(
-        hub.shelf().clone(),
-        limits.file_retention,
-        stop.clone(),
+    let ctx = Arc::new(SessionCtx {
+        hub,
+        shelf,
+        limits,
+        shutdown: CancellationToken::new(),
+        tls,
+        signups,
+        last_seen: Arc::default(),
+    });
+    sessions.spawn(last_seen::record(
+        ctx.last_seen.clone(),
+        store,
+        ctx.shutdown.clone(),
     ));
-    let admission =
-        admission::Admission::new(limits.max_connections, limits.max_connections_per_ip);
+    sessions.spawn(expire_files(
+        ctx.shelf.clone(),
+        ctx.limits.file_retention,
+        ctx.shutdown.clone(),
+    ));
+    let admission = admission::Admission::new(
+        ctx.limits.max_connections,
+        ctx.limits.max_connections_per_ip,
+    );
     let mut next_id = 0_u64;
     tokio::pin!(shutdown);
     loop {
@@ -200,34 +264,20 @@ async fn serve(
         next_id += 1;
         match admission.admit(peer.ip()) {
             Ok(permit) => {
-                sessions.spawn(session::serve(
-                    socket,
-                    peer,
-                    next_id,
-                    hub.clone(),
-                    limits.clone(),
-                    stop.clone(),
-                    permit,
-                    tls.clone(),
-                ));
+                sessions.spawn(session::serve(ctx.clone(), socket, peer, next_id, permit));
             }
             Err(error) => {
                 tracing::warn!(%peer, "refused a connection: {}", error.message);
-                sessions.spawn(session::refuse(
-                    socket,
-                    error,
-                    limits.max_frame_bytes,
-                    tls.clone(),
-                ));
+                sessions.spawn(session::refuse(ctx.clone(), socket, error));
             }
         }
     }
     tracing::info!("shutting down");
     drop(listener);
-    stop.cancel();
+    ctx.shutdown.cancel();
     sessions.close();
     sessions.wait().await;
-    drop(hub);
+    drop(ctx);
     if let Err(error) = hub_done.await {
         tracing::error!(%error, "the hub task failed");
     }

@@ -5,7 +5,7 @@
 //! hub queues for it. Anything a client sends that is not valid ends only
 //! this session, with an error frame where the socket still allows one.
 
-use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
@@ -16,26 +16,25 @@ use tokio::{
     time::Instant,
 };
 use tokio_rustls::TlsAcceptor;
-use tokio_util::{
-    codec::{FramedRead, FramedWrite},
-    sync::CancellationToken,
-};
+use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::{
-    Limits,
+    SessionCtx,
     admission::Permit,
-    files::Upload,
-    hub::{Control, Hub, Job, Joined, Mutation, Outbound, SessionHandle, event_frame, reply_frame},
+    blocking,
+    hub::{Control, Job, Joined, Outbound, SessionHandle, event_frame, reply_frame},
     internal,
     rate::TokenBucket,
+    rules::{Action, Grant, Query},
+    transfers::{Announcer, Transfers, newest_within},
     writer::FrameWriter,
 };
 use crate::protocol::{
-    BULK_PIECE_BYTES, ClientFrame, ErrorBody, ErrorCode, Event, FrameCodec, FrameError, Hello,
-    JoinStatus, PROTOCOL_VERSION, ReplyData, Request, Seq, ServerFrame, Welcome, decode, encode,
+    ClientFrame, ErrorBody, ErrorCode, Event, FrameCodec, FrameError, Hello, JoinStatus,
+    PROTOCOL_VERSION, ReplyData, Request, Seq, ServerFrame, Welcome, decode, encode,
     validate_group, validate_name,
 };
-use crate::store::{FileRecord, NameClaim};
+use crate::store::NameClaim;
 
 /// How many queued frames one flush writes at most.
 const WRITE_BATCH: usize = 256;
@@ -43,16 +42,14 @@ const WRITE_BATCH: usize = 256;
 const GOODBYE: Duration = Duration::from_secs(2);
 /// How many log entries one catch-up read takes.
 const CATCH_UP_PAGE: usize = 512;
+/// Most entries one history reply holds.
+const HISTORY_PAGE: u32 = 200;
 /// The read buffer a connection starts with; it grows for bigger frames.
 /// Most clients send little, and an idle one keeps this much per connection.
 const READ_BUFFER: usize = 1024;
 /// A batch vector with room for more frames than this is given back when
 /// the session goes idle.
 const IDLE_BATCH: usize = 64;
-/// Uploads one connection may have open at once.
-const MAX_UPLOADS: usize = 4;
-/// File records one connection keeps for its fetches.
-const FETCHING: usize = 16;
 
 /// Why a session ended. Only `Error` is told to the client.
 enum End {
@@ -91,48 +88,35 @@ impl From<FrameError> for End {
 struct Session<R, W> {
     reader: FramedRead<R, FrameCodec>,
     writer: FrameWriter<W>,
-    hub: Hub,
+    ctx: Arc<SessionCtx>,
     id: u64,
     peer: SocketAddr,
     /// When the client last sent a frame; see `Limits::idle_timeout`.
     last_heard: Instant,
     requests: TokenBucket,
     messages: TokenBucket,
-    limits: Limits,
-    /// Cancelled when the server shuts down: a write to a client that does
-    /// not read must not hold the shutdown up.
-    stopping: CancellationToken,
-    /// This connection's uploads in progress; dropping one deletes its bytes,
-    /// so whatever ends the session cleans them up.
-    uploads: HashMap<u64, Upload>,
-    next_upload: u64,
-    /// Records of the files this connection fetches from.
-    fetching: HashMap<String, Arc<FileRecord>>,
+    transfers: Transfers,
 }
 
 /// Serves one accepted connection until it ends, after the TLS handshake
-/// when `tls` is set; `_permit` holds its slot under the connection limit
-/// until then.
-#[allow(clippy::too_many_arguments)]
+/// when the server speaks TLS; `_permit` holds its slot under the
+/// connection limit until then.
 pub(crate) async fn serve(
+    ctx: Arc<SessionCtx>,
     socket: TcpStream,
     peer: SocketAddr,
     id: u64,
-    hub: Hub,
-    limits: Limits,
-    shutdown: CancellationToken,
     _permit: Permit,
-    tls: Option<TlsAcceptor>,
 ) {
-    match tls {
+    match ctx.tls.clone() {
         None => {
             let (read, write) = socket.into_split();
-            run(read, write, peer, id, hub, limits, shutdown).await;
+            run(ctx, read, write, peer, id).await;
         }
-        Some(acceptor) => match handshake(&acceptor, socket, limits.handshake_timeout).await {
+        Some(acceptor) => match handshake(&acceptor, socket, ctx.limits.handshake_timeout).await {
             Some(stream) => {
                 let (read, write) = tokio::io::split(stream);
-                run(read, write, peer, id, hub, limits, shutdown).await;
+                run(ctx, read, write, peer, id).await;
             }
             None => tracing::info!(%peer, "TLS handshake failed or timed out"),
         },
@@ -154,18 +138,12 @@ async fn handshake(
     }
 }
 
-async fn run<R, W>(
-    read: R,
-    write: W,
-    peer: SocketAddr,
-    id: u64,
-    hub: Hub,
-    limits: Limits,
-    shutdown: CancellationToken,
-) where
+async fn run<R, W>(ctx: Arc<SessionCtx>, read: R, write: W, peer: SocketAddr, id: u64)
+where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    let limits = &ctx.limits;
     let mut session = Session {
         reader: FramedRead::with_capacity(
             read,
@@ -173,39 +151,34 @@ async fn run<R, W>(
             READ_BUFFER,
         ),
         writer: FrameWriter::new(write, limits.max_frame_bytes),
-        hub,
         id,
         peer,
         last_heard: Instant::now(),
         requests: TokenBucket::new(limits.requests_per_second, limits.request_burst),
         messages: TokenBucket::new(limits.messages_per_second, limits.message_burst),
-        limits,
-        stopping: shutdown.clone(),
-        uploads: HashMap::new(),
-        next_upload: 0,
-        fetching: HashMap::new(),
+        transfers: Transfers::new(ctx.shelf.clone()),
+        ctx: ctx.clone(),
     };
     let end = tokio::select! {
         hello = session.hello() => match hello {
-            Ok(hello) => session.joined(hello, &shutdown).await,
+            Ok(hello) => {
+                let _connected = ctx.last_seen.hold(&hello.name);
+                session.joined(hello).await
+            }
             Err(end) => end,
         },
-        () = shutdown.cancelled() => End::Event(Event::ServerShutdown),
+        () = ctx.shutdown.cancelled() => End::Event(Event::ServerShutdown),
     };
     session.finish(end).await;
 }
 
 /// Tells a connection over the limit why it is refused, then closes it.
 /// Over TLS the refusal needs a (quick) handshake to be readable.
-pub(crate) async fn refuse(
-    socket: TcpStream,
-    error: ErrorBody,
-    max_frame_bytes: usize,
-    tls: Option<TlsAcceptor>,
-) {
+pub(crate) async fn refuse(ctx: Arc<SessionCtx>, socket: TcpStream, error: ErrorBody) {
     let frame = encode(&ServerFrame::Error(error));
     let quick = Duration::from_secs(1);
-    match tls {
+    let max_frame_bytes = ctx.limits.max_frame_bytes;
+    match ctx.tls.clone() {
         None => {
             let mut writer = FramedWrite::new(socket, FrameCodec::new(max_frame_bytes));
             let _ = tokio::time::timeout(quick, writer.send(frame)).await;
@@ -222,7 +195,7 @@ pub(crate) async fn refuse(
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Waits for a valid hello and checks the identity it claims.
     async fn hello(&mut self) -> Result<Hello, End> {
-        let first = tokio::time::timeout(self.limits.handshake_timeout, self.reader.next())
+        let first = tokio::time::timeout(self.ctx.limits.handshake_timeout, self.reader.next())
             .await
             .map_err(|_| {
                 ErrorBody::new(ErrorCode::Timeout, "no hello within the handshake timeout")
@@ -257,13 +230,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 "the identity secret must be exactly 32 bytes",
             )
         })?;
-        let store = self.hub.store().clone();
-        let name = hello.name.clone();
         let hash = *blake3::hash(&secret).as_bytes();
-        let claim = tokio::task::spawn_blocking(move || store.claim_name(&name, &hash))
-            .await
-            .map_err(|e| internal(&e))?
-            .map_err(|e| internal(&e))?;
+        let (store, ip) = (self.ctx.hub.store(), self.peer.ip());
+        let claim = self
+            .ctx
+            .signups
+            .claim_name(store, ip, &hello.name, hash)
+            .await?;
         if claim == NameClaim::Taken {
             return Err(ErrorBody::new(
                 ErrorCode::NameTaken,
@@ -280,8 +253,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// Joins the group and serves the session in whatever state the join
     /// leaves it: pending, then (once approved) member.
-    async fn joined(&mut self, hello: Hello, shutdown: &CancellationToken) -> End {
-        let (frames_tx, mut frames) = mpsc::channel(self.limits.outbound_queue);
+    async fn joined(&mut self, hello: Hello) -> End {
+        let (frames_tx, mut frames) = mpsc::channel(self.ctx.limits.outbound_queue);
         let (control_tx, mut control) = mpsc::unbounded_channel();
         let (reply, joined) = oneshot::channel();
         let join = Job::Join {
@@ -292,17 +265,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 frames: frames_tx.clone(),
                 control: control_tx,
             },
-            last_seq: hello.last_seq,
+            seen: hello.last_seq,
+            address: self.peer.ip(),
             reply,
         };
-        let joined = match self.hub.submit(join).await {
+        let joined = match self.ctx.hub.submit(join).await {
             Ok(()) => joined.await.unwrap_or_else(|_| Err(shutting_down())),
             Err(e) => Err(e),
         };
         let Joined {
             status,
             snapshot,
-            from,
+            grant,
+            after,
             head,
         } = match joined {
             Ok(joined) => joined,
@@ -318,18 +293,20 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             group: hello.group,
             name: hello.name,
             frames: frames_tx,
-            served: from,
+            served: after,
+            grant,
         };
         let end = async {
             self.write(encode(&welcome)).await?;
-            let (from, head) = if status == JoinStatus::Pending {
-                self.wait_for_approval(&member, &mut control, shutdown)
-                    .await?
+            let (after, head) = if status == JoinStatus::Pending {
+                let (grant, head) = self.wait_for_approval(&member, &mut control).await?;
+                member.grant = grant;
+                (grant.floor(), head)
             } else {
-                (from, head)
+                (after, head)
             };
-            member.served = self.catch_up(&member.group, from, head).await?;
-            self.serve_member(&mut member, &mut frames, &mut control, shutdown)
+            member.served = self.catch_up(&member.group, after, head).await?;
+            self.serve_member(&mut member, &mut frames, &mut control)
                 .await
         };
         let end = match end.await {
@@ -342,26 +319,27 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             session: self.id,
             cursor: member.served,
         };
-        let _ = self.hub.submit(leave).await;
+        let _ = self.ctx.hub.submit(leave).await;
         end
     }
 
     /// The pending state: only `ping` and `disconnect` are allowed until the
-    /// admin decides. Returns the log range to serve once approved.
+    /// admin decides. Returns the member's grant and the head to catch up
+    /// to once approved.
     async fn wait_for_approval(
         &mut self,
         member: &Member,
         control: &mut mpsc::UnboundedReceiver<Box<Control>>,
-        shutdown: &CancellationToken,
-    ) -> Result<(Seq, Seq), End> {
+    ) -> Result<(Grant, Seq), End> {
+        let ctx = self.ctx.clone();
         loop {
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => return Err(End::Event(Event::ServerShutdown)),
+                () = ctx.shutdown.cancelled() => return Err(End::Event(Event::ServerShutdown)),
                 signal = control.recv() => match signal.map(|signal| *signal) {
-                    Some(Control::Approved { by, snapshot, from, head }) => {
+                    Some(Control::Approved { by, snapshot, grant, head }) => {
                         self.write(event_frame(&Event::RequestApproved { by, snapshot: *snapshot }).frame).await?;
-                        return Ok((from, head));
+                        return Ok((grant, head));
                     }
                     Some(Control::Rejected { by }) => return Err(End::Event(Event::RequestRejected { by })),
                     Some(Control::Kicked { by }) => return Err(End::Event(Event::Kicked { by })),
@@ -390,19 +368,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
     }
 
-    /// Writes the log entries after `from` up to `head` straight from the
+    /// Writes the log entries after `after` up to `head` straight from the
     /// store. Returns the last sequence number written.
-    async fn catch_up(&mut self, group: &str, from: Seq, head: Seq) -> Result<Seq, End> {
-        let mut served = from;
+    async fn catch_up(&mut self, group: &str, after: Seq, head: Seq) -> Result<Seq, End> {
+        let mut served = after;
         while served < head {
-            let store = self.hub.store().clone();
+            let store = self.ctx.hub.store().clone();
             let (group_name, after) = (group.to_owned(), served);
             let limit = CATCH_UP_PAGE.min((head - served) as usize);
-            let entries =
-                tokio::task::spawn_blocking(move || store.read_log(&group_name, after, limit))
-                    .await
-                    .map_err(|e| internal(&e))?
-                    .map_err(|e| internal(&e))?;
+            let entries = blocking(move || store.read_log(&group_name, after, limit)).await?;
             if entries.is_empty() {
                 break;
             }
@@ -423,15 +397,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         member: &mut Member,
         frames: &mut mpsc::Receiver<Outbound>,
         control: &mut mpsc::UnboundedReceiver<Box<Control>>,
-        shutdown: &CancellationToken,
     ) -> Result<std::convert::Infallible, End> {
+        let ctx = self.ctx.clone();
         // Queued frames are taken in batches: one `recv_many` returns the
         // queue's permits once, where a `try_recv` per frame paid for each.
         let mut batch = Vec::new();
         loop {
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => return Err(End::Event(Event::ServerShutdown)),
+                () = ctx.shutdown.cancelled() => return Err(End::Event(Event::ServerShutdown)),
                 signal = control.recv() => match signal.map(|signal| *signal) {
                     Some(Control::Kicked { by }) => return Err(End::Event(Event::Kicked { by })),
                     Some(Control::Close(error)) => return Err(End::Error(error)),
@@ -460,7 +434,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
                 () = tokio::time::sleep_until(self.idle_deadline()) => return Err(self.idle()),
                 frame = self.reader.next() => match self.request_of(frame)? {
-                    (id, Ok(request)) if !self.is_bulk(&request) && !self.requests.take() => {
+                    (id, Ok(request)) if !self.transfers.is_bulk(&request) && !self.requests.take() => {
                         self.reply(id, Err(rate_limited("requests"))).await?;
                     }
                     (id, Ok(request)) => self.handle(member, id, request).await?,
@@ -470,48 +444,30 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
     }
 
-    /// Answers a member's request: queries from the hub's state now, changes
-    /// through the hub (whose reply arrives on the frame queue).
+    /// Answers a member's request: queries from the hub's state now, group
+    /// actions through the hub (whose reply arrives on the frame queue),
+    /// file transfers through this connection's [`Transfers`].
     async fn handle(&mut self, member: &Member, id: u32, request: Request) -> Result<(), End> {
-        let mutation = match request {
-            Request::SendMessage { text } => {
-                if !self.messages.take() {
-                    return self.reply(id, Err(rate_limited("messages"))).await;
-                }
-                if text.trim().is_empty() {
-                    return self
-                        .reply(
-                            id,
-                            Err(ErrorBody::new(
-                                ErrorCode::EmptyMessage,
-                                "the message is empty",
-                            )),
-                        )
-                        .await;
-                }
-                if text.len() > self.limits.max_message_bytes {
-                    let error = ErrorBody::new(
-                        ErrorCode::MessageTooLarge,
-                        format!(
-                            "the message is {} bytes; this server's limit is {} bytes",
-                            text.len(),
-                            self.limits.max_message_bytes
-                        ),
-                    );
-                    return self.reply(id, Err(error)).await;
-                }
-                Mutation::Post { text }
-            }
-            Request::ApproveRequest { name } => Mutation::Approve { name },
-            Request::RejectRequest { name } => Mutation::Reject { name },
-            Request::KickMember { name } => Mutation::Kick { name },
-            Request::ChangeAdmin { name } => Mutation::ChangeAdmin { name },
+        let action = match request {
+            Request::SendMessage { text } => match self.check_message(text) {
+                Ok(text) => Action::Post { text },
+                Err(error) => return self.reply(id, Err(error)).await,
+            },
+            Request::ApproveRequest { name } => Action::Approve { name },
+            Request::RejectRequest { name } => Action::Reject { name },
+            Request::KickMember { name } => Action::Kick { name },
+            Request::ChangeAdmin { name } => Action::ChangeAdmin { name },
+            Request::ViewRequests => return self.ask(member, id, Query::ViewRequests).await,
+            Request::WhoAdmin => return self.ask(member, id, Query::WhoAdmin).await,
+            Request::AllMembers => return self.ask(member, id, Query::AllMembers).await,
+            Request::OnlineMembers => return self.ask(member, id, Query::OnlineMembers).await,
+            Request::Ping => return self.reply(id, Ok(ReplyData::Done)).await,
             Request::Disconnect => {
                 self.reply(id, Ok(ReplyData::Done)).await?;
                 return Err(End::Gone);
             }
             Request::OfferFile { name, size, blake3 } => {
-                let answer = self.offer(name, size, blake3).await;
+                let answer = self.transfers.offer(name, size, blake3).await;
                 return self.reply(id, answer).await;
             }
             Request::FileChunk {
@@ -519,96 +475,139 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 offset,
                 data,
             } => {
-                let answer = self.chunk(upload, offset, data).await;
+                let answer = self.transfers.chunk(upload, offset, data).await;
                 return self.reply(id, answer).await;
             }
             Request::CancelUpload { upload } => {
-                let answer = match self.uploads.remove(&upload) {
-                    Some(_) => Ok(ReplyData::Done),
-                    None => Err(no_upload(upload)),
-                };
-                return self.reply(id, answer).await;
-            }
-            Request::FetchFile { file, offset, len } => {
-                let answer = self.fetch(member, file, offset, len).await;
+                let answer = self.transfers.cancel(upload);
                 return self.reply(id, answer).await;
             }
             Request::CompleteUpload { upload } => {
-                let Some(upload) = self.uploads.remove(&upload) else {
-                    return self.reply(id, Err(no_upload(upload))).await;
+                let to = Announcer {
+                    hub: self.ctx.hub.clone(),
+                    group: member.group.clone(),
+                    name: member.name.clone(),
+                    reply_to: member.frames.clone(),
                 };
-                tokio::spawn(complete(self.hub.clone(), member.clone(), id, upload));
-                return Ok(());
+                return match self.transfers.complete(upload, id, to) {
+                    Ok(()) => Ok(()),
+                    Err(error) => self.reply(id, Err(error)).await,
+                };
             }
-            query => {
-                let answer = self.query(member, query);
+            Request::History { before, limit } => {
+                let answer = self.history(member, before, limit).await;
+                return self.reply(id, answer).await;
+            }
+            Request::ListFiles => {
+                let budget = self.reply_budget();
+                let answer = (self.transfers)
+                    .list(&member.group, member.grant, budget)
+                    .await;
+                return self.reply(id, answer).await;
+            }
+            Request::FetchFile { file, offset, len } => {
+                let answer = (self.transfers)
+                    .fetch(&member.group, member.grant, file, offset, len)
+                    .await;
                 return self.reply(id, answer).await;
             }
         };
-        let job = member.job(id, mutation);
-        self.hub.submit(job).await.map_err(End::Error)
+        let job = Job::Act {
+            group: member.group.clone(),
+            name: member.name.clone(),
+            id,
+            reply_to: member.frames.clone(),
+            action,
+            stored: None,
+        };
+        self.ctx.hub.submit(job).await.map_err(End::Error)
     }
 
-    fn query(&self, member: &Member, query: Request) -> Result<ReplyData, ErrorBody> {
-        let state = self.hub.read();
-        let group = state
-            .group(&member.group)
-            .filter(|g| g.members.contains_key(&member.name))
-            .ok_or_else(|| {
-                ErrorBody::new(ErrorCode::NotMember, "you are not a member of this group")
-            })?;
-        Ok(match query {
-            Request::ViewRequests if group.admin == member.name => ReplyData::Requests {
-                requests: group.requests.clone(),
-            },
-            Request::ViewRequests => {
-                return Err(ErrorBody::new(
-                    ErrorCode::NotAdmin,
-                    format!("only the admin ({}) can see join requests", group.admin),
-                ));
-            }
-            Request::WhoAdmin => ReplyData::Admin {
-                name: group.admin.clone(),
-            },
-            Request::AllMembers => ReplyData::Members {
-                members: group.member_list(),
-            },
-            Request::OnlineMembers => ReplyData::Members {
-                members: group
-                    .member_list()
-                    .into_iter()
-                    .filter(|m| m.online)
-                    .collect(),
-            },
-            Request::Ping => ReplyData::Done,
-            Request::SendMessage { .. }
-            | Request::ApproveRequest { .. }
-            | Request::RejectRequest { .. }
-            | Request::KickMember { .. }
-            | Request::ChangeAdmin { .. }
-            | Request::OfferFile { .. }
-            | Request::FileChunk { .. }
-            | Request::CompleteUpload { .. }
-            | Request::CancelUpload { .. }
-            | Request::FetchFile { .. }
-            | Request::Disconnect => unreachable!("changes are handled by the caller"),
+    /// A chat message as the server takes it: within the flood limit, not
+    /// blank, not too long.
+    fn check_message(&mut self, text: String) -> Result<String, ErrorBody> {
+        if !self.messages.take() {
+            return Err(rate_limited("messages"));
+        }
+        if text.trim().is_empty() {
+            return Err(ErrorBody::new(
+                ErrorCode::EmptyMessage,
+                "the message is empty",
+            ));
+        }
+        let max = self.ctx.limits.max_message_bytes;
+        if text.len() > max {
+            return Err(ErrorBody::new(
+                ErrorCode::MessageTooLarge,
+                format!(
+                    "the message is {} bytes; this server's limit is {max} bytes",
+                    text.len()
+                ),
+            ));
+        }
+        Ok(text)
+    }
+
+    /// Up to `limit` log entries before `before` that the member may
+    /// read, oldest first, as many of the newest as fit in one reply.
+    async fn history(
+        &self,
+        member: &Member,
+        before: Seq,
+        limit: u32,
+    ) -> Result<ReplyData, ErrorBody> {
+        let head = self.ctx.hub.read().head(&member.group);
+        let newest = before.saturating_sub(1).min(head);
+        let after = newest
+            .saturating_sub(u64::from(limit.min(HISTORY_PAGE)))
+            .max(member.grant.floor());
+        if newest <= after {
+            return Ok(ReplyData::History {
+                entries: Vec::new(),
+            });
+        }
+        let store = self.ctx.hub.store().clone();
+        let group = member.group.clone();
+        let count = (newest - after) as usize;
+        let entries = blocking(move || store.read_log(&group, after, count)).await?;
+        Ok(ReplyData::History {
+            entries: newest_within(entries, self.reply_budget()),
         })
+    }
+
+    /// Room for the items of one reply: half a frame leaves plenty for the
+    /// envelope around them.
+    fn reply_budget(&self) -> usize {
+        self.ctx.limits.max_frame_bytes / 2
+    }
+
+    async fn ask(&mut self, member: &Member, id: u32, query: Query) -> Result<(), End> {
+        let answer = self
+            .ctx
+            .hub
+            .read()
+            .answer(&member.group, &member.name, query);
+        self.reply(id, answer).await
     }
 
     async fn reply(&mut self, id: u32, answer: Result<ReplyData, ErrorBody>) -> Result<(), End> {
         self.write(reply_frame(id, answer).frame).await
     }
 
+    /// Queues a frame the server built; one over the limit is the
+    /// server's fault, not the client's.
     async fn feed(&mut self, frame: Bytes) -> Result<(), End> {
-        self.writer.feed(frame).map_err(End::from)
+        self.writer
+            .feed(frame)
+            .map_err(|e| End::Error(internal(&e)))
     }
 
     /// Flushes with a deadline, so a client that stops reading cannot pin
     /// this task (and its socket) forever.
     async fn flush(&mut self) -> Result<(), End> {
         let flushed = tokio::select! {
-            flushed = tokio::time::timeout(self.limits.write_timeout, self.writer.flush()) => flushed,
-            () = self.stopping.cancelled() => return Err(End::Event(Event::ServerShutdown)),
+            flushed = tokio::time::timeout(self.ctx.limits.write_timeout, self.writer.flush()) => flushed,
+            () = self.ctx.shutdown.cancelled() => return Err(End::Event(Event::ServerShutdown)),
         };
         match flushed {
             Ok(result) => result.map_err(End::from),
@@ -654,7 +653,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 }
 
 /// What a member session needs to know about itself.
-#[derive(Clone)]
 struct Member {
     group: String,
     name: String,
@@ -662,19 +660,8 @@ struct Member {
     frames: mpsc::Sender<Outbound>,
     /// The newest log entry written to this client.
     served: Seq,
-}
-
-impl Member {
-    /// A change on this member's behalf, answering request `id`.
-    fn job(&self, id: u32, mutation: Mutation) -> Job {
-        Job::Mutate {
-            group: self.group.clone(),
-            name: self.name.clone(),
-            id,
-            reply_to: self.frames.clone(),
-            mutation,
-        }
-    }
+    /// What this member may read.
+    grant: Grant,
 }
 
 /// What one inbound frame turned out to be.
@@ -737,7 +724,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     fn idle_deadline(&self) -> Instant {
-        self.last_heard + self.limits.idle_timeout
+        self.last_heard + self.ctx.limits.idle_timeout
     }
 
     fn idle(&self) -> End {
@@ -745,133 +732,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             ErrorCode::Timeout,
             format!(
                 "nothing heard from you for {} s; clients send a ping when idle",
-                self.limits.idle_timeout.as_secs()
+                self.ctx.limits.idle_timeout.as_secs()
             ),
         ))
     }
-}
-
-impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
-    async fn offer(
-        &mut self,
-        name: String,
-        size: u64,
-        blake3: Vec<u8>,
-    ) -> Result<ReplyData, ErrorBody> {
-        if self.uploads.len() >= MAX_UPLOADS {
-            return Err(ErrorBody::new(
-                ErrorCode::RateLimited,
-                format!("at most {MAX_UPLOADS} uploads at once per connection"),
-            ));
-        }
-        let shelf = self.hub.shelf().clone();
-        let chunk_bytes = shelf.chunk_bytes();
-        let upload = blocking(move || shelf.offer(&name, size, &blake3)).await?;
-        self.next_upload += 1;
-        self.uploads.insert(self.next_upload, upload);
-        Ok(ReplyData::Upload {
-            upload: self.next_upload,
-            chunk_bytes,
-        })
-    }
-
-    /// Writes a chunk on a blocking thread. Any failure cancels the upload.
-    async fn chunk(&mut self, id: u64, offset: u64, data: Vec<u8>) -> Result<ReplyData, ErrorBody> {
-        let mut upload = self.uploads.remove(&id).ok_or_else(|| no_upload(id))?;
-        let max = self.hub.shelf().chunk_bytes() as usize;
-        if data.len() > max {
-            return Err(ErrorBody::new(
-                ErrorCode::BadUpload,
-                format!("chunks may be at most {max} bytes; the upload is cancelled"),
-            ));
-        }
-        let upload = blocking(move || upload.write(offset, &data).map(|()| upload)).await?;
-        self.uploads.insert(id, upload);
-        Ok(ReplyData::Done)
-    }
-
-    /// Whether a request moves enough file bytes to be paced by the
-    /// transfer itself (an upload is bounded by its offer, fetches by how
-    /// fast the client reads the replies) rather than by the request
-    /// budget. Small chunks and fetches pay like any request, so a flood of
-    /// them is limited like a flood of pings.
-    fn is_bulk(&self, request: &Request) -> bool {
-        match request {
-            Request::FileChunk { data, .. } => data.len() as u64 >= BULK_PIECE_BYTES,
-            Request::FetchFile { file, offset, len } => {
-                self.fetching.get(file).is_some_and(|record| {
-                    self.hub
-                        .shelf()
-                        .span(record, *offset, *len)
-                        .is_ok_and(|n| u64::from(n) >= BULK_PIECE_BYTES)
-                })
-            }
-            _ => false,
-        }
-    }
-
-    /// Reads a piece of a file of this member's group. The file's record is
-    /// looked up once per connection, not once per piece.
-    async fn fetch(
-        &mut self,
-        member: &Member,
-        file: String,
-        offset: u64,
-        len: u32,
-    ) -> Result<ReplyData, ErrorBody> {
-        let shelf = self.hub.shelf().clone();
-        let record = match self.fetching.get(&file) {
-            Some(record) => record.clone(),
-            None => {
-                let (lookup, group) = (shelf.clone(), member.group.clone());
-                let record = Arc::new(blocking(move || lookup.lookup(&group, &file)).await?);
-                if self.fetching.len() >= FETCHING {
-                    self.fetching.clear();
-                }
-                self.fetching.insert(record.info.id.clone(), record.clone());
-                record
-            }
-        };
-        let len = shelf.span(&record, offset, len)?;
-        let data = blocking(move || shelf.read(&record, offset, len)).await?;
-        Ok(ReplyData::FileData { data })
-    }
-}
-
-/// Checks and keeps a finished upload, then has the hub announce it; the
-/// reply reaches the member through its frame queue. A task of its own, as
-/// syncing a large file can take a while and the session must go on
-/// delivering chat meanwhile.
-async fn complete(hub: Hub, member: Member, id: u32, upload: Upload) {
-    let shelf = hub.shelf().clone();
-    let failed = match blocking(move || upload.finish(&shelf)).await {
-        Ok((file, stored)) => {
-            let stored = Arc::new(stored);
-            hub.submit(member.job(id, Mutation::PostFile { file, stored }))
-                .await
-                .err()
-        }
-        Err(error) => Some(error),
-    };
-    if let Some(error) = failed {
-        let _ = member.frames.send(reply_frame(id, Err(error))).await;
-    }
-}
-
-fn no_upload(id: u64) -> ErrorBody {
-    ErrorBody::new(
-        ErrorCode::BadUpload,
-        format!("there is no upload {id} on this connection"),
-    )
-}
-
-/// Runs file work on a blocking thread.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ErrorBody> + Send + 'static,
-) -> Result<T, ErrorBody> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|e| Err(internal(&e)))
 }
 
 fn rate_limited(what: &str) -> ErrorBody {

@@ -26,6 +26,13 @@ pub enum StoreError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot lock {path}: {source}")]
+    Lock {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is in use by another pyconchat process (a running server?); stop it first")]
+    InUse { path: std::path::PathBuf },
     #[error("cannot start the checkpoint thread: {0}")]
     Thread(std::io::Error),
     #[error("{path} is not a PyconChat database (application id {found:#x}); refusing to touch it")]
@@ -56,6 +63,14 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether a write failed for want of room: a full disk, or the cap
+    /// the operator set on the database.
+    pub fn is_full(&self) -> bool {
+        matches!(self, StoreError::Sqlite(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+    }
+}
+
 /// Whether a secret may use a name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameClaim {
@@ -83,6 +98,9 @@ pub struct MemberRecord {
     pub name: String,
     /// The last sequence number delivered to this member.
     pub cursor: Seq,
+    /// The member may read the log after this sequence number: where their
+    /// current membership began.
+    pub floor: Seq,
 }
 
 /// One durable change. Changes that other members should see in the chat
@@ -101,13 +119,14 @@ pub enum Change {
         group: String,
         name: String,
     },
-    /// Turns a pending request into membership; the member's cursor starts
-    /// at `cursor` so they receive the recent history after it.
+    /// Turns a pending request into membership. The member may read the
+    /// log after `floor` (the recent history a newcomer is given), and
+    /// their delivery cursor starts there.
     Approve {
         group: String,
         name: String,
         by: String,
-        cursor: Seq,
+        floor: Seq,
     },
     Kick {
         group: String,
@@ -178,10 +197,41 @@ impl Change {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRecord {
     pub group: String,
+    /// The log entry that announced it.
+    pub seq: Seq,
     pub info: FileInfo,
     pub from: String,
     /// When it was announced (Unix ms); retention counts from here.
     pub at_ms: i64,
+}
+
+/// A name in no group and not connected for a while; see
+/// [`SqliteStore::unused_names`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnusedName {
+    pub name: String,
+    /// When it was last connected (Unix ms).
+    pub last_seen_ms: i64,
+}
+
+/// A group with no activity for a while; see [`SqliteStore::idle_groups`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdleGroup {
+    pub name: String,
+    pub admin: String,
+    pub members: usize,
+    /// The last entry in its log or the last time a member was connected,
+    /// whichever is later (its creation if neither; Unix ms).
+    pub active_ms: i64,
+}
+
+/// What [`SqliteStore::close_group`] removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedGroup {
+    pub members: usize,
+    pub entries: usize,
+    /// The files' records; their contents are still to be deleted.
+    pub files: Vec<FileRecord>,
 }
 
 /// Durable storage for the server. Implementations are called from blocking
@@ -189,6 +239,19 @@ pub struct FileRecord {
 pub trait Store: Send + Sync + 'static {
     /// Pins `name` to `secret_hash` if nobody has it yet, atomically.
     fn claim_name(&self, name: &str, secret_hash: &[u8; 32]) -> Result<NameClaim, StoreError>;
+
+    /// How `secret_hash` stands with `name` ([`NameClaim::Verified`] or
+    /// [`NameClaim::Taken`]), changing nothing; `None` while nobody holds
+    /// the name. Lets the server limit new names before one is created.
+    fn verify_name(
+        &self,
+        name: &str,
+        secret_hash: &[u8; 32],
+    ) -> Result<Option<NameClaim>, StoreError>;
+
+    /// Records that these names were connected at `at_ms`, so the operator
+    /// can tell unused names and idle groups apart.
+    fn mark_seen(&self, names: &[String], at_ms: i64) -> Result<(), StoreError>;
 
     fn load_group(&self, group: &str) -> Result<Option<GroupRecord>, StoreError>;
 

@@ -22,60 +22,25 @@ use std::{
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::{Change, FileRecord, GroupRecord, MemberRecord, NameClaim, Store, StoreError, now_ms};
-use crate::protocol::{Body, FileInfo, JoinRequest, LogEntry, Seq};
+use super::{
+    Change, ClosedGroup, FileRecord, GroupRecord, IdleGroup, MemberRecord, NameClaim, Store,
+    StoreError, UnusedName, now_ms,
+};
+use crate::{
+    protocol::{Body, FileInfo, JoinRequest, LogEntry, Seq},
+    sync::lock,
+};
 
 /// Marks the file as ours (`PRAGMA application_id`): "PCCT".
 const APPLICATION_ID: i64 = 0x5043_4354;
 
-/// Schema migrations; `PRAGMA user_version` counts how many have run.
+/// Schema migrations, numbered files run in order; `PRAGMA user_version`
+/// counts how many have run.
 const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE users (
-    name        TEXT PRIMARY KEY,
-    secret_hash BLOB NOT NULL,
-    created_ms  INTEGER NOT NULL
-);
-CREATE TABLE groups (
-    name       TEXT PRIMARY KEY,
-    admin      TEXT NOT NULL,
-    head       INTEGER NOT NULL DEFAULT 0,
-    created_ms INTEGER NOT NULL
-);
-CREATE TABLE members (
-    grp       TEXT NOT NULL REFERENCES groups(name),
-    name      TEXT NOT NULL,
-    cursor    INTEGER NOT NULL,
-    joined_ms INTEGER NOT NULL,
-    PRIMARY KEY (grp, name)
-) WITHOUT ROWID;
-CREATE TABLE requests (
-    grp   TEXT NOT NULL REFERENCES groups(name),
-    name  TEXT NOT NULL,
-    at_ms INTEGER NOT NULL,
-    PRIMARY KEY (grp, name)
-) WITHOUT ROWID;
-CREATE TABLE log (
-    grp    TEXT NOT NULL REFERENCES groups(name),
-    seq    INTEGER NOT NULL,
-    at_ms  INTEGER NOT NULL,
-    sender TEXT NOT NULL,
-    body   BLOB NOT NULL,
-    PRIMARY KEY (grp, seq)
-) WITHOUT ROWID;
-"#,
-    r#"
-CREATE TABLE files (
-    id     TEXT PRIMARY KEY,
-    grp    TEXT NOT NULL REFERENCES groups(name),
-    name   TEXT NOT NULL,
-    size   INTEGER NOT NULL,
-    blake3 BLOB NOT NULL,
-    sender TEXT NOT NULL,
-    at_ms  INTEGER NOT NULL
-);
-CREATE INDEX files_by_age ON files (at_ms);
-"#,
+    include_str!("migrations/0001_groups.sql"),
+    include_str!("migrations/0002_files.sql"),
+    include_str!("migrations/0003_read_grants.sql"),
+    include_str!("migrations/0004_last_seen.sql"),
 ];
 
 /// How often the background thread checkpoints the WAL.
@@ -90,6 +55,9 @@ pub struct SqliteStore {
     reader: Mutex<Connection>,
     /// Stops the checkpoint thread when dropped.
     checkpointer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    /// The locked [`SqliteStore::LOCK_FILE`] of an exclusive store; closing
+    /// it (on drop, or when the process dies) unlocks it.
+    exclusive: Option<std::fs::File>,
 }
 
 struct Writer {
@@ -104,13 +72,13 @@ impl SqliteStore {
     /// The directory of uploaded files, beside the database.
     pub const FILES_DIR: &'static str = "files";
 
+    /// The lock file beside the database; see [`SqliteStore::open_exclusive`].
+    pub const LOCK_FILE: &'static str = "pyconchat.lock";
+
     /// Opens (creating if needed) the database in `data_dir`, checks that it
     /// is ours and migrates it.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
-            path: data_dir.to_owned(),
-            source,
-        })?;
+        create_data_dir(data_dir)?;
         let path = data_dir.join(Self::FILE_NAME);
         let damaged = |error: StoreError| match error {
             StoreError::Sqlite(source)
@@ -147,7 +115,41 @@ impl SqliteStore {
             }),
             reader: Mutex::new(reader),
             checkpointer: Some((stop, thread)),
+            exclusive: None,
         })
+    }
+
+    /// Opens the database as [`SqliteStore::open`] does, as its one
+    /// exclusive user until dropped: the server, or an operator command that
+    /// must not run beside it. Refuses with [`StoreError::InUse`] while
+    /// another exclusive user has it. Plain [`SqliteStore::open`] is not
+    /// held off, for commands that are safe while the server runs.
+    pub fn open_exclusive(data_dir: &Path) -> Result<Self, StoreError> {
+        create_data_dir(data_dir)?;
+        let path = data_dir.join(Self::LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| StoreError::Lock {
+                path: path.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::InUse {
+                    path: data_dir.to_owned(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(StoreError::Lock { path, source });
+            }
+        }
+        let mut store = Self::open(data_dir)?;
+        store.exclusive = Some(file);
+        Ok(store)
     }
 
     pub fn path(&self) -> &Path {
@@ -162,6 +164,99 @@ impl SqliteStore {
             .conn
             .execute("DELETE FROM users WHERE name = ?1", [name])?
             > 0)
+    }
+
+    /// Names that are in no group, have no pending request, and were last
+    /// connected before `before_ms`, oldest first: candidates for
+    /// [`SqliteStore::release_unused_names`].
+    pub fn unused_names(&self, before_ms: i64) -> Result<Vec<UnusedName>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare(&format!(
+            "SELECT name, last_seen_ms FROM users WHERE {UNUSED} ORDER BY last_seen_ms, name"
+        ))?;
+        Ok(stmt
+            .query_map([before_ms], |r| {
+                Ok(UnusedName {
+                    name: r.get(0)?,
+                    last_seen_ms: r.get(1)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Unpins every name [`SqliteStore::unused_names`] lists, checking each
+    /// again as it goes, so a name that joined a group meanwhile is kept.
+    /// Returns the names released.
+    pub fn release_unused_names(&self, before_ms: i64) -> Result<Vec<String>, StoreError> {
+        let writer = lock(&self.writer);
+        let mut stmt = writer
+            .conn
+            .prepare(&format!("DELETE FROM users WHERE {UNUSED} RETURNING name"))?;
+        let mut names: Vec<String> = stmt
+            .query_map([before_ms], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        names.sort();
+        Ok(names)
+    }
+
+    /// Groups with nothing in their log and no member connected since
+    /// `before_ms`, least recently active first.
+    pub fn idle_groups(&self, before_ms: i64) -> Result<Vec<IdleGroup>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare(
+            "SELECT name, admin, members, active_ms FROM (
+                SELECT g.name, g.admin,
+                    (SELECT count(*) FROM members m WHERE m.grp = g.name) AS members,
+                    max(g.created_ms,
+                        coalesce((SELECT l.at_ms FROM log l WHERE l.grp = g.name
+                                  ORDER BY l.seq DESC LIMIT 1), 0),
+                        coalesce((SELECT max(u.last_seen_ms) FROM members m
+                                  JOIN users u ON u.name = m.name WHERE m.grp = g.name), 0)
+                    ) AS active_ms
+                FROM groups g)
+            WHERE active_ms < ?1 ORDER BY active_ms, name",
+        )?;
+        Ok(stmt
+            .query_map([before_ms], |r| {
+                Ok(IdleGroup {
+                    name: r.get(0)?,
+                    admin: r.get(1)?,
+                    members: r.get(2)?,
+                    active_ms: r.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Removes a group with its members, requests, log and file records, in
+    /// one transaction; `None` if there is no such group. The caller deletes
+    /// the files' contents afterwards (as after [`Store::delete_files`]).
+    ///
+    /// A running server keeps groups in memory, so this is for a store no
+    /// server is using: open it with [`SqliteStore::open_exclusive`].
+    pub fn close_group(&self, group: &str) -> Result<Option<ClosedGroup>, StoreError> {
+        let mut writer = lock(&self.writer);
+        let Writer { conn, heads } = &mut *writer;
+        let tx = conn.transaction()?;
+        let files = tx
+            .prepare(&format!(
+                "DELETE FROM files WHERE grp = ?1 RETURNING {FILE_COLUMNS}"
+            ))?
+            .query_map([group], file_record)?
+            .collect::<Result<Vec<_>, _>>()?;
+        let entries = tx.execute("DELETE FROM log WHERE grp = ?1", [group])?;
+        tx.execute("DELETE FROM requests WHERE grp = ?1", [group])?;
+        let members = tx.execute("DELETE FROM members WHERE grp = ?1", [group])?;
+        if tx.execute("DELETE FROM groups WHERE name = ?1", [group])? == 0 {
+            return Ok(None);
+        }
+        tx.commit()?;
+        heads.remove(group);
+        Ok(Some(ClosedGroup {
+            members,
+            entries,
+            files,
+        }))
     }
 
     /// Caps the database file at about `bytes` (0: no cap). Writes past the
@@ -201,6 +296,13 @@ fn checkpoint_until_stopped(conn: &Connection, stopped: &mpsc::Receiver<()>) {
     }
 }
 
+fn create_data_dir(data_dir: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+        path: data_dir.to_owned(),
+        source,
+    })
+}
+
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -238,14 +340,6 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave SQLite inconsistent (the
-    // transaction rolls back on drop), so a poisoned lock is still usable.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl Store for SqliteStore {
     fn claim_name(&self, name: &str, secret_hash: &[u8; 32]) -> Result<NameClaim, StoreError> {
         let mut writer = lock(&self.writer);
@@ -262,7 +356,7 @@ impl Store for SqliteStore {
             Some(_) => NameClaim::Taken,
             None => {
                 tx.execute(
-                    "INSERT INTO users (name, secret_hash, created_ms) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO users (name, secret_hash, created_ms, last_seen_ms) VALUES (?1, ?2, ?3, ?3)",
                     params![name, &secret_hash[..], now_ms()],
                 )?;
                 NameClaim::Claimed
@@ -270,6 +364,38 @@ impl Store for SqliteStore {
         };
         tx.commit()?;
         Ok(claim)
+    }
+
+    fn verify_name(
+        &self,
+        name: &str,
+        secret_hash: &[u8; 32],
+    ) -> Result<Option<NameClaim>, StoreError> {
+        let conn = lock(&self.reader);
+        let pinned: Option<Vec<u8>> = conn
+            .prepare_cached("SELECT secret_hash FROM users WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?;
+        Ok(pinned.map(|hash| {
+            if hash == secret_hash {
+                NameClaim::Verified
+            } else {
+                NameClaim::Taken
+            }
+        }))
+    }
+
+    fn mark_seen(&self, names: &[String], at_ms: i64) -> Result<(), StoreError> {
+        let mut writer = lock(&self.writer);
+        let tx = writer.conn.transaction()?;
+        for name in names {
+            tx.prepare_cached(
+                "UPDATE users SET last_seen_ms = max(last_seen_ms, ?2) WHERE name = ?1",
+            )?
+            .execute(params![name, at_ms])?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     fn load_group(&self, group: &str) -> Result<Option<GroupRecord>, StoreError> {
@@ -286,12 +412,13 @@ impl Store for SqliteStore {
         };
         let members = conn
             .prepare_cached(
-                "SELECT name, cursor FROM members WHERE grp = ?1 ORDER BY joined_ms, name",
+                "SELECT name, cursor, floor FROM members WHERE grp = ?1 ORDER BY joined_ms, name",
             )?
             .query_map([group], |r| {
                 Ok(MemberRecord {
                     name: r.get(0)?,
                     cursor: r.get(1)?,
+                    floor: r.get(2)?,
                 })
             })?
             .collect::<Result<_, _>>()?;
@@ -396,7 +523,13 @@ impl Store for SqliteStore {
     }
 }
 
-const FILE_COLUMNS: &str = "id, grp, name, size, blake3, sender, at_ms";
+/// Which users rows are unused: in no group, with no pending request, and
+/// not connected since `?1`.
+const UNUSED: &str = "last_seen_ms < ?1
+    AND NOT EXISTS (SELECT 1 FROM members m WHERE m.name = users.name)
+    AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.name = users.name)";
+
+const FILE_COLUMNS: &str = "id, grp, name, size, blake3, sender, at_ms, seq";
 
 fn file_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<FileRecord> {
     Ok(FileRecord {
@@ -409,6 +542,7 @@ fn file_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<FileRecord> {
         group: row.get(1)?,
         from: row.get(5)?,
         at_ms: row.get(6)?,
+        seq: row.get(7)?,
     })
 }
 
@@ -445,18 +579,15 @@ fn apply_one(
             )?;
         }
         Change::Approve {
-            group,
-            name,
-            cursor,
-            ..
+            group, name, floor, ..
         } => {
             tx.execute(
                 "DELETE FROM requests WHERE grp = ?1 AND name = ?2",
                 params![group, name],
             )?;
             tx.execute(
-                "INSERT INTO members (grp, name, cursor, joined_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![group, name, cursor, at_ms],
+                "INSERT INTO members (grp, name, cursor, floor, joined_ms) VALUES (?1, ?2, ?3, ?3, ?4)",
+                params![group, name, floor, at_ms],
             )?;
         }
         Change::Kick { group, name, .. } => {
@@ -471,13 +602,8 @@ fn apply_one(
                 params![group, to],
             )?;
         }
-        Change::Post { .. } => {}
-        Change::PostFile { group, from, file } => {
-            tx.execute(
-                "INSERT INTO files (id, grp, name, size, blake3, sender, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![file.id, group, file.name, file.size, file.blake3, from, at_ms],
-            )?;
-        }
+        // A file's record is written below, with the seq of its announcement.
+        Change::Post { .. } | Change::PostFile { .. } => {}
         Change::SaveCursor { group, name, seq } => {
             tx.prepare_cached(
                 "UPDATE members SET cursor = max(cursor, ?3) WHERE grp = ?1 AND name = ?2",
@@ -507,6 +633,12 @@ fn apply_one(
         from,
         rmp_serde::to_vec_named(&body).expect("Body always serializes")
     ])?;
+    if let Change::PostFile { file, .. } = change {
+        tx.execute(
+            "INSERT INTO files (id, grp, name, size, blake3, sender, at_ms, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![file.id, group, file.name, file.size, file.blake3, from, at_ms, seq],
+        )?;
+    }
     Ok(Some(LogEntry {
         seq,
         at_ms,
@@ -637,6 +769,193 @@ mod tests {
             store.claim_name("ann", &[2; 32]).unwrap(),
             NameClaim::Claimed
         );
+    }
+
+    #[test]
+    fn verifies_a_name_without_claiming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.verify_name("ann", &[1; 32]).unwrap(), None);
+        assert_eq!(store.verify_name("ann", &[1; 32]).unwrap(), None);
+        store.claim_name("ann", &[1; 32]).unwrap();
+        assert_eq!(
+            store.verify_name("ann", &[1; 32]).unwrap(),
+            Some(NameClaim::Verified)
+        );
+        assert_eq!(
+            store.verify_name("ann", &[2; 32]).unwrap(),
+            Some(NameClaim::Taken)
+        );
+    }
+
+    /// A store with `ann` (admin of `rust`), `bob` (asking to join it) and
+    /// `cat` (in no group), all last seen at 1000, and `rust` created at 1.
+    fn three_names(dir: &Path) -> SqliteStore {
+        let store = SqliteStore::open(dir).unwrap();
+        for (i, name) in ["ann", "bob", "cat"].into_iter().enumerate() {
+            store.claim_name(name, &[i as u8; 32]).unwrap();
+        }
+        store
+            .apply(
+                1,
+                &[
+                    Change::CreateGroup {
+                        group: "rust".into(),
+                        admin: "ann".into(),
+                    },
+                    Change::AddRequest {
+                        group: "rust".into(),
+                        name: "bob".into(),
+                    },
+                ],
+            )
+            .unwrap();
+        let names = ["ann", "bob", "cat"].map(String::from);
+        lock(&store.writer)
+            .conn
+            .execute("UPDATE users SET last_seen_ms = 0", [])
+            .unwrap();
+        store.mark_seen(&names, 1000).unwrap();
+        store
+    }
+
+    #[test]
+    fn lists_and_releases_names_in_no_group_not_seen_lately() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = three_names(dir.path());
+        assert!(store.unused_names(1000).unwrap().is_empty());
+        assert_eq!(
+            store.unused_names(1001).unwrap(),
+            [UnusedName {
+                name: "cat".into(),
+                last_seen_ms: 1000
+            }]
+        );
+        // Seen again later: no longer unused by that cut-off.
+        store.mark_seen(&["cat".into()], 2000).unwrap();
+        store.mark_seen(&["cat".into()], 1500).unwrap();
+        assert!(store.unused_names(2000).unwrap().is_empty());
+        assert_eq!(store.release_unused_names(2001).unwrap(), ["cat"]);
+        assert_eq!(store.verify_name("cat", &[2; 32]).unwrap(), None);
+        assert_eq!(
+            store.verify_name("bob", &[1; 32]).unwrap(),
+            Some(NameClaim::Verified),
+            "a pending request keeps the name"
+        );
+    }
+
+    #[test]
+    fn a_group_is_idle_until_a_member_connects_or_it_logs_something() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = three_names(dir.path());
+        let idle = store.idle_groups(1001).unwrap();
+        assert_eq!(
+            idle,
+            [IdleGroup {
+                name: "rust".into(),
+                admin: "ann".into(),
+                members: 1,
+                active_ms: 1000
+            }]
+        );
+        assert!(store.idle_groups(1000).unwrap().is_empty());
+        store.apply(5000, &[post("rust", "ann", "hi")]).unwrap();
+        assert!(store.idle_groups(5000).unwrap().is_empty());
+        assert_eq!(store.idle_groups(5001).unwrap()[0].active_ms, 5000);
+    }
+
+    #[test]
+    fn closing_a_group_removes_everything_of_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = three_names(dir.path());
+        let file = FileInfo {
+            id: "f1".into(),
+            name: "notes.txt".into(),
+            size: 3,
+            blake3: vec![0; 32],
+        };
+        let keep = Change::CreateGroup {
+            group: "go".into(),
+            admin: "cat".into(),
+        };
+        store
+            .apply(
+                2,
+                &[
+                    keep,
+                    post("rust", "ann", "hi"),
+                    Change::PostFile {
+                        group: "rust".into(),
+                        from: "ann".into(),
+                        file: file.clone(),
+                    },
+                ],
+            )
+            .unwrap();
+        let closed = store.close_group("rust").unwrap().unwrap();
+        assert_eq!((closed.members, closed.entries), (1, 3));
+        assert_eq!(
+            closed.files.iter().map(|f| &f.info).collect::<Vec<_>>(),
+            [&file]
+        );
+        assert_eq!(store.load_group("rust").unwrap(), None);
+        assert!(store.read_log("rust", 0, 10).unwrap().is_empty());
+        assert!(store.files().unwrap().is_empty());
+        assert_eq!(store.close_group("rust").unwrap(), None);
+        assert!(store.load_group("go").unwrap().is_some());
+        // The name is free to start it afresh, at seq 1.
+        let created = store
+            .apply(
+                3,
+                &[Change::CreateGroup {
+                    group: "rust".into(),
+                    admin: "bob".into(),
+                }],
+            )
+            .unwrap();
+        assert_eq!(created[0].as_ref().unwrap().seq, 1);
+        // Without a membership or request left, ann's name counts as unused.
+        assert_eq!(
+            store
+                .unused_names(1001)
+                .unwrap()
+                .into_iter()
+                .map(|n| n.name)
+                .collect::<Vec<_>>(),
+            ["ann"]
+        );
+    }
+
+    #[test]
+    fn an_exclusive_store_holds_off_another_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = SqliteStore::open_exclusive(dir.path()).unwrap();
+        assert!(matches!(
+            SqliteStore::open_exclusive(dir.path()),
+            Err(StoreError::InUse { .. })
+        ));
+        SqliteStore::open(dir.path()).expect("a plain open is not held off");
+        drop(first);
+        SqliteStore::open_exclusive(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn names_from_before_last_seen_count_from_their_creation() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join(SqliteStore::FILE_NAME)).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(MIGRATIONS[1]).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        conn.execute(
+            "INSERT INTO users (name, secret_hash, created_ms) VALUES ('old', x'00', 42)",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.unused_names(43).unwrap()[0].last_seen_ms, 42);
     }
 
     #[test]

@@ -399,3 +399,13 @@ fn the_login_cursor_sits_on_the_field_typed_in_when_hints_wrap() {
         rows.join("\n")
     );
 }
+
+#[test]
+fn a_message_with_a_direction_control_shows_a_marker() {
+    let mut app = chat_as_member();
+    update(
+        &mut app,
+        text(5, "carol", "please pay invoice\u{202E}fdp.exe today"),
+    );
+    assert_snapshot!(render(&app, 80, 24).backend());
+}

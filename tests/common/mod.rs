@@ -27,6 +27,19 @@ use tokio_util::codec::Framed;
 /// Long enough for a loaded CI machine; a passing test never waits this long.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// Checks `done` every few milliseconds until it holds; panics naming
+/// `what` was awaited if it does not within [`DEADLINE`].
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Starts the real `pyconchat` binary with `command` (a `serve` command
 /// line, possibly after global flags), keeping the developer's own config
 /// out, and returns it with the address it printed first.
@@ -55,13 +68,18 @@ pub fn spawn_serve(command: &mut std::process::Command) -> (std::process::Child,
     (child, address)
 }
 
-/// Default limits without flood control, for tests that send a lot.
+/// Default limits without flood control, for tests that send a lot or
+/// sign up many names and groups.
 pub fn without_rate_limits() -> Limits {
     Limits {
         requests_per_second: 1_000_000,
         request_burst: 1_000_000,
         messages_per_second: 1_000_000,
         message_burst: 1_000_000,
+        new_names_per_minute: 1_000_000,
+        new_name_burst: 1_000_000,
+        new_groups_per_minute: 1_000_000,
+        new_group_burst: 1_000_000,
         ..Limits::default()
     }
 }
@@ -126,6 +144,11 @@ impl TestServer {
     pub async fn restart(&mut self) {
         self.stop().await;
         *self = Self::serve(self.dir.clone(), self.addr, self.limits.clone()).await;
+    }
+
+    /// The running server's store, to check what it holds.
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
     }
 
     /// Caps the running server's database (see `SqliteStore::set_max_bytes`).
@@ -263,6 +286,19 @@ impl Session {
             texts.push(text_of(&self.entry().await));
         }
         texts
+    }
+
+    /// Posts a marker and asserts it is the next entry: the server delivers
+    /// in log order, so anything else still on its way to this session
+    /// would come first, and no clock has to say that nothing more is coming.
+    pub async fn assert_nothing_more(&mut self) {
+        let marker = "(nothing more before this)";
+        self.client
+            .send_message(marker)
+            .await
+            .expect("the marker is posted");
+        let entry = self.entry().await;
+        assert_eq!(text_of(&entry), marker, "unexpected entry {entry:?}");
     }
 
     /// Asserts that no log entry arrives for a short while.

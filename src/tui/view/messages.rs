@@ -12,15 +12,18 @@ use ratatui::{
 use unicode_width::UnicodeWidthStr;
 
 use super::widgets::{announcement, clock, wrap};
-use crate::tui::{
-    action::Action,
-    keymap::Context,
-    model::{
-        Chat,
-        timeline::{Item, ItemKind, mention_spans},
+use crate::{
+    protocol::reveal,
+    tui::{
+        action::Action,
+        keymap::Context,
+        model::{
+            Chat,
+            timeline::{Item, ItemKind, mention_spans},
+        },
+        settings::Settings,
+        theme::Theme,
     },
-    settings::Settings,
-    theme::Theme,
 };
 
 /// Spans for one wrapped line of a chat message, with mentions of `me` marked.
@@ -53,6 +56,7 @@ fn hanging(
     width: usize,
     theme: &Theme,
 ) -> Vec<Line<'static>> {
+    let text = &reveal(text);
     let prefix_w: usize = prefix.iter().map(|s| s.width()).sum();
     let mut out: Vec<Line<'static>> = Vec::new();
     if width < prefix_w + 10 {
