@@ -6,8 +6,7 @@ use pyconchat::{
     client::ClientEvent,
     protocol::{Body, Event, GroupSnapshot, JoinStatus, LogEntry, MemberInfo, Role, Welcome},
     tui::{
-        app::{App, Settings},
-        event::AppEvent,
+        action::Target, app::App, event::AppEvent, session::LastSession, settings::Settings,
         update, view,
     },
 };
@@ -16,8 +15,13 @@ use ratatui::{Terminal, backend::TestBackend, layout::Size};
 const SCROLLBACK: u64 = 100_000;
 
 /// alice in a group of 20 after 100,000 messages, on a 120×40 terminal.
-fn chat_with_history() -> App {
-    let mut app = App::new(Settings::default(), "127.0.0.1:7667", "alice", "rust");
+fn chat_with_history(s: &Settings) -> App {
+    let target = Target {
+        server: "127.0.0.1:7667".into(),
+        name: "alice".into(),
+        group: "rust".into(),
+    };
+    let mut app = App::new(target, LastSession::default());
     app.size = Size::new(120, 40);
     let members = (0..20)
         .map(|i| MemberInfo {
@@ -42,7 +46,7 @@ fn chat_with_history() -> App {
             head: 0,
         }),
     };
-    update::update(&mut app, AppEvent::Connected(Ok(welcome)));
+    update::update(&mut app, s, AppEvent::Connected(Ok(welcome)));
     for seq in 1..=SCROLLBACK {
         let text = format!(
             "message {seq}: the quick brown fox jumps over the lazy dog, and then some more words so that lines wrap"
@@ -55,23 +59,26 @@ fn chat_with_history() -> App {
         };
         update::update(
             &mut app,
+            s,
             AppEvent::Client(ClientEvent::Server(Event::Message { entry })),
         );
     }
+    let items = app.chat().map_or(0, |chat| chat.timeline.items().len());
     assert!(
-        app.items.len() as u64 >= SCROLLBACK,
+        items as u64 >= SCROLLBACK,
         "the pane keeps the whole history"
     );
     app
 }
 
 fn render(c: &mut Criterion) {
-    let app = chat_with_history();
+    let s = Settings::default();
+    let app = chat_with_history(&s);
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("a test terminal");
     c.bench_function("draw the chat screen, 100k messages of scrollback", |b| {
         b.iter(|| {
             terminal
-                .draw(|frame| view::draw(frame, &app))
+                .draw(|frame| view::draw(frame, &app, &s))
                 .expect("draw");
         });
     });

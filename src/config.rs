@@ -264,6 +264,11 @@ pub struct ClientConfig {
     /// Files up to this size (MiB) are fetched as soon as they are
     /// announced; larger ones wait for a key press. 0: never automatically.
     pub auto_download_mb: u64,
+    /// A theme file replacing the built-in (dark) one; `light` names the
+    /// light theme shipped with the client.
+    pub theme: Option<PathBuf>,
+    /// How message times are written (chrono's strftime format).
+    pub timestamp_format: String,
 }
 
 impl Default for ClientConfig {
@@ -279,6 +284,8 @@ impl Default for ClientConfig {
             plaintext: false,
             download_dir: None,
             auto_download_mb: 20,
+            theme: None,
+            timestamp_format: "%H:%M".to_owned(),
         }
     }
 }

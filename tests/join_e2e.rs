@@ -1,9 +1,12 @@
 //! The seed's story, end to end: the real binary in tmux against a real
-//! server. alice creates a group; bob asks to join; alice approves with the
-//! key; they chat; alice sends a file, which bob's client saves by itself;
-//! bob quits, alice writes and sends another with the file picker, bob
-//! returns and sees both after the divider, the file saved; alice hands admin to bob; bob kicks
-//! alice.
+//! server. alice creates a group; bob asks to join; alice types with the
+//! focus on every pane (and only types), then approves through the menu
+//! and its question; they chat; alice sends a file, which bob's client
+//! saves by itself; bob quits, alice writes and sends another with the file
+//! picker, bob returns and sees both after the divider, the file saved;
+//! alice sends 300 lines in a loop and types while the server is down; alice
+//! hands admin to bob; bob kicks alice. At the end the log is read back to
+//! check that every line alice typed is there once, in order.
 //!
 //! Needs `tmux` on the PATH. Every wait polls the screen with a generous
 //! deadline, so a slow machine makes the test slower, not flaky.
@@ -27,11 +30,12 @@ struct Server {
 }
 
 impl Server {
-    fn start(data_dir: &Path, config: &Path) -> Server {
+    /// Starts a server listening on `listen` (`127.0.0.1:0` for any port).
+    fn start(data_dir: &Path, config: &Path, listen: &str) -> Server {
         let (child, addr) = common::spawn_serve(
             Command::new(BIN)
                 .args(["--config".as_ref(), config.as_os_str()])
-                .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+                .args(["serve", "--listen", listen, "--data-dir"])
                 .arg(data_dir),
         );
         Server { child, addr }
@@ -134,6 +138,10 @@ impl Tmux {
 
     /// Polls until the screen shows every one of `needles`; returns the screen.
     fn wait_for(&self, session: &str, needles: &[&str]) -> String {
+        self.wait_for_within(session, needles, DEADLINE)
+    }
+
+    fn wait_for_within(&self, session: &str, needles: &[&str], deadline: Duration) -> String {
         let start = Instant::now();
         loop {
             let screen = self.screen(session);
@@ -141,11 +149,41 @@ impl Tmux {
                 return screen;
             }
             assert!(
-                start.elapsed() < DEADLINE,
+                start.elapsed() < deadline,
                 "{session}'s screen never showed {needles:?}; it shows:\n{screen}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Types each line and Enter, many to a tmux call, as fast as a paste.
+    fn say_all(&self, session: &str, lines: &[String]) {
+        for batch in lines.chunks(50) {
+            let mut args = vec!["send-keys", "-t", session];
+            for line in batch {
+                args.push(line);
+                args.push("Enter");
+            }
+            let out = self.tmux(&args);
+            assert!(out.status.success());
+        }
+    }
+
+    /// Types `text` with the focus where it is, and checks that the text
+    /// reached the input line and nothing else happened; then clears it.
+    fn type_only(&self, session: &str, text: &str, unchanged: &[&str]) {
+        self.type_text(session, text);
+        let screen = self.wait_for(session, &[&format!("│{text}")]);
+        for needle in unchanged {
+            assert!(screen.contains(needle), "{needle:?} went:\n{screen}");
+        }
+        for popup in ["Kick", "Make ", "Approve", "Reject", "Turn down", "Let "] {
+            assert!(
+                !screen.contains(popup),
+                "typing opened {popup:?}:\n{screen}"
+            );
+        }
+        self.keys(session, &["C-u"]);
     }
 
     fn wait_gone(&self, session: &str) {
@@ -180,7 +218,8 @@ fn the_story_in_a_real_terminal() {
     let config = root.path().join("config.toml");
     std::fs::write(&config, "").unwrap();
     let config = config.to_str().unwrap().to_owned();
-    let server = Server::start(&dir(root.path(), "server"), config.as_ref());
+    let server_dir = dir(root.path(), "server");
+    let mut server = Server::start(&server_dir, config.as_ref(), "127.0.0.1:0");
     let tmux = Tmux::new(root.path());
     let alice_dir = dir(root.path(), "alice");
     let bob_dir = dir(root.path(), "bob");
@@ -220,8 +259,23 @@ fn the_story_in_a_real_terminal() {
     );
     tmux.wait_for("alice", &["bob asks to join", "Requests (1)"]);
 
-    // alice approves with the key: Shift-Tab focuses the requests, `a` approves.
-    tmux.keys("alice", &["BTab", "a"]);
+    // Typing with the focus on any pane types, and does nothing else.
+    let unchanged = ["Requests (1)", "Members 1/1"];
+    tmux.keys("alice", &["Tab"]); // the messages
+    tmux.type_only("alice", "go get it, gg", &unchanged);
+    tmux.keys("alice", &["Tab", "Tab"]); // the members
+    tmux.type_only("alice", "my way", &unchanged);
+    tmux.keys("alice", &["C-r"]); // the requests
+    tmux.type_only("alice", "really nice", &unchanged);
+    tmux.wait_for("bob", &["Waiting for approval"]);
+
+    // alice approves: Ctrl-R to the requests, Enter for the menu, Enter on
+    // "Approve", and yes to the question that names bob.
+    tmux.keys("alice", &["C-r", "Enter"]);
+    tmux.wait_for("alice", &["bob asks to join #rust", "Approve: let bob in"]);
+    tmux.keys("alice", &["Enter"]);
+    tmux.wait_for("alice", &["Let bob into #rust?"]);
+    tmux.keys("alice", &["y"]);
     tmux.wait_for("bob", &["alice let you into #rust", "bob (member)"]);
     tmux.wait_for("alice", &["bob joined (approved by alice)", "Requests (0)"]);
     tmux.keys("alice", &["Tab"]); // back to the input line
@@ -255,12 +309,14 @@ fn the_story_in_a_real_terminal() {
         &["Sent my notes.txt (19.5 KiB) in", "you shared my notes.txt"],
     );
     let saved = bob_downloads.join("my notes.txt");
-    tmux.wait_for(
+    // The announcement says where it went (the path may wrap).
+    let screen = tmux.wait_for(
         "bob",
-        &[
-            "alice shared my notes.txt (19.5 KiB)",
-            &format!("Saved my notes.txt to {}", saved.display()),
-        ],
+        &["alice shared my notes.txt (19.5 KiB) · saved to /"],
+    );
+    assert!(
+        !screen.contains("Saved my notes.txt"),
+        "one line for a file saved by itself:\n{screen}"
     );
     assert_eq!(std::fs::read(&saved).unwrap(), notes, "the same bytes");
     assert!(
@@ -295,7 +351,7 @@ fn the_story_in_a_real_terminal() {
         &[
             "while you were away",
             "alice you missed this one",
-            &format!("Saved later.txt to {}", later.display()),
+            "alice shared later.txt (24 B) · saved to /",
         ],
     );
     assert_eq!(std::fs::read(&later).unwrap(), b"sent while you were away");
@@ -307,22 +363,50 @@ fn the_story_in_a_real_terminal() {
         "nothing seen before is replayed:\n{screen}"
     );
 
-    // alice hands admin to bob: focus the members, select bob, `m`, confirm.
+    // 300 lines in a loop: the queue paces them under the server's flood
+    // limit; bob gets the last one, alice is told of no failure.
+    let flood: Vec<String> = (1..=300).map(|i| format!("flood {i:03}")).collect();
+    tmux.say_all("alice", &flood);
+    tmux.wait_for("alice", &["queued ("]);
+    tmux.wait_for_within("bob2", &["alice flood 300"], DEADLINE * 3);
+    let screen = tmux.wait_for_within("alice", &["alice flood 300"], DEADLINE);
+    assert!(!screen.contains("not sent"), "{screen}");
+    assert!(
+        !screen.contains("queued ("),
+        "the queue is empty:\n{screen}"
+    );
+
+    // The server goes away: what alice types waits, and goes once it is
+    // back (F5 tries at once instead of at the end of the backoff).
+    let listen = server.addr.clone();
+    drop(server);
+    tmux.wait_for("alice", &["reconnecting in"]);
+    tmux.say("alice", "while down 1");
+    tmux.say("alice", "while down 2");
+    tmux.wait_for("alice", &["queued (2)"]);
+    server = Server::start(&server_dir, config.as_ref(), &listen);
+    tmux.keys("alice", &["F5"]);
+    tmux.keys("bob2", &["F5"]);
+    tmux.wait_for("bob2", &["alice while down 1", "alice while down 2"]);
+    let screen = tmux.wait_for("alice", &["● connected", "alice while down 2"]);
+    assert!(!screen.contains("queued ("), "{screen}");
+
+    // alice hands admin to bob: focus the members, select bob, Alt-p, confirm.
     tmux.wait_for("alice", &["● bob"]);
-    tmux.keys("alice", &["Tab", "Tab", "Down", "m"]);
+    tmux.keys("alice", &["Tab", "Tab", "Down", "M-p"]);
     tmux.wait_for("alice", &["Make bob the admin of #rust?"]);
     tmux.keys("alice", &["y"]);
     tmux.wait_for("bob2", &["alice made you the admin", "bob (admin)"]);
     tmux.wait_for("alice", &["alice made bob the admin", "alice (member)"]);
 
-    // bob kicks alice: focus the members, select alice, `x`, confirm.
-    tmux.keys("bob2", &["Tab", "Tab", "Down", "x"]);
+    // bob kicks alice: focus the members, select alice, Alt-k, confirm.
+    tmux.keys("bob2", &["Tab", "Tab", "Down", "M-k"]);
     tmux.wait_for("bob2", &["Remove alice from #rust?"]);
     tmux.keys("bob2", &["y"]);
     tmux.wait_for("bob2", &["bob removed alice from the group", "Members 1/1"]);
     tmux.wait_for(
         "alice",
-        &["bob removed you from #rust", "offline: kicked by bob"],
+        &["bob removed you from #rust", "offline: removed by bob"],
     );
 
     // Both leave cleanly: bob with Ctrl-C, alice by closing her window.
@@ -333,6 +417,55 @@ fn the_story_in_a_real_terminal() {
     for dir in [&bob_dir, &alice_dir] {
         wait_for_log(&dir.join("pyconchat.log"), "client stopped");
     }
+
+    // The log, read back as bob: every line alice typed is there once, in
+    // the order she typed it.
+    let texts = read_log(&server.addr, "bob", &bob_dir);
+    let typed: Vec<&str> = texts
+        .iter()
+        .filter(|(from, text)| {
+            from == "alice" && (text.starts_with("flood ") || text.starts_with("while down"))
+        })
+        .map(|(_, text)| text.as_str())
+        .collect();
+    let mut expected: Vec<String> = flood.clone();
+    expected.extend(["while down 1".to_owned(), "while down 2".to_owned()]);
+    assert_eq!(typed, expected);
+}
+
+/// The group's whole log of chat lines as (from, text), read by `name`
+/// with the identity and pinned certificate in `data_dir`.
+fn read_log(server: &str, name: &str, data_dir: &Path) -> Vec<(String, String)> {
+    use pyconchat::{
+        client::{ClientEvent, ConnectOptions, Identity, KnownServers, Transport},
+        protocol::{Body, Event},
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let identity = Identity::load_or_create(&data_dir.join(Identity::FILE_NAME)).unwrap();
+        let mut options = ConnectOptions::new(server, name, "rust", identity);
+        options.last_seq = Some(0);
+        options.transport = Transport::Tls {
+            known_servers: Some(KnownServers::new(data_dir.join(KnownServers::FILE_NAME))),
+        };
+        let mut session = common::Session::connect(options).await.unwrap();
+        let head = session.welcome.snapshot.as_ref().expect("a member").head;
+        let mut texts = Vec::new();
+        loop {
+            let entry = session
+                .wait_for(|e| match e {
+                    ClientEvent::Server(Event::Message { entry }) => Some(entry.clone()),
+                    _ => None,
+                })
+                .await;
+            if let Body::Text { text } = entry.body {
+                texts.push((entry.from, text));
+            }
+            if entry.seq >= head {
+                return texts;
+            }
+        }
+    })
 }
 
 /// Polls a client's log until it shows `needle`.

@@ -23,12 +23,12 @@ use crate::tls::{self, PinOutcome, Stream};
 use rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::{SinkExt, StreamExt};
 use tokio::{
     net::TcpStream,
-    sync::{mpsc, oneshot},
+    sync::{Notify, mpsc, oneshot},
     time::Instant,
 };
 use tokio_util::codec::Framed;
@@ -152,7 +152,8 @@ impl ClientError {
 pub enum ClientEvent {
     /// Connected again after a loss; the hello's answer.
     Reconnected(Welcome),
-    /// Something the server pushed.
+    /// Something the server pushed. A kick or a rejection ends the
+    /// session, so it comes once, as [`ClientEvent::Closed`], not here.
     Server(Event),
     /// First TLS connection to a server whose certificate the system does
     /// not vouch for: its fingerprint is now pinned. Show it to the user to
@@ -193,7 +194,12 @@ type ReplyTx = oneshot::Sender<Result<ReplyData, ClientError>>;
 /// stops when every handle is dropped or after [`Client::disconnect`].
 #[derive(Debug, Clone)]
 pub struct Client {
-    requests: mpsc::Sender<(Request, ReplyTx)>,
+    /// Unbounded so that queueing never waits, even from sync code; what
+    /// is queued is bounded by the callers (a transfer keeps a window of
+    /// chunks in flight, the UI sends one message at a time).
+    requests: mpsc::UnboundedSender<(Request, ReplyTx)>,
+    /// Cuts a reconnect delay short.
+    hurry: Arc<Notify>,
 }
 
 impl Client {
@@ -203,7 +209,8 @@ impl Client {
         options: ConnectOptions,
     ) -> Result<(Client, Welcome, mpsc::Receiver<ClientEvent>), ClientError> {
         let mut pins = PinStore::new(&options.transport);
-        let (requests, queue) = mpsc::channel(64);
+        let (requests, queue) = mpsc::unbounded_channel();
+        let hurry = Arc::new(Notify::new());
         let (events_tx, events) = mpsc::channel(1024);
         let (framed, welcome) = open(&options, &mut pins, options.last_seq, &events_tx).await?;
         let worker = Worker {
@@ -214,28 +221,36 @@ impl Client {
             events: events_tx,
             next_id: 0,
             waiting: HashMap::new(),
+            hurry: hurry.clone(),
         };
         tokio::spawn(worker.run(framed));
-        Ok((Client { requests }, welcome, events))
+        Ok((Client { requests, hurry }, welcome, events))
     }
 
     /// Sends a request and waits for its reply.
     pub async fn request(&self, request: Request) -> Result<ReplyData, ClientError> {
-        self.queue(request).await?.await
+        self.queue(request)?.await
     }
 
     /// Queues a request for sending and returns its reply to come. Requests
-    /// go out in the order they are queued, which file chunks rely on.
-    pub(crate) async fn queue(
+    /// go out in the order they are queued (which file chunks and chat
+    /// messages rely on); queueing never waits, so sync code may call it.
+    pub fn queue(
         &self,
         request: Request,
-    ) -> Result<impl Future<Output = Result<ReplyData, ClientError>> + use<>, ClientError> {
+    ) -> Result<impl Future<Output = Result<ReplyData, ClientError>> + Send + use<>, ClientError>
+    {
         let (tx, rx) = oneshot::channel();
         self.requests
             .send((request, tx))
-            .await
             .map_err(|_| ClientError::Closed)?;
         Ok(async move { rx.await.map_err(|_| ClientError::Closed)? })
+    }
+
+    /// While waiting to reconnect, tries now instead of at the end of the
+    /// delay; otherwise does nothing.
+    pub fn reconnect_now(&self) {
+        self.hurry.notify_one();
     }
 
     /// Posts a message; returns its sequence number once it is durable.
@@ -429,8 +444,9 @@ fn server_name(server: &str) -> ServerName<'static> {
 struct Worker {
     options: ConnectOptions,
     pins: PinStore,
-    queue: mpsc::Receiver<(Request, ReplyTx)>,
+    queue: mpsc::UnboundedReceiver<(Request, ReplyTx)>,
     events: mpsc::Sender<ClientEvent>,
+    hurry: Arc<Notify>,
     /// The newest log entry received: where a reconnect resumes. `None`
     /// until one arrives, so the server resumes from its own cursor.
     last_seq: Option<Seq>,
@@ -508,6 +524,7 @@ impl Worker {
         loop {
             tokio::select! {
                 () = &mut sleep => return true,
+                () = self.hurry.notified() => return true,
                 request = self.queue.recv() => match request {
                     Some((_, reply)) => { let _ = reply.send(Err(ClientError::NotConnected)); }
                     None => return false,
@@ -600,11 +617,13 @@ impl Worker {
                         self.last_seq = self.last_seq.max(Some(entry.seq));
                         None
                     }
+                    // These end the session: they are told once, as the
+                    // reason the client closed.
                     Event::Kicked { by } => {
-                        Some(Ending::Closed(CloseReason::Kicked { by: by.clone() }))
+                        return Some(Ending::Closed(CloseReason::Kicked { by: by.clone() }));
                     }
                     Event::RequestRejected { by } => {
-                        Some(Ending::Closed(CloseReason::Rejected { by: by.clone() }))
+                        return Some(Ending::Closed(CloseReason::Rejected { by: by.clone() }));
                     }
                     Event::ServerShutdown => {
                         Some(Ending::Lost("the server is shutting down".into()))

@@ -113,7 +113,7 @@ impl Client {
                     };
                     // Queued here, in order: the server takes chunks only
                     // in offset order.
-                    let reply = self.queue(chunk).await?;
+                    let reply = self.queue(chunk)?;
                     let sent = Instant::now();
                     in_flight.push_back(async move { (len, sent, reply.await) });
                     offset += len;
@@ -178,7 +178,7 @@ impl Client {
                         offset,
                         len: len as u32,
                     };
-                    let reply = self.queue(fetch).await?;
+                    let reply = self.queue(fetch)?;
                     let sent = Instant::now();
                     in_flight.push_back(async move { (sent, reply.await) });
                     offset += len;

@@ -1,11 +1,12 @@
 //! What the user means (an [`Action`], found through the keymap) and what
 //! the runtime must do about it (an [`Effect`]). `update` turns events into
-//! state changes plus effects; only the runtime in `mod.rs` touches the
-//! network or the terminal.
+//! state changes plus effects; only the runtime touches the network or the
+//! terminal.
 
 use std::path::PathBuf;
 
-use super::transfer::TransferId;
+pub use super::model::{login::Target, outbox::Failure};
+use super::model::{outbox::MessageId, transfer::TransferId};
 use crate::protocol::{FileInfo, Request};
 
 /// A user's intent, independent of the key that expressed it.
@@ -13,9 +14,14 @@ use crate::protocol::{FileInfo, Request};
 pub enum Action {
     Quit,
     Help,
+    Redraw,
+    ToggleMouse,
+    ToggleSidebar,
+    Reconnect,
     ClosePopup,
     FocusNext,
     FocusPrev,
+    FocusRequests,
     FilePicker,
     Files,
     CancelTransfer,
@@ -29,6 +35,7 @@ pub enum Action {
     PageDown,
     Top,
     Bottom,
+    Choose,
     Approve,
     Reject,
     Kick,
@@ -49,9 +56,14 @@ impl Action {
     pub const ALL: &[Action] = &[
         Action::Quit,
         Action::Help,
+        Action::Redraw,
+        Action::ToggleMouse,
+        Action::ToggleSidebar,
+        Action::Reconnect,
         Action::ClosePopup,
         Action::FocusNext,
         Action::FocusPrev,
+        Action::FocusRequests,
         Action::FilePicker,
         Action::Files,
         Action::CancelTransfer,
@@ -65,6 +77,7 @@ impl Action {
         Action::PageDown,
         Action::Top,
         Action::Bottom,
+        Action::Choose,
         Action::Approve,
         Action::Reject,
         Action::Kick,
@@ -85,9 +98,14 @@ impl Action {
         match self {
             Action::Quit => "quit",
             Action::Help => "help",
+            Action::Redraw => "redraw",
+            Action::ToggleMouse => "toggle_mouse",
+            Action::ToggleSidebar => "toggle_sidebar",
+            Action::Reconnect => "reconnect",
             Action::ClosePopup => "close_popup",
             Action::FocusNext => "focus_next",
             Action::FocusPrev => "focus_prev",
+            Action::FocusRequests => "focus_requests",
             Action::FilePicker => "file_picker",
             Action::Files => "files",
             Action::CancelTransfer => "cancel_transfer",
@@ -101,6 +119,7 @@ impl Action {
             Action::PageDown => "page_down",
             Action::Top => "top",
             Action::Bottom => "bottom",
+            Action::Choose => "choose",
             Action::Approve => "approve",
             Action::Reject => "reject",
             Action::Kick => "kick",
@@ -125,7 +144,11 @@ impl Action {
 /// Why a request was made, so its reply can be shown in context.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Purpose {
-    Send { text: String },
+    /// A chat message from the send queue.
+    Send {
+        id: MessageId,
+        text: String,
+    },
     ViewRequests,
     Approve(String),
     Reject(String),
@@ -140,7 +163,7 @@ impl Purpose {
     /// The request that serves this purpose.
     pub fn request(&self) -> Request {
         match self {
-            Purpose::Send { text } => Request::SendMessage { text: text.clone() },
+            Purpose::Send { text, .. } => Request::SendMessage { text: text.clone() },
             Purpose::ViewRequests => Request::ViewRequests,
             Purpose::Approve(name) => Request::ApproveRequest { name: name.clone() },
             Purpose::Reject(name) => Request::RejectRequest { name: name.clone() },
@@ -153,12 +176,11 @@ impl Purpose {
     }
 }
 
-/// Where to connect and as whom.
+/// A request's failure: what kind, and a sentence for the screen.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub server: String,
-    pub name: String,
-    pub group: String,
+pub struct RequestError {
+    pub failure: Failure,
+    pub message: String,
 }
 
 /// Something for the runtime to do.
@@ -167,11 +189,20 @@ pub enum Effect {
     /// Open a connection (dropping any previous one); the result comes back
     /// as `AppEvent::Connected`.
     Connect(Target),
-    /// Send a request on a spawned task; the reply comes back as `AppEvent::Reply`.
+    /// While waiting to reconnect, try now.
+    Hurry,
+    /// Queue a request with the connection, in order; the reply comes back
+    /// as `AppEvent::Reply`.
     Request(Purpose),
     /// Ring the terminal bell.
     Bell,
-    /// Remember the session (server, name, group, last seq) in the data dir.
+    /// Clear the terminal and draw everything again.
+    Redraw,
+    /// Capture the mouse (wheel and clicks) or leave it to the terminal
+    /// (so text can be selected and copied).
+    CaptureMouse(bool),
+    /// Write the remembered session (server, name, group, last seqs) to
+    /// the data dir.
     SaveSession,
     /// Read a directory for the file picker on a blocking task; the
     /// entries come back as `AppEvent::Listed`.

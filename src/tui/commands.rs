@@ -9,6 +9,16 @@ pub struct CommandSpec {
     pub args: &'static str,
     pub help: &'static str,
     pub admin_only: bool,
+    /// What Tab offers for the argument.
+    pub completes: Completes,
+}
+
+/// The names Tab offers after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completes {
+    Nothing,
+    Members,
+    Requesters,
 }
 
 pub const COMMANDS: &[CommandSpec] = &[
@@ -16,72 +26,91 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "/help",
         args: "",
         help: "show every key and command",
+        completes: Completes::Nothing,
         admin_only: false,
     },
     CommandSpec {
         name: "/viewRequests",
         args: "",
         help: "list pending join requests",
+        completes: Completes::Nothing,
         admin_only: true,
     },
     CommandSpec {
         name: "/approveRequest",
         args: "NAME",
         help: "let NAME into the group",
+        completes: Completes::Requesters,
         admin_only: true,
     },
     CommandSpec {
         name: "/rejectRequest",
         args: "NAME",
         help: "turn NAME's join request down",
+        completes: Completes::Requesters,
         admin_only: true,
     },
     CommandSpec {
         name: "/allMembers",
         args: "",
         help: "list every member",
+        completes: Completes::Nothing,
         admin_only: false,
     },
     CommandSpec {
         name: "/onlineMembers",
         args: "",
         help: "list the members online now",
+        completes: Completes::Nothing,
         admin_only: false,
     },
     CommandSpec {
         name: "/whoAdmin",
         args: "",
         help: "say who the admin is",
+        completes: Completes::Nothing,
         admin_only: false,
     },
     CommandSpec {
         name: "/changeAdmin",
         args: "NAME",
         help: "hand the admin role to NAME",
+        completes: Completes::Members,
         admin_only: true,
     },
     CommandSpec {
         name: "/kickMember",
         args: "NAME",
         help: "remove NAME from the group",
+        completes: Completes::Members,
         admin_only: true,
     },
     CommandSpec {
         name: "/fileTransfer",
         args: "[PATH]",
         help: "send the file at PATH, or pick one",
+        completes: Completes::Nothing,
         admin_only: false,
     },
     CommandSpec {
         name: "/download",
         args: "",
         help: "download the newest file not saved yet",
+        completes: Completes::Nothing,
+        admin_only: false,
+    },
+    CommandSpec {
+        name: "/reconnect",
+        args: "",
+        help: "connect again now (after a kick: ask to join again)",
+        completes: Completes::Nothing,
         admin_only: false,
     },
     CommandSpec {
         name: "/disconnect",
         args: "",
         help: "leave the chat and quit (you stay a member)",
+        completes: Completes::Nothing,
         admin_only: false,
     },
 ];
@@ -99,6 +128,7 @@ pub enum Command {
     KickMember(String),
     FileTransfer(Option<String>),
     Download,
+    Reconnect,
     Disconnect,
 }
 
@@ -116,6 +146,7 @@ impl Command {
             Command::KickMember(_) => "/kickMember",
             Command::FileTransfer(_) => "/fileTransfer",
             Command::Download => "/download",
+            Command::Reconnect => "/reconnect",
             Command::Disconnect => "/disconnect",
         };
         COMMANDS
@@ -182,6 +213,7 @@ pub fn parse(line: &str) -> Result<Line, String> {
             (!raw_args.is_empty()).then(|| unquote(raw_args).to_owned()),
         )),
         "/download" => no_args(Command::Download),
+        "/reconnect" => no_args(Command::Reconnect),
         "/disconnect" => no_args(Command::Disconnect),
         other => unreachable!("{other} is in the table but not parsed"),
     }?;
@@ -196,15 +228,35 @@ fn unquote(text: &str) -> &str {
         .unwrap_or(text)
 }
 
+/// The names Tab completion draws from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Names<'a> {
+    pub members: &'a [String],
+    pub requesters: &'a [String],
+}
+
 /// Tab completion: the candidates for the word that ends at `cursor`
-/// (a char index), and where that word starts (a char index).
-pub fn candidates(line: &str, cursor: usize, names: &[String]) -> (usize, Vec<String>) {
+/// (a char index), and where that word starts (a char index). A command's
+/// argument offers the names it takes, even before a letter is typed; a
+/// name at the start of a line is addressed IRC-style (`ann:`).
+pub fn candidates(line: &str, cursor: usize, names: Names<'_>) -> (usize, Vec<String>) {
     let before: Vec<char> = line.chars().take(cursor).collect();
     let start = before
         .iter()
         .rposition(|c| c.is_whitespace())
         .map_or(0, |i| i + 1);
     let word: String = before[start..].iter().collect();
+    let matching = |pool: &[String], prefix: &str, decorate: &dyn Fn(&String) -> String| {
+        let lower = prefix.to_lowercase();
+        let mut found: Vec<String> = pool
+            .iter()
+            .filter(|n| n.to_lowercase().starts_with(&lower))
+            .map(decorate)
+            .collect();
+        found.sort_by_key(|n| n.to_lowercase());
+        found.dedup();
+        found
+    };
     if start == 0 && word.starts_with('/') {
         let lower = word.to_lowercase();
         let found = COMMANDS
@@ -214,22 +266,31 @@ pub fn candidates(line: &str, cursor: usize, names: &[String]) -> (usize, Vec<St
             .collect();
         return (start, found);
     }
-    let (at, prefix) = match word.strip_prefix('@') {
-        Some(rest) => ("@", rest),
-        None => ("", word.as_str()),
-    };
-    if prefix.is_empty() && at.is_empty() {
+    let head: String = before[..start].iter().collect();
+    let mut words = head.split_whitespace();
+    if let (Some(command), None) = (words.next(), words.next())
+        && let Some(spec) = COMMANDS
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(command))
+    {
+        let pool = match spec.completes {
+            Completes::Nothing => return (start, Vec::new()),
+            Completes::Members => names.members,
+            Completes::Requesters => names.requesters,
+        };
+        let prefix = word.trim_start_matches('@');
+        return (start, matching(pool, prefix, &|n| n.clone()));
+    }
+    if let Some(prefix) = word.strip_prefix('@') {
+        return (start, matching(names.members, prefix, &|n| format!("@{n}")));
+    }
+    if word.is_empty() {
         return (start, Vec::new());
     }
-    let lower = prefix.to_lowercase();
-    let mut found: Vec<String> = names
-        .iter()
-        .filter(|n| n.to_lowercase().starts_with(&lower))
-        .map(|n| format!("{at}{n}"))
-        .collect();
-    found.sort();
-    found.dedup();
-    (start, found)
+    if start == 0 {
+        return (start, matching(names.members, &word, &|n| format!("{n}:")));
+    }
+    (start, matching(names.members, &word, &|n| n.clone()))
 }
 
 #[cfg(test)]
@@ -273,6 +334,7 @@ mod tests {
             Line::Command(Command::FileTransfer(Some("~/My Files/x.pdf".into())))
         );
         assert_eq!(cmd("/download"), Line::Command(Command::Download));
+        assert_eq!(cmd("/reconnect"), Line::Command(Command::Reconnect));
         assert_eq!(cmd("/help"), Line::Command(Command::Help));
         assert_eq!(cmd("hello /there"), Line::Text("hello /there".into()));
         assert_eq!(cmd("//shrug"), Line::Text("/shrug".into()));
@@ -300,25 +362,31 @@ mod tests {
     }
 
     #[test]
-    fn completes_commands_and_names() {
-        let names = vec!["alice".to_owned(), "albert".to_owned(), "bob".to_owned()];
+    fn completes_commands_their_arguments_and_names() {
+        let members = vec!["alice".to_owned(), "Albert".to_owned(), "bob".to_owned()];
+        let requesters = vec!["carol".to_owned(), "dan".to_owned()];
+        let names = Names {
+            members: &members,
+            requesters: &requesters,
+        };
+        let found = |line: &str| candidates(line, line.chars().count(), names);
+        assert_eq!(found("/dow"), (0, vec!["/download".to_owned()]));
+        assert_eq!(found("/ki"), (0, vec!["/kickMember".to_owned()]));
+        assert_eq!(found("/kickMember b"), (12, vec!["bob".to_owned()]));
+        // Before a letter is typed, the names the command takes.
+        assert_eq!(found("/kickMember ").1, ["Albert", "alice", "bob"]);
+        assert_eq!(found("/approveRequest ").1, ["carol", "dan"]);
+        assert_eq!(found("/whoAdmin ").1, Vec::<String>::new());
+        assert_eq!(found("/kickMember bob x").1, Vec::<String>::new());
         assert_eq!(
-            candidates("/dow", 4, &names),
-            (0, vec!["/download".to_owned()])
+            found("hi @al"),
+            (3, vec!["@Albert".to_owned(), "@alice".to_owned()])
         );
-        assert_eq!(
-            candidates("/ki", 3, &names),
-            (0, vec!["/kickMember".to_owned()])
-        );
-        assert_eq!(
-            candidates("/kickMember b", 13, &names),
-            (12, vec!["bob".to_owned()])
-        );
-        assert_eq!(
-            candidates("hi @al", 6, &names),
-            (3, vec!["@albert".to_owned(), "@alice".to_owned()])
-        );
-        assert_eq!(candidates("hi ", 3, &names).1, Vec::<String>::new());
-        assert_eq!(candidates("/zz", 3, &names).1, Vec::<String>::new());
+        // At the start of a line a name is an address: "alice: ".
+        assert_eq!(found("b"), (0, vec!["bob:".to_owned()]));
+        assert_eq!(found("hi b"), (3, vec!["bob".to_owned()]));
+        assert_eq!(found("hi ").1, Vec::<String>::new());
+        assert_eq!(found("").1, Vec::<String>::new());
+        assert_eq!(found("/zz").1, Vec::<String>::new());
     }
 }

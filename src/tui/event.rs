@@ -11,9 +11,11 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::{
-    action::Purpose,
-    picker::Entry,
-    transfer::{TransferId, TransferUpdate},
+    action::{Purpose, RequestError},
+    model::{
+        picker::Entry,
+        transfer::{TransferId, TransferUpdate},
+    },
 };
 use crate::{
     client::ClientEvent,
@@ -31,11 +33,11 @@ pub enum AppEvent {
     FocusGained,
     FocusLost,
     /// The first connection's outcome: the welcome, or why it failed.
-    Connected(Result<Welcome, String>),
+    Connected(Result<Welcome, RequestError>),
     Client(ClientEvent),
     Reply {
         purpose: Purpose,
-        result: Result<ReplyData, String>,
+        result: Result<ReplyData, RequestError>,
     },
     /// A directory's entries for the file picker, or why it cannot be read.
     Listed {
@@ -47,7 +49,7 @@ pub enum AppEvent {
         id: TransferId,
         update: TransferUpdate,
     },
-    /// Time passed (the reconnect countdown, transfer progress).
+    /// Time passed (a countdown, transfer progress, the send queue's pace).
     Tick,
     /// SIGTERM or SIGHUP: leave cleanly.
     Terminate,

@@ -1,13 +1,16 @@
 //! Test fixtures shared by the update tests and the screen snapshots.
 
+use std::sync::LazyLock;
+
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::{Terminal, backend::TestBackend, layout::Size};
 
 use super::{
-    action::Effect,
-    app::{App, Settings},
+    action::{Effect, Failure, RequestError, Target},
+    app::App,
     event::AppEvent,
-    update::update,
+    session::LastSession,
+    settings::Settings,
     view,
 };
 use crate::{
@@ -21,15 +24,26 @@ use crate::{
 /// 2026-01-02 09:00 UTC: every fixture time is relative to it.
 pub const T0: i64 = 1_767_344_400_000;
 
+/// The settings every fixture runs with: UTC times, a made-up home.
+pub static SETTINGS: LazyLock<Settings> = LazyLock::new(|| Settings {
+    utc: true,
+    cwd: "/home/bob/project".into(),
+    home: Some("/home/bob".into()),
+    ..Settings::default()
+});
+
+/// `update` with the fixtures' settings.
+pub fn update(app: &mut App, event: AppEvent) -> Vec<Effect> {
+    super::update::update(app, &SETTINGS, event)
+}
+
 pub fn app(name: &str, group: &str) -> App {
-    let settings = Settings {
-        utc: true,
-        plaintext: false,
-        cwd: "/home/bob/project".into(),
-        home: Some("/home/bob".into()),
-        ..Settings::default()
+    let target = Target {
+        server: "127.0.0.1:7667".into(),
+        name: name.into(),
+        group: group.into(),
     };
-    let mut app = App::new(settings, "127.0.0.1:7667", name, group);
+    let mut app = App::new(target, LastSession::default());
     app.size = Size::new(80, 24);
     app
 }
@@ -44,6 +58,10 @@ pub fn ch(c: char) -> AppEvent {
 
 pub fn ctrl(c: char) -> AppEvent {
     AppEvent::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+pub fn alt(c: char) -> AppEvent {
+    AppEvent::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::ALT))
 }
 
 /// Types `text` into whatever has focus.
@@ -188,7 +206,29 @@ pub fn chat_as_admin() -> App {
 }
 
 pub fn render(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    render_with(app, &SETTINGS, width, height)
+}
+
+pub fn render_with(app: &App, s: &Settings, width: u16, height: u16) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|frame| view::draw(frame, app)).unwrap();
+    terminal.draw(|frame| view::draw(frame, app, s)).unwrap();
     terminal
+}
+
+/// A failure the server gave reasons for.
+pub fn refused(message: &str) -> RequestError {
+    RequestError {
+        failure: Failure::Refused,
+        message: message.to_owned(),
+    }
+}
+
+/// The chat, which the fixture's app must be showing.
+pub fn chat(app: &App) -> &crate::tui::model::Chat {
+    app.chat().expect("the chat screen")
+}
+
+/// The newest item of the messages pane.
+pub fn last_kind(app: &App) -> &crate::tui::model::timeline::ItemKind {
+    &chat(app).timeline.items().last().expect("an item").kind
 }

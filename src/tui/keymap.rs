@@ -20,6 +20,7 @@ pub enum Context {
     Messages,
     Members,
     Requests,
+    Menu,
     Confirm,
     Popup,
     Picker,
@@ -36,6 +37,7 @@ impl Context {
             Context::Messages => "Messages",
             Context::Members => "Members",
             Context::Requests => "Join requests (admin)",
+            Context::Menu => "Member and request menu",
             Context::Confirm => "Confirm popup",
             Context::Popup => "Other popups",
             Context::Picker => "File picker (typing filters the list)",
@@ -68,6 +70,10 @@ impl Key {
 
     const fn ctrl(c: char) -> Self {
         Self::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+    }
+
+    const fn alt(c: char) -> Self {
+        Self::new(KeyCode::Char(c), KeyModifiers::ALT)
     }
 
     /// The key as a terminal reports it, normalized so that bindings match:
@@ -237,34 +243,42 @@ impl Default for Keymap {
         let rows: Vec<Row> = vec![
             (Global, Quit, vec![Key::ctrl('c')], "quit (disconnects cleanly)", Some("quit")),
             (Global, Help, vec![p(K::F(1))], "show every key and command", Some("help")),
-            (Global, CancelTransfer, vec![Key::ctrl('x')], "cancel the newest file transfer", Some("cancel transfer")),
-            (Global, FocusNext, vec![p(K::Tab)], "focus the next pane", Some("focus")),
+            (Global, FocusNext, vec![p(K::Tab)], "focus the next pane (in the input line: complete first)", Some("focus")),
             (Global, FocusPrev, vec![p(K::BackTab)], "focus the previous pane", None),
+            (Global, FocusRequests, vec![Key::ctrl('r')], "go to the join requests (admin)", None),
             (Global, PageUp, vec![p(K::PageUp)], "scroll messages up a page", Some("scroll")),
             (Global, PageDown, vec![p(K::PageDown)], "scroll messages down a page", Some("scroll")),
             (Global, FilePicker, vec![Key::ctrl('o')], "pick a file to send", Some("send file")),
-            (Global, Action::Files, vec![Key::ctrl('f')], "the files shared in this session: download, cancel", Some("files")),
+            (Global, Action::Files, vec![Key::ctrl('f')], "the files shared in the group: download, cancel", Some("files")),
+            (Global, CancelTransfer, vec![Key::ctrl('x')], "cancel the newest file transfer", Some("cancel transfer")),
+            (Global, ToggleSidebar, vec![p(K::F(2))], "show or hide the members and requests panes", None),
+            (Global, Reconnect, vec![p(K::F(5))], "connect again now (after a kick: ask to join again)", None),
+            (Global, ToggleMouse, vec![Key::alt('m')], "mouse on or off (off: the terminal selects text to copy)", None),
+            (Global, Redraw, vec![Key::ctrl('l')], "draw the whole screen again", None),
             (Input, Send, vec![p(K::Enter)], "send the message or run the /command", Some("send")),
             (Input, HistoryPrev, vec![p(K::Up)], "previous line from history", Some("history")),
             (Input, HistoryNext, vec![p(K::Down)], "next line from history", Some("history")),
-            (Input, Complete, vec![p(K::Tab)], "complete a /command or a name (else: next pane)", Some("complete")),
-            (Messages, Up, vec![p(K::Up), Key::ch('k')], "scroll up a line", Some("scroll")),
-            (Messages, Down, vec![p(K::Down), Key::ch('j')], "scroll down a line", Some("scroll")),
+            (Input, Complete, vec![p(K::Tab)], "complete a /command, its argument or a name (empty line: next pane)", Some("complete")),
+            (Messages, Up, vec![p(K::Up)], "scroll up a line", Some("scroll")),
+            (Messages, Down, vec![p(K::Down)], "scroll down a line", Some("scroll")),
             (Messages, PageUp, vec![p(K::PageUp)], "scroll up a page", Some("page")),
             (Messages, PageDown, vec![p(K::PageDown)], "scroll down a page", Some("page")),
-            (Messages, Top, vec![p(K::Home), Key::ch('g')], "oldest message", Some("top")),
-            (Messages, Bottom, vec![p(K::End), Key::ch('G')], "newest message (follow)", Some("bottom")),
-            (Messages, Help, vec![Key::ch('?')], "help", Some("help")),
+            (Messages, Top, vec![p(K::Home)], "oldest message", Some("top")),
+            (Messages, Bottom, vec![p(K::End)], "newest message (follow)", Some("bottom")),
             (Members, Up, vec![p(K::Up)], "select the previous member", Some("select")),
             (Members, Down, vec![p(K::Down)], "select the next member", Some("select")),
-            (Members, Kick, vec![Key::ch('x')], "kick the selected member (admin, asks first)", Some("kick")),
-            (Members, MakeAdmin, vec![Key::ch('m')], "make the selected member admin (admin, asks first)", Some("make admin")),
-            (Members, Help, vec![Key::ch('?')], "help", Some("help")),
+            (Members, Choose, vec![p(K::Enter)], "what can be done to the selected member (admin)", Some("actions")),
+            (Members, Kick, vec![Key::alt('k')], "kick the selected member (admin, asks first)", Some("kick")),
+            (Members, MakeAdmin, vec![Key::alt('p')], "make the selected member admin (admin, asks first)", Some("make admin")),
             (Requests, Up, vec![p(K::Up)], "select the previous request", Some("select")),
             (Requests, Down, vec![p(K::Down)], "select the next request", Some("select")),
-            (Requests, Approve, vec![Key::ch('a')], "let the selected user in", Some("approve")),
-            (Requests, Reject, vec![Key::ch('r')], "turn the selected user away", Some("reject")),
-            (Requests, Help, vec![Key::ch('?')], "help", Some("help")),
+            (Requests, Choose, vec![p(K::Enter)], "approve or reject the selected request", Some("decide")),
+            (Requests, Approve, vec![Key::alt('a')], "let the selected user in (asks first)", Some("approve")),
+            (Requests, Reject, vec![Key::alt('r')], "turn the selected user away (asks first)", Some("reject")),
+            (Menu, Up, vec![p(K::Up)], "select the previous choice", Some("select")),
+            (Menu, Down, vec![p(K::Down)], "select the next choice", Some("select")),
+            (Menu, Choose, vec![p(K::Enter)], "choose (asks before acting)", Some("choose")),
+            (Menu, ClosePopup, vec![p(K::Esc)], "do nothing", Some("close")),
             (Context::Confirm, Action::Confirm, vec![Key::ch('y'), p(K::Enter)], "do it", Some("yes")),
             (Context::Confirm, Cancel, vec![Key::ch('n'), p(K::Esc)], "do not", Some("no")),
             (Popup, ClosePopup, vec![p(K::Esc), Key::ch('q')], "close the popup", Some("close")),
@@ -285,7 +299,7 @@ impl Default for Keymap {
             (Login, PrevField, vec![p(K::BackTab), p(K::Up)], "previous field", Some("field")),
             (Login, Send, vec![p(K::Enter)], "connect", Some("connect")),
             (Login, Quit, vec![p(K::Esc)], "quit", Some("quit")),
-            (Pending, AskAgain, vec![Key::ch('r')], "ask to join again (after a rejection)", None),
+            (Pending, AskAgain, vec![Key::ch('r')], "ask to join again (after a rejection)", Some("ask again")),
             (Pending, Quit, vec![Key::ch('q'), p(K::Esc)], "quit", Some("quit")),
         ];
         Keymap {
@@ -358,19 +372,28 @@ impl Keymap {
         shown: impl Fn(Action) -> bool,
     ) -> Vec<(String, &'static str)> {
         let mut out: Vec<(String, &'static str)> = Vec::new();
+        // A key a pane binds hides what the same key does elsewhere.
+        let mut taken: Vec<Key> = Vec::new();
         for &context in contexts {
             let mut previous: Option<&'static str> = None;
-            for binding in self.bindings(context).filter(|b| shown(b.action)) {
+            let bindings: Vec<&Binding> =
+                self.bindings(context).filter(|b| shown(b.action)).collect();
+            for binding in &bindings {
                 let (Some(label), Some(key)) = (binding.label, binding.keys.first()) else {
                     previous = None;
                     continue;
                 };
+                if taken.contains(key) {
+                    previous = None;
+                    continue;
+                }
                 match out.last_mut() {
                     Some(last) if previous == Some(label) => last.0 = format!("{}/{key}", last.0),
                     _ => out.push((key.to_string(), label)),
                 }
                 previous = Some(label);
             }
+            taken.extend(bindings.iter().flat_map(|b| b.keys.iter().copied()));
         }
         out
     }
@@ -437,7 +460,8 @@ mod tests {
                 Context::Messages,
                 &key(KeyCode::Char('?'), KeyModifiers::SHIFT)
             ),
-            Some(Action::Help)
+            None,
+            "a printable key is text everywhere"
         );
         assert_eq!(
             keymap.action(
@@ -449,7 +473,7 @@ mod tests {
         assert_eq!(
             keymap.action(
                 Context::Requests,
-                &key(KeyCode::Char('a'), KeyModifiers::NONE)
+                &key(KeyCode::Char('a'), KeyModifiers::ALT)
             ),
             Some(Action::Approve)
         );
@@ -463,19 +487,19 @@ mod tests {
     #[test]
     fn config_overrides_replace_keys_by_action_name() {
         let mut overrides = BTreeMap::new();
-        overrides.insert("approve".to_owned(), KeySpec::One("y".to_owned()));
+        overrides.insert("approve".to_owned(), KeySpec::One("alt-y".to_owned()));
         overrides.insert(
             "quit".to_owned(),
             KeySpec::Many(vec!["ctrl-q".to_owned(), "ctrl-c".to_owned()]),
         );
         let keymap = Keymap::with_overrides(&overrides).unwrap();
-        let none = KeyModifiers::NONE;
+        let alt = KeyModifiers::ALT;
         assert_eq!(
-            keymap.action(Context::Requests, &key(KeyCode::Char('y'), none)),
+            keymap.action(Context::Requests, &key(KeyCode::Char('y'), alt)),
             Some(Action::Approve)
         );
         assert_eq!(
-            keymap.action(Context::Requests, &key(KeyCode::Char('a'), none)),
+            keymap.action(Context::Requests, &key(KeyCode::Char('a'), alt)),
             None
         );
         assert_eq!(
@@ -485,7 +509,7 @@ mod tests {
             ),
             Some(Action::Quit)
         );
-        assert_eq!(keymap.key_for(Context::Requests, Action::Approve), "y");
+        assert_eq!(keymap.key_for(Context::Requests, Action::Approve), "Alt-y");
 
         overrides.insert("launch".to_owned(), KeySpec::One("l".to_owned()));
         let err = Keymap::with_overrides(&overrides).unwrap_err();
@@ -507,15 +531,19 @@ mod tests {
             footer,
             vec![
                 ("↑/↓".to_owned(), "select"),
-                ("a".to_owned(), "approve"),
-                ("r".to_owned(), "reject"),
-                ("?".to_owned(), "help")
+                ("Enter".to_owned(), "decide"),
+                ("Alt-a".to_owned(), "approve"),
+                ("Alt-r".to_owned(), "reject"),
             ]
         );
+        // Tab in the input line completes: the footer says so once.
+        let footer = keymap.footer(&[Context::Input, Context::Global]);
+        let tabs: Vec<_> = footer.iter().filter(|(k, _)| k.contains("Tab")).collect();
+        assert_eq!(tabs, [&("Tab".to_owned(), "complete")]);
         let help = keymap.help_rows(&[Context::Members]);
         assert!(
             help.iter()
-                .any(|(_, keys, what)| keys == "x" && what.contains("kick"))
+                .any(|(_, keys, what)| keys == "Alt-k" && what.contains("kick"))
         );
         // Every action with a binding has a config name that maps back to it.
         for action in Action::ALL {

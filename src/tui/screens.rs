@@ -7,16 +7,19 @@ use crossterm::event::KeyCode;
 use insta::assert_snapshot;
 
 use super::{
-    app::{App, Focus, Screen},
+    app::{App, Screen},
     event::AppEvent,
     fixtures::*,
-    picker::{Entry, sort_entries},
-    transfer::{Finish, TransferUpdate},
-    update::{start, update},
+    model::{
+        Focus,
+        picker::{Entry, sort_entries},
+        transfer::{Finish, TransferUpdate},
+    },
+    update::start,
 };
 use crate::{
     client::{ClientEvent, CloseReason},
-    protocol::{Event, JoinStatus},
+    protocol::JoinStatus,
 };
 
 #[test]
@@ -33,9 +36,9 @@ fn login_form_shows_why_connecting_failed() {
     start(&mut app, true);
     update(
         &mut app,
-        AppEvent::Connected(Err("the name bob belongs to someone else".into())),
+        AppEvent::Connected(Err(refused("the name bob belongs to someone else"))),
     );
-    assert_eq!(app.screen, Screen::Login);
+    assert!(matches!(app.screen, Screen::Login(_)));
     assert_snapshot!(render(&app, 80, 24).backend());
 }
 
@@ -55,9 +58,6 @@ fn rejected_screen() {
         &mut app,
         [
             welcome("bob", JoinStatus::Pending, None),
-            AppEvent::Client(ClientEvent::Server(Event::RequestRejected {
-                by: "alice".into(),
-            })),
             AppEvent::Client(ClientEvent::Closed(CloseReason::Rejected {
                 by: "alice".into(),
             })),
@@ -76,7 +76,7 @@ fn chat_as_a_member() {
 fn chat_as_admin_with_requests_waiting() {
     let mut app = chat_as_admin();
     update(&mut app, key(KeyCode::BackTab));
-    assert_eq!(app.focus, Focus::Requests);
+    assert_eq!(chat(&app).focus, Focus::Requests);
     assert_snapshot!(render(&app, 80, 24).backend());
 }
 
@@ -96,7 +96,7 @@ fn confirm_popup() {
             key(KeyCode::Tab),
             key(KeyCode::Tab),
             key(KeyCode::Down),
-            ch('x'),
+            alt('k'),
         ],
     );
     assert_snapshot!(render(&app, 80, 24).backend());
@@ -360,8 +360,44 @@ fn any_size_draws_without_panicking() {
 fn connecting_screen() {
     let mut app = app("bob", "rust");
     start(&mut app, true);
-    assert_eq!(app.screen, Screen::Connecting);
+    assert!(matches!(app.screen, Screen::Connecting));
     assert_snapshot!(render(&app, 80, 16).backend());
+}
+
+#[test]
+fn the_login_cursor_sits_on_the_field_typed_in_when_hints_wrap() {
+    let mut app = app("", "");
+    start(&mut app, false);
+    // A name with a space: its hint wraps over two rows at 80 columns,
+    // and the intro above the fields wraps too.
+    type_text(&mut app, "bo b");
+    update(&mut app, key(KeyCode::Tab));
+    type_text(&mut app, "ru");
+    let mut terminal = render(&app, 80, 24);
+    let buffer = terminal.backend().buffer().clone();
+    let rows: Vec<String> = (0..buffer.area.height)
+        .map(|y| {
+            (0..buffer.area.width)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect()
+        })
+        .collect();
+    let row = rows
+        .iter()
+        .position(|r| r.contains(" Group: ru"))
+        .expect("the group field");
+    let col = rows[row].chars().collect::<Vec<_>>();
+    let start = (0..col.len())
+        .find(|&i| col[i..].iter().collect::<String>().starts_with("Group: ru"))
+        .unwrap();
+    use ratatui::backend::Backend;
+    let cursor = terminal.backend_mut().get_cursor_position().unwrap();
+    assert_eq!(
+        (cursor.x as usize, cursor.y as usize),
+        (start + "Group: ru".len(), row),
+        "{}",
+        rows.join("\n")
+    );
 }
 
 #[test]

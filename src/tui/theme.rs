@@ -1,5 +1,6 @@
 //! Every style the client draws with, in one place. The default theme is
-//! `assets/theme.toml`, compiled in.
+//! `assets/theme.toml`, compiled in, with `assets/theme-light.toml` beside
+//! it for light terminals; `theme = "path"` in the config replaces it.
 
 use std::{collections::BTreeMap, str::FromStr};
 
@@ -11,6 +12,7 @@ use ratatui::{
 use serde::Deserialize;
 
 const DEFAULT_THEME: &str = include_str!("../../assets/theme.toml");
+const LIGHT_THEME: &str = include_str!("../../assets/theme-light.toml");
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Theme {
@@ -87,6 +89,17 @@ impl Theme {
                 self.border
             })
             .title(Span::styled(title.into(), title_style))
+    }
+
+    /// The theme the config names: `light` for the shipped light theme,
+    /// else a theme file's path.
+    pub fn load(path: &std::path::Path) -> Result<Theme, String> {
+        if path.as_os_str() == "light" {
+            return Theme::parse(LIGHT_THEME);
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the theme {}: {e}", path.display()))?;
+        Theme::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     pub fn parse(text: &str) -> Result<Theme, String> {
@@ -202,5 +215,17 @@ mod tests {
         );
         assert!(parse_style("blurple").is_err());
         assert!(Theme::parse(&DEFAULT_THEME.replace("time = ", "tyme = ")).is_err());
+    }
+
+    #[test]
+    fn the_light_theme_ships_and_a_theme_file_replaces_the_default() {
+        let light = Theme::load(std::path::Path::new("light")).unwrap();
+        assert_ne!(light, Theme::default());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mine.toml");
+        std::fs::write(&path, DEFAULT_THEME.replace("bold", "italic")).unwrap();
+        assert_ne!(Theme::load(&path).unwrap(), Theme::default());
+        let err = Theme::load(&dir.path().join("missing.toml")).unwrap_err();
+        assert!(err.contains("cannot read the theme"), "{err}");
     }
 }

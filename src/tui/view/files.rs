@@ -5,78 +5,39 @@
 use ratatui::{
     Frame,
     layout::Rect,
-    style::Style,
     text::{Line, Span},
     widgets::Paragraph,
 };
 use unicode_width::UnicodeWidthStr;
 
-use super::{
+use super::widgets::{MARK_WIDTH, first_row, fit, footer_line, mark, popup, state_text};
+use crate::tui::{
     action::Action,
     app::App,
     keymap::Context,
-    picker::{MARK_WIDTH, fit, mark},
-    status::footer_line,
-    transfer::{Direction, FileState, SharedFile, Transfer, human_duration, human_size},
-    view,
+    model::{
+        Chat,
+        transfer::{Direction, FileState, Transfer, human_duration, human_size},
+    },
+    settings::Settings,
 };
 
 /// Most transfers the strip shows; the rest are counted on its last line.
 pub const STRIP_ROWS: usize = 3;
 
 /// The rows the strip takes: none while nothing moves.
-pub fn strip_height(app: &App) -> u16 {
-    match app.transfers.len() {
+pub fn strip_height(chat: &Chat) -> u16 {
+    match chat.files.transfers().len() {
         0 => 0,
         n if n <= STRIP_ROWS => n as u16,
         _ => STRIP_ROWS as u16,
     }
 }
 
-/// What became of a file, in a few words, and the style to say it in.
-pub fn state_text(app: &App, file: &SharedFile) -> (String, Style) {
-    let theme = &app.settings.theme;
-    match &file.state {
-        FileState::Waiting => {
-            let key = app.settings.keymap.key_for(Context::Global, Action::Files);
-            (format!("press {key} to download"), theme.hint)
-        }
-        FileState::Sent => ("sent".to_owned(), theme.info),
-        FileState::Downloading(id) => {
-            let percent = app.transfer(*id).map_or(0, Transfer::percent);
-            (format!("downloading {percent}%"), theme.file)
-        }
-        FileState::Saved(path) => (format!("saved to {}", path.display()), theme.file_done),
-        FileState::Unavailable => ("no longer available".to_owned(), theme.offline),
-        FileState::Failed(reason) => (format!("failed: {reason}"), theme.error),
-    }
-}
-
-/// The text of an announcement after the time: who shared what, and its state.
-pub fn announcement(app: &App, file: &SharedFile) -> (String, String, Style) {
-    let who = if file.from == app.name {
-        "you".to_owned()
-    } else {
-        file.from.clone()
-    };
-    let (state, style) = state_text(app, file);
-    // In the messages pane the hint's faint style would hide the file.
-    let style = match file.state {
-        FileState::Waiting => app.settings.theme.file,
-        _ => style,
-    };
-    let text = format!(
-        "shared {} ({}) · {state}",
-        file.info.name,
-        human_size(file.info.size)
-    );
-    (who, text, style)
-}
-
 /// One line of the strip in `width` columns: direction, name, bar, and as
 /// many of percent, speed and time left as fit, in that order.
-fn transfer_line(app: &App, transfer: &Transfer, width: usize) -> Line<'static> {
-    let theme = &app.settings.theme;
+fn transfer_line(transfer: &Transfer, width: usize, s: &Settings) -> Line<'static> {
+    let theme = &s.theme;
     let arrow = match transfer.direction {
         Direction::Upload => "↑ ",
         Direction::Download => "↓ ",
@@ -138,16 +99,13 @@ fn transfer_line(app: &App, transfer: &Transfer, width: usize) -> Line<'static> 
 
 /// The transfers in progress, newest first; the cancel key is shown on the
 /// first line, the one it cancels.
-pub fn draw_strip(frame: &mut Frame, area: Rect, app: &App) {
-    let key = app
-        .settings
-        .keymap
-        .key_for(Context::Global, Action::CancelTransfer);
+pub fn draw_strip(frame: &mut Frame, area: Rect, chat: &Chat, s: &Settings) {
+    let key = s.keymap.key_for(Context::Global, Action::CancelTransfer);
+    let transfers = chat.files.transfers();
     let hint = format!(" {key} cancel ");
     let hint_width = hint.width();
     let width = area.width as usize;
-    let mut lines: Vec<Line> = app
-        .transfers
+    let mut lines: Vec<Line> = transfers
         .iter()
         .rev()
         .take(STRIP_ROWS)
@@ -158,16 +116,16 @@ pub fn draw_strip(frame: &mut Frame, area: Rect, app: &App) {
             } else {
                 width
             };
-            transfer_line(app, t, room)
+            transfer_line(t, room, s)
         })
         .collect();
-    let hidden = app.transfers.len().saturating_sub(STRIP_ROWS);
+    let hidden = transfers.len().saturating_sub(STRIP_ROWS);
     if hidden > 0
         && let Some(last) = lines.last_mut()
     {
         *last = Line::styled(
             format!("  … and {hidden} more (see the files popup)"),
-            app.settings.theme.hint,
+            s.theme.hint,
         );
     }
     frame.render_widget(Paragraph::new(lines), area);
@@ -180,7 +138,7 @@ pub fn draw_strip(frame: &mut Frame, area: Rect, app: &App) {
             ..area
         };
         frame.render_widget(
-            Paragraph::new(Span::styled(hint, app.settings.theme.footer_key)),
+            Paragraph::new(Span::styled(hint, s.theme.footer_key)),
             corner,
         );
     }
@@ -193,14 +151,22 @@ fn cell(text: &str, width: usize) -> String {
     format!("{text}{} ", " ".repeat(pad))
 }
 
-pub fn draw_popup(frame: &mut Frame, area: Rect, app: &App, selected: usize) {
-    let theme = &app.settings.theme;
+pub fn draw_popup(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    chat: &Chat,
+    s: &Settings,
+    selected: usize,
+) {
+    let theme = &s.theme;
     let title = Line::styled(
-        format!(" Files shared in #{} this session ", app.group),
+        format!(" Files shared in #{} ", app.target.group),
         theme.title,
     );
-    let height = (app.files.len() as u16).clamp(1, 16) + 4;
-    let inner = view::popup(frame, area, 90, height, title, app);
+    let files = chat.files.shared();
+    let height = (files.len() as u16).clamp(1, 16) + 4;
+    let inner = popup(frame, area, 90, height, title, s);
     if inner.height < 2 {
         return;
     }
@@ -214,14 +180,11 @@ pub fn draw_popup(frame: &mut Frame, area: Rect, app: &App, selected: usize) {
         ..inner
     };
     frame.render_widget(
-        Paragraph::new(footer_line(app, &[Context::Files], footer.width)),
+        Paragraph::new(footer_line(s, &[Context::Files], footer.width, |_| true)),
         footer,
     );
-    if app.files.is_empty() {
-        let key = app
-            .settings
-            .keymap
-            .key_for(Context::Global, Action::FilePicker);
+    if files.is_empty() {
+        let key = s.keymap.key_for(Context::Global, Action::FilePicker);
         frame.render_widget(
             Paragraph::new(Line::styled(
                 format!("No files shared yet. {key} sends one."),
@@ -233,9 +196,8 @@ pub fn draw_popup(frame: &mut Frame, area: Rect, app: &App, selected: usize) {
     }
     let width = list.width as usize;
     let name_width = (width / 3).clamp(8, 28);
-    let first = super::members::first_row(selected, list.height as usize);
-    let lines: Vec<Line> = app
-        .files
+    let first = first_row(selected, list.height as usize);
+    let lines: Vec<Line> = files
         .iter()
         .rev()
         .enumerate()
@@ -246,7 +208,7 @@ pub fn draw_popup(frame: &mut Frame, area: Rect, app: &App, selected: usize) {
                 // Here Enter is the key; "sent" alone would not say by whom.
                 FileState::Waiting => ("not downloaded".to_owned(), theme.hint),
                 FileState::Sent => ("sent by you".to_owned(), theme.info),
-                _ => state_text(app, file),
+                _ => state_text(chat, file, s),
             };
             let used = MARK_WIDTH + name_width + 1 + 10 + 1 + 10 + 1;
             let line = Line::from(vec![

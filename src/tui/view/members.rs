@@ -7,22 +7,19 @@ use ratatui::{
     widgets::Paragraph,
 };
 
-use super::app::App;
+use super::widgets::first_row;
+use crate::tui::{model::Chat, settings::Settings};
 
-/// The first row shown so that `selected` stays visible in `height` rows.
-pub fn first_row(selected: usize, height: usize) -> usize {
-    selected.saturating_sub(height.saturating_sub(1))
-}
-
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
-    let theme = &app.settings.theme;
-    let members = app.sorted_members();
-    let online = members.iter().filter(|m| m.online).count();
-    let title = format!(" Members {online}/{} ", members.len());
+pub fn draw(frame: &mut Frame, area: Rect, chat: &Chat, s: &Settings, focused: bool) {
+    let theme = &s.theme;
+    let roster = &chat.roster;
+    let members = roster.members();
+    let title = format!(" Members {}/{} ", roster.online_count(), members.len());
     let block = theme.pane(title, theme.title, focused);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let first = first_row(app.selected_member, inner.height as usize);
+    let selected = roster.selected_member();
+    let first = first_row(selected, inner.height as usize);
     let lines: Vec<Line> = members
         .iter()
         .enumerate()
@@ -38,14 +35,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
                 Span::styled(dot, dot_style),
                 Span::styled(m.name.clone(), name_style),
             ];
-            if m.name == app.admin {
+            if m.name == roster.admin() {
                 spans.push(Span::styled(" ★", theme.admin));
             }
-            if m.name == app.name {
+            if m.name == roster.me() {
                 spans.push(Span::styled(" (you)", theme.hint));
             }
             let line = Line::from(spans);
-            if focused && i == app.selected_member {
+            if focused && i == selected {
                 line.style(theme.selected)
             } else {
                 line

@@ -7,11 +7,13 @@ use ratatui::{
     widgets::Paragraph,
 };
 
-use super::{action::Action, app::App, keymap::Context, members::first_row, messages::clock};
+use super::widgets::{clock, first_row};
+use crate::tui::{action::Action, keymap::Context, model::Chat, settings::Settings};
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
-    let theme = &app.settings.theme;
-    let count = app.requests.len();
+pub fn draw(frame: &mut Frame, area: Rect, chat: &Chat, s: &Settings, focused: bool) {
+    let theme = &s.theme;
+    let requests = chat.roster.requests();
+    let count = requests.len();
     let title_style = if count > 0 {
         theme.title_alert
     } else {
@@ -27,31 +29,26 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
         );
         return;
     }
-    let keymap = &app.settings.keymap;
-    let first = first_row(app.selected_request, inner.height as usize);
-    let lines: Vec<Line> = app
-        .requests
+    let selected = chat.roster.selected_request();
+    let first = first_row(selected, inner.height as usize);
+    let lines: Vec<Line> = requests
         .iter()
         .enumerate()
         .skip(first)
         .map(|(i, r)| {
             let mut spans = vec![
                 Span::styled(r.name.clone(), theme.name_style(&r.name)),
-                Span::styled(format!(" {}", clock(r.at_ms, app.settings.utc)), theme.time),
+                Span::styled(format!(" {}", clock(r.at_ms, s)), theme.time),
             ];
-            let selected = focused && i == app.selected_request;
-            if selected {
+            let chosen = focused && i == selected;
+            if chosen {
                 spans.push(Span::styled(
-                    format!(
-                        " {}/{}",
-                        keymap.key_for(Context::Requests, Action::Approve),
-                        keymap.key_for(Context::Requests, Action::Reject)
-                    ),
+                    format!(" {}", s.keymap.key_for(Context::Requests, Action::Choose)),
                     theme.hint,
                 ));
             }
             let line = Line::from(spans);
-            if selected {
+            if chosen {
                 line.style(theme.selected)
             } else {
                 line

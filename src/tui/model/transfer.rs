@@ -45,6 +45,9 @@ pub struct Transfer {
     pub file_id: Option<String>,
     /// Cancel was asked for; the runtime's answer is still to come.
     pub cancelling: bool,
+    /// A download nobody asked for (the automatic rule): when it is saved,
+    /// its announcement says so and no other line does.
+    pub auto: bool,
     /// Bytes done, recently, for the speed.
     rate: RecentRate,
 }
@@ -66,6 +69,7 @@ impl Transfer {
             started: now,
             file_id: None,
             cancelling: false,
+            auto: false,
             rate: {
                 let mut rate = RecentRate::default();
                 rate.record(now, 0, SPEED_WINDOW);

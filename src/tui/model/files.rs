@@ -1,0 +1,239 @@
+//! The files of the chat: those announced in the group with what became of
+//! each here, and the uploads and downloads in progress.
+//!
+//! A file is known by its id: announced again (a replay after being let
+//! back in, a catch-up that overlaps), it is the same file, never a second
+//! download.
+
+use std::{path::PathBuf, time::Instant};
+
+use super::transfer::{Direction, FileState, Finish, SharedFile, Transfer, TransferId};
+use crate::protocol::FileInfo;
+
+#[derive(Debug, Clone, Default)]
+pub struct Files {
+    /// Files announced, oldest first.
+    shared: Vec<SharedFile>,
+    /// Transfers in progress, oldest first.
+    transfers: Vec<Transfer>,
+    last_id: TransferId,
+}
+
+impl Files {
+    pub fn shared(&self) -> &[SharedFile] {
+        &self.shared
+    }
+
+    pub fn transfers(&self) -> &[Transfer] {
+        &self.transfers
+    }
+
+    pub fn file(&self, id: &str) -> Option<&SharedFile> {
+        self.shared.iter().find(|f| f.info.id == id)
+    }
+
+    pub fn transfer(&self, id: TransferId) -> Option<&Transfer> {
+        self.transfers.iter().find(|t| t.id == id)
+    }
+
+    fn next_id(&mut self) -> TransferId {
+        self.last_id += 1;
+        self.last_id
+    }
+
+    /// Remembers an announced file; `None` if it is already known.
+    pub fn announce(
+        &mut self,
+        info: FileInfo,
+        from: String,
+        at_ms: i64,
+        me: &str,
+    ) -> Option<usize> {
+        if self.file(&info.id).is_some() {
+            return None;
+        }
+        let state = if from == me {
+            FileState::Sent
+        } else {
+            FileState::Waiting
+        };
+        self.shared.push(SharedFile {
+            info,
+            from,
+            at_ms,
+            state,
+        });
+        Some(self.shared.len() - 1)
+    }
+
+    /// Starts an upload of a file named `name`; `size` is 0 when not known yet.
+    pub fn upload(&mut self, name: String, size: u64, now: Instant) -> TransferId {
+        let id = self.next_id();
+        self.transfers
+            .push(Transfer::new(id, Direction::Upload, name, size, now));
+        id
+    }
+
+    /// Starts downloading `shared[index]` (`auto`: by the automatic rule,
+    /// not asked for), or says why it cannot be.
+    pub fn download(
+        &mut self,
+        index: usize,
+        now: Instant,
+        auto: bool,
+    ) -> Result<(TransferId, FileInfo), String> {
+        let file = &self.shared[index];
+        if !file.can_download() {
+            return Err(match &file.state {
+                FileState::Saved(path) => {
+                    format!("{} is already saved to {}", file.info.name, path.display())
+                }
+                FileState::Unavailable => format!("{} is no longer available", file.info.name),
+                _ => format!("{} is already downloading", file.info.name),
+            });
+        }
+        let id = self.next_id();
+        let file = &mut self.shared[index];
+        file.state = FileState::Downloading(id);
+        let mut transfer = Transfer::new(
+            id,
+            Direction::Download,
+            file.info.name.clone(),
+            file.info.size,
+            now,
+        );
+        transfer.file_id = Some(file.info.id.clone());
+        transfer.auto = auto;
+        self.transfers.push(transfer);
+        Ok((id, file.info.clone()))
+    }
+
+    /// The newest file from someone else that waits (or failed), if any.
+    pub fn newest_waiting(&self) -> Option<usize> {
+        self.shared
+            .iter()
+            .rposition(|f| matches!(f.state, FileState::Waiting | FileState::Failed(_)))
+    }
+
+    /// Asks a transfer to stop; false if it is gone or already stopping.
+    pub fn cancel(&mut self, id: TransferId) -> bool {
+        match self.transfers.iter_mut().find(|t| t.id == id) {
+            Some(transfer) if !transfer.cancelling => {
+                transfer.cancelling = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The newest transfer not already stopping.
+    pub fn newest_running(&self) -> Option<TransferId> {
+        self.transfers
+            .iter()
+            .rev()
+            .find(|t| !t.cancelling)
+            .map(|t| t.id)
+    }
+
+    pub fn set_total(&mut self, id: TransferId, total: u64) {
+        if let Some(t) = self.transfers.iter_mut().find(|t| t.id == id) {
+            t.total = total;
+        }
+    }
+
+    pub fn progress(&mut self, id: TransferId, done: u64, now: Instant) {
+        if let Some(t) = self.transfers.iter_mut().find(|t| t.id == id) {
+            t.progress(done, now);
+        }
+    }
+
+    /// A transfer ended: it leaves the list, its file takes the new state.
+    pub fn finish(&mut self, id: TransferId, finish: &Finish, me: &str) -> Option<Transfer> {
+        let at = self.transfers.iter().position(|t| t.id == id)?;
+        let transfer = self.transfers.remove(at);
+        if let Some(file) = transfer
+            .file_id
+            .as_ref()
+            .and_then(|id| self.shared.iter_mut().find(|f| &f.info.id == id))
+        {
+            file.state = match finish {
+                Finish::Saved(path) => FileState::Saved(path.clone()),
+                Finish::Unavailable => FileState::Unavailable,
+                Finish::Failed(message) => FileState::Failed(message.clone()),
+                Finish::Sent | Finish::Cancelled if file.from == me => FileState::Sent,
+                Finish::Sent | Finish::Cancelled => FileState::Waiting,
+            };
+        }
+        Some(transfer)
+    }
+
+    /// Where a saved file went, if it was saved here.
+    pub fn saved_path(&self, id: &str) -> Option<&PathBuf> {
+        match &self.file(id)?.state {
+            FileState::Saved(path) => Some(path),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(id: &str) -> FileInfo {
+        FileInfo {
+            id: id.into(),
+            name: format!("{id}.bin"),
+            size: 10,
+            blake3: vec![0; 32],
+        }
+    }
+
+    #[test]
+    fn a_file_announced_again_is_the_same_file_and_never_saved_twice() {
+        let now = Instant::now();
+        let mut files = Files::default();
+        let at = files
+            .announce(info("f1"), "alice".into(), 0, "bob")
+            .unwrap();
+        let (id, _) = files.download(at, now, true).unwrap();
+        files.finish(id, &Finish::Saved("/dl/f1.bin".into()), "bob");
+        assert_eq!(files.saved_path("f1"), Some(&PathBuf::from("/dl/f1.bin")));
+        // Let back in, the log replays the announcement.
+        assert_eq!(files.announce(info("f1"), "alice".into(), 0, "bob"), None);
+        assert_eq!(files.shared().len(), 1);
+        assert!(
+            files
+                .download(0, now, false)
+                .unwrap_err()
+                .contains("already saved")
+        );
+        assert!(files.transfers().is_empty());
+    }
+
+    #[test]
+    fn transfers_start_stop_and_end_in_their_file() {
+        let now = Instant::now();
+        let mut files = Files::default();
+        let up = files.upload("mine.txt".into(), 0, now);
+        files.set_total(up, 99);
+        assert_eq!(files.transfer(up).unwrap().total, 99);
+        files.announce(info("f1"), "bob".into(), 0, "bob");
+        assert_eq!(files.shared()[0].state, FileState::Sent);
+        files.announce(info("f2"), "alice".into(), 0, "bob");
+        assert_eq!(files.newest_waiting(), Some(1));
+        let (down, file) = files.download(1, now, false).unwrap();
+        assert_eq!(file.id, "f2");
+        assert_eq!(files.newest_running(), Some(down));
+        assert!(files.cancel(down));
+        assert!(!files.cancel(down), "once");
+        assert_eq!(files.newest_running(), Some(up));
+        files.finish(down, &Finish::Cancelled, "bob");
+        assert_eq!(
+            files.shared()[1].state,
+            FileState::Waiting,
+            "fetch it later"
+        );
+        assert!(files.finish(down, &Finish::Cancelled, "bob").is_none());
+    }
+}

@@ -1,0 +1,376 @@
+//! The messages pane's model: its items, kept apart from how they are
+//! drawn, with the scroll position, the unread count, the "while you were
+//! away" divider and the day lines.
+//!
+//! Items are counted in screen lines only for scrolling; the caller (which
+//! knows the width) says how tall an item is when it arrives, so a view
+//! scrolled back holds still while new lines come in below it.
+
+use crate::protocol::Seq;
+
+/// How many items the timeline keeps.
+pub const MAX_ITEMS: usize = 100_000;
+
+/// One entry of the messages pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// Unix time in milliseconds; `None` for local notes.
+    pub at_ms: Option<i64>,
+    pub kind: ItemKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemKind {
+    Chat {
+        from: String,
+        text: String,
+        own: bool,
+        mention: bool,
+    },
+    /// Something that happened in the group (joined, kicked, admin changed,
+    /// request arrived).
+    Event(String),
+    /// An answer to a command.
+    Info(String),
+    Error(String),
+    /// "while you were away".
+    Divider(String),
+    /// The date, when it changes between two items.
+    Day(String),
+    /// A file announced in the group: the id of its shared file, whose
+    /// state changes as it is fetched.
+    File {
+        id: String,
+        own: bool,
+    },
+    /// Members coming online and going offline, gathered in one line.
+    Presence(Presence),
+}
+
+impl ItemKind {
+    /// Does it count as a message from someone else (unread, new below)?
+    pub fn is_news(&self) -> bool {
+        matches!(
+            self,
+            ItemKind::Chat { own: false, .. } | ItemKind::File { own: false, .. }
+        )
+    }
+}
+
+/// Who came online and who went offline, since the line was started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Presence {
+    pub online: Vec<String>,
+    pub offline: Vec<String>,
+}
+
+impl Presence {
+    /// Adds one change; someone who left and came back is listed once, as
+    /// they are now.
+    pub fn add(&mut self, name: &str, online: bool) {
+        let (to, from) = if online {
+            (&mut self.online, &mut self.offline)
+        } else {
+            (&mut self.offline, &mut self.online)
+        };
+        from.retain(|n| n != name);
+        if !to.iter().any(|n| n == name) {
+            to.push(name.to_owned());
+        }
+    }
+
+    pub fn text(&self) -> String {
+        let part = |names: &[String], what: &str| {
+            (!names.is_empty()).then(|| format!("{} {what}", names.join(", ")))
+        };
+        [
+            part(&self.online, "came online"),
+            part(&self.offline, "went offline"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" · ")
+    }
+}
+
+/// Scrollback, counted in screen lines from the bottom.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scroll {
+    /// 0 follows the newest message.
+    pub offset: usize,
+    /// Messages (not local notes) that arrived while scrolled up.
+    pub new_below: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Timeline {
+    items: Vec<Item>,
+    scroll: Scroll,
+    /// Others' messages not seen yet (the window lost focus, or scrolled up).
+    unread: usize,
+    /// The newest log entry shown: an entry at or below it is a replay.
+    newest_seq: Option<Seq>,
+    /// While catching up after a (re)connect: the head the server reported.
+    catch_up_to: Option<Seq>,
+    divider_due: bool,
+    last_day: Option<String>,
+}
+
+impl Timeline {
+    pub fn items(&self) -> &[Item] {
+        &self.items
+    }
+
+    pub fn scroll(&self) -> Scroll {
+        self.scroll
+    }
+
+    pub fn unread(&self) -> usize {
+        self.unread
+    }
+
+    /// Adds an item `height` lines tall. `looking`: the user sees the
+    /// bottom of the pane (the window has focus).
+    pub fn push(&mut self, item: Item, height: usize, looking: bool) {
+        let news = item.kind.is_news();
+        if self.scroll.offset > 0 {
+            self.scroll.offset += height;
+            if news {
+                self.scroll.new_below += 1;
+            }
+        }
+        if news && (self.scroll.offset > 0 || !looking) {
+            self.unread += 1;
+        }
+        self.items.push(item);
+        if self.items.len() > MAX_ITEMS {
+            self.items.drain(..self.items.len() - MAX_ITEMS);
+        }
+    }
+
+    /// The last item, if it is a presence line that may take one more change.
+    pub fn presence_mut(&mut self) -> Option<&mut Presence> {
+        match self.items.last_mut() {
+            Some(Item {
+                kind: ItemKind::Presence(presence),
+                ..
+            }) => Some(presence),
+            _ => None,
+        }
+    }
+
+    /// Is `day` another day than the last dated item's? Remembers it.
+    pub fn day_changed(&mut self, day: &str) -> bool {
+        let changed = self.last_day.as_deref().is_some_and(|last| last != day);
+        self.last_day = Some(day.to_owned());
+        changed
+    }
+
+    /// Scrolls by `delta` lines (positive = back in time), within `0..=max`.
+    pub fn scroll_by(&mut self, delta: isize, max: usize) {
+        self.scroll.offset = self.scroll.offset.saturating_add_signed(delta).min(max);
+        if self.scroll.offset == 0 {
+            self.scroll.new_below = 0;
+            self.unread = 0;
+        }
+    }
+
+    pub fn to_bottom(&mut self) {
+        self.scroll = Scroll::default();
+    }
+
+    /// The user looks at the newest messages: nothing is unread.
+    pub fn seen(&mut self) {
+        if self.scroll.offset == 0 {
+            self.unread = 0;
+        }
+    }
+
+    /// A log entry arrived: false if it is already shown (a replay).
+    pub fn take_seq(&mut self, seq: Seq) -> bool {
+        if self.newest_seq.is_some_and(|newest| seq <= newest) {
+            return false;
+        }
+        self.newest_seq = Some(seq);
+        true
+    }
+
+    /// A (re)connect reported the log's `head`; `seen` is the newest entry
+    /// read before. Entries up to the head are a catch-up, marked by one
+    /// divider when `divider` is asked for.
+    pub fn start_catch_up(&mut self, head: Seq, seen: Option<Seq>, divider: bool) {
+        let behind = head > seen.unwrap_or(0);
+        self.catch_up_to = behind.then_some(head);
+        self.divider_due = behind && divider;
+    }
+
+    pub fn catching_up(&self, seq: Seq) -> bool {
+        self.catch_up_to.is_some_and(|head| seq <= head)
+    }
+
+    pub fn caught_up(&self) -> bool {
+        self.catch_up_to.is_none()
+    }
+
+    /// Entry `seq` arrived (`fresh`: never seen here before): whether a
+    /// divider goes before it (the first fresh entry of a catch-up), and
+    /// the end of the catch-up when it is reached.
+    pub fn divider_before(&mut self, seq: Seq, fresh: bool) -> bool {
+        let due = self.divider_due && fresh && self.catching_up(seq);
+        if due {
+            self.divider_due = false;
+        }
+        if self.catch_up_to.is_some_and(|head| seq >= head) {
+            self.catch_up_to = None;
+        }
+        due
+    }
+}
+
+/// Does `text` mention `name`: `@name` anywhere (not as a prefix of a
+/// longer name), or the IRC way, `name:` or `name,` at the start?
+pub fn mentions(text: &str, name: &str) -> bool {
+    !name.is_empty() && mention_spans(text, name).next().is_some()
+}
+
+/// Byte ranges of the mentions of `name` in `text`.
+pub fn mention_spans<'a>(
+    text: &'a str,
+    name: &'a str,
+) -> impl Iterator<Item = (usize, usize)> + 'a {
+    let ends_name = |rest: &str| {
+        rest.chars()
+            .next()
+            .is_none_or(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-')))
+    };
+    let addressed = text
+        .strip_prefix(name)
+        .filter(|rest| rest.starts_with([':', ',']))
+        .map(|_| (0, name.len()));
+    let at = text.match_indices('@').filter_map(move |(i, _)| {
+        let rest = text[i + 1..].strip_prefix(name)?;
+        ends_name(rest).then_some((i, i + 1 + name.len()))
+    });
+    addressed.into_iter().chain(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chat(own: bool) -> Item {
+        Item {
+            at_ms: Some(0),
+            kind: ItemKind::Chat {
+                from: "x".into(),
+                text: "hi".into(),
+                own,
+                mention: false,
+            },
+        }
+    }
+
+    fn info() -> Item {
+        Item {
+            at_ms: None,
+            kind: ItemKind::Info("note".into()),
+        }
+    }
+
+    #[test]
+    fn scrolled_back_the_view_holds_still_and_counts_only_messages() {
+        let mut timeline = Timeline::default();
+        timeline.push(chat(false), 3, true);
+        assert_eq!(timeline.scroll(), Scroll::default(), "following the bottom");
+        assert_eq!(timeline.unread(), 0);
+        timeline.scroll_by(10, 6);
+        assert_eq!(timeline.scroll().offset, 6);
+        timeline.push(chat(false), 2, true);
+        timeline.push(info(), 1, true);
+        timeline.push(chat(true), 1, true);
+        assert_eq!(
+            timeline.scroll(),
+            Scroll {
+                offset: 10,
+                new_below: 1
+            },
+            "a local note and my own message are not new messages"
+        );
+        assert_eq!(timeline.unread(), 1);
+        timeline.scroll_by(-100, 10);
+        assert_eq!(timeline.scroll(), Scroll::default());
+        assert_eq!(timeline.unread(), 0, "back at the bottom, all is read");
+    }
+
+    #[test]
+    fn messages_count_as_unread_while_the_window_is_away() {
+        let mut timeline = Timeline::default();
+        timeline.push(chat(false), 1, false);
+        timeline.push(chat(true), 1, false);
+        timeline.push(info(), 1, false);
+        assert_eq!(timeline.unread(), 1);
+        timeline.seen();
+        assert_eq!(timeline.unread(), 0);
+    }
+
+    #[test]
+    fn a_catch_up_gets_one_divider_and_replays_are_dropped() {
+        let mut timeline = Timeline::default();
+        timeline.start_catch_up(5, Some(3), true);
+        assert!(!timeline.caught_up());
+        assert!(timeline.take_seq(3));
+        assert!(
+            !timeline.divider_before(3, false),
+            "a replay of what was read"
+        );
+        assert!(timeline.take_seq(4));
+        assert!(timeline.divider_before(4, true));
+        assert!(timeline.take_seq(5));
+        assert!(!timeline.divider_before(5, true));
+        assert!(timeline.caught_up());
+        assert!(!timeline.take_seq(5), "the same entry again");
+        assert!(timeline.take_seq(6));
+        // Nothing missed: no catch-up at all.
+        timeline.start_catch_up(6, Some(6), true);
+        assert!(timeline.caught_up());
+        assert!(!timeline.divider_before(7, true));
+    }
+
+    #[test]
+    fn presence_changes_gather_in_one_line() {
+        let mut presence = Presence::default();
+        presence.add("bob", false);
+        presence.add("carol", false);
+        presence.add("dan", true);
+        assert_eq!(presence.text(), "dan came online · bob, carol went offline");
+        presence.add("bob", true);
+        assert_eq!(presence.text(), "dan, bob came online · carol went offline");
+    }
+
+    #[test]
+    fn finds_mentions_but_not_prefixes() {
+        assert!(mentions("hi @bob!", "bob"));
+        assert!(mentions("@bob", "bob"));
+        assert!(!mentions("hi @bobby", "bob"));
+        assert!(!mentions("hi bob", "bob"));
+        assert!(!mentions("hi @bob", ""));
+        // Addressed the IRC way, at the start of the line.
+        assert!(mentions("bob: look", "bob"));
+        assert!(mentions("bob, look", "bob"));
+        assert!(!mentions("bobby: look", "bob"));
+        assert!(!mentions("bob look", "bob"));
+        assert_eq!(
+            mention_spans("bob: hi @bob", "bob").collect::<Vec<_>>(),
+            [(0, 3), (8, 12)]
+        );
+    }
+
+    #[test]
+    fn a_day_line_comes_when_the_date_changes() {
+        let mut timeline = Timeline::default();
+        assert!(!timeline.day_changed("Fri 2 Jan 2026"), "the first day");
+        assert!(!timeline.day_changed("Fri 2 Jan 2026"));
+        assert!(timeline.day_changed("Sat 3 Jan 2026"));
+    }
+}

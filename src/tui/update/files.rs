@@ -1,0 +1,337 @@
+//! File sharing's update logic: the picker's and the files popup's keys,
+//! the `/fileTransfer` and `/download` commands, file announcements with
+//! the automatic-download rule, and transfers from start to their one
+//! closing line.
+
+use std::path::PathBuf;
+
+use crossterm::event::{KeyCode, KeyEvent};
+
+use super::screen::{error, info};
+use crate::{
+    protocol::{FileInfo, clean_file_name},
+    tui::{
+        action::{Action, Effect},
+        app::{App, Popup},
+        keymap::Context,
+        model::{
+            line::is_text,
+            picker::{Entry, Picker, expand_path},
+            timeline::ItemKind,
+            transfer::{
+                Direction, Finish, Transfer, TransferId, TransferUpdate, auto_download,
+                human_duration, human_size,
+            },
+        },
+        settings::Settings,
+    },
+};
+
+/// Rows Page Up and Page Down move in the popups' lists.
+const PAGE: isize = 10;
+
+// ---------------------------------------------------------------- sending
+
+/// Opens the picker in the working directory and asks for its listing.
+pub(super) fn open_picker(app: &mut App, s: &Settings) -> Vec<Effect> {
+    let dir = s.cwd.clone();
+    app.popup = Some(Popup::Picker(Picker::new(dir.clone())));
+    vec![Effect::ListDir(dir)]
+}
+
+/// `/fileTransfer [PATH]`: the picker, or straight to sending PATH.
+pub(super) fn file_transfer_command(
+    app: &mut App,
+    s: &Settings,
+    typed: Option<String>,
+) -> Vec<Effect> {
+    match typed {
+        None => open_picker(app, s),
+        Some(typed) => {
+            let path = expand_path(&typed, &s.cwd, s.home.as_deref());
+            send(app, s, path, 0)
+        }
+    }
+}
+
+/// Starts an upload of `path`; `size` is 0 when not known yet (the runtime
+/// reports it once the file is open).
+fn send(app: &mut App, s: &Settings, path: PathBuf, size: u64) -> Vec<Effect> {
+    let Some(name) = path.file_name() else {
+        error(app, s, format!("{} is not a file", path.display()));
+        return Vec::new();
+    };
+    let name = clean_file_name(&name.to_string_lossy());
+    let now = app.now;
+    let Some(chat) = app.chat_mut() else {
+        return Vec::new();
+    };
+    let id = chat.files.upload(name, size, now);
+    vec![Effect::SendFile { id, path }]
+}
+
+pub(super) fn on_listed(app: &mut App, dir: PathBuf, result: Result<Vec<Entry>, String>) {
+    if let Some(Popup::Picker(picker)) = &mut app.popup {
+        picker.listed(&dir, result);
+    }
+}
+
+/// A key while the picker is open. Plain characters go to the filter
+/// whatever is bound, as in the input line.
+pub(super) fn on_picker_key(app: &mut App, s: &Settings, key: KeyEvent) -> Vec<Effect> {
+    let keymap = &s.keymap;
+    let Some(Popup::Picker(picker)) = &mut app.popup else {
+        return Vec::new();
+    };
+    if let KeyCode::Char(c) = key.code
+        && is_text(&key)
+    {
+        picker.filter.push(c);
+        picker.selected = 0;
+        return Vec::new();
+    }
+    // Backspace edits the filter while there is one.
+    if key.code == KeyCode::Backspace && key.modifiers.is_empty() && !picker.filter.is_empty() {
+        picker.filter.pop();
+        picker.selected = 0;
+        return Vec::new();
+    }
+    match keymap
+        .action(Context::Picker, &key)
+        .or_else(|| keymap.action(Context::Global, &key))
+    {
+        Some(Action::Up) => picker.select_by(-1),
+        Some(Action::Down) => picker.select_by(1),
+        Some(Action::PageUp) => picker.select_by(-PAGE),
+        Some(Action::PageDown) => picker.select_by(PAGE),
+        Some(Action::ToggleHidden) => {
+            let keep = picker.selected_entry().map(|e| e.name.clone());
+            picker.show_hidden = !picker.show_hidden;
+            picker.selected = keep
+                .and_then(|name| picker.visible().iter().position(|e| e.name == name))
+                .unwrap_or(0);
+        }
+        Some(Action::Parent) => {
+            let Some(parent) = picker.dir.parent().map(PathBuf::from) else {
+                return Vec::new();
+            };
+            let left = picker
+                .dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned());
+            picker.enter(parent.clone());
+            picker.reveal = left;
+            return vec![Effect::ListDir(parent)];
+        }
+        Some(Action::Open) => {
+            let Some(entry) = picker.selected_entry().cloned() else {
+                return Vec::new();
+            };
+            let path = picker.dir.join(&entry.file_name);
+            if entry.is_dir {
+                picker.enter(path.clone());
+                return vec![Effect::ListDir(path)];
+            }
+            app.popup = None;
+            return send(app, s, path, entry.size);
+        }
+        Some(Action::ClosePopup | Action::FilePicker) => app.popup = None,
+        Some(Action::Quit) => return vec![Effect::Quit],
+        _ => {}
+    }
+    Vec::new()
+}
+
+// ---------------------------------------------------------------- receiving
+
+/// A file announcement in the log: remember it (once, however often it is
+/// announced), and fetch it at once when it is `fresh` (not seen by this
+/// client before) and the automatic rule says so. Returns the messages-pane
+/// item for it, or `None` for a file already known.
+pub(super) fn announced(
+    app: &mut App,
+    s: &Settings,
+    from: String,
+    mut info: FileInfo,
+    at_ms: i64,
+    fresh: bool,
+) -> (Option<ItemKind>, Vec<Effect>) {
+    // The server cleaned the name; a client trusts no one with its disk.
+    info.name = clean_file_name(&info.name);
+    let me = app.target.name.clone();
+    let fetch = fresh && auto_download(info.size, s.auto_download_mb, &from, &me);
+    let id = info.id.clone();
+    let own = from == me;
+    let Some(chat) = app.chat_mut() else {
+        return (None, Vec::new());
+    };
+    let had = chat.files.shared().len();
+    let Some(index) = chat.files.announce(info, from, at_ms, &me) else {
+        return (None, Vec::new());
+    };
+    // The files popup counts from the newest: keep its selection on its file.
+    if let Some(Popup::Files { selected }) = &mut app.popup
+        && had > 0
+    {
+        *selected += 1;
+    }
+    let effects = if fetch {
+        download(app, s, index, true)
+    } else {
+        Vec::new()
+    };
+    (Some(ItemKind::File { id, own }), effects)
+}
+
+/// Starts downloading shared file `index`, unless it cannot be; `auto`:
+/// nobody asked, so its end is told by its announcement alone.
+fn download(app: &mut App, s: &Settings, index: usize, auto: bool) -> Vec<Effect> {
+    let now = app.now;
+    let Some(chat) = app.chat_mut() else {
+        return Vec::new();
+    };
+    match chat.files.download(index, now, auto) {
+        Ok((id, file)) => vec![Effect::FetchFile { id, file }],
+        Err(why) => {
+            info(app, s, why);
+            Vec::new()
+        }
+    }
+}
+
+/// `/download`: the newest file that waits (or failed), from someone else.
+pub(super) fn download_newest(app: &mut App, s: &Settings) -> Vec<Effect> {
+    match app.chat().and_then(|chat| chat.files.newest_waiting()) {
+        Some(index) => download(app, s, index, false),
+        None => {
+            info(app, s, "no file is waiting to be downloaded");
+            Vec::new()
+        }
+    }
+}
+
+// ---------------------------------------------------------------- the files popup
+
+/// Opens the files popup on the newest file that waits, else the newest.
+pub(super) fn open_files(app: &mut App) -> Vec<Effect> {
+    let Some(chat) = app.chat() else {
+        return Vec::new();
+    };
+    let selected = chat
+        .files
+        .shared()
+        .iter()
+        .rev()
+        .position(|f| f.state == crate::tui::model::transfer::FileState::Waiting)
+        .unwrap_or(0);
+    app.popup = Some(Popup::Files { selected });
+    Vec::new()
+}
+
+pub(super) fn on_files_key(app: &mut App, s: &Settings, key: KeyEvent) -> Vec<Effect> {
+    let keymap = &s.keymap;
+    let count = app.chat().map_or(0, |chat| chat.files.shared().len());
+    let Some(Popup::Files { selected }) = &mut app.popup else {
+        return Vec::new();
+    };
+    let last = count.saturating_sub(1);
+    let index = count.checked_sub(*selected + 1);
+    match keymap.action(Context::Files, &key) {
+        Some(Action::Up) => *selected = selected.saturating_sub(1),
+        Some(Action::Down) => *selected = (*selected + 1).min(last),
+        Some(Action::Download) => {
+            return index.map_or_else(Vec::new, |i| download(app, s, i, false));
+        }
+        Some(Action::CancelTransfer) => {
+            let downloading = index.and_then(|i| {
+                let chat = app.chat()?;
+                match chat.files.shared()[i].state {
+                    crate::tui::model::transfer::FileState::Downloading(id) => Some(id),
+                    _ => None,
+                }
+            });
+            return downloading.map_or_else(Vec::new, |id| cancel(app, id));
+        }
+        Some(Action::ClosePopup) => app.popup = None,
+        _ => match keymap.action(Context::Global, &key) {
+            Some(Action::PageUp) => *selected = selected.saturating_sub(PAGE as usize),
+            Some(Action::PageDown) => *selected = (*selected + PAGE as usize).min(last),
+            Some(Action::Files) => app.popup = None,
+            Some(Action::CancelTransfer) => return cancel_newest(app, s),
+            Some(Action::Quit) => return vec![Effect::Quit],
+            _ => {}
+        },
+    }
+    Vec::new()
+}
+
+// ---------------------------------------------------------------- transfers
+
+fn cancel(app: &mut App, id: TransferId) -> Vec<Effect> {
+    let cancelled = app.chat_mut().is_some_and(|chat| chat.files.cancel(id));
+    if cancelled {
+        vec![Effect::CancelTransfer(id)]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The cancel key outside the files popup: the newest transfer still running.
+pub(super) fn cancel_newest(app: &mut App, s: &Settings) -> Vec<Effect> {
+    match app.chat().and_then(|chat| chat.files.newest_running()) {
+        Some(id) => cancel(app, id),
+        None => {
+            info(app, s, "no file transfer to cancel");
+            Vec::new()
+        }
+    }
+}
+
+pub(super) fn on_transfer(
+    app: &mut App,
+    s: &Settings,
+    id: TransferId,
+    update: TransferUpdate,
+) -> Vec<Effect> {
+    let (now, me) = (app.now, app.target.name.clone());
+    let Some(chat) = app.chat_mut() else {
+        return Vec::new();
+    };
+    match update {
+        TransferUpdate::Size(total) => chat.files.set_total(id, total),
+        TransferUpdate::Progress(done) => chat.files.progress(id, done, now),
+        TransferUpdate::Finished(finish) => {
+            if let Some(transfer) = chat.files.finish(id, &finish, &me) {
+                finished(app, s, transfer, finish);
+            }
+        }
+    }
+    Vec::new()
+}
+
+/// A transfer ended: one line says how (a download nobody asked for that
+/// went well is told by its announcement alone).
+fn finished(app: &mut App, s: &Settings, transfer: Transfer, finish: Finish) {
+    let name = &transfer.name;
+    let (what, undone) = match transfer.direction {
+        Direction::Upload => ("Upload", "not sent"),
+        Direction::Download => ("Download", "not saved"),
+    };
+    let took = human_duration(app.now.saturating_duration_since(transfer.started));
+    match finish {
+        Finish::Sent => info(
+            app,
+            s,
+            format!("Sent {name} ({}) in {took}", human_size(transfer.total)),
+        ),
+        Finish::Saved(_) if transfer.auto => {}
+        Finish::Saved(path) => info(app, s, format!("Saved {name} to {}", path.display())),
+        Finish::Cancelled => info(app, s, format!("{what} of {name} cancelled")),
+        Finish::Unavailable => error(
+            app,
+            s,
+            format!("{name} was {undone}: the server no longer has it"),
+        ),
+        Finish::Failed(message) => error(app, s, format!("{name} was {undone}: {message}")),
+    }
+}

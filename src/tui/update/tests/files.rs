@@ -1,0 +1,366 @@
+//! File sharing through `update`: the picker, uploads, automatic and
+//! asked-for downloads, the files popup.
+
+use std::{path::PathBuf, time::Duration};
+
+use crossterm::event::KeyCode;
+
+use crate::tui::{
+    action::Effect,
+    app::{App, Popup},
+    event::AppEvent,
+    fixtures::{self, *},
+    model::{
+        picker::{Entry, Listing, Picker},
+        timeline::{Item, ItemKind},
+        transfer::{FileState, Finish, TransferUpdate},
+    },
+    settings::Settings,
+};
+
+fn listed(dir: &str, entries: Vec<Entry>) -> AppEvent {
+    AppEvent::Listed {
+        dir: PathBuf::from(dir),
+        result: Ok(entries),
+    }
+}
+
+fn picker(app: &App) -> &Picker {
+    match &app.popup {
+        Some(Popup::Picker(picker)) => picker,
+        other => panic!("no picker: {other:?}"),
+    }
+}
+
+#[test]
+fn the_picker_browses_filters_and_sends() {
+    let mut app = chat_as_member();
+    assert_eq!(
+        update(&mut app, ctrl('o')),
+        vec![Effect::ListDir(PathBuf::from("/home/bob/project"))]
+    );
+    assert_eq!(picker(&app).listing, Listing::Loading);
+    update(
+        &mut app,
+        listed(
+            "/home/bob/project",
+            vec![
+                Entry::new("docs", true, 0),
+                Entry::new(".env", false, 12),
+                Entry::new("notes.txt", false, 300),
+                Entry::new("report.pdf", false, 2_516_582),
+            ],
+        ),
+    );
+    // Enter on a directory lists it.
+    assert_eq!(
+        update(&mut app, key(KeyCode::Enter)),
+        vec![Effect::ListDir(PathBuf::from("/home/bob/project/docs"))]
+    );
+    // Backspace with no filter: back up, the directory left selected.
+    assert_eq!(
+        update(&mut app, key(KeyCode::Backspace)),
+        vec![Effect::ListDir(PathBuf::from("/home/bob/project"))]
+    );
+    update(
+        &mut app,
+        listed(
+            "/home/bob/project",
+            vec![
+                Entry::new("docs", true, 0),
+                Entry::new("report.pdf", false, 9),
+            ],
+        ),
+    );
+    assert_eq!(picker(&app).selected_entry().unwrap().name, "docs");
+    // Typing filters; q and other bound letters are text here.
+    type_text(&mut app, "qx");
+    assert_eq!(picker(&app).filter, "qx");
+    assert!(picker(&app).visible().is_empty());
+    update(&mut app, key(KeyCode::Backspace));
+    update(&mut app, key(KeyCode::Backspace));
+    update(&mut app, AppEvent::Paste("rep\n".into()));
+    assert_eq!(picker(&app).filter, "rep", "a pasted name filters too");
+    let effects = update(&mut app, key(KeyCode::Enter));
+    assert_eq!(
+        effects,
+        vec![Effect::SendFile {
+            id: 1,
+            path: PathBuf::from("/home/bob/project/report.pdf")
+        }]
+    );
+    assert_eq!(app.popup, None);
+    assert_eq!(
+        chat(&app).files.transfers()[0].total,
+        9,
+        "the listing knew the size"
+    );
+    assert_eq!(chat(&app).files.transfers()[0].name, "report.pdf");
+}
+
+#[test]
+fn the_picker_shows_hidden_files_on_a_key_and_closes_on_esc() {
+    let mut app = chat_as_member();
+    update(&mut app, ctrl('o'));
+    update(
+        &mut app,
+        listed(
+            "/home/bob/project",
+            vec![Entry::new(".env", false, 1), Entry::new("a.txt", false, 1)],
+        ),
+    );
+    update(&mut app, key(KeyCode::Down));
+    assert_eq!(picker(&app).selected_entry().unwrap().name, "a.txt");
+    update(&mut app, ctrl('t'));
+    assert!(picker(&app).show_hidden);
+    assert_eq!(
+        picker(&app).selected_entry().unwrap().name,
+        "a.txt",
+        "the selection stays on its entry"
+    );
+    assert_eq!(picker(&app).visible().len(), 2);
+    // A listing for a directory already left does nothing.
+    update(&mut app, listed("/elsewhere", vec![]));
+    assert_eq!(picker(&app).visible().len(), 2);
+    assert!(update(&mut app, key(KeyCode::Esc)).is_empty());
+    assert_eq!(app.popup, None);
+    // Left at the root stays there.
+    update(&mut app, ctrl('o'));
+    if let Some(Popup::Picker(p)) = &mut app.popup {
+        p.enter(PathBuf::from("/"));
+    }
+    assert!(update(&mut app, key(KeyCode::Left)).is_empty());
+}
+
+#[test]
+fn file_transfer_with_a_path_sends_at_once() {
+    let mut app = chat_as_member();
+    type_text(&mut app, "/fileTransfer ~/My Files/a b.txt");
+    assert_eq!(
+        update(&mut app, key(KeyCode::Enter)),
+        vec![Effect::SendFile {
+            id: 1,
+            path: PathBuf::from("/home/bob/My Files/a b.txt")
+        }]
+    );
+    type_text(&mut app, "/fileTransfer notes.txt");
+    assert_eq!(
+        update(&mut app, key(KeyCode::Enter)),
+        vec![Effect::SendFile {
+            id: 2,
+            path: PathBuf::from("/home/bob/project/notes.txt")
+        }]
+    );
+    type_text(&mut app, "/fileTransfer /");
+    assert!(update(&mut app, key(KeyCode::Enter)).is_empty());
+    assert!(matches!(last_kind(&app), ItemKind::Error(e) if e == "/ is not a file"));
+    type_text(&mut app, "/fileTransfer");
+    assert!(matches!(
+        update(&mut app, key(KeyCode::Enter)).as_slice(),
+        [Effect::ListDir(_)]
+    ));
+}
+
+#[test]
+fn an_upload_reports_size_progress_and_one_closing_line() {
+    let mut app = chat_as_member();
+    type_text(&mut app, "/fileTransfer report.pdf");
+    update(&mut app, key(KeyCode::Enter));
+    let t0 = app.now;
+    let transfer = |update| AppEvent::Transfer { id: 1, update };
+    update(&mut app, transfer(TransferUpdate::Size(2_516_582)));
+    app.now = t0 + Duration::from_millis(600);
+    update(&mut app, transfer(TransferUpdate::Progress(1_258_291)));
+    assert_eq!(chat(&app).files.transfers()[0].percent(), 50);
+    assert_eq!(app.next_tick(), Some(app.now + Duration::from_millis(100)));
+    app.now = t0 + Duration::from_millis(1200);
+    update(&mut app, transfer(TransferUpdate::Finished(Finish::Sent)));
+    assert!(chat(&app).files.transfers().is_empty());
+    assert_eq!(app.next_tick(), None, "no timer once idle");
+    assert_eq!(
+        last_kind(&app),
+        &ItemKind::Info("Sent report.pdf (2.4 MiB) in 1.2 s".into())
+    );
+    // News of a transfer already over is ignored.
+    assert!(update(&mut app, transfer(TransferUpdate::Progress(5))).is_empty());
+    // The announcement that follows is mine: no download.
+    let effects = update(
+        &mut app,
+        file_entry(5, "bob", "f1", "report.pdf", 2_516_582),
+    );
+    assert!(effects.is_empty());
+    assert_eq!(chat(&app).files.shared()[0].state, FileState::Sent);
+}
+
+#[test]
+fn small_files_from_others_download_by_themselves_and_large_ones_wait() {
+    let mut app = chat_as_member();
+    let effects = update(
+        &mut app,
+        file_entry(5, "alice", "f1", "../../etc/notes.txt", 300),
+    );
+    let [Effect::FetchFile { id: 1, file }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(file.name, "notes.txt", "the name is cleaned again");
+    assert_eq!(
+        chat(&app).files.shared()[0].state,
+        FileState::Downloading(1)
+    );
+    assert_eq!(
+        last_kind(&app),
+        &ItemKind::File {
+            id: "f1".into(),
+            own: false
+        }
+    );
+    let big = 21 * 1024 * 1024;
+    assert!(update(&mut app, file_entry(6, "alice", "f2", "big.iso", big)).is_empty());
+    assert_eq!(chat(&app).files.shared()[1].state, FileState::Waiting);
+    let never = Settings {
+        auto_download_mb: 0,
+        ..SETTINGS.clone()
+    };
+    update(&mut app, AppEvent::FocusLost);
+    let effects = crate::tui::update::update(
+        &mut app,
+        &never,
+        file_entry(7, "alice", "f3", "tiny.txt", 1),
+    );
+    assert!(effects.is_empty());
+    assert_eq!(
+        chat(&app).timeline.unread(),
+        1,
+        "a file shared while away counts as unread"
+    );
+    // /download takes the newest that waits.
+    type_text(&mut app, "/download");
+    assert!(matches!(
+        update(&mut app, key(KeyCode::Enter)).as_slice(),
+        [Effect::FetchFile { id: 2, file }] if file.id == "f3"
+    ));
+    type_text(&mut app, "/download");
+    assert!(matches!(
+        update(&mut app, key(KeyCode::Enter)).as_slice(),
+        [Effect::FetchFile { id: 3, file }] if file.id == "f2"
+    ));
+    type_text(&mut app, "/download");
+    assert!(update(&mut app, key(KeyCode::Enter)).is_empty());
+    assert_eq!(
+        last_kind(&app),
+        &ItemKind::Info("no file is waiting to be downloaded".into())
+    );
+}
+
+#[test]
+fn downloads_end_saved_unavailable_failed_or_cancelled() {
+    let mut app = chat_as_member();
+    for (seq, id) in [(5, "f1"), (6, "f2"), (7, "f3"), (8, "f4")] {
+        update(
+            &mut app,
+            file_entry(seq, "alice", id, &format!("{id}.txt"), 10),
+        );
+    }
+    let end = |app: &mut App, id, finish| {
+        update(
+            app,
+            AppEvent::Transfer {
+                id,
+                update: TransferUpdate::Finished(finish),
+            },
+        )
+    };
+    end(&mut app, 1, Finish::Saved(PathBuf::from("/dl/f1 (1).txt")));
+    assert_eq!(
+        chat(&app).files.shared()[0].state,
+        FileState::Saved("/dl/f1 (1).txt".into())
+    );
+    assert_eq!(
+        last_kind(&app),
+        &ItemKind::File {
+            id: "f4".into(),
+            own: false
+        },
+        "a file saved by itself is told by its announcement alone: one line"
+    );
+    end(&mut app, 2, Finish::Unavailable);
+    assert_eq!(chat(&app).files.shared()[1].state, FileState::Unavailable);
+    assert!(matches!(last_kind(&app), ItemKind::Error(e) if e.contains("no longer has it")));
+    end(&mut app, 3, Finish::Failed("checksum mismatch".into()));
+    assert_eq!(
+        chat(&app).files.shared()[2].state,
+        FileState::Failed("checksum mismatch".into())
+    );
+    assert_eq!(
+        last_kind(&app),
+        &ItemKind::Error("f3.txt was not saved: checksum mismatch".into())
+    );
+    // The cancel key takes the newest running transfer, once.
+    assert_eq!(update(&mut app, ctrl('x')), vec![Effect::CancelTransfer(4)]);
+    assert!(chat(&app).files.transfers()[0].cancelling);
+    assert!(update(&mut app, ctrl('x')).is_empty());
+    end(&mut app, 4, Finish::Cancelled);
+    assert_eq!(
+        chat(&app).files.shared()[3].state,
+        FileState::Waiting,
+        "it can be fetched later"
+    );
+    assert_eq!(
+        last_kind(&app),
+        &ItemKind::Info("Download of f4.txt cancelled".into())
+    );
+    // A failed one can be tried again; a saved or unavailable one cannot.
+    update(&mut app, ctrl('f'));
+    assert_eq!(
+        app.popup,
+        Some(Popup::Files { selected: 0 }),
+        "the waiting one"
+    );
+    update(&mut app, key(KeyCode::Down));
+    assert!(matches!(
+        update(&mut app, key(KeyCode::Enter)).as_slice(),
+        [Effect::FetchFile { file, .. }] if file.id == "f3"
+    ));
+    update(&mut app, key(KeyCode::Down));
+    assert!(update(&mut app, key(KeyCode::Enter)).is_empty());
+    assert!(matches!(last_kind(&app), ItemKind::Info(i) if i.contains("no longer available")));
+    // c cancels the selected file's download; Esc closes.
+    update(&mut app, key(KeyCode::Up));
+    assert_eq!(update(&mut app, ch('c')), vec![Effect::CancelTransfer(5)]);
+    // A file announced meanwhile does not move the selection off its file.
+    let never = Settings {
+        auto_download_mb: 0,
+        ..SETTINGS.clone()
+    };
+    crate::tui::update::update(&mut app, &never, file_entry(9, "carol", "f5", "new.txt", 1));
+    assert_eq!(app.popup, Some(Popup::Files { selected: 2 }));
+    update(&mut app, key(KeyCode::Esc));
+    assert_eq!(app.popup, None);
+}
+
+#[test]
+fn catch_up_announcements_follow_the_same_rule() {
+    let mut app = fixtures::app("bob", "rust");
+    app.last_seq = Some(2);
+    let snap = snapshot("alice", &[("alice", true), ("bob", true)], &[], 4);
+    update(
+        &mut app,
+        welcome("bob", crate::protocol::JoinStatus::Member, Some(snap)),
+    );
+    let effects = feed(
+        &mut app,
+        [
+            file_entry(3, "alice", "f1", "a.txt", 5),
+            file_entry(4, "alice", "f2", "b.txt", 5),
+        ],
+    );
+    assert_eq!(effects.len(), 2);
+    assert!(matches!(
+        chat(&app).timeline.items()[0].kind,
+        ItemKind::Divider(_)
+    ));
+    assert!(matches!(
+        &chat(&app).timeline.items()[1],
+        Item { kind: ItemKind::File { id, .. }, .. } if id == "f1"
+    ));
+}

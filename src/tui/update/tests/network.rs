@@ -1,0 +1,312 @@
+//! The connection's story through `update`: connecting, waiting, being let
+//! in, turned down, removed and let back in, reconnecting.
+
+use std::time::Duration;
+
+use crossterm::event::KeyCode;
+
+use crate::{
+    client::{ClientEvent, CloseReason},
+    protocol::{Body, Event, JoinStatus, Welcome},
+    tui::{
+        action::{Effect, Failure, RequestError, Target},
+        app::{Conn, Screen},
+        event::AppEvent,
+        fixtures::{self, *},
+        model::{timeline::ItemKind, transfer::FileState},
+        update::start,
+    },
+};
+
+fn reconnected(snapshot: crate::protocol::GroupSnapshot) -> AppEvent {
+    AppEvent::Client(ClientEvent::Reconnected(Welcome {
+        status: JoinStatus::Member,
+        name: "bob".into(),
+        group: "rust".into(),
+        snapshot: Some(snapshot),
+    }))
+}
+
+#[test]
+fn connection_state_follows_the_client() {
+    let mut app = chat_as_member();
+    update(
+        &mut app,
+        AppEvent::Client(ClientEvent::Reconnecting {
+            attempt: 1,
+            delay: Duration::from_secs(2),
+            reason: "gone".into(),
+        }),
+    );
+    assert_eq!(app.reconnect_in(), Some(2));
+    assert!(app.next_tick().is_some(), "the countdown needs a timer");
+    assert!(
+        matches!(last_kind(&app), ItemKind::Error(e) if e.starts_with("lost the connection to the server"))
+    );
+    let snap = snapshot("alice", &[("alice", true), ("bob", true)], &[], 4);
+    update(&mut app, reconnected(snap));
+    assert_eq!(app.conn, Conn::Connected);
+    assert_eq!(app.next_tick(), None, "no timer when idle");
+}
+
+#[test]
+fn pending_then_approved_or_rejected() {
+    let mut app = fixtures::app("bob", "rust");
+    assert_eq!(
+        start(&mut app, true),
+        vec![Effect::Connect(Target {
+            server: "127.0.0.1:7667".into(),
+            name: "bob".into(),
+            group: "rust".into()
+        })]
+    );
+    assert_eq!(
+        update(&mut app, welcome("bob", JoinStatus::Pending, None)),
+        vec![Effect::SaveSession]
+    );
+    assert!(matches!(app.screen, Screen::Pending(_)));
+    update(
+        &mut app,
+        AppEvent::Client(ClientEvent::Server(Event::RequestApproved {
+            by: "alice".into(),
+            snapshot: snapshot("alice", &[("alice", true), ("bob", true)], &[], 2),
+        })),
+    );
+    assert!(matches!(app.screen, Screen::Chat(_)));
+
+    let mut app = fixtures::app("bob", "rust");
+    start(&mut app, true);
+    update(&mut app, welcome("bob", JoinStatus::Pending, None));
+    assert!(
+        update(&mut app, ch('r')).is_empty(),
+        "nothing to ask again yet"
+    );
+    update(
+        &mut app,
+        AppEvent::Client(ClientEvent::Closed(CloseReason::Rejected {
+            by: "alice".into(),
+        })),
+    );
+    assert!(matches!(&app.screen, Screen::Pending(w) if w.rejected_by.as_deref() == Some("alice")));
+    assert!(matches!(
+        update(&mut app, ch('r')).as_slice(),
+        [Effect::Connect(_)]
+    ));
+    assert_eq!(update(&mut app, ctrl('c')), vec![Effect::Quit]);
+}
+
+#[test]
+fn asking_again_too_soon_waits_on_the_waiting_screen_with_a_countdown() {
+    let mut app = fixtures::app("bob", "rust");
+    start(&mut app, true);
+    update(&mut app, welcome("bob", JoinStatus::Pending, None));
+    update(
+        &mut app,
+        AppEvent::Client(ClientEvent::Closed(CloseReason::Rejected {
+            by: "alice".into(),
+        })),
+    );
+    update(&mut app, ch('r'));
+    update(
+        &mut app,
+        AppEvent::Connected(Err(RequestError {
+            failure: Failure::RateLimited,
+            message: "the admin turned down your request; you can ask again in 58 s".into(),
+        })),
+    );
+    assert!(matches!(&app.screen, Screen::Pending(w) if w.rejected_by.is_some()));
+    let screen = format!("{}", render(&app, 80, 20).backend());
+    assert!(screen.contains("You can ask again in 58 s"), "{screen}");
+    assert!(update(&mut app, ch('r')).is_empty(), "not yet");
+    assert_eq!(app.next_tick(), Some(app.now + Duration::from_secs(1)));
+    app.now += Duration::from_secs(20);
+    update(&mut app, AppEvent::Tick);
+    let screen = format!("{}", render(&app, 80, 20).backend());
+    assert!(screen.contains("You can ask again in 38 s"), "{screen}");
+    app.now += Duration::from_secs(38);
+    assert!(matches!(
+        update(&mut app, ch('r')).as_slice(),
+        [Effect::Connect(_)]
+    ));
+}
+
+/// rust's story: a member, removed (seq 5), asks again and is let back in
+/// (seq 6); the server replays the recent log, kick included.
+fn let_back_in(app: &mut crate::tui::app::App) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    effects.extend(update(
+        app,
+        AppEvent::Client(ClientEvent::Closed(CloseReason::Kicked {
+            by: "alice".into(),
+        })),
+    ));
+    type_text(app, "/reconnect");
+    effects.extend(update(app, key(KeyCode::Enter)));
+    effects.extend(update(app, welcome("rust", JoinStatus::Pending, None)));
+    let snap = snapshot(
+        "alice",
+        &[("alice", true), ("carol", true), ("rust", true)],
+        &[],
+        6,
+    );
+    effects.extend(update(
+        app,
+        AppEvent::Client(ClientEvent::Server(Event::RequestApproved {
+            by: "alice".into(),
+            snapshot: snap,
+        })),
+    ));
+    effects.extend(feed(
+        app,
+        [
+            file_entry(3, "alice", "f1", "big-5mb.bin", 5 << 20),
+            entry(4, "carol", Body::GroupCreated),
+            entry(
+                5,
+                "alice",
+                Body::MemberKicked {
+                    name: "rust".into(),
+                },
+            ),
+            entry(
+                6,
+                "alice",
+                Body::MemberJoined {
+                    name: "rust".into(),
+                },
+            ),
+        ],
+    ));
+    effects
+}
+
+fn rust_in_the_group() -> crate::tui::app::App {
+    let mut app = fixtures::app("rust", "rust");
+    let snap = snapshot(
+        "alice",
+        &[("alice", true), ("carol", true), ("rust", true)],
+        &[],
+        2,
+    );
+    update(&mut app, welcome("rust", JoinStatus::Member, Some(snap)));
+    app
+}
+
+#[test]
+fn let_back_in_a_member_is_online_to_himself() {
+    let mut app = rust_in_the_group();
+    let_back_in(&mut app);
+    assert!(matches!(app.screen, Screen::Chat(_)));
+    let members: Vec<_> = chat(&app)
+        .roster
+        .members()
+        .iter()
+        .map(|m| (m.name.clone(), m.online))
+        .collect();
+    assert_eq!(
+        members,
+        [
+            ("alice".to_owned(), true),
+            ("carol".to_owned(), true),
+            ("rust".to_owned(), true)
+        ]
+    );
+    let screen = format!("{}", render(&app, 80, 24).backend());
+    assert!(
+        screen.contains("Members 3/3") && screen.contains("● rust"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn a_member_who_joined_later_sees_the_returning_one_online() {
+    // carol joins after rust's return: the snapshot has him online, and the
+    // replayed kick and join are already in it.
+    let mut app = fixtures::app("carol", "rust");
+    let snap = snapshot(
+        "alice",
+        &[("alice", true), ("carol", true), ("rust", true)],
+        &[],
+        6,
+    );
+    update(&mut app, welcome("carol", JoinStatus::Member, Some(snap)));
+    feed(
+        &mut app,
+        [
+            entry(
+                5,
+                "alice",
+                Body::MemberKicked {
+                    name: "rust".into(),
+                },
+            ),
+            entry(
+                6,
+                "alice",
+                Body::MemberJoined {
+                    name: "rust".into(),
+                },
+            ),
+        ],
+    );
+    assert!(
+        chat(&app)
+            .roster
+            .members()
+            .iter()
+            .any(|m| m.name == "rust" && m.online)
+    );
+}
+
+#[test]
+fn let_back_in_a_file_already_saved_is_not_saved_again() {
+    let mut app = rust_in_the_group();
+    let effects = update(
+        &mut app,
+        file_entry(3, "alice", "f1", "big-5mb.bin", 5 << 20),
+    );
+    let [Effect::FetchFile { id, .. }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    update(
+        &mut app,
+        AppEvent::Transfer {
+            id: *id,
+            update: crate::tui::model::transfer::TransferUpdate::Finished(
+                crate::tui::model::transfer::Finish::Saved("/dl/big-5mb.bin".into()),
+            ),
+        },
+    );
+    update(&mut app, entry(4, "carol", Body::GroupCreated));
+    let effects = let_back_in(&mut app);
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::FetchFile { .. })),
+        "{effects:?}"
+    );
+    let files = chat(&app).files.shared();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].state, FileState::Saved("/dl/big-5mb.bin".into()));
+}
+
+#[test]
+fn after_a_restart_a_replayed_announcement_is_listed_but_not_fetched() {
+    // A new run that had read up to seq 4: the replay is history.
+    let mut app = fixtures::app("rust", "rust");
+    app.last_seq = Some(4);
+    let snap = snapshot("alice", &[("alice", true), ("rust", true)], &[], 6);
+    update(&mut app, welcome("rust", JoinStatus::Member, Some(snap)));
+    let effects = feed(
+        &mut app,
+        [
+            file_entry(3, "alice", "f1", "big-5mb.bin", 5 << 20),
+            file_entry(5, "alice", "f2", "new.bin", 10),
+        ],
+    );
+    assert!(
+        matches!(effects.as_slice(), [Effect::FetchFile { file, .. }] if file.id == "f2"),
+        "{effects:?}"
+    );
+    assert_eq!(chat(&app).files.shared()[0].state, FileState::Waiting);
+}

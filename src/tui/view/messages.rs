@@ -1,0 +1,230 @@
+//! The messages pane: how an item becomes screen lines (wrapped by display
+//! width, so CJK, emoji and combining marks line up), and which of those
+//! lines the scroll position shows.
+
+use ratatui::{
+    Frame,
+    layout::{Alignment, Rect},
+    style::Style,
+    text::{Line, Span},
+    widgets::Paragraph,
+};
+use unicode_width::UnicodeWidthStr;
+
+use super::widgets::{announcement, clock, wrap};
+use crate::{
+    protocol::reveal,
+    tui::{
+        action::Action,
+        keymap::Context,
+        model::{
+            Chat,
+            timeline::{Item, ItemKind, mention_spans},
+        },
+        settings::Settings,
+        theme::Theme,
+    },
+};
+
+/// Spans for one wrapped line of a chat message, with mentions of `me` marked.
+fn text_spans(line: String, base: Style, me: &str, theme: &Theme) -> Vec<Span<'static>> {
+    if me.is_empty() {
+        return vec![Span::styled(line, base)];
+    }
+    let mut spans = Vec::new();
+    let mut at = 0;
+    for (start, end) in mention_spans(&line, me).collect::<Vec<_>>() {
+        if start > at {
+            spans.push(Span::styled(line[at..start].to_owned(), base));
+        }
+        spans.push(Span::styled(line[start..end].to_owned(), theme.mention));
+        at = end;
+    }
+    if at < line.len() {
+        spans.push(Span::styled(line[at..].to_owned(), base));
+    }
+    spans
+}
+
+/// `prefix` then `text` wrapped under it with a hanging indent; on a pane
+/// too narrow for that, the text goes under the prefix.
+fn hanging(
+    prefix: Vec<Span<'static>>,
+    text: &str,
+    style: Style,
+    me: &str,
+    width: usize,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let text = &reveal(text);
+    let prefix_w: usize = prefix.iter().map(|s| s.width()).sum();
+    let mut out: Vec<Line<'static>> = Vec::new();
+    if width < prefix_w + 10 {
+        out.push(Line::from(prefix));
+        for l in wrap(text, width.saturating_sub(2)) {
+            let mut spans = vec![Span::raw("  ")];
+            spans.extend(text_spans(l, style, me, theme));
+            out.push(Line::from(spans));
+        }
+        return out;
+    }
+    for (i, l) in wrap(text, width - prefix_w).into_iter().enumerate() {
+        let mut spans = if i == 0 {
+            prefix.clone()
+        } else {
+            vec![Span::raw(" ".repeat(prefix_w))]
+        };
+        spans.extend(text_spans(l, style, me, theme));
+        out.push(Line::from(spans));
+    }
+    out
+}
+
+/// A label centred in a rule across the pane.
+fn rule(text: &str, width: usize, style: Style) -> Line<'static> {
+    let label = format!(" {text} ");
+    let side = width.saturating_sub(label.width()) / 2;
+    let line = format!(
+        "{}{label}{}",
+        "─".repeat(side),
+        "─".repeat(width.saturating_sub(side + label.width()))
+    );
+    Line::styled(line, style)
+}
+
+/// The screen lines of one item at `width` columns.
+pub fn item_lines(item: &Item, width: usize, chat: &Chat, s: &Settings) -> Vec<Line<'static>> {
+    let theme = &s.theme;
+    let time = match item.at_ms {
+        Some(ms) => clock(ms, s),
+        None => " ".repeat(clock(0, s).width()),
+    };
+    let time_span = Span::styled(format!("{time} "), theme.time);
+    let me = chat.roster.me();
+    let noted = |mark: &'static str, text: &str, style: Style| {
+        hanging(
+            vec![time_span.clone(), Span::styled(mark, style)],
+            text,
+            style,
+            "",
+            width,
+            theme,
+        )
+    };
+    match &item.kind {
+        ItemKind::Chat {
+            from, text, own, ..
+        } => {
+            let (name_style, text_style, me) = if *own {
+                (theme.own_name, theme.own_text, "")
+            } else {
+                (theme.name_style(from), theme.text, me)
+            };
+            hanging(
+                vec![
+                    time_span.clone(),
+                    Span::styled(from.clone(), name_style),
+                    Span::raw(" "),
+                ],
+                text,
+                text_style,
+                me,
+                width,
+                theme,
+            )
+        }
+        ItemKind::Event(text) => noted("∙ ", text, theme.system),
+        ItemKind::Presence(presence) => noted("∙ ", &presence.text(), theme.hint),
+        ItemKind::Info(text) => noted("» ", text, theme.info),
+        ItemKind::Error(text) => noted("✗ ", text, theme.error),
+        ItemKind::File { id, own } => {
+            let Some(file) = chat.files.file(id) else {
+                return Vec::new();
+            };
+            let (who, text, style) = announcement(chat, file, s);
+            let (arrow, who_style) = if *own {
+                ("⇡ ", theme.own_name)
+            } else {
+                ("⇣ ", theme.name_style(&file.from))
+            };
+            hanging(
+                vec![
+                    time_span,
+                    Span::styled(arrow, theme.file),
+                    Span::styled(who, who_style),
+                    Span::raw(" "),
+                ],
+                &text,
+                style,
+                "",
+                width,
+                theme,
+            )
+        }
+        ItemKind::Divider(text) => vec![rule(text, width, theme.divider)],
+        ItemKind::Day(text) => vec![rule(text, width, theme.time)],
+    }
+}
+
+/// How many screen lines all items take at `width`.
+pub fn total_height(chat: &Chat, s: &Settings, width: usize) -> usize {
+    chat.timeline
+        .items()
+        .iter()
+        .map(|item| item_lines(item, width, chat, s).len())
+        .sum()
+}
+
+/// The lines that fill a pane of `width` × `height` at the current scroll:
+/// the newest lines minus the scroll offset from the bottom.
+pub fn visible_lines(chat: &Chat, s: &Settings, width: usize, height: usize) -> Vec<Line<'static>> {
+    let offset = chat.timeline.scroll().offset;
+    let wanted = height + offset;
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    for item in chat.timeline.items().iter().rev() {
+        let mut these = item_lines(item, width, chat, s);
+        these.append(&mut lines);
+        lines = these;
+        if lines.len() >= wanted {
+            break;
+        }
+    }
+    let end = lines.len().saturating_sub(offset);
+    let start = end.saturating_sub(height);
+    lines.drain(start..end).collect()
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, chat: &Chat, s: &Settings, group: &str, focused: bool) {
+    let theme = &s.theme;
+    let block = theme.pane(format!(" {group} "), theme.title, focused);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.is_empty() {
+        return;
+    }
+    let lines = visible_lines(chat, s, inner.width as usize, inner.height as usize);
+    frame.render_widget(Paragraph::new(lines), inner);
+    let scroll = chat.timeline.scroll();
+    if scroll.offset > 0 {
+        let end = s.keymap.key_for(Context::Messages, Action::Bottom);
+        let text = match scroll.new_below {
+            0 => format!(" ↓ more below · {end} "),
+            1 => format!(" ↓ 1 new message below · {end} "),
+            n => format!(" ↓ {n} new messages below · {end} "),
+        };
+        let marker = Rect {
+            y: inner.bottom() - 1,
+            height: 1,
+            ..inner
+        };
+        let style = if scroll.new_below > 0 {
+            theme.new_below
+        } else {
+            theme.hint
+        };
+        frame.render_widget(
+            Paragraph::new(Line::styled(text, style)).alignment(Alignment::Right),
+            marker,
+        );
+    }
+}
