@@ -1,11 +1,11 @@
 //! `update`: an event comes in, the state changes, and effects go out for
 //! the runtime to perform. No I/O happens here, so every path is tested
-//! without a terminal or a network. Split by what is handled: [`keys`]
-//! (keyboard, mouse, paste), [`standing`] (what changes other people's
+//! without a terminal or a network. Split by what is handled: `keys`
+//! (keyboard, mouse, paste), `standing` (what changes other people's
 //! standing, always asked first), [`line`] (the input line's messages and
-//! commands), [`network`] (the connection and what the server pushes),
-//! [`replies`] (answers to requests), [`files`] (sharing files), over the
-//! small steps they share in [`screen`]. This file only dispatches.
+//! commands), `network` (the connection and what the server pushes),
+//! `replies` (answers to requests), `files` (sharing files), over the
+//! small steps they share in `screen`. This file only dispatches.
 
 mod files;
 mod keys;
