@@ -132,7 +132,7 @@ pub async fn run(config: Config, args: JoinArgs) -> Result<()> {
         max_frame_bytes: client.max_frame_bytes,
         transport,
     };
-    let download_dir = client.download_dir().map_err(|e| e.to_string());
+    let download_dir = client.download_dir(&data_dir);
     let mut app = App::new(target, last);
     let mut terminal = init_terminal()?;
     let events = Events::start();
