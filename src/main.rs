@@ -1,7 +1,10 @@
-use std::sync::Arc;
+use std::{io::IsTerminal, process::ExitCode, sync::Arc};
 
 use clap::Parser;
-use color_eyre::eyre::{Result, WrapErr};
+use color_eyre::{
+    config::{HookBuilder, Theme},
+    eyre::{Result, WrapErr, bail},
+};
 use pyconchat::{
     cli::{
         Cli, CloseGroupArgs, Command, ForgetServerArgs, GroupsArgs, NamesArgs, ReleaseNameArgs,
@@ -15,14 +18,61 @@ use pyconchat::{
 };
 use tokio::net::TcpListener;
 
-fn main() -> Result<()> {
-    color_eyre::install()?;
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            report(&error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints an error for the person who ran the command: one sentence with
+/// its causes. Where it was raised and the backtrace are for developers,
+/// shown only when they ask with `RUST_BACKTRACE`.
+fn report(error: &color_eyre::Report) {
+    if backtrace_wanted() {
+        eprintln!("Error: {error:?}");
+    } else {
+        eprintln!("Error: {}", format!("{error:#}").trim_end());
+    }
+}
+
+/// Rust's own rule for backtraces in error reports: `RUST_LIB_BACKTRACE`,
+/// else `RUST_BACKTRACE`, set to anything but `0`.
+fn backtrace_wanted() -> bool {
+    std::env::var("RUST_LIB_BACKTRACE")
+        .or_else(|_| std::env::var("RUST_BACKTRACE"))
+        .is_ok_and(|value| value != "0")
+}
+
+/// Colour codes only reach a person at a terminal; in a file or a pipe
+/// they are noise. `NO_COLOR` turns them off everywhere.
+fn colours_on_stderr() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn run() -> Result<()> {
+    let theme = if colours_on_stderr() {
+        Theme::dark()
+    } else {
+        Theme::new()
+    };
+    HookBuilder::default().theme(theme).install()?;
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(config, args)),
-        Command::Join(args) => runtime.block_on(tui::run(config, args)),
+        Command::Join(args) => {
+            // The client draws a full screen on stdout: into a file or a
+            // pipe that would be a stream of escape codes.
+            if !std::io::stdout().is_terminal() {
+                bail!("pyconchat join needs a terminal: its output is redirected");
+            }
+            runtime.block_on(tui::run(config, args))
+        }
         Command::ForgetServer(args) => forget_server(&config, args),
         Command::ReleaseName(args) => release_name(config, args),
         Command::Names(args) => names(config, args),
@@ -37,6 +87,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        .with_ansi(colours_on_stderr())
         .with_writer(std::io::stderr)
         .init();
     let server = &mut config.server;
