@@ -101,6 +101,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
     let store = SqliteStore::open_exclusive(&data_dir)?;
     store.set_max_bytes(config.server.max_database_mb * 1024 * 1024)?;
     tracing::info!(database = %store.path().display(), "store open");
+    let shutdown = shutdown_signal()?;
     let listener = TcpListener::bind(&config.server.listen)
         .await
         .wrap_err_with(|| format!("cannot listen on {}", config.server.listen))?;
@@ -114,7 +115,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         announce(format_args!(
             "WARNING: TLS is off (--plaintext): names, secrets and messages travel in the clear"
         ));
-        server::run(listener, store, limits, shutdown_signal()).await;
+        server::run(listener, store, limits, shutdown).await;
     } else {
         let (cert, key) = (
             config.server.tls_cert.as_deref(),
@@ -127,7 +128,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
             tls.cert_path.display()
         ));
         announce(format_args!("certificate fingerprint {}", tls.fingerprint));
-        server::run_tls(listener, store, limits, tls.config, shutdown_signal()).await;
+        server::run_tls(listener, store, limits, tls.config, shutdown).await;
     }
     Ok(())
 }
@@ -267,23 +268,17 @@ fn announce(line: std::fmt::Arguments<'_>) {
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+/// Listens for Ctrl-C and SIGTERM from the moment it is called, so a
+/// signal sent right after the address is printed already stops the server
+/// gracefully.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).wrap_err("cannot listen for Ctrl-C")?;
+    let mut terminate = signal(SignalKind::terminate()).wrap_err("cannot listen for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
+    })
 }
