@@ -1,4 +1,4 @@
-use std::{io::IsTerminal, process::ExitCode, sync::Arc};
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::Parser;
 use color_eyre::{
@@ -133,10 +133,34 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
+/// Whether an operator command may run beside a server on the same data dir.
+enum Access {
+    /// Safe beside a running server.
+    Shared,
+    /// Refused while a server holds the data dir.
+    Exclusive,
+}
+
+/// The store of the data dir an operator command names (`--data-dir`, else
+/// the config's).
+fn operator_store(
+    config: &Config,
+    data_dir: Option<PathBuf>,
+    access: Access,
+) -> Result<SqliteStore> {
+    let dir = match data_dir {
+        Some(dir) => dir,
+        None => config.server.data_dir()?,
+    };
+    Ok(match access {
+        Access::Shared => SqliteStore::open(&dir)?,
+        Access::Exclusive => SqliteStore::open_exclusive(&dir)?,
+    })
+}
+
 /// Frees a name on the server so its owner can claim it with a new identity.
-fn release_name(mut config: Config, args: ReleaseNameArgs) -> Result<()> {
-    config.server.data_dir = args.data_dir.or(config.server.data_dir);
-    let store = SqliteStore::open(&config.server.data_dir()?)?;
+fn release_name(config: Config, args: ReleaseNameArgs) -> Result<()> {
+    let store = operator_store(&config, args.data_dir, Access::Shared)?;
     if store.release_name(&args.name)? {
         println!(
             "Released {}: the next join under that name claims it.",
@@ -151,9 +175,8 @@ fn release_name(mut config: Config, args: ReleaseNameArgs) -> Result<()> {
 /// Lists the names in no group not used for the given days, and releases
 /// them if asked. Safe while the server runs: it looks names up afresh on
 /// every hello.
-fn names(mut config: Config, args: NamesArgs) -> Result<()> {
-    config.server.data_dir = args.data_dir.or(config.server.data_dir);
-    let store = SqliteStore::open(&config.server.data_dir()?)?;
+fn names(config: Config, args: NamesArgs) -> Result<()> {
+    let store = operator_store(&config, args.data_dir, Access::Shared)?;
     let before = days_ago(args.unused_days);
     if args.release {
         let released = store.release_unused_names(before)?;
@@ -177,9 +200,8 @@ fn names(mut config: Config, args: NamesArgs) -> Result<()> {
 
 /// Lists the groups with nothing logged and no member connected for the
 /// given days.
-fn groups(mut config: Config, args: GroupsArgs) -> Result<()> {
-    config.server.data_dir = args.data_dir.or(config.server.data_dir);
-    let store = SqliteStore::open(&config.server.data_dir()?)?;
+fn groups(config: Config, args: GroupsArgs) -> Result<()> {
+    let store = operator_store(&config, args.data_dir, Access::Shared)?;
     let idle = store.idle_groups(days_ago(args.idle_days))?;
     for group in &idle {
         println!(
@@ -200,9 +222,8 @@ fn groups(mut config: Config, args: GroupsArgs) -> Result<()> {
 
 /// Removes a group and everything of it. The server keeps groups in
 /// memory, so this refuses to run beside it.
-fn close_group(mut config: Config, args: CloseGroupArgs) -> Result<()> {
-    config.server.data_dir = args.data_dir.or(config.server.data_dir);
-    let store = SqliteStore::open_exclusive(&config.server.data_dir()?)?;
+fn close_group(config: Config, args: CloseGroupArgs) -> Result<()> {
+    let store = operator_store(&config, args.data_dir, Access::Exclusive)?;
     let Some(closed) = store.close_group(&args.group)? else {
         println!("There is no group {} on this server.", args.group);
         return Ok(());
