@@ -111,39 +111,52 @@ impl Joined {
 /// Work for the hub task.
 #[derive(Debug)]
 pub(crate) enum Job {
-    Join {
-        group: String,
-        name: String,
-        session: SessionHandle,
-        /// The last sequence number the client says it has seen.
-        seen: Option<Seq>,
-        /// Where the client connects from, should the join create the group.
-        address: IpAddr,
-        reply: oneshot::Sender<Result<Joined, ErrorBody>>,
-    },
-    /// The session ended; `cursor` is the last entry it delivered.
-    Leave {
-        group: String,
-        name: String,
-        session: u64,
-        cursor: Seq,
-    },
-    Act {
-        group: String,
-        name: String,
-        id: u32,
-        reply_to: mpsc::Sender<Outbound>,
-        action: Action,
-        /// A file's contents in place for a [`Action::PostFile`]; they are
-        /// deleted again unless the announcement commits.
-        stored: Option<Arc<Stored>>,
-    },
+    Join(Join),
+    Leave(Leave),
+    Act(Act),
+}
+
+/// A session arrives in a group.
+#[derive(Debug)]
+pub(crate) struct Join {
+    pub group: String,
+    pub name: String,
+    pub session: SessionHandle,
+    /// The last sequence number the client says it has seen.
+    pub seen: Option<Seq>,
+    /// Where the client connects from, should the join create the group.
+    pub address: IpAddr,
+    pub reply: oneshot::Sender<Result<Joined, ErrorBody>>,
+}
+
+/// The session ended; `cursor` is the last entry it delivered.
+#[derive(Debug)]
+pub(crate) struct Leave {
+    pub group: String,
+    pub name: String,
+    pub session: u64,
+    pub cursor: Seq,
+}
+
+/// A member asks to change the group; the reply goes to `reply_to`.
+#[derive(Debug)]
+pub(crate) struct Act {
+    pub group: String,
+    pub name: String,
+    pub id: u32,
+    pub reply_to: mpsc::Sender<Outbound>,
+    pub action: Action,
+    /// A file's contents in place for a [`Action::PostFile`]; they are
+    /// deleted again unless the announcement commits.
+    pub stored: Option<Arc<Stored>>,
 }
 
 impl Job {
     fn group(&self) -> &str {
         match self {
-            Job::Join { group, .. } | Job::Leave { group, .. } | Job::Act { group, .. } => group,
+            Job::Join(Join { group, .. })
+            | Job::Leave(Leave { group, .. })
+            | Job::Act(Act { group, .. }) => group,
         }
     }
 }
@@ -576,131 +589,138 @@ impl HubTask {
     /// what to do after the commit, or `None` when the job is fully handled.
     fn plan(&self, state: &mut State, job: Job, now_ms: i64) -> Option<Planned> {
         match job {
-            Job::Join {
-                group: group_name,
-                name,
-                session,
-                seen,
-                address,
-                reply,
-            } => {
-                let rules = state.groups.get(&group_name).map(|g| &g.rules);
-                let decision = rules::join(rules, &group_name, &name, seen, &self.limits, now_ms)
-                    .and_then(|decision| match decision {
-                        JoinDecision::Create(_) => {
-                            self.signups.new_group(address).map(|()| decision)
-                        }
-                        _ => Ok(decision),
-                    });
-                let decision = match decision {
-                    Ok(decision) => decision,
-                    Err(error) => {
-                        let _ = reply.send(Err(error));
-                        return None;
-                    }
-                };
-                // Every decision but `Create` is about a group that exists.
-                let group = state
-                    .groups
-                    .entry(group_name)
-                    .or_insert_with(|| Group::new(GroupState::created_by(&name)));
-                match decision {
-                    JoinDecision::Create(change) => Some(Planned {
-                        change,
-                        then: Effect::Created {
-                            name,
-                            session,
-                            reply,
-                        },
-                    }),
-                    JoinDecision::Enter {
-                        status,
-                        grant,
-                        after,
-                    } => {
-                        group.go_online(&name, session);
-                        let _ = reply.send(Ok(Joined {
-                            status,
-                            snapshot: Some(group.snapshot_for(&name)),
-                            grant,
-                            after,
-                            head: group.rules.head,
-                        }));
-                        None
-                    }
-                    JoinDecision::Wait => {
-                        replace_session(&mut group.waiting, &name, session);
-                        let _ = reply.send(Ok(Joined::pending()));
-                        None
-                    }
-                    JoinDecision::Request(change) => {
-                        group.rules.apply(&change, now_ms, &self.limits);
-                        let then = Effect::Requested {
-                            name,
-                            session,
-                            reply,
-                        };
-                        Some(Planned { change, then })
-                    }
-                }
+            Job::Join(join) => self.plan_join(state, join, now_ms),
+            Job::Leave(leave) => self.plan_leave(state, leave, now_ms),
+            Job::Act(act) => self.plan_act(state, act, now_ms),
+        }
+    }
+
+    fn plan_join(&self, state: &mut State, join: Join, now_ms: i64) -> Option<Planned> {
+        let Join {
+            group: group_name,
+            name,
+            session,
+            seen,
+            address,
+            reply,
+        } = join;
+        let rules = state.groups.get(&group_name).map(|g| &g.rules);
+        let decision = rules::join(rules, &group_name, &name, seen, &self.limits, now_ms).and_then(
+            |decision| match decision {
+                JoinDecision::Create(_) => self.signups.new_group(address).map(|()| decision),
+                _ => Ok(decision),
+            },
+        );
+        let decision = match decision {
+            Ok(decision) => decision,
+            Err(error) => {
+                let _ = reply.send(Err(error));
+                return None;
             }
-            Job::Leave {
-                group: group_name,
-                name,
-                session,
-                cursor,
-            } => {
-                let group = state.groups.get_mut(&group_name)?;
-                if group.waiting.get(&name).is_some_and(|s| s.id == session) {
-                    group.waiting.remove(&name);
-                }
-                if group.online.get(&name).is_some_and(|s| s.id == session) {
-                    group.go_offline(&name);
-                }
-                if cursor <= group.rules.members.get(&name)?.cursor {
-                    return None;
-                }
-                let change = Change::SaveCursor {
-                    group: group_name,
+        };
+        // Every decision but `Create` is about a group that exists.
+        let group = state
+            .groups
+            .entry(group_name)
+            .or_insert_with(|| Group::new(GroupState::created_by(&name)));
+        match decision {
+            JoinDecision::Create(change) => Some(Planned {
+                change,
+                then: Effect::Created {
                     name,
-                    seq: cursor,
-                };
-                group.rules.apply(&change, now_ms, &self.limits);
-                Some(Planned {
-                    change,
-                    then: Effect::Quiet,
-                })
-            }
-            Job::Act {
-                group: group_name,
-                name,
-                id,
-                reply_to,
-                action,
-                stored,
+                    session,
+                    reply,
+                },
+            }),
+            JoinDecision::Enter {
+                status,
+                grant,
+                after,
             } => {
-                let decided = match state.groups.get_mut(&group_name) {
-                    Some(group) => {
-                        rules::decide(&group.rules, &group_name, &name, &action, &self.limits)
-                            .inspect(|change| group.rules.apply(change, now_ms, &self.limits))
-                    }
-                    None => Err(rules::not_member()),
+                group.go_online(&name, session);
+                let _ = reply.send(Ok(Joined {
+                    status,
+                    snapshot: Some(group.snapshot_for(&name)),
+                    grant,
+                    after,
+                    head: group.rules.head,
+                }));
+                None
+            }
+            JoinDecision::Wait => {
+                replace_session(&mut group.waiting, &name, session);
+                let _ = reply.send(Ok(Joined::pending()));
+                None
+            }
+            JoinDecision::Request(change) => {
+                group.rules.apply(&change, now_ms, &self.limits);
+                let then = Effect::Requested {
+                    name,
+                    session,
+                    reply,
                 };
-                match decided {
-                    Ok(change) => Some(Planned {
-                        change,
-                        then: Effect::Acted {
-                            id,
-                            reply_to,
-                            by: name,
-                            stored,
-                        },
-                    }),
-                    Err(error) => {
-                        let _ = reply_to.try_send(reply_frame(id, Err(error)));
-                        None
-                    }
-                }
+                Some(Planned { change, then })
+            }
+        }
+    }
+
+    /// Takes the session out of the group and saves how far it was served.
+    fn plan_leave(&self, state: &mut State, leave: Leave, now_ms: i64) -> Option<Planned> {
+        let Leave {
+            group: group_name,
+            name,
+            session,
+            cursor,
+        } = leave;
+        let group = state.groups.get_mut(&group_name)?;
+        if group.waiting.get(&name).is_some_and(|s| s.id == session) {
+            group.waiting.remove(&name);
+        }
+        if group.online.get(&name).is_some_and(|s| s.id == session) {
+            group.go_offline(&name);
+        }
+        if cursor <= group.rules.members.get(&name)?.cursor {
+            return None;
+        }
+        let change = Change::SaveCursor {
+            group: group_name,
+            name,
+            seq: cursor,
+        };
+        group.rules.apply(&change, now_ms, &self.limits);
+        Some(Planned {
+            change,
+            then: Effect::Quiet,
+        })
+    }
+
+    fn plan_act(&self, state: &mut State, act: Act, now_ms: i64) -> Option<Planned> {
+        let Act {
+            group: group_name,
+            name,
+            id,
+            reply_to,
+            action,
+            stored,
+        } = act;
+        let decided = match state.groups.get_mut(&group_name) {
+            Some(group) => rules::decide(&group.rules, &group_name, &name, &action, &self.limits)
+                .inspect(|change| group.rules.apply(change, now_ms, &self.limits)),
+            None => Err(rules::not_member()),
+        };
+        match decided {
+            Ok(change) => Some(Planned {
+                change,
+                then: Effect::Acted {
+                    id,
+                    reply_to,
+                    by: name,
+                    stored,
+                },
+            }),
+            Err(error) => {
+                let _ = reply_to.try_send(reply_frame(id, Err(error)));
+                None
             }
         }
     }

@@ -22,7 +22,9 @@ use super::{
     SessionCtx,
     admission::Permit,
     blocking,
-    hub::{Control, Job, Joined, Outbound, SessionHandle, event_frame, reply_frame},
+    hub::{
+        Act, Control, Job, Join, Joined, Leave, Outbound, SessionHandle, event_frame, reply_frame,
+    },
     internal,
     rate::TokenBucket,
     rules::{Action, Grant, Query},
@@ -257,7 +259,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let (frames_tx, mut frames) = mpsc::channel(self.ctx.limits.outbound_queue);
         let (control_tx, mut control) = mpsc::unbounded_channel();
         let (reply, joined) = oneshot::channel();
-        let join = Job::Join {
+        let join = Job::Join(Join {
             group: hello.group.clone(),
             name: hello.name.clone(),
             session: SessionHandle {
@@ -268,7 +270,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             seen: hello.last_seq,
             address: self.peer.ip(),
             reply,
-        };
+        });
         let joined = match self.ctx.hub.submit(join).await {
             Ok(()) => joined.await.unwrap_or_else(|_| Err(shutting_down())),
             Err(e) => Err(e),
@@ -313,12 +315,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(never) => match never {},
             Err(end) => end,
         };
-        let leave = Job::Leave {
+        let leave = Job::Leave(Leave {
             group: member.group,
             name: member.name,
             session: self.id,
             cursor: member.served,
-        };
+        });
         let _ = self.ctx.hub.submit(leave).await;
         end
     }
@@ -512,14 +514,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 return self.reply(id, answer).await;
             }
         };
-        let job = Job::Act {
+        let job = Job::Act(Act {
             group: member.group.clone(),
             name: member.name.clone(),
             id,
             reply_to: member.frames.clone(),
             action,
             stored: None,
-        };
+        });
         self.ctx.hub.submit(job).await.map_err(End::Error)
     }
 

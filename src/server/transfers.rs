@@ -7,7 +7,7 @@ use std::{collections::HashMap, sync::Arc};
 use super::{
     blocking,
     files::{Shelf, Upload},
-    hub::{Hub, Job, Outbound, reply_frame},
+    hub::{Act, Hub, Job, Outbound, reply_frame},
     rules::{Action, Grant},
 };
 use crate::{
@@ -131,14 +131,14 @@ impl Transfers {
         tokio::spawn(async move {
             let failed = match blocking(move || upload.finish(&shelf)).await {
                 Ok((file, stored)) => {
-                    let announce = Job::Act {
+                    let announce = Job::Act(Act {
                         group: to.group,
                         name: to.name,
                         id,
                         reply_to: to.reply_to.clone(),
                         action: Action::PostFile { file },
                         stored: Some(Arc::new(stored)),
-                    };
+                    });
                     to.hub.submit(announce).await.err()
                 }
                 Err(error) => Some(error),
