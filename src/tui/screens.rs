@@ -255,6 +255,18 @@ fn files_popup() {
 }
 
 #[test]
+fn removed_from_the_group() {
+    let mut app = chat_as_member();
+    update(
+        &mut app,
+        AppEvent::Client(ClientEvent::Closed(CloseReason::Kicked {
+            by: "alice".into(),
+        })),
+    );
+    assert_snapshot!(render(&app, 80, 24).backend());
+}
+
+#[test]
 fn reconnecting() {
     let mut app = chat_as_member();
     update(
