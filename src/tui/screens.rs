@@ -251,6 +251,8 @@ fn files_popup() {
     assert_snapshot!(render(&app, 100, 30).backend());
     let mut app = chat_as_member();
     update(&mut app, ctrl('f'));
+    assert_snapshot!("files_popup_asking", render(&app, 80, 24).backend());
+    update(&mut app, files_listed(false, vec![]));
     assert_snapshot!("files_popup_empty", render(&app, 80, 24).backend());
 }
 

@@ -7,8 +7,8 @@ use crossterm::event::{KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEve
 use ratatui::layout::{Position, Rect};
 
 use super::{
-    files, line, network,
-    screen::{connect, layout, open_help, page, scroll_by},
+    entries, files, line, network,
+    screen::{connect, layout, open_help, page},
     standing,
 };
 use crate::tui::{
@@ -279,8 +279,7 @@ fn pane_action(app: &mut App, s: &Settings, action: Action) -> Option<Vec<Effect
 }
 
 fn scrolled(app: &mut App, s: &Settings, delta: isize) -> Option<Vec<Effect>> {
-    scroll_by(app, s, delta);
-    Some(Vec::new())
+    Some(entries::scroll(app, s, delta))
 }
 
 fn global_action(app: &mut App, s: &Settings, action: Action) -> Vec<Effect> {
@@ -316,8 +315,8 @@ fn global_action(app: &mut App, s: &Settings, action: Action) -> Vec<Effect> {
             }
         }
         Action::Reconnect => return network::reconnect(app, s),
-        Action::PageUp => scroll_by(app, s, page(app)),
-        Action::PageDown => scroll_by(app, s, -page(app)),
+        Action::PageUp => return entries::scroll(app, s, page(app)),
+        Action::PageDown => return entries::scroll(app, s, -page(app)),
         Action::FilePicker => return files::open_picker(app, s),
         Action::Files => return files::open_files(app),
         Action::CancelTransfer => return files::cancel_newest(app, s),
@@ -334,7 +333,7 @@ pub(super) fn on_mouse(app: &mut App, s: &Settings, mouse: MouseEvent) -> Vec<Ef
             if app.popup.is_some() {
                 scroll_help(app, s, if up { -3 } else { 3 });
             } else {
-                scroll_by(app, s, if up { WHEEL_LINES } else { -WHEEL_LINES });
+                return entries::scroll(app, s, if up { WHEEL_LINES } else { -WHEEL_LINES });
             }
         }
         MouseEventKind::Down(MouseButton::Left) if app.popup.is_none() => {

@@ -2,6 +2,7 @@
 //! replies and server pushes in, state and effects out.
 
 mod files;
+mod history;
 mod network;
 
 use std::time::Duration;
