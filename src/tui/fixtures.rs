@@ -1,6 +1,6 @@
 //! Test fixtures shared by the update tests and the screen snapshots.
 
-use std::sync::LazyLock;
+use std::{sync::LazyLock, time::Duration};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::{Terminal, backend::TestBackend, layout::Size};
@@ -201,6 +201,25 @@ pub fn text_entry(seq: Seq, from: &str, text: &str) -> LogEntry {
             text: text.to_owned(),
         },
     }
+}
+
+/// The connection dropped; attempt `attempt` comes after `delay`.
+pub fn connection_lost(attempt: u32, delay: Duration, reason: &str) -> AppEvent {
+    AppEvent::Client(ClientEvent::Reconnecting {
+        attempt,
+        delay,
+        reason: reason.to_owned(),
+    })
+}
+
+/// bob is back in "rust" after a reconnect, the group as in `snapshot`.
+pub fn reconnected(snapshot: GroupSnapshot) -> AppEvent {
+    AppEvent::Client(ClientEvent::Reconnected(Welcome {
+        status: JoinStatus::Member,
+        name: "bob".into(),
+        group: "rust".into(),
+        snapshot: Some(snapshot),
+    }))
 }
 
 /// Feeds events, returning every effect they caused.

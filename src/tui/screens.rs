@@ -273,11 +273,11 @@ fn reconnecting() {
     let mut app = chat_as_member();
     update(
         &mut app,
-        AppEvent::Client(ClientEvent::Reconnecting {
-            attempt: 2,
-            delay: Duration::from_millis(3500),
-            reason: "the server closed the connection".into(),
-        }),
+        connection_lost(
+            2,
+            Duration::from_millis(3500),
+            "the server closed the connection",
+        ),
     );
     assert_snapshot!(render(&app, 80, 24).backend());
 }

@@ -6,13 +6,13 @@
 
 use super::{
     files,
-    screen::{add_item, error, note, scroll_by},
+    screen::{add_item, chat_to_ask, error, note, scroll_by},
 };
 use crate::{
     protocol::{Body, LogEntry, Seq},
     tui::{
         action::{Effect, Purpose, RequestError},
-        app::{App, Conn},
+        app::App,
         model::{
             Focus,
             timeline::{Item, ItemKind, Page, mentions},
@@ -118,11 +118,7 @@ fn describe(
 pub(super) fn ask_older(app: &mut App) -> Vec<Effect> {
     // With nothing shown: what this client read before, else the newest.
     let below = app.last_seq.map_or(Seq::MAX, |seq| seq.saturating_add(1));
-    let connected = app.conn == Conn::Connected;
-    let Some(chat) = app
-        .chat_mut()
-        .filter(|c| connected && c.kicked_by.is_none())
-    else {
+    let Some(chat) = chat_to_ask(app) else {
         return Vec::new();
     };
     chat.timeline

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent};
 
-use super::screen::{error, info};
+use super::screen::{chat_to_ask, error, info};
 use crate::{
     protocol::{FileInfo, ReplyData, clean_file_name},
     tui::{
         action::{Action, Effect, Purpose, RequestError},
-        app::{App, Conn, Popup},
+        app::{App, Popup},
         keymap::Context,
         model::{
             line::is_text,
@@ -209,11 +209,7 @@ pub(super) fn download_newest(app: &mut App, s: &Settings) -> Vec<Effect> {
 
 /// Asks the server for the group's files, unless no request can go now.
 fn ask_list(app: &mut App, download: bool) -> Vec<Effect> {
-    let connected = app.conn == Conn::Connected;
-    let Some(chat) = app
-        .chat_mut()
-        .filter(|c| connected && c.kicked_by.is_none())
-    else {
+    let Some(chat) = chat_to_ask(app) else {
         return Vec::new();
     };
     chat.files.listing = true;

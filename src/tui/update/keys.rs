@@ -9,7 +9,7 @@ use ratatui::layout::{Position, Rect};
 use super::{
     entries, files, line, network,
     screen::{connect, layout, open_help, page},
-    standing,
+    standing::{self, Change},
 };
 use crate::tui::{
     action::{Action, Effect},
@@ -252,28 +252,22 @@ fn pane_action(app: &mut App, s: &Settings, action: Action) -> Option<Vec<Effect
         (Focus::Messages, Action::PageDown) => scrolled(app, s, -page(app)),
         (Focus::Messages, Action::Top) => scrolled(app, s, isize::MAX / 2),
         (Focus::Messages, Action::Bottom) => scrolled(app, s, isize::MIN / 2),
-        (Focus::Members, Action::Up) => {
-            chat.roster.select_member(-1);
+        (focus @ (Focus::Members | Focus::Requests), Action::Up | Action::Down) => {
+            let delta = if action == Action::Up { -1 } else { 1 };
+            if focus == Focus::Members {
+                chat.roster.select_member(delta);
+            } else {
+                chat.roster.select_request(delta);
+            }
             done
         }
-        (Focus::Members, Action::Down) => {
-            chat.roster.select_member(1);
-            done
+        (focus @ (Focus::Members | Focus::Requests), Action::Choose) => {
+            Some(standing::menu(app, s, focus == Focus::Requests))
         }
-        (Focus::Members, Action::Choose) => Some(standing::member_menu(app, s)),
-        (Focus::Members, Action::Kick) => Some(standing::ask_kick(app, s)),
-        (Focus::Members, Action::MakeAdmin) => Some(standing::ask_make_admin(app, s)),
-        (Focus::Requests, Action::Up) => {
-            chat.roster.select_request(-1);
-            done
-        }
-        (Focus::Requests, Action::Down) => {
-            chat.roster.select_request(1);
-            done
-        }
-        (Focus::Requests, Action::Choose) => Some(standing::request_menu(app, s)),
-        (Focus::Requests, Action::Approve) => Some(standing::ask_decide(app, s, true)),
-        (Focus::Requests, Action::Reject) => Some(standing::ask_decide(app, s, false)),
+        (Focus::Members, Action::Kick) => Some(standing::ask(app, s, Change::Kick)),
+        (Focus::Members, Action::MakeAdmin) => Some(standing::ask(app, s, Change::MakeAdmin)),
+        (Focus::Requests, Action::Approve) => Some(standing::ask(app, s, Change::Approve)),
+        (Focus::Requests, Action::Reject) => Some(standing::ask(app, s, Change::Reject)),
         _ => None,
     }
 }

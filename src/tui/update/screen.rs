@@ -59,6 +59,13 @@ pub(super) fn error(app: &mut App, s: &Settings, text: impl Into<String>) {
     note(app, s, ItemKind::Error(text.into()));
 }
 
+/// The chat, when a request for it can go now: connected, and a member.
+pub(super) fn chat_to_ask(app: &mut App) -> Option<&mut Chat> {
+    let connected = app.conn == Conn::Connected;
+    app.chat_mut()
+        .filter(|chat| connected && chat.kicked_by.is_none())
+}
+
 pub(super) fn layout(size: Size, chat: &Chat) -> ChatLayout {
     ChatLayout::new(Rect::new(0, 0, size.width, size.height), chat)
 }

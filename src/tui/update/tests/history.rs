@@ -128,17 +128,7 @@ fn a_failed_page_is_said_and_asked_again_after_a_reconnect() {
         matches!(last_kind(&app), ItemKind::Error(e) if e == "cannot load older messages: not a member")
     );
     let snap = snapshot("alice", &[("alice", true), ("bob", true)], &[], 5);
-    let effects = update(
-        &mut app,
-        AppEvent::Client(crate::client::ClientEvent::Reconnected(
-            crate::protocol::Welcome {
-                status: JoinStatus::Member,
-                name: "bob".into(),
-                group: "rust".into(),
-                snapshot: Some(snap),
-            },
-        )),
-    );
+    let effects = update(&mut app, reconnected(snap));
     assert_eq!(effects, [ask(6)], "the pane is still empty");
 }
 
