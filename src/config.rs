@@ -305,15 +305,15 @@ impl ClientConfig {
     }
 
     /// Where received files go: the configured directory, else the user's
-    /// download directory, else `downloads` in the data dir.
-    pub fn download_dir(&self) -> Result<PathBuf, ConfigError> {
+    /// download directory, else `downloads` in `data_dir` (the data dir in
+    /// use, which a flag may have chosen).
+    pub fn download_dir(&self, data_dir: &Path) -> PathBuf {
         if let Some(dir) = &self.download_dir {
-            return Ok(dir.clone());
+            return dir.clone();
         }
-        match directories::UserDirs::new().and_then(|u| u.download_dir().map(Path::to_owned)) {
-            Some(dir) => Ok(dir),
-            None => Ok(self.data_dir()?.join("downloads")),
-        }
+        directories::UserDirs::new()
+            .and_then(|u| u.download_dir().map(Path::to_owned))
+            .unwrap_or_else(|| data_dir.join("downloads"))
     }
 }
 
@@ -406,6 +406,23 @@ mod tests {
         vars.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn downloads_go_to_the_configured_dir_else_the_data_dir_in_use() {
+        let data = Path::new("/chosen/by/flag");
+        let configured = ClientConfig {
+            download_dir: Some("/dl".into()),
+            ..ClientConfig::default()
+        };
+        assert_eq!(configured.download_dir(data), Path::new("/dl"));
+        let platform =
+            directories::UserDirs::new().and_then(|u| u.download_dir().map(Path::to_owned));
+        assert_eq!(
+            ClientConfig::default().download_dir(data),
+            platform.unwrap_or_else(|| data.join("downloads")),
+            "never the default data dir when another one is in use"
+        );
     }
 
     #[test]

@@ -1,7 +1,10 @@
-use std::sync::Arc;
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::Parser;
-use color_eyre::eyre::{Result, WrapErr};
+use color_eyre::{
+    config::{HookBuilder, Theme},
+    eyre::{Result, WrapErr, bail},
+};
 use pyconchat::{
     cli::{
         Cli, CloseGroupArgs, Command, ForgetServerArgs, GroupsArgs, NamesArgs, ReleaseNameArgs,
@@ -15,14 +18,61 @@ use pyconchat::{
 };
 use tokio::net::TcpListener;
 
-fn main() -> Result<()> {
-    color_eyre::install()?;
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            report(&error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints an error for the person who ran the command: one sentence with
+/// its causes. Where it was raised and the backtrace are for developers,
+/// shown only when they ask with `RUST_BACKTRACE`.
+fn report(error: &color_eyre::Report) {
+    if backtrace_wanted() {
+        eprintln!("Error: {error:?}");
+    } else {
+        eprintln!("Error: {}", format!("{error:#}").trim_end());
+    }
+}
+
+/// Rust's own rule for backtraces in error reports: `RUST_LIB_BACKTRACE`,
+/// else `RUST_BACKTRACE`, set to anything but `0`.
+fn backtrace_wanted() -> bool {
+    std::env::var("RUST_LIB_BACKTRACE")
+        .or_else(|_| std::env::var("RUST_BACKTRACE"))
+        .is_ok_and(|value| value != "0")
+}
+
+/// Colour codes only reach a person at a terminal; in a file or a pipe
+/// they are noise. `NO_COLOR` turns them off everywhere.
+fn colours_on_stderr() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn run() -> Result<()> {
+    let theme = if colours_on_stderr() {
+        Theme::dark()
+    } else {
+        Theme::new()
+    };
+    HookBuilder::default().theme(theme).install()?;
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(config, args)),
-        Command::Join(args) => runtime.block_on(tui::run(config, args)),
+        Command::Join(args) => {
+            // The client draws a full screen on stdout: into a file or a
+            // pipe that would be a stream of escape codes.
+            if !std::io::stdout().is_terminal() {
+                bail!("pyconchat join needs a terminal: its output is redirected");
+            }
+            runtime.block_on(tui::run(config, args))
+        }
         Command::ForgetServer(args) => forget_server(&config, args),
         Command::ReleaseName(args) => release_name(config, args),
         Command::Names(args) => names(config, args),
@@ -37,6 +87,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        .with_ansi(colours_on_stderr())
         .with_writer(std::io::stderr)
         .init();
     let server = &mut config.server;
@@ -50,6 +101,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
     let store = SqliteStore::open_exclusive(&data_dir)?;
     store.set_max_bytes(config.server.max_database_mb * 1024 * 1024)?;
     tracing::info!(database = %store.path().display(), "store open");
+    let shutdown = shutdown_signal()?;
     let listener = TcpListener::bind(&config.server.listen)
         .await
         .wrap_err_with(|| format!("cannot listen on {}", config.server.listen))?;
@@ -63,7 +115,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         announce(format_args!(
             "WARNING: TLS is off (--plaintext): names, secrets and messages travel in the clear"
         ));
-        server::run(listener, store, limits, shutdown_signal()).await;
+        server::run(listener, store, limits, shutdown).await;
     } else {
         let (cert, key) = (
             config.server.tls_cert.as_deref(),
@@ -76,15 +128,39 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
             tls.cert_path.display()
         ));
         announce(format_args!("certificate fingerprint {}", tls.fingerprint));
-        server::run_tls(listener, store, limits, tls.config, shutdown_signal()).await;
+        server::run_tls(listener, store, limits, tls.config, shutdown).await;
     }
     Ok(())
 }
 
+/// Whether an operator command may run beside a server on the same data dir.
+enum Access {
+    /// Safe beside a running server.
+    Shared,
+    /// Refused while a server holds the data dir.
+    Exclusive,
+}
+
+/// The store of the data dir an operator command names (`--data-dir`, else
+/// the config's).
+fn operator_store(
+    config: &Config,
+    data_dir: Option<PathBuf>,
+    access: Access,
+) -> Result<SqliteStore> {
+    let dir = match data_dir {
+        Some(dir) => dir,
+        None => config.server.data_dir()?,
+    };
+    Ok(match access {
+        Access::Shared => SqliteStore::open(&dir)?,
+        Access::Exclusive => SqliteStore::open_exclusive(&dir)?,
+    })
+}
+
 /// Frees a name on the server so its owner can claim it with a new identity.
-fn release_name(mut config: Config, args: ReleaseNameArgs) -> Result<()> {
-    config.server.data_dir = args.data_dir.or(config.server.data_dir);
-    let store = SqliteStore::open(&config.server.data_dir()?)?;
+fn release_name(config: Config, args: ReleaseNameArgs) -> Result<()> {
+    let store = operator_store(&config, args.data_dir, Access::Shared)?;
     if store.release_name(&args.name)? {
         println!(
             "Released {}: the next join under that name claims it.",
@@ -99,9 +175,8 @@ fn release_name(mut config: Config, args: ReleaseNameArgs) -> Result<()> {
 /// Lists the names in no group not used for the given days, and releases
 /// them if asked. Safe while the server runs: it looks names up afresh on
 /// every hello.
-fn names(mut config: Config, args: NamesArgs) -> Result<()> {
-    config.server.data_dir = args.data_dir.or(config.server.data_dir);
-    let store = SqliteStore::open(&config.server.data_dir()?)?;
+fn names(config: Config, args: NamesArgs) -> Result<()> {
+    let store = operator_store(&config, args.data_dir, Access::Shared)?;
     let before = days_ago(args.unused_days);
     if args.release {
         let released = store.release_unused_names(before)?;
@@ -125,9 +200,8 @@ fn names(mut config: Config, args: NamesArgs) -> Result<()> {
 
 /// Lists the groups with nothing logged and no member connected for the
 /// given days.
-fn groups(mut config: Config, args: GroupsArgs) -> Result<()> {
-    config.server.data_dir = args.data_dir.or(config.server.data_dir);
-    let store = SqliteStore::open(&config.server.data_dir()?)?;
+fn groups(config: Config, args: GroupsArgs) -> Result<()> {
+    let store = operator_store(&config, args.data_dir, Access::Shared)?;
     let idle = store.idle_groups(days_ago(args.idle_days))?;
     for group in &idle {
         println!(
@@ -148,9 +222,8 @@ fn groups(mut config: Config, args: GroupsArgs) -> Result<()> {
 
 /// Removes a group and everything of it. The server keeps groups in
 /// memory, so this refuses to run beside it.
-fn close_group(mut config: Config, args: CloseGroupArgs) -> Result<()> {
-    config.server.data_dir = args.data_dir.or(config.server.data_dir);
-    let store = SqliteStore::open_exclusive(&config.server.data_dir()?)?;
+fn close_group(config: Config, args: CloseGroupArgs) -> Result<()> {
+    let store = operator_store(&config, args.data_dir, Access::Exclusive)?;
     let Some(closed) = store.close_group(&args.group)? else {
         println!("There is no group {} on this server.", args.group);
         return Ok(());
@@ -216,23 +289,17 @@ fn announce(line: std::fmt::Arguments<'_>) {
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+/// Listens for Ctrl-C and SIGTERM from the moment it is called, so a
+/// signal sent right after the address is printed already stops the server
+/// gracefully.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).wrap_err("cannot listen for Ctrl-C")?;
+    let mut terminate = signal(SignalKind::terminate()).wrap_err("cannot listen for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
+    })
 }

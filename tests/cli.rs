@@ -16,9 +16,14 @@ fn pyconchat() -> Command {
     // Keep the developer's own config and environment out of the test.
     command
         .env_remove("PYCONCHAT_CONFIG")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
         .env("XDG_CONFIG_HOME", "/nonexistent");
     command
 }
+
+/// The escape byte that starts every colour and terminal control sequence.
+const ESC: u8 = 0x1b;
 
 #[tokio::test]
 async fn serve_prints_its_address_and_stops_cleanly_on_sigterm() {
@@ -37,6 +42,13 @@ async fn serve_prints_its_address_and_stops_cleanly_on_sigterm() {
     session.client.send_message("hello").await.unwrap();
     session.entry().await;
 
+    stop_with_sigterm(&mut server);
+    assert!(dir.path().join("pyconchat.db").exists());
+}
+
+/// Sends SIGTERM and waits for the server to exit, which it must do
+/// cleanly (status 0).
+fn stop_with_sigterm(server: &mut std::process::Child) {
     let killed = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()
@@ -51,7 +63,106 @@ async fn serve_prints_its_address_and_stops_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status:?}");
-    assert!(dir.path().join("pyconchat.db").exists());
+}
+
+#[test]
+fn serve_logs_to_a_file_without_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let (mut server, _) = common::spawn_serve_logging_to(
+        pyconchat()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path()),
+        log.into(),
+    );
+    // A signal sent as soon as the address is printed already stops the
+    // server cleanly: its handlers are in place before it says anything.
+    stop_with_sigterm(&mut server);
+    let log = std::fs::read(&log_path).unwrap();
+    let text = String::from_utf8_lossy(&log);
+    assert!(
+        text.contains(" INFO pyconchat: store open database="),
+        "{text}"
+    );
+    assert!(text.contains("shut down cleanly"), "{text}");
+    assert!(!log.contains(&ESC), "{text:?}");
+}
+
+/// Runs `pyconchat serve` with `args` after the global ones, expecting it
+/// to fail; returns what it printed on stderr.
+fn failed_serve(global: &[&str], args: &[&str], backtrace: bool) -> String {
+    let mut command = pyconchat();
+    if backtrace {
+        command.env("RUST_BACKTRACE", "1");
+    }
+    let output = command
+        .args(global)
+        .arg("serve")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "{output:?}");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn errors_are_plain_sentences_without_location_or_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_config = dir.path().join("bad.toml");
+    std::fs::write(&bad_config, "[server]\nmax_message_bytes = -1\n").unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let config = ["--config", bad_config.to_str().unwrap()];
+    let listen = ["--listen", "nowhere", "--plaintext", "--data-dir", data_dir];
+    for (global, args, sentence) in [
+        (&config[..], &[][..], "Error: in the config file "),
+        (&[][..], &listen[..], "Error: cannot listen on nowhere: "),
+    ] {
+        let stderr = failed_serve(global, args, false);
+        assert!(
+            stderr.lines().any(|line| line.starts_with(sentence)),
+            "{stderr}"
+        );
+        assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+        assert!(
+            !stderr.contains("Location") && !stderr.contains("Backtrace"),
+            "{stderr}"
+        );
+
+        let stderr = failed_serve(global, args, true);
+        assert!(stderr.contains("Location:\n"), "{stderr}");
+        assert!(stderr.contains("src/main.rs"), "{stderr}");
+        assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    }
+}
+
+#[test]
+fn join_refuses_output_that_is_not_a_terminal_without_writing_escape_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut join = pyconchat()
+        .args(["join", "--plaintext", "--name", "ann", "--group", "rust"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while join.try_wait().unwrap().is_none() {
+        if started.elapsed() > DEADLINE {
+            join.kill().unwrap();
+            panic!("join kept running with its output in a pipe");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = join.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.stdout.is_empty(), "{:?}", output.stdout);
+    assert!(stderr.contains("terminal"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
 
 #[test]

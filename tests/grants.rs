@@ -134,13 +134,10 @@ async fn a_member_let_back_in_reads_from_the_new_grant_only() {
 #[tokio::test]
 async fn files_shared_before_the_grant_cannot_be_fetched() {
     let server = server().await;
-    let mut alice = User::new("alice").join(&server, "g").await;
     let work = tempfile::tempdir().unwrap();
-    let early = share(&mut alice, work.path(), "early.txt").await;
-    post(&alice, 10).await;
-    let recent = share(&mut alice, work.path(), "recent.txt").await;
-    let bob = User::new("bob");
-    let_in(&server, &mut alice, &bob, "g").await;
+    let Shared {
+        bob, early, recent, ..
+    } = files_around_a_grant(&server, work.path()).await;
 
     let bob = bob.join(&server, "g").await;
     let downloads = work.path().join("downloads");
@@ -204,13 +201,13 @@ async fn a_history_page_fits_in_a_frame() {
 #[tokio::test]
 async fn the_file_list_holds_what_the_member_may_fetch() {
     let server = server().await;
-    let mut alice = User::new("alice").join(&server, "g").await;
     let work = tempfile::tempdir().unwrap();
-    let early = share(&mut alice, work.path(), "early.txt").await;
-    post(&alice, 10).await;
-    let recent = share(&mut alice, work.path(), "recent.txt").await;
-    let bob = User::new("bob");
-    let_in(&server, &mut alice, &bob, "g").await;
+    let Shared {
+        alice,
+        bob,
+        early,
+        recent,
+    } = files_around_a_grant(&server, work.path()).await;
     let mut other = User::new("carol").join(&server, "elsewhere").await;
     share(&mut other, work.path(), "elsewhere.txt").await;
 
@@ -226,6 +223,30 @@ async fn the_file_list_holds_what_the_member_may_fetch() {
     assert_eq!(listed(&alice).await, [early, recent.clone()]);
     let bob = bob.join(&server, "g").await;
     assert_eq!(listed(&bob).await, [recent]);
+}
+
+/// alice's group with a file shared long before bob is let in and one
+/// shared within the history he is given.
+struct Shared {
+    alice: Session,
+    bob: User,
+    early: FileInfo,
+    recent: FileInfo,
+}
+
+async fn files_around_a_grant(server: &TestServer, dir: &std::path::Path) -> Shared {
+    let mut alice = User::new("alice").join(server, "g").await;
+    let early = share(&mut alice, dir, "early.txt").await;
+    post(&alice, 10).await;
+    let recent = share(&mut alice, dir, "recent.txt").await;
+    let bob = User::new("bob");
+    let_in(server, &mut alice, &bob, "g").await;
+    Shared {
+        alice,
+        bob,
+        early,
+        recent,
+    }
 }
 
 /// The seqs of the history page `before`/`limit` as `session` sees it.

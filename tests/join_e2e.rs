@@ -285,6 +285,14 @@ fn the_story_in_a_real_terminal() {
     // They chat.
     tmux.say("bob", "hello alice");
     tmux.wait_for("alice", &["bob hello alice"]);
+    // Ctrl-L redraws everything, more than once, and the client goes on.
+    for _ in 0..5 {
+        tmux.keys("bob", &["C-l"]);
+        tmux.type_text("bob", "x");
+    }
+    tmux.keys("bob", &["C-u"]);
+    tmux.say("bob", "still here after a redraw");
+    tmux.wait_for("alice", &["bob still here after a redraw"]);
     tmux.say("alice", "hi bob, welcome");
     tmux.wait_for("bob", &["alice hi bob, welcome"]);
     // Messages sent in quick succession arrive in the order they were sent.

@@ -132,7 +132,7 @@ pub async fn run(config: Config, args: JoinArgs) -> Result<()> {
         max_frame_bytes: client.max_frame_bytes,
         transport,
     };
-    let download_dir = client.download_dir().map_err(|e| e.to_string());
+    let download_dir = client.download_dir(&data_dir);
     let mut app = App::new(target, last);
     let mut terminal = init_terminal()?;
     let events = Events::start();
@@ -227,7 +227,12 @@ async fn event_loop(
     let mut saved_seq = app.last_seq;
     loop {
         if runtime.take_redraw() {
-            terminal.clear()?;
+            // `Terminal::clear` asks the terminal where its cursor is, and
+            // the answer goes to the event reader instead: it timed out and
+            // ended the client. A resize to the same size clears the screen
+            // and forgets what was drawn without asking anything.
+            let area = terminal.size()?.into();
+            terminal.resize(area)?;
         }
         let drawn = terminal.draw(|frame| view::draw(frame, app, s)).map(drop);
         let drawn = drawn.and_then(|()| {

@@ -124,7 +124,7 @@ pub struct Runtime {
     data_dir: PathBuf,
     tx: UnboundedSender<AppEvent>,
     /// Where downloads go, or why there is nowhere.
-    download_dir: Result<PathBuf, String>,
+    download_dir: PathBuf,
     transfers: HashMap<TransferId, Running>,
     /// The next frame must clear the terminal first.
     redraw: bool,
@@ -134,7 +134,7 @@ impl Runtime {
     pub fn new(
         connection: Connection,
         data_dir: PathBuf,
-        download_dir: Result<PathBuf, String>,
+        download_dir: PathBuf,
         tx: UnboundedSender<AppEvent>,
     ) -> Runtime {
         Runtime {
@@ -318,10 +318,6 @@ impl Runtime {
         self.spawn_transfer(id, move |_, done, cancel| async move {
             let Some(client) = client else {
                 return Finish::Failed("not connected to the server".to_owned());
-            };
-            let dir = match dir {
-                Ok(dir) => dir,
-                Err(message) => return Finish::Failed(message),
             };
             let progress = move |n| done.store(n, Ordering::Relaxed);
             match client.fetch_file(&file, &dir, progress, cancel).await {

@@ -44,12 +44,20 @@ pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 /// line, possibly after global flags), keeping the developer's own config
 /// out, and returns it with the address it printed first.
 pub fn spawn_serve(command: &mut std::process::Command) -> (std::process::Child, String) {
+    spawn_serve_logging_to(command, std::process::Stdio::null())
+}
+
+/// [`spawn_serve`], with the server's log (its stderr) going to `log`.
+pub fn spawn_serve_logging_to(
+    command: &mut std::process::Command,
+    log: std::process::Stdio,
+) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = command
         .env_remove("PYCONCHAT_CONFIG")
         .env("XDG_CONFIG_HOME", "/nonexistent")
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("start the server");
     let mut line = String::new();
