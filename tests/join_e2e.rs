@@ -3,9 +3,11 @@
 //! focus on every pane (and only types), then approves through the menu
 //! and its question; they chat; alice sends a file, which bob's client
 //! saves by itself; bob quits, alice writes and sends another with the file
-//! picker, bob returns and sees both after the divider, the file saved;
-//! alice sends 300 lines in a loop and types while the server is down; alice
-//! hands admin to bob; bob kicks alice. At the end the log is read back to
+//! picker, bob returns and sees both after the divider (what he read before
+//! above it), the file saved; alice sends 300 lines in a loop and types
+//! while the server is down; bob quits and returns to the last messages,
+//! pages back through the flood and lists the files; alice hands admin to
+//! bob; bob kicks alice. At the end the log is read back to
 //! check that every line alice typed is there once, in order.
 //!
 //! Needs `tmux` on the PATH. Every wait polls the screen with a generous
@@ -366,9 +368,12 @@ fn the_story_in_a_real_terminal() {
     let divider = screen.find("while you were away").unwrap();
     let missed = screen.find("alice you missed this one").unwrap();
     assert!(divider < missed, "the divider comes first:\n{screen}");
+    // What bob read before is there above it, as history, once.
+    let screen = tmux.wait_for("bob2", &["bob hello alice"]);
+    assert_eq!(screen.matches("hello alice").count(), 1, "{screen}");
     assert!(
-        !screen.contains("hello alice"),
-        "nothing seen before is replayed:\n{screen}"
+        screen.find("bob hello alice").unwrap() < divider,
+        "history above the divider:\n{screen}"
     );
 
     // 300 lines in a loop: the queue paces them under the server's flood
@@ -399,27 +404,60 @@ fn the_story_in_a_real_terminal() {
     let screen = tmux.wait_for("alice", &["● connected", "alice while down 2"]);
     assert!(!screen.contains("queued ("), "{screen}");
 
+    // bob quits and comes back to nothing new: the last messages are on
+    // screen, and Page Up goes back through the flood, page by page, as
+    // far as he likes.
+    tmux.keys("bob2", &["C-c"]);
+    tmux.wait_gone("bob2");
+    tmux.join("bob3", &files, &bob_downloads, &bob_args);
+    let screen = tmux.wait_for(
+        "bob3",
+        &["● connected", "alice while down 1", "alice while down 2"],
+    );
+    assert!(!screen.contains("while you were away"), "{screen}");
+    let start = Instant::now();
+    while !tmux.screen("bob3").contains("alice flood 150") {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "Page Up never reached flood 150:\n{}",
+            tmux.screen("bob3")
+        );
+        tmux.keys("bob3", &["PageUp"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Back to the newest: End in the messages, then typing returns to the line.
+    tmux.keys("bob3", &["Tab", "End"]);
+    tmux.type_only("bob3", "back", &["alice while down 2"]);
+    // The files popup after a restart: the server's list, not this run's.
+    tmux.keys("bob3", &["C-f"]);
+    tmux.wait_for(
+        "bob3",
+        &["Files shared in #rust", "later.txt", "my notes.txt"],
+    );
+    tmux.keys("bob3", &["Escape"]);
+    tmux.wait_for("bob3", &["alice while down 2"]);
+
     // alice hands admin to bob: focus the members, select bob, Alt-p, confirm.
     tmux.wait_for("alice", &["● bob"]);
     tmux.keys("alice", &["Tab", "Tab", "Down", "M-p"]);
     tmux.wait_for("alice", &["Make bob the admin of #rust?"]);
     tmux.keys("alice", &["y"]);
-    tmux.wait_for("bob2", &["alice made you the admin", "bob (admin)"]);
+    tmux.wait_for("bob3", &["alice made you the admin", "bob (admin)"]);
     tmux.wait_for("alice", &["alice made bob the admin", "alice (member)"]);
 
     // bob kicks alice: focus the members, select alice, Alt-k, confirm.
-    tmux.keys("bob2", &["Tab", "Tab", "Down", "M-k"]);
-    tmux.wait_for("bob2", &["Remove alice from #rust?"]);
-    tmux.keys("bob2", &["y"]);
-    tmux.wait_for("bob2", &["bob removed alice from the group", "Members 1/1"]);
+    tmux.keys("bob3", &["Tab", "Tab", "Down", "M-k"]);
+    tmux.wait_for("bob3", &["Remove alice from #rust?"]);
+    tmux.keys("bob3", &["y"]);
+    tmux.wait_for("bob3", &["bob removed alice from the group", "Members 1/1"]);
     tmux.wait_for(
         "alice",
         &["bob removed you from #rust", "offline: removed by bob"],
     );
 
     // Both leave cleanly: bob with Ctrl-C, alice by closing her window.
-    tmux.keys("bob2", &["C-c"]);
-    tmux.wait_gone("bob2");
+    tmux.keys("bob3", &["C-c"]);
+    tmux.wait_gone("bob3");
     let out = tmux.tmux(&["kill-session", "-t", "alice"]);
     assert!(out.status.success());
     for dir in [&bob_dir, &alice_dir] {

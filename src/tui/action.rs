@@ -7,7 +7,10 @@ use std::path::PathBuf;
 
 pub use super::model::{login::Target, outbox::Failure};
 use super::model::{outbox::MessageId, transfer::TransferId};
-use crate::protocol::{FileInfo, Request};
+use crate::protocol::{FileInfo, Request, Seq};
+
+/// Entries asked for per page of history: a few screens' worth.
+pub const HISTORY_PAGE: u32 = 100;
 
 /// A user's intent, independent of the key that expressed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -157,6 +160,16 @@ pub enum Purpose {
     WhoAdmin,
     AllMembers,
     OnlineMembers,
+    /// A page of the log's entries before `before`, for the top of the
+    /// messages pane.
+    History {
+        before: Seq,
+    },
+    /// The group's files the server still has, for the files popup; with
+    /// `download`, the newest one waiting is then fetched (`/download`).
+    ListFiles {
+        download: bool,
+    },
 }
 
 impl Purpose {
@@ -172,6 +185,11 @@ impl Purpose {
             Purpose::WhoAdmin => Request::WhoAdmin,
             Purpose::AllMembers => Request::AllMembers,
             Purpose::OnlineMembers => Request::OnlineMembers,
+            Purpose::History { before } => Request::History {
+                before: *before,
+                limit: HISTORY_PAGE,
+            },
+            Purpose::ListFiles { .. } => Request::ListFiles,
         }
     }
 }

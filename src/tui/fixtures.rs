@@ -1,12 +1,12 @@
 //! Test fixtures shared by the update tests and the screen snapshots.
 
-use std::sync::LazyLock;
+use std::{sync::LazyLock, time::Duration};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::{Terminal, backend::TestBackend, layout::Size};
 
 use super::{
-    action::{Effect, Failure, RequestError, Target},
+    action::{Effect, Failure, Purpose, RequestError, Target},
     app::App,
     event::AppEvent,
     session::LastSession,
@@ -16,8 +16,8 @@ use super::{
 use crate::{
     client::ClientEvent,
     protocol::{
-        Body, Event, FileInfo, GroupSnapshot, JoinRequest, JoinStatus, LogEntry, MemberInfo, Role,
-        Seq, Welcome,
+        Body, Event, FileInfo, GroupSnapshot, JoinRequest, JoinStatus, LogEntry, MemberInfo,
+        ReplyData, Role, Seq, SharedFile, Welcome,
     },
 };
 
@@ -157,6 +157,69 @@ pub fn file_entry(seq: Seq, from: &str, id: &str, name: &str, size: u64) -> AppE
             },
         },
     )
+}
+
+/// The server's answer to a list of the group's files (`download`: asked
+/// by `/download`).
+pub fn files_listed(download: bool, files: Vec<SharedFile>) -> AppEvent {
+    AppEvent::Reply {
+        purpose: Purpose::ListFiles { download },
+        result: Ok(ReplyData::Files { files }),
+    }
+}
+
+/// `from`'s file `id` as the server lists it, shared at minute `seq`.
+pub fn listed_file(seq: Seq, from: &str, id: &str, name: &str, size: u64) -> SharedFile {
+    SharedFile {
+        seq,
+        at_ms: T0 + seq as i64 * 60_000,
+        from: from.to_owned(),
+        file: FileInfo {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            size,
+            blake3: vec![0; 32],
+        },
+    }
+}
+
+/// A page of history: `entries` as the server returns them.
+pub fn history(before: Seq, entries: Vec<LogEntry>) -> AppEvent {
+    AppEvent::Reply {
+        purpose: Purpose::History { before },
+        result: Ok(ReplyData::History { entries }),
+    }
+}
+
+/// A chat line as a log entry, at minute `seq`.
+pub fn text_entry(seq: Seq, from: &str, text: &str) -> LogEntry {
+    LogEntry {
+        seq,
+        at_ms: T0 + seq as i64 * 60_000,
+        from: from.to_owned(),
+        body: Body::Text {
+            text: text.to_owned(),
+        },
+    }
+}
+
+/// The connection dropped; attempt `attempt` comes after `delay`.
+pub fn connection_lost(attempt: u32, delay: Duration, reason: &str) -> AppEvent {
+    AppEvent::Client(ClientEvent::Reconnecting {
+        attempt,
+        delay,
+        reason: reason.to_owned(),
+    })
+}
+
+/// bob is back in "rust" after a reconnect, the group as in `snapshot`.
+pub fn reconnected(snapshot: GroupSnapshot) -> AppEvent {
+    AppEvent::Client(ClientEvent::Reconnected(Welcome {
+        status: JoinStatus::Member,
+        name: "bob".into(),
+        group: "rust".into(),
+        snapshot: Some(snapshot),
+    }))
 }
 
 /// Feeds events, returning every effect they caused.

@@ -251,7 +251,21 @@ fn files_popup() {
     assert_snapshot!(render(&app, 100, 30).backend());
     let mut app = chat_as_member();
     update(&mut app, ctrl('f'));
+    assert_snapshot!("files_popup_asking", render(&app, 80, 24).backend());
+    update(&mut app, files_listed(false, vec![]));
     assert_snapshot!("files_popup_empty", render(&app, 80, 24).backend());
+}
+
+#[test]
+fn removed_from_the_group() {
+    let mut app = chat_as_member();
+    update(
+        &mut app,
+        AppEvent::Client(ClientEvent::Closed(CloseReason::Kicked {
+            by: "alice".into(),
+        })),
+    );
+    assert_snapshot!(render(&app, 80, 24).backend());
 }
 
 #[test]
@@ -259,11 +273,11 @@ fn reconnecting() {
     let mut app = chat_as_member();
     update(
         &mut app,
-        AppEvent::Client(ClientEvent::Reconnecting {
-            attempt: 2,
-            delay: Duration::from_millis(3500),
-            reason: "the server closed the connection".into(),
-        }),
+        connection_lost(
+            2,
+            Duration::from_millis(3500),
+            "the server closed the connection",
+        ),
     );
     assert_snapshot!(render(&app, 80, 24).backend());
 }

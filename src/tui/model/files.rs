@@ -1,19 +1,23 @@
-//! The files of the chat: those announced in the group with what became of
-//! each here, and the uploads and downloads in progress.
+//! The files of the chat: those announced in the group or listed by the
+//! server, with what became of each here, and the uploads and downloads in
+//! progress.
 //!
 //! A file is known by its id: announced again (a replay after being let
-//! back in, a catch-up that overlaps), it is the same file, never a second
-//! download.
+//! back in, a catch-up that overlaps) or listed again, it is the same
+//! file, never a second download. The server's list is what makes a file
+//! shared before this client started still fetchable.
 
 use std::{path::PathBuf, time::Instant};
 
 use super::transfer::{Direction, FileState, Finish, SharedFile, Transfer, TransferId};
-use crate::protocol::FileInfo;
+use crate::protocol::{self, FileInfo, clean_file_name};
 
 #[derive(Debug, Clone, Default)]
 pub struct Files {
-    /// Files announced, oldest first.
+    /// Files shared, oldest first.
     shared: Vec<SharedFile>,
+    /// The server's list has been asked for and has not come yet.
+    pub listing: bool,
     /// Transfers in progress, oldest first.
     transfers: Vec<Transfer>,
     last_id: TransferId,
@@ -41,7 +45,8 @@ impl Files {
         self.last_id
     }
 
-    /// Remembers an announced file; `None` if it is already known.
+    /// Remembers an announced file; `None` if its announcement is
+    /// already shown.
     pub fn announce(
         &mut self,
         info: FileInfo,
@@ -49,21 +54,48 @@ impl Files {
         at_ms: i64,
         me: &str,
     ) -> Option<usize> {
-        if self.file(&info.id).is_some() {
-            return None;
+        if let Some(index) = self.shared.iter().position(|f| f.info.id == info.id) {
+            let file = &mut self.shared[index];
+            return (!std::mem::replace(&mut file.shown, true)).then_some(index);
         }
+        Some(self.insert(info, from, at_ms, me, true))
+    }
+
+    /// The server's list of the files it still has: those not known here
+    /// join the list (waiting, or sent when they are one's own).
+    pub fn listed(&mut self, files: Vec<protocol::SharedFile>, me: &str) {
+        self.listing = false;
+        for file in files {
+            let mut info = file.file;
+            if self.file(&info.id).is_none() {
+                // The server cleaned the name; a client trusts no one with its disk.
+                info.name = clean_file_name(&info.name);
+                self.insert(info, file.from, file.at_ms, me, false);
+            }
+        }
+    }
+
+    /// Adds a file in order of time; returns where it went.
+    fn insert(&mut self, info: FileInfo, from: String, at_ms: i64, me: &str, shown: bool) -> usize {
         let state = if from == me {
             FileState::Sent
         } else {
             FileState::Waiting
         };
-        self.shared.push(SharedFile {
+        let at = self
+            .shared
+            .iter()
+            .rposition(|f| f.at_ms <= at_ms)
+            .map_or(0, |i| i + 1);
+        let file = SharedFile {
             info,
             from,
             at_ms,
             state,
-        });
-        Some(self.shared.len() - 1)
+            shown,
+        };
+        self.shared.insert(at, file);
+        at
     }
 
     /// Starts an upload of a file named `name`; `size` is 0 when not known yet.
@@ -209,6 +241,51 @@ mod tests {
                 .contains("already saved")
         );
         assert!(files.transfers().is_empty());
+    }
+
+    #[test]
+    fn the_servers_list_adds_what_is_not_known_in_order_of_time() {
+        let listed = |id: &str, from: &str, at_ms| protocol::SharedFile {
+            seq: 0,
+            at_ms,
+            from: from.into(),
+            file: FileInfo {
+                name: format!("../{id}.bin"),
+                ..info(id)
+            },
+        };
+        let mut files = Files::default();
+        files.announce(info("f2"), "alice".into(), 20, "bob");
+        files.listing = true;
+        files.listed(
+            vec![
+                listed("f1", "bob", 10),
+                listed("f2", "alice", 20),
+                listed("f3", "alice", 30),
+            ],
+            "bob",
+        );
+        assert!(!files.listing);
+        let known: Vec<_> = files
+            .shared()
+            .iter()
+            .map(|f| (f.info.name.as_str(), &f.state, f.shown))
+            .collect();
+        assert_eq!(
+            known,
+            [
+                ("f1.bin", &FileState::Sent, false),
+                ("f2.bin", &FileState::Waiting, true),
+                ("f3.bin", &FileState::Waiting, false),
+            ],
+            "names cleaned; the announced one kept as it was"
+        );
+        // An announcement of a listed file is shown once.
+        assert_eq!(
+            files.announce(info("f3"), "alice".into(), 30, "bob"),
+            Some(2)
+        );
+        assert_eq!(files.announce(info("f3"), "alice".into(), 30, "bob"), None);
     }
 
     #[test]

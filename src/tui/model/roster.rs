@@ -21,6 +21,8 @@ pub struct Roster {
     as_of: Seq,
     selected_member: usize,
     selected_request: usize,
+    /// We were removed from the group: the roster is as it was then.
+    removed: bool,
 }
 
 impl Roster {
@@ -33,6 +35,7 @@ impl Roster {
             as_of: 0,
             selected_member: 0,
             selected_request: 0,
+            removed: false,
         };
         roster.reset(snapshot);
         roster
@@ -44,6 +47,7 @@ impl Roster {
         self.members = snapshot.members;
         self.requests = snapshot.requests;
         self.as_of = snapshot.head;
+        self.removed = false;
         self.clamp();
     }
 
@@ -240,13 +244,18 @@ impl Roster {
         self.clamp();
     }
 
-    /// We were removed from the group: we no longer hear who comes and goes.
+    /// We were removed from the group. Who was in it stays in view (the
+    /// admin to ask to come back, the others); who is online is no longer
+    /// heard, so the view makes no claim about it (marking everyone
+    /// offline would be false), and requests are no longer ours to see.
     pub fn left(&mut self) {
-        let me = self.me.clone();
-        self.members.retain(|m| m.name != me);
-        self.members.iter_mut().for_each(|m| m.online = false);
+        self.removed = true;
         self.requests.clear();
         self.clamp();
+    }
+
+    pub fn removed(&self) -> bool {
+        self.removed
     }
 }
 
@@ -351,10 +360,18 @@ mod tests {
     }
 
     #[test]
-    fn leaving_forgets_presence() {
-        let snap = snapshot("alice", &[("alice", true), ("bob", true)], &[], 3);
-        let mut roster = Roster::new("bob", snap);
+    fn removed_the_roster_stays_as_it_was_and_a_way_back_makes_it_live() {
+        let snap = snapshot("alice", &[("alice", true), ("bob", true)], &["carol"], 3);
+        let mut roster = Roster::new("bob", snap.clone());
         roster.left();
-        assert_eq!(names(&roster), [("alice", false)]);
+        assert!(roster.removed());
+        assert_eq!(
+            names(&roster),
+            [("alice", true), ("bob", true)],
+            "nobody is said to have gone offline"
+        );
+        assert!(roster.requests().is_empty());
+        roster.reset(snap);
+        assert!(!roster.removed(), "let back in");
     }
 }

@@ -1,10 +1,11 @@
 //! The messages pane's model: its items, kept apart from how they are
 //! drawn, with the scroll position, the unread count, the "while you were
-//! away" divider and the day lines.
+//! away" divider, the day lines and the paging back through history.
 //!
 //! Items are counted in screen lines only for scrolling; the caller (which
 //! knows the width) says how tall an item is when it arrives, so a view
-//! scrolled back holds still while new lines come in below it.
+//! scrolled back holds still while new lines come in below it, and older
+//! pages come in above it.
 
 use crate::protocol::Seq;
 
@@ -103,6 +104,30 @@ pub struct Scroll {
     pub new_below: usize,
 }
 
+/// Older entries for the top of the timeline, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub items: Vec<Item>,
+    /// The first and last log entries the items were made from.
+    pub oldest: Seq,
+    pub newest: Seq,
+    /// The date of the newest item.
+    pub last_day: Option<String>,
+}
+
+/// How far back the timeline reaches into the group's log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum History {
+    /// Older entries may exist: ask for them when the user scrolls there.
+    #[default]
+    More,
+    /// A page of older entries is on its way.
+    Asking,
+    /// The oldest entry the member may read is shown (or the timeline is
+    /// full): nothing older to ask for.
+    Start,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Timeline {
     items: Vec<Item>,
@@ -111,6 +136,13 @@ pub struct Timeline {
     unread: usize,
     /// The newest log entry shown: an entry at or below it is a replay.
     newest_seq: Option<Seq>,
+    /// The oldest log entry shown: where the next page of history ends.
+    oldest_seq: Option<Seq>,
+    history: History,
+    /// Screen lines from the "while you were away" divider down, while a
+    /// catch-up arrives below it and the user has not scrolled: the view
+    /// keeps the divider in sight.
+    divider_lines: Option<usize>,
     /// While catching up after a (re)connect: the head the server reported.
     catch_up_to: Option<Seq>,
     divider_due: bool,
@@ -143,10 +175,85 @@ impl Timeline {
         if news && (self.scroll.offset > 0 || !looking) {
             self.unread += 1;
         }
+        if let ItemKind::Divider(_) = item.kind {
+            self.divider_lines = Some(0);
+        }
+        if let Some(lines) = &mut self.divider_lines {
+            *lines += height;
+        }
         self.items.push(item);
         if self.items.len() > MAX_ITEMS {
             self.items.drain(..self.items.len() - MAX_ITEMS);
+            // What went is not asked for again: that would leave a gap.
+            self.history = History::Start;
         }
+    }
+
+    /// Scrolls so that the "while you were away" divider stays at the top
+    /// of a pane `page` lines tall while the catch-up below it is longer
+    /// than the pane; the view opens where the news starts. Holds until
+    /// the catch-up is over or the user scrolls.
+    pub fn keep_divider_in_view(&mut self, page: usize) {
+        let Some(lines) = self.divider_lines else {
+            return;
+        };
+        self.scroll.offset = self.scroll.offset.max(lines.saturating_sub(page));
+        if self.caught_up() {
+            self.divider_lines = None;
+        }
+    }
+
+    /// The oldest log entry shown, if any is.
+    pub fn oldest_seq(&self) -> Option<Seq> {
+        self.oldest_seq
+    }
+
+    pub fn history(&self) -> History {
+        self.history
+    }
+
+    /// The `before` of the next page of history, if one should be asked
+    /// for now (`newest`: the first seq of the log still to come when
+    /// nothing is shown); the timeline then waits for it.
+    pub fn ask_older(&mut self, newest: Seq) -> Option<Seq> {
+        if self.history != History::More {
+            return None;
+        }
+        self.history = History::Asking;
+        Some(self.oldest_seq.unwrap_or(newest))
+    }
+
+    /// The page asked for did not come: it may be asked for again.
+    pub fn older_failed(&mut self) {
+        if self.history == History::Asking {
+            self.history = History::More;
+        }
+    }
+
+    /// Would an entry with this seq go above everything shown?
+    pub fn is_older(&self, seq: Seq) -> bool {
+        self.oldest_seq.is_none_or(|oldest| seq < oldest)
+    }
+
+    /// A page of history arrived: its items go above everything shown;
+    /// `None`, the page was empty and the start of what may be read is
+    /// reached. A view scrolled back holds still.
+    pub fn prepend(&mut self, page: Option<Page>) {
+        let Some(page) = page else {
+            self.history = History::Start;
+            return;
+        };
+        if self.items.len() + page.items.len() > MAX_ITEMS {
+            self.history = History::Start;
+            return;
+        }
+        self.history = History::More;
+        self.oldest_seq = Some(page.oldest);
+        self.newest_seq = self.newest_seq.max(Some(page.newest));
+        if self.last_day.is_none() {
+            self.last_day = page.last_day;
+        }
+        self.items.splice(0..0, page.items);
     }
 
     /// The last item, if it is a presence line that may take one more change.
@@ -169,6 +276,9 @@ impl Timeline {
 
     /// Scrolls by `delta` lines (positive = back in time), within `0..=max`.
     pub fn scroll_by(&mut self, delta: isize, max: usize) {
+        if delta != 0 {
+            self.divider_lines = None;
+        }
         self.scroll.offset = self.scroll.offset.saturating_add_signed(delta).min(max);
         if self.scroll.offset == 0 {
             self.scroll.new_below = 0;
@@ -178,6 +288,7 @@ impl Timeline {
 
     pub fn to_bottom(&mut self) {
         self.scroll = Scroll::default();
+        self.divider_lines = None;
     }
 
     /// The user looks at the newest messages: nothing is unread.
@@ -193,6 +304,7 @@ impl Timeline {
             return false;
         }
         self.newest_seq = Some(seq);
+        self.oldest_seq.get_or_insert(seq);
         true
     }
 
@@ -335,6 +447,74 @@ mod tests {
         timeline.start_catch_up(6, Some(6), true);
         assert!(timeline.caught_up());
         assert!(!timeline.divider_before(7, true));
+    }
+
+    #[test]
+    fn history_pages_go_on_top_until_the_start() {
+        let mut timeline = Timeline::default();
+        assert_eq!(timeline.ask_older(11), Some(11), "nothing shown yet");
+        assert_eq!(timeline.ask_older(11), None, "one page at a time");
+        assert!(timeline.take_seq(11), "a live entry meanwhile");
+        timeline.push(chat(false), 1, true);
+        timeline.scroll_by(1, 1);
+        let page = Page {
+            items: vec![info(), chat(true)],
+            oldest: 9,
+            newest: 10,
+            last_day: Some("Fri 2 Jan 2026".into()),
+        };
+        timeline.prepend(Some(page));
+        assert_eq!(timeline.items().len(), 3);
+        assert_eq!(timeline.items()[0], info(), "above what was shown");
+        assert_eq!(
+            timeline.scroll().offset,
+            1,
+            "a view scrolled back holds still"
+        );
+        assert!(timeline.is_older(8) && !timeline.is_older(9));
+        assert!(!timeline.take_seq(10), "shown already");
+        assert_eq!(timeline.ask_older(99), Some(9));
+        timeline.older_failed();
+        assert_eq!(timeline.ask_older(99), Some(9), "asked again");
+        timeline.prepend(None);
+        assert_eq!(timeline.history(), History::Start);
+        assert_eq!(timeline.ask_older(99), None);
+    }
+
+    #[test]
+    fn the_divider_stays_in_view_while_the_catch_up_fills_more_than_a_page() {
+        let mut timeline = Timeline::default();
+        timeline.start_catch_up(20, Some(10), true);
+        timeline.push(chat(false), 1, true);
+        let divider = Item {
+            at_ms: None,
+            kind: ItemKind::Divider("while you were away".into()),
+        };
+        timeline.push(divider, 1, true);
+        for seq in 11..20 {
+            assert!(!timeline.divider_before(seq, true) || seq == 11);
+            timeline.push(chat(false), 2, true);
+            timeline.keep_divider_in_view(5);
+        }
+        // 1 + 9 × 2 lines from the divider down, 5 on the page.
+        assert_eq!(timeline.scroll().offset, 14);
+        timeline.divider_before(20, true);
+        timeline.push(chat(false), 2, true);
+        timeline.keep_divider_in_view(5);
+        assert_eq!(timeline.scroll().offset, 16, "the last of the catch-up");
+        assert!(timeline.caught_up());
+        // Caught up, the view no longer follows the divider but holds still.
+        timeline.push(chat(false), 3, true);
+        timeline.keep_divider_in_view(5);
+        assert_eq!(timeline.scroll().offset, 19);
+        timeline.scroll_by(-100, 19);
+        timeline.push(chat(false), 3, true);
+        timeline.keep_divider_in_view(5);
+        assert_eq!(
+            timeline.scroll().offset,
+            0,
+            "back at the bottom, it follows"
+        );
     }
 
     #[test]

@@ -197,7 +197,8 @@ pub enum FileState {
     Failed(String),
 }
 
-/// A file announced in the group during this session.
+/// A file shared in the group: announced in the log, or listed by the
+/// server as one it still has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedFile {
     /// As announced, with the name cleaned again on arrival.
@@ -205,6 +206,9 @@ pub struct SharedFile {
     pub from: String,
     pub at_ms: i64,
     pub state: FileState,
+    /// Its announcement is in the messages pane (a file known only from
+    /// the server's list is not, until its entry comes).
+    pub shown: bool,
 }
 
 impl SharedFile {

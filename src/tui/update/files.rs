@@ -7,11 +7,11 @@ use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent};
 
-use super::screen::{error, info};
+use super::screen::{chat_to_ask, error, info};
 use crate::{
-    protocol::{FileInfo, clean_file_name},
+    protocol::{FileInfo, ReplyData, clean_file_name},
     tui::{
-        action::{Action, Effect},
+        action::{Action, Effect, Purpose, RequestError},
         app::{App, Popup},
         keymap::Context,
         model::{
@@ -19,7 +19,7 @@ use crate::{
             picker::{Entry, Picker, expand_path},
             timeline::ItemKind,
             transfer::{
-                Direction, Finish, Transfer, TransferId, TransferUpdate, auto_download,
+                Direction, FileState, Finish, Transfer, TransferId, TransferUpdate, auto_download,
                 human_duration, human_size,
             },
         },
@@ -162,19 +162,14 @@ pub(super) fn announced(
     let fetch = fresh && auto_download(info.size, s.auto_download_mb, &from, &me);
     let id = info.id.clone();
     let own = from == me;
+    let kept = selected_file(app);
     let Some(chat) = app.chat_mut() else {
         return (None, Vec::new());
     };
-    let had = chat.files.shared().len();
     let Some(index) = chat.files.announce(info, from, at_ms, &me) else {
         return (None, Vec::new());
     };
-    // The files popup counts from the newest: keep its selection on its file.
-    if let Some(Popup::Files { selected }) = &mut app.popup
-        && had > 0
-    {
-        *selected += 1;
-    }
+    reselect(app, kept);
     let effects = if fetch {
         download(app, s, index, true)
     } else {
@@ -199,8 +194,58 @@ fn download(app: &mut App, s: &Settings, index: usize, auto: bool) -> Vec<Effect
     }
 }
 
-/// `/download`: the newest file that waits (or failed), from someone else.
+/// `/download`: the newest file that waits (or failed), from someone
+/// else; when none is known here, the server's list is asked first.
 pub(super) fn download_newest(app: &mut App, s: &Settings) -> Vec<Effect> {
+    if let Some(index) = app.chat().and_then(|chat| chat.files.newest_waiting()) {
+        return download(app, s, index, false);
+    }
+    let effects = ask_list(app, true);
+    if effects.is_empty() {
+        info(app, s, "no file is waiting to be downloaded");
+    }
+    effects
+}
+
+/// Asks the server for the group's files, unless no request can go now.
+fn ask_list(app: &mut App, download: bool) -> Vec<Effect> {
+    let Some(chat) = chat_to_ask(app) else {
+        return Vec::new();
+    };
+    chat.files.listing = true;
+    vec![Effect::Request(Purpose::ListFiles { download })]
+}
+
+/// The server's list of files came: known here from now on; for
+/// `/download`, the newest waiting is fetched.
+pub(super) fn on_list(
+    app: &mut App,
+    s: &Settings,
+    result: Result<ReplyData, RequestError>,
+    download_newest: bool,
+) -> Vec<Effect> {
+    let me = app.target.name.clone();
+    let kept = selected_file(app);
+    let Some(chat) = app.chat_mut() else {
+        return Vec::new();
+    };
+    match result {
+        Ok(ReplyData::Files { files }) => chat.files.listed(files, &me),
+        Ok(_) => chat.files.listing = false,
+        Err(failure) => {
+            chat.files.listing = false;
+            error(
+                app,
+                s,
+                format!("cannot list the group's files: {}", failure.message),
+            );
+            return Vec::new();
+        }
+    }
+    reselect(app, kept);
+    if !download_newest {
+        return Vec::new();
+    }
     match app.chat().and_then(|chat| chat.files.newest_waiting()) {
         Some(index) => download(app, s, index, false),
         None => {
@@ -212,20 +257,39 @@ pub(super) fn download_newest(app: &mut App, s: &Settings) -> Vec<Effect> {
 
 // ---------------------------------------------------------------- the files popup
 
-/// Opens the files popup on the newest file that waits, else the newest.
+/// Opens the files popup on the newest file that waits, else the newest,
+/// and asks the server for the files it still has.
 pub(super) fn open_files(app: &mut App) -> Vec<Effect> {
-    let Some(chat) = app.chat() else {
+    if app.chat().is_none() {
         return Vec::new();
+    }
+    app.popup = Some(Popup::Files { selected: 0 });
+    reselect(app, None);
+    ask_list(app, false)
+}
+
+/// The id of the file the files popup has selected, if it is open.
+fn selected_file(app: &App) -> Option<String> {
+    let (Some(Popup::Files { selected }), Some(chat)) = (&app.popup, app.chat()) else {
+        return None;
     };
-    let selected = chat
-        .files
-        .shared()
-        .iter()
-        .rev()
-        .position(|f| f.state == crate::tui::model::transfer::FileState::Waiting)
+    let files = chat.files.shared();
+    let index = files.len().checked_sub(selected + 1)?;
+    Some(files[index].info.id.clone())
+}
+
+/// Keeps the files popup's selection on file `id` as the list changes
+/// around it; with none, on the newest file that waits, else the newest.
+fn reselect(app: &mut App, id: Option<String>) {
+    let Some(chat) = app.chat() else { return };
+    let newest_first = || chat.files.shared().iter().rev();
+    let selected = id
+        .and_then(|id| newest_first().position(|f| f.info.id == id))
+        .or_else(|| newest_first().position(|f| f.state == FileState::Waiting))
         .unwrap_or(0);
-    app.popup = Some(Popup::Files { selected });
-    Vec::new()
+    if let Some(Popup::Files { selected: at }) = &mut app.popup {
+        *at = selected;
+    }
 }
 
 pub(super) fn on_files_key(app: &mut App, s: &Settings, key: KeyEvent) -> Vec<Effect> {
@@ -246,7 +310,7 @@ pub(super) fn on_files_key(app: &mut App, s: &Settings, key: KeyEvent) -> Vec<Ef
             let downloading = index.and_then(|i| {
                 let chat = app.chat()?;
                 match chat.files.shared()[i].state {
-                    crate::tui::model::transfer::FileState::Downloading(id) => Some(id),
+                    FileState::Downloading(id) => Some(id),
                     _ => None,
                 }
             });

@@ -7,9 +7,9 @@ use crossterm::event::{KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEve
 use ratatui::layout::{Position, Rect};
 
 use super::{
-    files, line, network,
-    screen::{connect, layout, open_help, page, scroll_by},
-    standing,
+    entries, files, line, network,
+    screen::{connect, layout, open_help, page},
+    standing::{self, Change},
 };
 use crate::tui::{
     action::{Action, Effect},
@@ -252,35 +252,28 @@ fn pane_action(app: &mut App, s: &Settings, action: Action) -> Option<Vec<Effect
         (Focus::Messages, Action::PageDown) => scrolled(app, s, -page(app)),
         (Focus::Messages, Action::Top) => scrolled(app, s, isize::MAX / 2),
         (Focus::Messages, Action::Bottom) => scrolled(app, s, isize::MIN / 2),
-        (Focus::Members, Action::Up) => {
-            chat.roster.select_member(-1);
+        (focus @ (Focus::Members | Focus::Requests), Action::Up | Action::Down) => {
+            let delta = if action == Action::Up { -1 } else { 1 };
+            if focus == Focus::Members {
+                chat.roster.select_member(delta);
+            } else {
+                chat.roster.select_request(delta);
+            }
             done
         }
-        (Focus::Members, Action::Down) => {
-            chat.roster.select_member(1);
-            done
+        (focus @ (Focus::Members | Focus::Requests), Action::Choose) => {
+            Some(standing::menu(app, s, focus == Focus::Requests))
         }
-        (Focus::Members, Action::Choose) => Some(standing::member_menu(app, s)),
-        (Focus::Members, Action::Kick) => Some(standing::ask_kick(app, s)),
-        (Focus::Members, Action::MakeAdmin) => Some(standing::ask_make_admin(app, s)),
-        (Focus::Requests, Action::Up) => {
-            chat.roster.select_request(-1);
-            done
-        }
-        (Focus::Requests, Action::Down) => {
-            chat.roster.select_request(1);
-            done
-        }
-        (Focus::Requests, Action::Choose) => Some(standing::request_menu(app, s)),
-        (Focus::Requests, Action::Approve) => Some(standing::ask_decide(app, s, true)),
-        (Focus::Requests, Action::Reject) => Some(standing::ask_decide(app, s, false)),
+        (Focus::Members, Action::Kick) => Some(standing::ask(app, s, Change::Kick)),
+        (Focus::Members, Action::MakeAdmin) => Some(standing::ask(app, s, Change::MakeAdmin)),
+        (Focus::Requests, Action::Approve) => Some(standing::ask(app, s, Change::Approve)),
+        (Focus::Requests, Action::Reject) => Some(standing::ask(app, s, Change::Reject)),
         _ => None,
     }
 }
 
 fn scrolled(app: &mut App, s: &Settings, delta: isize) -> Option<Vec<Effect>> {
-    scroll_by(app, s, delta);
-    Some(Vec::new())
+    Some(entries::scroll(app, s, delta))
 }
 
 fn global_action(app: &mut App, s: &Settings, action: Action) -> Vec<Effect> {
@@ -316,8 +309,8 @@ fn global_action(app: &mut App, s: &Settings, action: Action) -> Vec<Effect> {
             }
         }
         Action::Reconnect => return network::reconnect(app, s),
-        Action::PageUp => scroll_by(app, s, page(app)),
-        Action::PageDown => scroll_by(app, s, -page(app)),
+        Action::PageUp => return entries::scroll(app, s, page(app)),
+        Action::PageDown => return entries::scroll(app, s, -page(app)),
         Action::FilePicker => return files::open_picker(app, s),
         Action::Files => return files::open_files(app),
         Action::CancelTransfer => return files::cancel_newest(app, s),
@@ -334,7 +327,7 @@ pub(super) fn on_mouse(app: &mut App, s: &Settings, mouse: MouseEvent) -> Vec<Ef
             if app.popup.is_some() {
                 scroll_help(app, s, if up { -3 } else { 3 });
             } else {
-                scroll_by(app, s, if up { WHEEL_LINES } else { -WHEEL_LINES });
+                return entries::scroll(app, s, if up { WHEEL_LINES } else { -WHEEL_LINES });
             }
         }
         MouseEventKind::Down(MouseButton::Left) if app.popup.is_none() => {

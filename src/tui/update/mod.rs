@@ -4,9 +4,11 @@
 //! (keyboard, mouse, paste), `standing` (what changes other people's
 //! standing, always asked first), [`line`] (the input line's messages and
 //! commands), `network` (the connection and what the server pushes),
+//! `entries` (log entries, live and pages of history),
 //! `replies` (answers to requests), `files` (sharing files), over the
 //! small steps they share in `screen`. This file only dispatches.
 
+mod entries;
 mod files;
 mod keys;
 mod line;

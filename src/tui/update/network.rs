@@ -1,22 +1,23 @@
 //! The connection and what the server pushes: the welcome, reconnects,
-//! the end of a session, presence, join requests, and log entries.
+//! the end of a session, presence and join requests; log entries go on to
+//! `entries`.
 
 use std::time::Duration;
 
 use super::{
-    files,
-    screen::{add, add_item, back_to_login, error, info, note},
+    entries,
+    screen::{add, back_to_login, error, info, note},
 };
 use crate::{
     client::{ClientEvent, CloseReason},
-    protocol::{Body, Event, GroupSnapshot, JoinStatus, LogEntry, Welcome},
+    protocol::{Event, GroupSnapshot, JoinStatus, Welcome},
     tui::{
         action::{Action, Effect, Failure, RequestError},
         app::{App, Conn, Screen, Waiting},
         keymap::Context,
         model::{
             Chat, Focus,
-            timeline::{Item, ItemKind, Presence, mentions},
+            timeline::{Item, ItemKind, Presence},
         },
         settings::Settings,
     },
@@ -86,6 +87,7 @@ fn welcomed(app: &mut App, s: &Settings, welcome: Welcome, again: bool) -> Vec<E
     let created = welcome.status == JoinStatus::Created;
     let first_visit = app.chat().is_none();
     enter_chat(app, s, snapshot, !created);
+    let effects = entries::open(app);
     if created {
         info(
             app,
@@ -110,7 +112,7 @@ fn welcomed(app: &mut App, s: &Settings, welcome: Welcome, again: bool) -> Vec<E
             )),
         );
     }
-    Vec::new()
+    effects
 }
 
 /// Shows the chat for `snapshot`: the same chat again after a reconnect
@@ -264,7 +266,7 @@ fn closed(app: &mut App, s: &Settings, reason: CloseReason) {
 
 fn on_server(app: &mut App, s: &Settings, event: Event) -> Vec<Effect> {
     match event {
-        Event::Message { entry } => return on_entry(app, s, entry),
+        Event::Message { entry } => return entries::on_entry(app, s, entry),
         Event::MemberOnline { name } => presence(app, s, &name, true),
         Event::MemberOffline { name } => presence(app, s, &name, false),
         Event::JoinRequested { request } => {
@@ -324,95 +326,6 @@ fn presence(app: &mut App, s: &Settings, name: &str, online: bool) {
     let mut line = Presence::default();
     line.add(name, online);
     note(app, s, ItemKind::Presence(line));
-}
-
-fn on_entry(app: &mut App, s: &Settings, entry: LogEntry) -> Vec<Effect> {
-    // Fresh: never seen by this client, in this run or an earlier one.
-    let fresh = app.last_seq.is_none_or(|last| entry.seq > last);
-    if fresh {
-        app.last_seq = Some(entry.seq);
-    }
-    let group = app.target.group.clone();
-    let me = app.target.name.clone();
-    let Some(chat) = app.chat_mut() else {
-        return Vec::new();
-    };
-    chat.roster.apply(&entry);
-    if let Body::Text { text } = &entry.body
-        && entry.from == me
-    {
-        chat.composer.outbox.stored(text);
-    }
-    let catching_up = chat.timeline.catching_up(entry.seq);
-    let divider = chat.timeline.divider_before(entry.seq, fresh);
-    if chat.timeline.caught_up() {
-        chat.composer.outbox.caught_up();
-    }
-    if !chat.timeline.take_seq(entry.seq) {
-        return Vec::new();
-    }
-    if divider {
-        note(app, s, ItemKind::Divider("while you were away".into()));
-    }
-    let mut effects = Vec::new();
-    let from = entry.from;
-    let kind = match entry.body {
-        Body::File { file } => {
-            let (kind, fetch) = files::announced(app, s, from, file, entry.at_ms, fresh);
-            effects.extend(fetch);
-            match kind {
-                Some(kind) => kind,
-                None => return effects,
-            }
-        }
-        Body::Text { text } => {
-            let own = from == me;
-            let mention = !own && mentions(&text, &me);
-            if mention && fresh && !catching_up && s.bell_on_mention {
-                effects.push(Effect::Bell);
-            }
-            ItemKind::Chat {
-                from,
-                text,
-                own,
-                mention,
-            }
-        }
-        Body::GroupCreated => ItemKind::Event(format!("{from} created #{group}")),
-        Body::MemberJoined { name } => {
-            ItemKind::Event(format!("{name} joined (approved by {from})"))
-        }
-        Body::MemberKicked { name } => {
-            ItemKind::Event(format!("{from} removed {name} from the group"))
-        }
-        Body::AdminChanged { to } => {
-            if let Some(chat) = app.chat_mut()
-                && !chat.roster.is_admin()
-                && chat.focus == Focus::Requests
-            {
-                chat.focus = Focus::Input;
-            }
-            if to == me {
-                ItemKind::Event(format!(
-                    "{from} made you the admin: join requests now come to you"
-                ))
-            } else {
-                ItemKind::Event(format!("{from} made {to} the admin"))
-            }
-        }
-    };
-    // A replay is history, not news: it counts as read.
-    let looking = app.window_focused || !fresh;
-    add_item(
-        app,
-        s,
-        Item {
-            at_ms: Some(entry.at_ms),
-            kind,
-        },
-        looking,
-    );
-    effects
 }
 
 /// `/reconnect` or its key: waiting to reconnect, try now; removed from

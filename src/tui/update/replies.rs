@@ -1,9 +1,13 @@
-//! Answers to requests. A message's answer goes to the send queue; an
+//! Answers to requests. A message's answer goes to the send queue, a
+//! page of history to the timeline, the list of files to the files; an
 //! admin action's success shows through the log entry it makes (or, for a
 //! rejection, which has none, through its reply), so each fact changes
 //! the roster once.
 
-use super::screen::{error, info};
+use super::{
+    entries, files,
+    screen::{error, info},
+};
 use crate::{
     protocol::{ReplyData, Role},
     tui::{
@@ -22,9 +26,21 @@ pub(super) fn on_reply(
     purpose: Purpose,
     result: Result<ReplyData, RequestError>,
 ) -> Vec<Effect> {
-    if let Purpose::Send { id, .. } = purpose {
-        sent(app, s, id, result);
-        return Vec::new();
+    match purpose {
+        Purpose::Send { id, .. } => {
+            sent(app, s, id, result);
+            return Vec::new();
+        }
+        Purpose::History { .. } => {
+            let entries = result.map(|data| match data {
+                ReplyData::History { entries } => entries,
+                _ => Vec::new(),
+            });
+            entries::on_history(app, s, entries);
+            return Vec::new();
+        }
+        Purpose::ListFiles { download } => return files::on_list(app, s, result, download),
+        _ => {}
     }
     let data = match result {
         Ok(data) => data,

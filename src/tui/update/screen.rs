@@ -31,7 +31,7 @@ pub(super) fn add(app: &mut App, s: &Settings, item: Item) {
 pub(super) fn add_item(app: &mut App, s: &Settings, item: Item, looking: bool) {
     let size = app.size;
     let Some(chat) = app.chat_mut() else { return };
-    let width = messages_size(size, chat).0;
+    let (width, page) = messages_size(size, chat);
     if let Some(ms) = item.at_ms {
         let day = widgets::day(ms, s);
         if chat.timeline.day_changed(&day) {
@@ -44,6 +44,7 @@ pub(super) fn add_item(app: &mut App, s: &Settings, item: Item, looking: bool) {
     }
     let height = item_lines(&item, width, chat, s).len();
     chat.timeline.push(item, height, looking);
+    chat.timeline.keep_divider_in_view(page);
 }
 
 pub(super) fn note(app: &mut App, s: &Settings, kind: ItemKind) {
@@ -58,6 +59,13 @@ pub(super) fn error(app: &mut App, s: &Settings, text: impl Into<String>) {
     note(app, s, ItemKind::Error(text.into()));
 }
 
+/// The chat, when a request for it can go now: connected, and a member.
+pub(super) fn chat_to_ask(app: &mut App) -> Option<&mut Chat> {
+    let connected = app.conn == Conn::Connected;
+    app.chat_mut()
+        .filter(|chat| connected && chat.kicked_by.is_none())
+}
+
 pub(super) fn layout(size: Size, chat: &Chat) -> ChatLayout {
     ChatLayout::new(Rect::new(0, 0, size.width, size.height), chat)
 }
@@ -68,13 +76,17 @@ pub(super) fn messages_size(size: Size, chat: &Chat) -> (usize, usize) {
     (pane.width.max(1) as usize, pane.height.max(1) as usize)
 }
 
-/// Scrolls the messages by `delta` lines (positive: back in time).
-pub(super) fn scroll_by(app: &mut App, s: &Settings, delta: isize) {
+/// Scrolls the messages by `delta` lines (positive: back in time); true
+/// when the view is then at the top.
+pub(super) fn scroll_by(app: &mut App, s: &Settings, delta: isize) -> bool {
     let size = app.size;
-    let Some(chat) = app.chat_mut() else { return };
+    let Some(chat) = app.chat_mut() else {
+        return false;
+    };
     let (width, height) = messages_size(size, chat);
     let max = total_height(chat, s, width).saturating_sub(height);
     chat.timeline.scroll_by(delta, max);
+    chat.timeline.scroll().offset == max
 }
 
 /// Lines a page scrolls: the pane's height less one, so a line stays.

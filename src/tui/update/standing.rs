@@ -25,118 +25,124 @@ fn not_admin(app: &mut App, s: &Settings, what: &str) -> bool {
     true
 }
 
-fn kick(group: &str, name: &str) -> Confirm {
-    Confirm {
-        title: "Kick member".into(),
-        question: format!("Remove {name} from #{group}? They can ask to join again."),
-        purpose: Purpose::Kick(name.to_owned()),
+/// A change to someone's standing in the group; each is asked first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Change {
+    Kick,
+    MakeAdmin,
+    Approve,
+    Reject,
+}
+
+impl Change {
+    /// Is it about a join request (else about a member)?
+    fn on_request(self) -> bool {
+        matches!(self, Change::Approve | Change::Reject)
+    }
+
+    /// What it does, for "only the admin can …" and "you cannot … yourself".
+    fn what(self) -> &'static str {
+        match self {
+            Change::Kick => "kick",
+            Change::MakeAdmin => "hand the admin role to",
+            Change::Approve | Change::Reject => "decide on join requests",
+        }
+    }
+
+    /// Its line in the action menu.
+    fn choice(self, name: &str) -> String {
+        match self {
+            Change::Kick => format!("Kick {name}"),
+            Change::MakeAdmin => format!("Make {name} the admin"),
+            Change::Approve => format!("Approve: let {name} in"),
+            Change::Reject => format!("Reject: turn {name} away"),
+        }
+    }
+
+    /// The question before it, naming who and what.
+    fn confirm(self, group: &str, name: &str) -> Confirm {
+        let who = name.to_owned();
+        let (title, question, purpose) = match self {
+            Change::Kick => (
+                "Kick member",
+                format!("Remove {name} from #{group}? They can ask to join again."),
+                Purpose::Kick(who),
+            ),
+            Change::MakeAdmin => (
+                "Make admin",
+                format!("Make {name} the admin of #{group}? You will be a plain member."),
+                Purpose::ChangeAdmin(who),
+            ),
+            Change::Approve => (
+                "Approve request",
+                format!("Let {name} into #{group}? They will read the recent messages."),
+                Purpose::Approve(who),
+            ),
+            Change::Reject => (
+                "Reject request",
+                format!("Turn down {name}'s request to join #{group}?"),
+                Purpose::Reject(who),
+            ),
+        };
+        Confirm {
+            title: title.into(),
+            question,
+            purpose,
+        }
     }
 }
 
-fn make_admin(group: &str, name: &str) -> Confirm {
-    Confirm {
-        title: "Make admin".into(),
-        question: format!("Make {name} the admin of #{group}? You will be a plain member."),
-        purpose: Purpose::ChangeAdmin(name.to_owned()),
-    }
-}
-
-fn approve(group: &str, name: &str) -> Confirm {
-    Confirm {
-        title: "Approve request".into(),
-        question: format!("Let {name} into #{group}? They will read the recent messages."),
-        purpose: Purpose::Approve(name.to_owned()),
-    }
-}
-
-fn reject(group: &str, name: &str) -> Confirm {
-    Confirm {
-        title: "Reject request".into(),
-        question: format!("Turn down {name}'s request to join #{group}?"),
-        purpose: Purpose::Reject(name.to_owned()),
-    }
-}
-
-/// The selected member, when we may act on them.
-fn member_to_act_on(app: &mut App, s: &Settings, what: &str) -> Option<String> {
-    let name = app.chat()?.roster.selected_member_name()?;
+/// The selected member or request that `change` would apply to, when we
+/// may make it (said why not, otherwise).
+fn selected_for(app: &mut App, s: &Settings, change: Change, what: &str) -> Option<String> {
+    let roster = &app.chat()?.roster;
+    let name = if change.on_request() {
+        roster.selected_request_name()?
+    } else {
+        roster.selected_member_name()?
+    };
     if not_admin(app, s, what) {
         return None;
     }
-    if name == app.target.name {
+    if !change.on_request() && name == app.target.name {
         error(app, s, format!("you cannot {what} yourself"));
         return None;
     }
     Some(name)
 }
 
-fn request_to_decide(app: &mut App, s: &Settings) -> Option<String> {
-    let name = app.chat()?.roster.selected_request_name()?;
-    if not_admin(app, s, "decide on join requests") {
-        return None;
+/// Asks before making `change` to the selected member or request.
+pub(super) fn ask(app: &mut App, s: &Settings, change: Change) -> Vec<Effect> {
+    if let Some(name) = selected_for(app, s, change, change.what()) {
+        app.popup = Some(Popup::Confirm(change.confirm(&app.target.group, &name)));
     }
-    Some(name)
-}
-
-fn ask(app: &mut App, confirm: Confirm) -> Vec<Effect> {
-    app.popup = Some(Popup::Confirm(confirm));
     Vec::new()
 }
 
-pub(super) fn ask_kick(app: &mut App, s: &Settings) -> Vec<Effect> {
-    match member_to_act_on(app, s, "kick") {
-        Some(name) => ask(app, kick(&app.target.group, &name)),
-        None => Vec::new(),
-    }
-}
-
-pub(super) fn ask_make_admin(app: &mut App, s: &Settings) -> Vec<Effect> {
-    match member_to_act_on(app, s, "hand the admin role to") {
-        Some(name) => ask(app, make_admin(&app.target.group, &name)),
-        None => Vec::new(),
-    }
-}
-
-pub(super) fn ask_decide(app: &mut App, s: &Settings, approving: bool) -> Vec<Effect> {
-    let Some(name) = request_to_decide(app, s) else {
-        return Vec::new();
-    };
-    let group = &app.target.group;
-    let confirm = if approving {
-        approve(group, &name)
+/// What can be done to the selected member (`requests`: request), as a
+/// menu whose choices each ask first.
+pub(super) fn menu(app: &mut App, s: &Settings, requests: bool) -> Vec<Effect> {
+    let (changes, what) = if requests {
+        ([Change::Approve, Change::Reject], Change::Approve.what())
     } else {
-        reject(group, &name)
+        ([Change::Kick, Change::MakeAdmin], "kick or promote")
     };
-    ask(app, confirm)
-}
-
-pub(super) fn member_menu(app: &mut App, s: &Settings) -> Vec<Effect> {
-    let Some(name) = member_to_act_on(app, s, "kick or promote") else {
+    let Some(name) = selected_for(app, s, changes[0], what) else {
         return Vec::new();
     };
     let group = &app.target.group;
-    app.popup = Some(Popup::Menu(Menu {
-        title: format!("{name} in #{group}"),
-        choices: vec![
-            (format!("Kick {name}"), kick(group, &name)),
-            (format!("Make {name} the admin"), make_admin(group, &name)),
-        ],
-        selected: 0,
-    }));
-    Vec::new()
-}
-
-pub(super) fn request_menu(app: &mut App, s: &Settings) -> Vec<Effect> {
-    let Some(name) = request_to_decide(app, s) else {
-        return Vec::new();
+    let title = if requests {
+        format!("{name} asks to join #{group}")
+    } else {
+        format!("{name} in #{group}")
     };
-    let group = &app.target.group;
+    let choices = changes
+        .iter()
+        .map(|change| (change.choice(&name), change.confirm(group, &name)))
+        .collect();
     app.popup = Some(Popup::Menu(Menu {
-        title: format!("{name} asks to join #{group}"),
-        choices: vec![
-            (format!("Approve: let {name} in"), approve(group, &name)),
-            (format!("Reject: turn {name} away"), reject(group, &name)),
-        ],
+        title,
+        choices,
         selected: 0,
     }));
     Vec::new()

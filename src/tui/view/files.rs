@@ -185,13 +185,12 @@ pub fn draw_popup(
     );
     if files.is_empty() {
         let key = s.keymap.key_for(Context::Global, Action::FilePicker);
-        frame.render_widget(
-            Paragraph::new(Line::styled(
-                format!("No files shared yet. {key} sends one."),
-                theme.hint,
-            )),
-            list,
-        );
+        let text = if chat.files.listing {
+            "Asking the server for the group's files…".to_owned()
+        } else {
+            format!("No files shared yet. {key} sends one.")
+        };
+        frame.render_widget(Paragraph::new(Line::styled(text, theme.hint)), list);
         return;
     }
     let width = list.width as usize;

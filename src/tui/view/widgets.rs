@@ -9,7 +9,7 @@ use ratatui::{
     layout::Rect,
     style::Style,
     text::{Line, Span},
-    widgets::{Block, Borders, Clear},
+    widgets::{Block, Borders, Clear, Paragraph},
 };
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
@@ -107,6 +107,54 @@ pub fn footer_line(
 /// The first row shown so that `selected` stays visible in `height` rows.
 pub fn first_row(selected: usize, height: usize) -> usize {
     selected.saturating_sub(height.saturating_sub(1))
+}
+
+/// A side pane that lists things, one a row, with a selection.
+pub struct ListPane<'a> {
+    pub title: String,
+    pub title_style: Style,
+    pub focused: bool,
+    pub selected: usize,
+    /// Shown when there is nothing to list.
+    pub empty: &'a str,
+}
+
+/// Draws `items` in a bordered pane, from the row that keeps the selected
+/// one in sight; the selected row is highlighted while the pane has the
+/// focus. `row(item, chosen)` makes one row (`chosen`: selected and focused).
+pub fn list_pane<T>(
+    frame: &mut Frame,
+    area: Rect,
+    s: &Settings,
+    pane: ListPane<'_>,
+    items: &[T],
+    row: impl Fn(&T, bool) -> Line<'static>,
+) {
+    let theme = &s.theme;
+    let block = theme.pane(pane.title, pane.title_style, pane.focused);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if items.is_empty() {
+        let empty = Line::styled(pane.empty.to_owned(), theme.hint);
+        frame.render_widget(Paragraph::new(empty), inner);
+        return;
+    }
+    let first = first_row(pane.selected, inner.height as usize);
+    let lines: Vec<Line> = items
+        .iter()
+        .enumerate()
+        .skip(first)
+        .map(|(i, item)| {
+            let chosen = pane.focused && i == pane.selected;
+            let line = row(item, chosen);
+            if chosen {
+                line.style(theme.selected)
+            } else {
+                line
+            }
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
 }
 
 /// Columns taken by the selection mark in front of a row.

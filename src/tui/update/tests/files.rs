@@ -6,7 +6,7 @@ use std::{path::PathBuf, time::Duration};
 use crossterm::event::KeyCode;
 
 use crate::tui::{
-    action::Effect,
+    action::{Effect, Purpose},
     app::{App, Popup},
     event::AppEvent,
     fixtures::{self, *},
@@ -244,8 +244,13 @@ fn small_files_from_others_download_by_themselves_and_large_ones_wait() {
         update(&mut app, key(KeyCode::Enter)).as_slice(),
         [Effect::FetchFile { id: 3, file }] if file.id == "f2"
     ));
+    // Nothing waits here: the server's list is asked, and has nothing more.
     type_text(&mut app, "/download");
-    assert!(update(&mut app, key(KeyCode::Enter)).is_empty());
+    assert_eq!(
+        update(&mut app, key(KeyCode::Enter)),
+        [Effect::Request(Purpose::ListFiles { download: true })]
+    );
+    assert!(update(&mut app, files_listed(true, vec![])).is_empty());
     assert_eq!(
         last_kind(&app),
         &ItemKind::Info("no file is waiting to be downloaded".into())
@@ -363,4 +368,79 @@ fn catch_up_announcements_follow_the_same_rule() {
         &chat(&app).timeline.items()[1],
         Item { kind: ItemKind::File { id, .. }, .. } if id == "f1"
     ));
+}
+
+#[test]
+fn after_a_restart_the_server_lists_the_files_still_waiting() {
+    // A new run of the client: this session never saw the announcement.
+    let mut app = chat_as_member();
+    let big = 238 * 1024 * 1024;
+    assert_eq!(
+        update(&mut app, ctrl('f')),
+        [Effect::Request(Purpose::ListFiles { download: false })]
+    );
+    assert!(chat(&app).files.listing, "the popup says it is asking");
+    update(
+        &mut app,
+        files_listed(
+            false,
+            vec![
+                listed_file(2, "alice", "old", "old.bin", 10),
+                listed_file(3, "alice", "big", "big.iso", big),
+                listed_file(4, "bob", "mine", "mine.txt", 10),
+            ],
+        ),
+    );
+    let files = &chat(&app).files;
+    assert!(!files.listing);
+    let states: Vec<_> = files
+        .shared()
+        .iter()
+        .map(|f| (f.info.name.as_str(), &f.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("old.bin", &FileState::Waiting),
+            ("big.iso", &FileState::Waiting),
+            ("mine.txt", &FileState::Sent),
+        ]
+    );
+    assert_eq!(
+        app.popup,
+        Some(Popup::Files { selected: 1 }),
+        "on the newest that waits"
+    );
+    let effects = update(&mut app, key(KeyCode::Enter));
+    assert!(
+        matches!(effects.as_slice(), [Effect::FetchFile { file, .. }] if file.id == "big"),
+        "{effects:?}"
+    );
+
+    // /download finds it the same way.
+    let mut app = chat_as_member();
+    type_text(&mut app, "/download");
+    assert_eq!(
+        update(&mut app, key(KeyCode::Enter)),
+        [Effect::Request(Purpose::ListFiles { download: true })]
+    );
+    let effects = update(
+        &mut app,
+        files_listed(true, vec![listed_file(3, "alice", "big", "big.iso", big)]),
+    );
+    assert!(
+        matches!(effects.as_slice(), [Effect::FetchFile { file, .. }] if file.id == "big"),
+        "{effects:?}"
+    );
+    // Its announcement, when it comes, is shown once and fetches nothing more.
+    let effects = update(&mut app, file_entry(5, "alice", "big", "big.iso", big));
+    assert!(effects.is_empty(), "{effects:?}");
+    assert_eq!(
+        last_kind(&app),
+        &ItemKind::File {
+            id: "big".into(),
+            own: false
+        }
+    );
+    assert_eq!(chat(&app).files.shared().len(), 1);
 }

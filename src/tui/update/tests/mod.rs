@@ -2,6 +2,7 @@
 //! replies and server pushes in, state and effects out.
 
 mod files;
+mod history;
 mod network;
 
 use std::time::Duration;
@@ -699,14 +700,7 @@ fn messages_typed_while_disconnected_go_on_reconnect_in_order_once() {
         update(&mut app, key(KeyCode::Enter)),
         vec![send(1, "in flight")]
     );
-    update(
-        &mut app,
-        AppEvent::Client(ClientEvent::Reconnecting {
-            attempt: 1,
-            delay: Duration::from_secs(1),
-            reason: "gone".into(),
-        }),
-    );
+    update(&mut app, connection_lost(1, Duration::from_secs(1), "gone"));
     // The connection dropped before the reply: the server may have it.
     assert!(answer(&mut app, 1, "in flight", Err(Failure::Lost)).is_empty());
     for text in ["typed offline", "and more"] {
@@ -780,12 +774,12 @@ fn a_kick_is_told_once_and_offers_to_ask_again() {
     assert!(
         matches!(last_kind(&app), ItemKind::Error(e) if e == "alice removed you from #rust. F5 (or /reconnect) asks to join again.")
     );
-    assert!(
-        chat(&app)
-            .roster
-            .members()
-            .iter()
-            .all(|m| !m.online && m.name != "bob")
+    let roster = &chat(&app).roster;
+    assert!(roster.removed(), "the members pane says it is stale");
+    assert_eq!(
+        roster.members().len(),
+        3,
+        "who was there stays in view, bob too"
     );
     type_text(&mut app, "/reconnect");
     assert!(matches!(
@@ -800,11 +794,11 @@ fn reconnect_now_hurries_a_waiting_reconnect() {
     let mut app = chat_as_member();
     update(
         &mut app,
-        AppEvent::Client(ClientEvent::Reconnecting {
-            attempt: 3,
-            delay: Duration::from_secs(20),
-            reason: "TLS: received fatal alert: see https://docs.rs/rustls".into(),
-        }),
+        connection_lost(
+            3,
+            Duration::from_secs(20),
+            "TLS: received fatal alert: see https://docs.rs/rustls",
+        ),
     );
     assert_eq!(update(&mut app, key(KeyCode::F(5))), vec![Effect::Hurry]);
     type_text(&mut app, "/reconnect");

@@ -7,7 +7,7 @@ use crossterm::event::KeyCode;
 
 use crate::{
     client::{ClientEvent, CloseReason},
-    protocol::{Body, Event, JoinStatus, Welcome},
+    protocol::{Body, Event, JoinStatus, Seq},
     tui::{
         action::{Effect, Failure, RequestError, Target},
         app::{Conn, Screen},
@@ -18,26 +18,19 @@ use crate::{
     },
 };
 
-fn reconnected(snapshot: crate::protocol::GroupSnapshot) -> AppEvent {
-    AppEvent::Client(ClientEvent::Reconnected(Welcome {
-        status: JoinStatus::Member,
-        name: "bob".into(),
-        group: "rust".into(),
-        snapshot: Some(snapshot),
-    }))
+/// The member "rust" removed by alice at `seq`, and let back in after it.
+fn removed_and_let_back(seq: Seq) -> [AppEvent; 2] {
+    let name = "rust".to_owned();
+    [
+        entry(seq, "alice", Body::MemberKicked { name: name.clone() }),
+        entry(seq + 1, "alice", Body::MemberJoined { name }),
+    ]
 }
 
 #[test]
 fn connection_state_follows_the_client() {
     let mut app = chat_as_member();
-    update(
-        &mut app,
-        AppEvent::Client(ClientEvent::Reconnecting {
-            attempt: 1,
-            delay: Duration::from_secs(2),
-            reason: "gone".into(),
-        }),
-    );
+    update(&mut app, connection_lost(1, Duration::from_secs(2), "gone"));
     assert_eq!(app.reconnect_in(), Some(2));
     assert!(app.next_tick().is_some(), "the countdown needs a timer");
     assert!(
@@ -161,21 +154,9 @@ fn let_back_in(app: &mut crate::tui::app::App) -> Vec<Effect> {
         [
             file_entry(3, "alice", "f1", "big-5mb.bin", 5 << 20),
             entry(4, "carol", Body::GroupCreated),
-            entry(
-                5,
-                "alice",
-                Body::MemberKicked {
-                    name: "rust".into(),
-                },
-            ),
-            entry(
-                6,
-                "alice",
-                Body::MemberJoined {
-                    name: "rust".into(),
-                },
-            ),
-        ],
+        ]
+        .into_iter()
+        .chain(removed_and_let_back(5)),
     ));
     effects
 }
@@ -230,25 +211,7 @@ fn a_member_who_joined_later_sees_the_returning_one_online() {
         6,
     );
     update(&mut app, welcome("carol", JoinStatus::Member, Some(snap)));
-    feed(
-        &mut app,
-        [
-            entry(
-                5,
-                "alice",
-                Body::MemberKicked {
-                    name: "rust".into(),
-                },
-            ),
-            entry(
-                6,
-                "alice",
-                Body::MemberJoined {
-                    name: "rust".into(),
-                },
-            ),
-        ],
-    );
+    feed(&mut app, removed_and_let_back(5));
     assert!(
         chat(&app)
             .roster
