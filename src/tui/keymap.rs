@@ -248,6 +248,7 @@ impl Default for Keymap {
             (Global, FocusRequests, vec![Key::ctrl('r')], "go to the join requests (admin)", None),
             (Global, PageUp, vec![p(K::PageUp)], "scroll messages up a page", Some("scroll")),
             (Global, PageDown, vec![p(K::PageDown)], "scroll messages down a page", Some("scroll")),
+            (Global, Bottom, vec![Key::new(K::End, KeyModifiers::CONTROL)], "newest message (follow), from any pane", None),
             (Global, FilePicker, vec![Key::ctrl('o')], "pick a file to send", Some("send file")),
             (Global, Action::Files, vec![Key::ctrl('f')], "the files shared in the group: download, cancel", Some("files")),
             (Global, CancelTransfer, vec![Key::ctrl('x')], "cancel the newest file transfer", Some("cancel transfer")),

@@ -311,6 +311,7 @@ fn global_action(app: &mut App, s: &Settings, action: Action) -> Vec<Effect> {
         Action::Reconnect => return network::reconnect(app, s),
         Action::PageUp => return entries::scroll(app, s, page(app)),
         Action::PageDown => return entries::scroll(app, s, -page(app)),
+        Action::Bottom => return entries::scroll(app, s, isize::MIN / 2),
         Action::FilePicker => return files::open_picker(app, s),
         Action::Files => return files::open_files(app),
         Action::CancelTransfer => return files::cancel_newest(app, s),

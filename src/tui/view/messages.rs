@@ -206,7 +206,14 @@ pub fn draw(frame: &mut Frame, area: Rect, chat: &Chat, s: &Settings, group: &st
     frame.render_widget(Paragraph::new(lines), inner);
     let scroll = chat.timeline.scroll();
     if scroll.offset > 0 {
-        let end = s.keymap.key_for(Context::Messages, Action::Bottom);
+        // Name the key that works from where the user is: End only in
+        // this pane, the global one elsewhere (End edits the input line).
+        let context = if focused {
+            Context::Messages
+        } else {
+            Context::Global
+        };
+        let end = s.keymap.key_for(context, Action::Bottom);
         let text = match scroll.new_below {
             0 => format!(" ↓ more below · {end} "),
             1 => format!(" ↓ 1 new message below · {end} "),

@@ -509,6 +509,28 @@ fn scrolling_holds_still_and_marks_new_messages() {
 }
 
 #[test]
+fn ctrl_end_follows_the_newest_from_the_input_line_where_end_edits_the_line() {
+    let mut app = chat_as_member();
+    for seq in 5..40 {
+        update(&mut app, text(seq, "carol", "filler"));
+    }
+    update(&mut app, key(KeyCode::PageUp));
+    update(&mut app, key(KeyCode::End));
+    assert!(
+        chat(&app).timeline.scroll().offset > 0,
+        "End stays in the line"
+    );
+    update(
+        &mut app,
+        AppEvent::Key(crossterm::event::KeyEvent::new(
+            KeyCode::End,
+            KeyModifiers::CONTROL,
+        )),
+    );
+    assert_eq!(chat(&app).timeline.scroll().offset, 0);
+}
+
+#[test]
 fn clicks_focus_panes_and_select_rows() {
     let mut app = chat_as_admin();
     let click = |column, row| {
