@@ -26,6 +26,7 @@
 pub mod action;
 pub mod app;
 pub mod commands;
+mod composite;
 pub mod event;
 pub mod keymap;
 pub mod model;
@@ -56,6 +57,7 @@ use crossterm::{
 use self::{
     action::Target,
     app::App,
+    composite::Composites,
     event::Events,
     keymap::Keymap,
     model::outbox::Pace,
@@ -212,6 +214,32 @@ fn restore_terminal() {
     let _ = ratatui::try_restore();
 }
 
+/// Draws a frame, and draws it again over a cleared screen when a flag or
+/// another composite emoji left the screen (see [`Composites`]).
+fn draw(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &App,
+    s: &Settings,
+    composites: &mut Composites,
+) -> std::io::Result<()> {
+    let frame = terminal.draw(|frame| view::draw(frame, app, s))?;
+    if composites.track(frame.buffer) {
+        repaint_whole(terminal)?;
+        let frame = terminal.draw(|frame| view::draw(frame, app, s))?;
+        composites.track(frame.buffer);
+    }
+    Ok(())
+}
+
+/// Clears the screen and forgets what was drawn, so the next frame is
+/// written whole. Unlike `Terminal::clear` it asks the terminal nothing:
+/// the answer to a cursor query goes to the event reader, and the query
+/// timed out and ended the client.
+fn repaint_whole(terminal: &mut ratatui::DefaultTerminal) -> std::io::Result<()> {
+    let area = terminal.size()?.into();
+    terminal.resize(area)
+}
+
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
@@ -225,16 +253,12 @@ async fn event_loop(
     runtime.perform(app, effects);
     let mut title = String::new();
     let mut saved_seq = app.last_seq;
+    let mut composites = Composites::default();
     loop {
         if runtime.take_redraw() {
-            // `Terminal::clear` asks the terminal where its cursor is, and
-            // the answer goes to the event reader instead: it timed out and
-            // ended the client. A resize to the same size clears the screen
-            // and forgets what was drawn without asking anything.
-            let area = terminal.size()?.into();
-            terminal.resize(area)?;
+            repaint_whole(terminal)?;
         }
-        let drawn = terminal.draw(|frame| view::draw(frame, app, s)).map(drop);
+        let drawn = draw(terminal, app, s, &mut composites);
         let drawn = drawn.and_then(|()| {
             let wanted = app.title();
             if wanted != title {
