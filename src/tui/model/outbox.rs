@@ -262,6 +262,15 @@ impl Outbox {
 mod tests {
     use super::*;
 
+    /// A default-paced outbox holding `texts`, and the time it starts at.
+    fn holding(texts: &[&str]) -> (Outbox, Instant) {
+        let mut outbox = Outbox::new(Pace::default());
+        for text in texts {
+            outbox.push((*text).to_owned());
+        }
+        (outbox, Instant::now())
+    }
+
     fn drain(outbox: &mut Outbox, now: Instant) -> Vec<String> {
         let mut sent = Vec::new();
         while let Some((id, text)) = outbox.next(now, true) {
@@ -295,10 +304,7 @@ mod tests {
 
     #[test]
     fn one_message_at_a_time() {
-        let t0 = Instant::now();
-        let mut outbox = Outbox::new(Pace::default());
-        outbox.push("a".into());
-        outbox.push("b".into());
+        let (mut outbox, t0) = holding(&["a", "b"]);
         let (a, _) = outbox.next(t0, true).unwrap();
         assert_eq!(outbox.next(t0, true), None, "a is on its way");
         assert_eq!(outbox.wake_at(t0), None);
@@ -308,10 +314,7 @@ mod tests {
 
     #[test]
     fn rate_limited_waits_and_sends_the_same_message_again_first() {
-        let t0 = Instant::now();
-        let mut outbox = Outbox::new(Pace::default());
-        outbox.push("a".into());
-        outbox.push("b".into());
+        let (mut outbox, t0) = holding(&["a", "b"]);
         let (a, _) = outbox.next(t0, true).unwrap();
         assert_eq!(
             outbox.answered(a, Err(Failure::RateLimited), t0),
@@ -326,9 +329,7 @@ mod tests {
 
     #[test]
     fn nothing_leaves_until_ready() {
-        let t0 = Instant::now();
-        let mut outbox = Outbox::new(Pace::default());
-        outbox.push("typed offline".into());
+        let (mut outbox, t0) = holding(&["typed offline"]);
         assert_eq!(outbox.next(t0, false), None);
         assert_eq!(outbox.queued(), 1);
         assert_eq!(outbox.next(t0, true).unwrap().1, "typed offline");
@@ -336,10 +337,7 @@ mod tests {
 
     #[test]
     fn a_message_lost_with_its_connection_goes_again_only_if_the_log_lacks_it() {
-        let t0 = Instant::now();
-        let mut outbox = Outbox::new(Pace::default());
-        outbox.push("stored".into());
-        outbox.push("next".into());
+        let (mut outbox, t0) = holding(&["stored", "next"]);
         let (id, _) = outbox.next(t0, true).unwrap();
         assert_eq!(outbox.answered(id, Err(Failure::Lost), t0), Answered::Again);
         assert_eq!(outbox.next(t0, true), None, "not before the catch-up");
@@ -367,9 +365,7 @@ mod tests {
 
     #[test]
     fn a_lost_reply_after_the_reconnect_and_its_catch_up_is_judged_right() {
-        let t0 = Instant::now();
-        let mut outbox = Outbox::new(Pace::default());
-        outbox.push("late news".into());
+        let (mut outbox, t0) = holding(&["late news"]);
         outbox.caught_up();
         let (id, _) = outbox.next(t0, true).unwrap();
         // The reconnect and an empty catch-up are seen before the reply.
@@ -385,10 +381,7 @@ mod tests {
 
     #[test]
     fn refused_messages_come_back_and_the_rest_goes_on() {
-        let t0 = Instant::now();
-        let mut outbox = Outbox::new(Pace::default());
-        outbox.push("too long".into());
-        outbox.push("fine".into());
+        let (mut outbox, t0) = holding(&["too long", "fine"]);
         let (id, _) = outbox.next(t0, true).unwrap();
         assert_eq!(
             outbox.answered(id, Err(Failure::Refused), t0),
