@@ -6,7 +6,11 @@ use pyconchat::{
     client::ClientEvent,
     protocol::{Body, Event, GroupSnapshot, JoinStatus, LogEntry, MemberInfo, Role, Welcome},
     tui::{
-        action::Target, app::App, event::AppEvent, session::LastSession, settings::Settings,
+        action::Target,
+        app::App,
+        event::AppEvent,
+        session::{LastSession, SavedFiles},
+        settings::Settings,
         update, view,
     },
 };
@@ -21,7 +25,7 @@ fn chat_with_history(s: &Settings) -> App {
         name: "alice".into(),
         group: "rust".into(),
     };
-    let mut app = App::new(target, LastSession::default());
+    let mut app = App::new(target, LastSession::default(), SavedFiles::default());
     app.size = Size::new(120, 40);
     let members = (0..20)
         .map(|i| MemberInfo {

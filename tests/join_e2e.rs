@@ -6,7 +6,8 @@
 //! picker, bob returns and sees both after the divider (what he read before
 //! above it), the file saved; alice sends 300 lines in a loop and types
 //! while the server is down; bob quits and returns to the last messages,
-//! pages back through the flood and lists the files; alice hands admin to
+//! pages back through the flood and lists the files (those his earlier
+//! runs saved shown as saved, none saved twice); alice hands admin to
 //! bob; bob kicks alice. At the end the log is read back to
 //! check that every line alice typed is there once, in order.
 //!
@@ -428,12 +429,19 @@ fn the_story_in_a_real_terminal() {
     // Back to the newest: End in the messages, then typing returns to the line.
     tmux.keys("bob3", &["Tab", "End"]);
     tmux.type_only("bob3", "back", &["alice while down 2"]);
-    // The files popup after a restart: the server's list, not this run's.
+    // The files popup after a restart: the server's list, not this run's,
+    // with the files saved by earlier runs shown as saved, not waiting.
     tmux.keys("bob3", &["C-f"]);
-    tmux.wait_for(
+    let popup = tmux.wait_for(
         "bob3",
-        &["Files shared in #rust", "later.txt", "my notes.txt"],
+        &[
+            "Files shared in #rust",
+            "later.txt",
+            "my notes.txt",
+            "saved to",
+        ],
     );
+    assert!(!popup.contains("not downloaded"), "{popup}");
     tmux.keys("bob3", &["Escape"]);
     tmux.wait_for("bob3", &["alice while down 2"]);
 
@@ -463,6 +471,14 @@ fn the_story_in_a_real_terminal() {
     for dir in [&bob_dir, &alice_dir] {
         wait_for_log(&dir.join("pyconchat.log"), "client stopped");
     }
+
+    // Each file bob's runs saved is there once: none was saved twice.
+    let mut saved: Vec<_> = std::fs::read_dir(&bob_downloads)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    saved.sort();
+    assert_eq!(saved, ["later.txt", "my notes.txt"]);
 
     // The log, read back as bob: every line alice typed is there once, in
     // the order she typed it.

@@ -222,6 +222,8 @@ pub enum Effect {
     /// Write the remembered session (server, name, group, last seqs) to
     /// the data dir.
     SaveSession,
+    /// Write the record of saved files to the data dir.
+    SaveSavedFiles,
     /// Read a directory for the file picker on a blocking task; the
     /// entries come back as `AppEvent::Listed`.
     ListDir(PathBuf),

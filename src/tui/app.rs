@@ -9,7 +9,7 @@ use ratatui::layout::Size;
 use super::{
     action::{Purpose, Target},
     model::{Chat, login::LoginForm, picker::Picker, transfer::PROGRESS_INTERVAL},
-    session::LastSession,
+    session::{LastSession, SavedFiles},
 };
 use crate::protocol::Seq;
 
@@ -87,6 +87,9 @@ pub struct App {
     pub last_seq: Option<Seq>,
     /// What is remembered between runs; the runtime writes it.
     pub session: LastSession,
+    /// The files saved here, in this run and earlier ones; the runtime
+    /// writes it.
+    pub saved: SavedFiles,
     pub window_focused: bool,
     /// The mouse is captured (wheel, clicks); off, the terminal selects text.
     pub mouse_captured: bool,
@@ -97,7 +100,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(target: Target, session: LastSession) -> App {
+    pub fn new(target: Target, session: LastSession, saved: SavedFiles) -> App {
         let last_seq = session.last_seq(&target.server, &target.group, &target.name);
         App {
             screen: Screen::Login(Box::new(LoginForm::new(&target))),
@@ -106,6 +109,7 @@ impl App {
             conn: Conn::Connecting,
             last_seq,
             session,
+            saved,
             window_focused: true,
             mouse_captured: true,
             size: Size::new(80, 24),
@@ -124,6 +128,14 @@ impl App {
     pub fn chat_mut(&mut self) -> Option<&mut Chat> {
         match &mut self.screen {
             Screen::Chat(chat) => Some(chat),
+            _ => None,
+        }
+    }
+
+    /// The chat, with the record of saved files to look files up in.
+    pub fn chat_and_saved(&mut self) -> Option<(&mut Chat, &SavedFiles)> {
+        match &mut self.screen {
+            Screen::Chat(chat) => Some((chat, &self.saved)),
             _ => None,
         }
     }

@@ -9,7 +9,7 @@ use super::{
     action::{Effect, Failure, Purpose, RequestError, Target},
     app::App,
     event::AppEvent,
-    session::LastSession,
+    session::{LastSession, SavedFiles},
     settings::Settings,
     view,
 };
@@ -43,7 +43,7 @@ pub fn app(name: &str, group: &str) -> App {
         name: name.into(),
         group: group.into(),
     };
-    let mut app = App::new(target, LastSession::default());
+    let mut app = App::new(target, LastSession::default(), SavedFiles::default());
     app.size = Size::new(80, 24);
     app
 }

@@ -19,7 +19,8 @@
 //!   [`commands`]: slash commands.
 //! - [`view`]: one file per pane or popup over shared [`view::widgets`];
 //!   [`theme`]: every style.
-//! - [`event`]: the event source; [`session`]: the remembered last session.
+//! - [`event`]: the event source; [`session`]: what is remembered between
+//!   runs (the last session, the files saved).
 //!
 //! Imports go one way: `update` → `view` → `model`; no view imports another.
 
@@ -62,7 +63,7 @@ use self::{
     keymap::Keymap,
     model::outbox::Pace,
     runtime::{Connection, Runtime},
-    session::LastSession,
+    session::{LastSession, SavedFiles},
     settings::Settings,
     theme::Theme,
 };
@@ -92,6 +93,7 @@ pub async fn run(config: Config, args: JoinArgs) -> Result<()> {
     let identity = Identity::load_or_create(&data_dir.join(Identity::FILE_NAME))
         .wrap_err("cannot load this client's identity")?;
     let last = LastSession::load(&data_dir);
+    let saved = SavedFiles::load(&data_dir);
 
     let server_known = args
         .server
@@ -135,7 +137,7 @@ pub async fn run(config: Config, args: JoinArgs) -> Result<()> {
         transport,
     };
     let download_dir = client.download_dir(&data_dir);
-    let mut app = App::new(target, last);
+    let mut app = App::new(target, last, saved);
     let mut terminal = init_terminal()?;
     let events = Events::start();
     let mut runtime = Runtime::new(connection, data_dir, download_dir, events.sender());

@@ -175,6 +175,11 @@ impl Runtime {
                     };
                 }
                 Effect::SaveSession => self.save(app),
+                Effect::SaveSavedFiles => {
+                    if let Err(error) = app.saved.save(&self.data_dir) {
+                        tracing::warn!(%error, "cannot save the record of saved files");
+                    }
+                }
                 Effect::ListDir(dir) => self.list_dir(dir),
                 Effect::SendFile { id, path } => self.send_file(id, path),
                 Effect::FetchFile { id, file } => self.fetch_file(id, file),

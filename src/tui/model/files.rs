@@ -5,12 +5,16 @@
 //! A file is known by its id: announced again (a replay after being let
 //! back in, a catch-up that overlaps) or listed again, it is the same
 //! file, never a second download. The server's list is what makes a file
-//! shared before this client started still fetchable.
+//! shared before this client started still fetchable; the record of saved
+//! files is what keeps one saved in an earlier run from being saved again.
 
 use std::{path::PathBuf, time::Instant};
 
 use super::transfer::{Direction, FileState, Finish, SharedFile, Transfer, TransferId};
-use crate::protocol::{self, FileInfo, clean_file_name};
+use crate::{
+    protocol::{self, FileInfo, clean_file_name},
+    tui::session::SavedFiles,
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct Files {
@@ -45,43 +49,49 @@ impl Files {
         self.last_id
     }
 
-    /// Remembers an announced file; `None` if its announcement is
-    /// already shown.
+    /// Remembers an announced file (saved already when `saved` says so);
+    /// `None` if its announcement is already shown.
     pub fn announce(
         &mut self,
         info: FileInfo,
         from: String,
         at_ms: i64,
         me: &str,
+        saved: &SavedFiles,
     ) -> Option<usize> {
         if let Some(index) = self.shared.iter().position(|f| f.info.id == info.id) {
             let file = &mut self.shared[index];
             return (!std::mem::replace(&mut file.shown, true)).then_some(index);
         }
-        Some(self.insert(info, from, at_ms, me, true))
+        let state = initial_state(&info, &from, me, saved);
+        Some(self.insert(info, from, at_ms, state, true))
     }
 
     /// The server's list of the files it still has: those not known here
-    /// join the list (waiting, or sent when they are one's own).
-    pub fn listed(&mut self, files: Vec<protocol::SharedFile>, me: &str) {
+    /// join the list (saved when `saved` says so, else waiting, or sent
+    /// when they are one's own).
+    pub fn listed(&mut self, files: Vec<protocol::SharedFile>, me: &str, saved: &SavedFiles) {
         self.listing = false;
         for file in files {
             let mut info = file.file;
             if self.file(&info.id).is_none() {
                 // The server cleaned the name; a client trusts no one with its disk.
                 info.name = clean_file_name(&info.name);
-                self.insert(info, file.from, file.at_ms, me, false);
+                let state = initial_state(&info, &file.from, me, saved);
+                self.insert(info, file.from, file.at_ms, state, false);
             }
         }
     }
 
     /// Adds a file in order of time; returns where it went.
-    fn insert(&mut self, info: FileInfo, from: String, at_ms: i64, me: &str, shown: bool) -> usize {
-        let state = if from == me {
-            FileState::Sent
-        } else {
-            FileState::Waiting
-        };
+    fn insert(
+        &mut self,
+        info: FileInfo,
+        from: String,
+        at_ms: i64,
+        state: FileState,
+        shown: bool,
+    ) -> usize {
         let at = self
             .shared
             .iter()
@@ -208,8 +218,20 @@ impl Files {
     }
 }
 
+/// A file newly known here: saved in this run or an earlier one, else
+/// sent when it is one's own, else waiting.
+fn initial_state(info: &FileInfo, from: &str, me: &str, saved: &SavedFiles) -> FileState {
+    match saved.get(&info.id) {
+        Some(path) => FileState::Saved(path.to_owned()),
+        None if from == me => FileState::Sent,
+        None => FileState::Waiting,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn info(id: &str) -> FileInfo {
@@ -221,18 +243,34 @@ mod tests {
         }
     }
 
+    /// File `id` as the server lists it, under a name to clean.
+    fn listed(id: &str, from: &str, at_ms: i64) -> protocol::SharedFile {
+        protocol::SharedFile {
+            seq: 0,
+            at_ms,
+            from: from.into(),
+            file: FileInfo {
+                name: format!("../{id}.bin"),
+                ..info(id)
+            },
+        }
+    }
+
     #[test]
     fn a_file_announced_again_is_the_same_file_and_never_saved_twice() {
         let now = Instant::now();
         let mut files = Files::default();
         let at = files
-            .announce(info("f1"), "alice".into(), 0, "bob")
+            .announce(info("f1"), "alice".into(), 0, "bob", &SavedFiles::default())
             .unwrap();
         let (id, _) = files.download(at, now, true).unwrap();
         files.finish(id, &Finish::Saved("/dl/f1.bin".into()), "bob");
         assert_eq!(files.saved_path("f1"), Some(&PathBuf::from("/dl/f1.bin")));
         // Let back in, the log replays the announcement.
-        assert_eq!(files.announce(info("f1"), "alice".into(), 0, "bob"), None);
+        assert_eq!(
+            files.announce(info("f1"), "alice".into(), 0, "bob", &SavedFiles::default()),
+            None
+        );
         assert_eq!(files.shared().len(), 1);
         assert!(
             files
@@ -245,17 +283,14 @@ mod tests {
 
     #[test]
     fn the_servers_list_adds_what_is_not_known_in_order_of_time() {
-        let listed = |id: &str, from: &str, at_ms| protocol::SharedFile {
-            seq: 0,
-            at_ms,
-            from: from.into(),
-            file: FileInfo {
-                name: format!("../{id}.bin"),
-                ..info(id)
-            },
-        };
         let mut files = Files::default();
-        files.announce(info("f2"), "alice".into(), 20, "bob");
+        files.announce(
+            info("f2"),
+            "alice".into(),
+            20,
+            "bob",
+            &SavedFiles::default(),
+        );
         files.listing = true;
         files.listed(
             vec![
@@ -264,6 +299,7 @@ mod tests {
                 listed("f3", "alice", 30),
             ],
             "bob",
+            &SavedFiles::default(),
         );
         assert!(!files.listing);
         let known: Vec<_> = files
@@ -282,10 +318,59 @@ mod tests {
         );
         // An announcement of a listed file is shown once.
         assert_eq!(
-            files.announce(info("f3"), "alice".into(), 30, "bob"),
+            files.announce(
+                info("f3"),
+                "alice".into(),
+                30,
+                "bob",
+                &SavedFiles::default()
+            ),
             Some(2)
         );
-        assert_eq!(files.announce(info("f3"), "alice".into(), 30, "bob"), None);
+        assert_eq!(
+            files.announce(
+                info("f3"),
+                "alice".into(),
+                30,
+                "bob",
+                &SavedFiles::default()
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_file_saved_in_an_earlier_run_is_known_as_saved_however_it_comes() {
+        let now = Instant::now();
+        let mut saved = SavedFiles::default();
+        saved.record("f1", Path::new("/dl/f1.bin"));
+        saved.record("f2", Path::new("/dl/f2 (1).bin"));
+        let mut files = Files::default();
+        let at = files
+            .announce(info("f1"), "alice".into(), 10, "bob", &saved)
+            .unwrap();
+        files.listed(
+            vec![listed("f2", "bob", 20), listed("f3", "alice", 30)],
+            "bob",
+            &saved,
+        );
+        let states: Vec<_> = files.shared().iter().map(|f| &f.state).collect();
+        assert_eq!(
+            states,
+            [
+                &FileState::Saved("/dl/f1.bin".into()),
+                &FileState::Saved("/dl/f2 (1).bin".into()),
+                &FileState::Waiting,
+            ],
+            "one's own file saved here too is saved, not only sent"
+        );
+        assert!(
+            files
+                .download(at, now, true)
+                .unwrap_err()
+                .contains("already saved to /dl/f1.bin")
+        );
+        assert_eq!(files.newest_waiting(), Some(2));
     }
 
     #[test]
@@ -295,9 +380,9 @@ mod tests {
         let up = files.upload("mine.txt".into(), 0, now);
         files.set_total(up, 99);
         assert_eq!(files.transfer(up).unwrap().total, 99);
-        files.announce(info("f1"), "bob".into(), 0, "bob");
+        files.announce(info("f1"), "bob".into(), 0, "bob", &SavedFiles::default());
         assert_eq!(files.shared()[0].state, FileState::Sent);
-        files.announce(info("f2"), "alice".into(), 0, "bob");
+        files.announce(info("f2"), "alice".into(), 0, "bob", &SavedFiles::default());
         assert_eq!(files.newest_waiting(), Some(1));
         let (down, file) = files.download(1, now, false).unwrap();
         assert_eq!(file.id, "f2");

@@ -146,8 +146,9 @@ pub(super) fn on_picker_key(app: &mut App, s: &Settings, key: KeyEvent) -> Vec<E
 
 /// A file announcement in the log: remember it (once, however often it is
 /// announced), and fetch it at once when it is `fresh` (not seen by this
-/// client before) and the automatic rule says so. Returns the messages-pane
-/// item for it, or `None` for a file already known.
+/// client before), the automatic rule says so, and it was not saved here
+/// already (in an earlier run too). Returns the messages-pane item for it,
+/// or `None` for a file already known.
 pub(super) fn announced(
     app: &mut App,
     s: &Settings,
@@ -163,10 +164,10 @@ pub(super) fn announced(
     let id = info.id.clone();
     let own = from == me;
     let kept = selected_file(app);
-    let Some(chat) = app.chat_mut() else {
+    let Some((chat, saved)) = app.chat_and_saved() else {
         return (None, Vec::new());
     };
-    let Some(index) = chat.files.announce(info, from, at_ms, &me) else {
+    let Some(index) = chat.files.announce(info, from, at_ms, &me, saved) else {
         return (None, Vec::new());
     };
     reselect(app, kept);
@@ -179,7 +180,8 @@ pub(super) fn announced(
 }
 
 /// Starts downloading shared file `index`, unless it cannot be; `auto`:
-/// nobody asked, so its end is told by its announcement alone.
+/// nobody asked, so its end is told by its announcement alone, and so is
+/// why it cannot start (a file saved before says so itself).
 fn download(app: &mut App, s: &Settings, index: usize, auto: bool) -> Vec<Effect> {
     let now = app.now;
     let Some(chat) = app.chat_mut() else {
@@ -188,7 +190,9 @@ fn download(app: &mut App, s: &Settings, index: usize, auto: bool) -> Vec<Effect
     match chat.files.download(index, now, auto) {
         Ok((id, file)) => vec![Effect::FetchFile { id, file }],
         Err(why) => {
-            info(app, s, why);
+            if !auto {
+                info(app, s, why);
+            }
             Vec::new()
         }
     }
@@ -226,11 +230,11 @@ pub(super) fn on_list(
 ) -> Vec<Effect> {
     let me = app.target.name.clone();
     let kept = selected_file(app);
-    let Some(chat) = app.chat_mut() else {
+    let Some((chat, saved)) = app.chat_and_saved() else {
         return Vec::new();
     };
     match result {
-        Ok(ReplyData::Files { files }) => chat.files.listed(files, &me),
+        Ok(ReplyData::Files { files }) => chat.files.listed(files, &me, saved),
         Ok(_) => chat.files.listing = false,
         Err(failure) => {
             chat.files.listing = false;
@@ -366,7 +370,7 @@ pub(super) fn on_transfer(
         TransferUpdate::Progress(done) => chat.files.progress(id, done, now),
         TransferUpdate::Finished(finish) => {
             if let Some(transfer) = chat.files.finish(id, &finish, &me) {
-                finished(app, s, transfer, finish);
+                return finished(app, s, transfer, finish);
             }
         }
     }
@@ -374,8 +378,14 @@ pub(super) fn on_transfer(
 }
 
 /// A transfer ended: one line says how (a download nobody asked for that
-/// went well is told by its announcement alone).
-fn finished(app: &mut App, s: &Settings, transfer: Transfer, finish: Finish) {
+/// went well is told by its announcement alone), and a file saved is
+/// recorded, so no later run saves it again.
+fn finished(app: &mut App, s: &Settings, transfer: Transfer, finish: Finish) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    if let (Finish::Saved(path), Some(file_id)) = (&finish, &transfer.file_id) {
+        app.saved.record(file_id, path);
+        effects.push(Effect::SaveSavedFiles);
+    }
     let name = &transfer.name;
     let (what, undone) = match transfer.direction {
         Direction::Upload => ("Upload", "not sent"),
@@ -398,4 +408,5 @@ fn finished(app: &mut App, s: &Settings, transfer: Transfer, finish: Finish) {
         ),
         Finish::Failed(message) => error(app, s, format!("{name} was {undone}: {message}")),
     }
+    effects
 }

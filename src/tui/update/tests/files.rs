@@ -1,7 +1,10 @@
 //! File sharing through `update`: the picker, uploads, automatic and
 //! asked-for downloads, the files popup.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use crossterm::event::KeyCode;
 
@@ -15,6 +18,7 @@ use crate::tui::{
         timeline::{Item, ItemKind},
         transfer::{FileState, Finish, TransferUpdate},
     },
+    session::SavedFiles,
     settings::Settings,
 };
 
@@ -443,4 +447,139 @@ fn after_a_restart_the_server_lists_the_files_still_waiting() {
         }
     );
     assert_eq!(chat(&app).files.shared().len(), 1);
+}
+
+/// bob's client saves alice's `notes.txt` (file `f1`, announced at seq 5)
+/// into `data_dir`'s downloads, and writes its record as the runtime
+/// does. Returns where the file went.
+fn saved_in_an_earlier_run(data_dir: &Path) -> PathBuf {
+    let mut app = chat_as_member();
+    let effects = update(&mut app, file_entry(5, "alice", "f1", "notes.txt", 300));
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::FetchFile { id: 1, .. }]
+    ));
+    let path = data_dir.join("notes.txt");
+    std::fs::write(&path, "notes").unwrap();
+    let effects = update(
+        &mut app,
+        AppEvent::Transfer {
+            id: 1,
+            update: TransferUpdate::Finished(Finish::Saved(path.clone())),
+        },
+    );
+    assert_eq!(effects, [Effect::SaveSavedFiles]);
+    app.saved.save(data_dir).unwrap();
+    path
+}
+
+/// bob's client started again on `data_dir`, back in "rust" having read up
+/// to seq 4 (killed before it wrote how far it read, so the announcement
+/// comes again as new); returns its effects too.
+fn restarted(data_dir: &Path) -> (App, Vec<Effect>) {
+    let mut app = fixtures::app("bob", "rust");
+    app.saved = SavedFiles::load(data_dir);
+    app.last_seq = Some(4);
+    let snap = snapshot("alice", &[("alice", true), ("bob", true)], &[], 5);
+    let effects = feed(
+        &mut app,
+        [
+            welcome("bob", crate::protocol::JoinStatus::Member, Some(snap)),
+            file_entry(5, "alice", "f1", "notes.txt", 300),
+        ],
+    );
+    (app, effects)
+}
+
+fn fetches(effects: &[Effect]) -> Vec<&str> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::FetchFile { file, .. } => Some(file.id.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_file_saved_in_an_earlier_run_shows_as_saved_and_is_not_fetched_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = saved_in_an_earlier_run(dir.path());
+    let (mut app, effects) = restarted(dir.path());
+    assert_eq!(fetches(&effects), [] as [&str; 0], "{effects:?}");
+    assert_eq!(
+        chat(&app).files.shared()[0].state,
+        FileState::Saved(path.clone())
+    );
+    assert_eq!(
+        last_kind(&app),
+        &ItemKind::File {
+            id: "f1".into(),
+            own: false
+        },
+        "its announcement alone says it is saved"
+    );
+    let screen = format!("{}", render(&app, 200, 24).backend());
+    assert!(
+        screen.contains(&format!(
+            "alice shared notes.txt (300 B) · saved to {}",
+            path.display()
+        )),
+        "{screen}"
+    );
+    // The files popup, from the server's list, says the same; Enter on it
+    // fetches nothing.
+    update(&mut app, ctrl('f'));
+    let big = 238 * 1024 * 1024;
+    update(
+        &mut app,
+        files_listed(
+            false,
+            vec![
+                listed_file(5, "alice", "f1", "notes.txt", 300),
+                listed_file(6, "alice", "f2", "big.iso", big),
+            ],
+        ),
+    );
+    assert_eq!(
+        app.popup,
+        Some(Popup::Files { selected: 1 }),
+        "still on notes.txt, under big.iso"
+    );
+    assert!(update(&mut app, key(KeyCode::Enter)).is_empty());
+    assert!(
+        matches!(last_kind(&app), ItemKind::Info(i) if i.contains("notes.txt is already saved to")),
+        "{:?}",
+        last_kind(&app)
+    );
+    let screen = format!("{}", render(&app, 200, 24).backend());
+    assert!(screen.contains("saved to"), "{screen}");
+}
+
+#[test]
+fn a_saved_file_deleted_since_can_be_fetched_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = saved_in_an_earlier_run(dir.path());
+    std::fs::remove_file(&path).unwrap();
+    let (mut app, effects) = restarted(dir.path());
+    assert_eq!(fetches(&effects), ["f1"], "the automatic rule fetches it");
+    assert_eq!(
+        chat(&app).files.shared()[0].state,
+        FileState::Downloading(1)
+    );
+    // Cancelled, it waits, and Enter in the files popup fetches it.
+    update(
+        &mut app,
+        AppEvent::Transfer {
+            id: 1,
+            update: TransferUpdate::Finished(Finish::Cancelled),
+        },
+    );
+    update(&mut app, ctrl('f'));
+    update(
+        &mut app,
+        files_listed(false, vec![listed_file(5, "alice", "f1", "notes.txt", 300)]),
+    );
+    assert_eq!(chat(&app).files.shared()[0].state, FileState::Waiting);
+    assert_eq!(fetches(&update(&mut app, key(KeyCode::Enter))), ["f1"]);
 }
