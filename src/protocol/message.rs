@@ -6,17 +6,46 @@
 //! be written from `docs/protocol.md` alone. Adding an optional field is a
 //! compatible change; anything else bumps [`PROTOCOL_VERSION`].
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Bumped on every incompatible change to the types in this module.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// File chunks and fetches moving at least this many bytes are paced by
 /// the transfer itself, not by the server's request rate limit.
 pub const BULK_PIECE_BYTES: u64 = 64 * 1024;
 
-/// Per-group sequence number of a log entry; the first entry of a group is 1.
+/// Per-conversation sequence number of a log entry; the first entry is 1.
 pub type Seq = u64;
+
+/// Names a conversation on the wire: a group's name, or for a direct
+/// conversation the two user names in byte order joined by `+` (which no
+/// name contains), so both people and the server spell it the same way.
+pub type ConvId = String;
+
+/// The id of the direct conversation between `a` and `b`.
+pub fn direct_id(a: &str, b: &str) -> ConvId {
+    let (first, second) = if a <= b { (a, b) } else { (b, a) };
+    format!("{first}+{second}")
+}
+
+/// The other person of the direct conversation `conv` as `me` sees it;
+/// `None` when `conv` is a group or not one of `me`'s.
+pub fn direct_peer<'a>(conv: &'a str, me: &str) -> Option<&'a str> {
+    let (a, b) = conv.split_once('+')?;
+    match (a == me, b == me) {
+        (true, false) => Some(b),
+        (false, true) => Some(a),
+        _ => None,
+    }
+}
+
+/// Whether `conv` names a direct conversation rather than a group.
+pub fn is_direct(conv: &str) -> bool {
+    conv.contains('+')
+}
 
 /// What a client sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,7 +57,8 @@ pub enum ClientFrame {
     Request(RequestFrame),
 }
 
-/// Opens a connection: who I am, how I prove it, and which group I want.
+/// Opens a connection: who I am and how I prove it. The connection is then
+/// subscribed to every conversation of the user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     pub version: u32,
@@ -37,12 +67,15 @@ pub struct Hello {
     /// name to a hash of the first secret it sees for it.
     #[serde(with = "serde_bytes")]
     pub secret: Vec<u8>,
-    pub group: String,
-    /// The last sequence number this client has seen in the group, so the
-    /// server resumes right after it. `None` lets the server use the cursor
-    /// it keeps for this member.
+    /// A group to open on arrival, as `join_group` would: it is created
+    /// (you are its admin) or a join request is filed, unless you are in it.
     #[serde(default)]
-    pub last_seq: Option<Seq>,
+    pub group: Option<String>,
+    /// Per conversation, the last sequence number this client has seen, so
+    /// the server resumes right after it. A conversation left out resumes
+    /// from the cursor the server keeps for this user.
+    #[serde(default)]
+    pub last_seq: BTreeMap<ConvId, Seq>,
 }
 
 /// A request with the id its reply will echo.
@@ -56,37 +89,51 @@ pub struct RequestFrame {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    /// Post a chat message to the group.
+    /// Post a chat message to a conversation.
     SendMessage {
+        conv: ConvId,
         text: String,
     },
-    /// Admin: list pending join requests.
-    ViewRequests,
+    /// Admin: list the group's pending join requests.
+    ViewRequests {
+        conv: ConvId,
+    },
     /// Admin: let a pending user in.
     ApproveRequest {
+        conv: ConvId,
         name: String,
     },
     /// Admin: turn a pending user away.
     RejectRequest {
+        conv: ConvId,
         name: String,
     },
     /// Admin: remove a member from the group.
     KickMember {
+        conv: ConvId,
         name: String,
     },
     /// Admin: hand the admin role to another member.
     ChangeAdmin {
+        conv: ConvId,
         name: String,
     },
-    WhoAdmin,
-    AllMembers,
-    OnlineMembers,
+    WhoAdmin {
+        conv: ConvId,
+    },
+    AllMembers {
+        conv: ConvId,
+    },
+    OnlineMembers {
+        conv: ConvId,
+    },
     /// Keep-alive; answered with `done`.
     Ping,
-    /// Start sending a file to the group: its name, exact size and BLAKE3
+    /// Start sending a file to a conversation: its name, exact size and BLAKE3
     /// hash. The server checks the size against its limits before any byte
     /// moves and answers `upload` with the id and chunk size to use.
     OfferFile {
+        conv: ConvId,
         name: String,
         size: u64,
         #[serde(with = "serde_bytes")]
@@ -101,7 +148,7 @@ pub enum Request {
         data: Vec<u8>,
     },
     /// All bytes are sent: the server checks size and hash, keeps the file
-    /// and announces it in the group's log; answered with `sent`.
+    /// and announces it in the conversation's log; answered with `sent`.
     CompleteUpload {
         upload: u64,
     },
@@ -122,12 +169,59 @@ pub enum Request {
     /// most `limit` (and at most 200), never from before what your
     /// membership lets you read. Answered with `history`.
     History {
+        conv: ConvId,
         before: Seq,
         limit: u32,
     },
-    /// The group's files that can still be fetched (that your membership
-    /// lets you read); answered with `files`.
-    ListFiles,
+    /// The conversation's files that can still be fetched (that your
+    /// membership lets you read); answered with `files`.
+    ListFiles {
+        conv: ConvId,
+    },
+    /// Open a group without reconnecting: it is created (you are its admin)
+    /// or a join request is filed. Answered with `conversation`; the log
+    /// you may read follows as `message` events.
+    JoinGroup {
+        group: String,
+    },
+    /// Leave a group: a member leaves, a pending user withdraws the request,
+    /// and the last member closes the group (its log and files are
+    /// deleted). An admin with other members must hand the role over first.
+    LeaveGroup {
+        group: String,
+    },
+    /// Open (or find) the direct conversation with `name`, who must share a
+    /// group with you. Answered with `conversation`.
+    OpenDirect {
+        name: String,
+    },
+    /// Stop seeing `name`'s direct messages; they are not told. Their
+    /// direct conversation disappears from your list until `unignore`.
+    Ignore {
+        name: String,
+    },
+    /// Undo `ignore`; the conversation returns with what was sent meanwhile.
+    Unignore {
+        name: String,
+    },
+    /// Whom you ignore; answered with `names`.
+    ListIgnored,
+    /// Messages containing every word of `text`, across the conversations
+    /// you may read, newest first, at most `limit` (and at most 100);
+    /// answered with `search_hits`.
+    Search {
+        text: String,
+        limit: u32,
+    },
+    /// You have read `conv` up to `seq`. Positions only move forward; your
+    /// other connections are told with `read_up_to`.
+    MarkRead {
+        conv: ConvId,
+        seq: Seq,
+    },
+    /// Your conversations with their unread counts; answered with
+    /// `conversations`.
+    ListConversations,
 }
 
 /// What the server sends.
@@ -144,14 +238,39 @@ pub enum ServerFrame {
     Error(ErrorBody),
 }
 
-/// How a hello ended.
+/// How a hello ended: every conversation of the user. The log entries
+/// each one has after the resume point follow as `message` events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Welcome {
-    pub status: JoinStatus,
     pub name: String,
-    pub group: String,
-    /// The group as it is now; `None` while the join request is pending.
+    pub conversations: Vec<Conversation>,
+}
+
+/// One conversation as its member sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: ConvId,
+    pub kind: ConvKind,
+    pub status: JoinStatus,
+    /// The conversation as it is now; `None` while a join request is pending.
     pub snapshot: Option<GroupSnapshot>,
+    /// The newest entry this user has read, on any connection.
+    pub read: Seq,
+    /// Messages and files from others after `read`, counted up to
+    /// [`UNREAD_COUNT_MAX`].
+    pub unread: u32,
+    /// How many of those mention this user (`@name`).
+    pub mentions: u32,
+}
+
+/// Unread counts stop here; a client shows more as "999+".
+pub const UNREAD_COUNT_MAX: u32 = 999;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConvKind {
+    Group,
+    Direct,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,11 +284,14 @@ pub enum JoinStatus {
     Member,
     /// You asked to join; the admin decides. Approval arrives as an event.
     Pending,
+    /// One of the two people of a direct conversation.
+    Direct,
 }
 
-/// What a member needs to draw the group on arrival.
+/// What a member needs to draw a conversation on arrival.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupSnapshot {
+    /// Empty in a direct conversation, which has no admin.
     pub admin: String,
     pub members: Vec<MemberInfo>,
     /// Pending join requests, oldest first; empty unless you are the admin.
@@ -251,6 +373,27 @@ pub enum ReplyData {
     Files {
         files: Vec<SharedFile>,
     },
+    /// A conversation opened by `join_group` or `open_direct`.
+    Conversation {
+        conversation: Conversation,
+    },
+    Conversations {
+        conversations: Vec<Conversation>,
+    },
+    Names {
+        names: Vec<String>,
+    },
+    /// Matches, newest first.
+    SearchHits {
+        hits: Vec<SearchHit>,
+    },
+}
+
+/// One message found by `search`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub conv: ConvId,
+    pub entry: LogEntry,
 }
 
 /// A file that can be fetched, with the entry that announced it.
@@ -266,32 +409,55 @@ pub struct SharedFile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
-    /// A new entry in the group's log, delivered in sequence order.
+    /// A new entry in a conversation's log, delivered in sequence order.
     Message {
+        conv: ConvId,
         entry: LogEntry,
     },
     MemberOnline {
+        conv: ConvId,
         name: String,
     },
     MemberOffline {
+        conv: ConvId,
         name: String,
     },
     /// To the admin: someone asked to join.
     JoinRequested {
+        conv: ConvId,
         request: JoinRequest,
     },
     /// To a pending user: you are in. Log entries follow.
     RequestApproved {
+        conv: ConvId,
         by: String,
         snapshot: GroupSnapshot,
     },
-    /// To a pending user: the admin said no. The connection closes; you may ask again later.
+    /// To a pending user: the admin said no. You may ask again later.
     RequestRejected {
+        conv: ConvId,
         by: String,
     },
-    /// To the kicked member. The connection closes; you may ask to join again.
+    /// To the kicked member; no more of the group reaches you. You may ask
+    /// to join again.
     Kicked {
+        conv: ConvId,
         by: String,
+    },
+    /// A conversation joined you: a direct conversation someone opened
+    /// with you, or one you opened or joined on another connection. Its
+    /// log follows as `message` events.
+    ConversationAdded {
+        conversation: Conversation,
+    },
+    /// You left the conversation (on another connection), or it closed.
+    ConversationRemoved {
+        conv: ConvId,
+    },
+    /// You read `conv` up to `seq` on another connection.
+    ReadUpTo {
+        conv: ConvId,
+        seq: Seq,
     },
     /// The server is going down; reconnect later.
     ServerShutdown,
@@ -321,6 +487,9 @@ pub enum Body {
         name: String,
     },
     MemberKicked {
+        name: String,
+    },
+    MemberLeft {
         name: String,
     },
     AdminChanged {
@@ -406,7 +575,7 @@ pub enum ErrorCode {
     InvalidSecret,
     /// The name belongs to another identity.
     NameTaken,
-    /// The request needs membership of the group.
+    /// The request needs membership of the conversation.
     NotMember,
     /// Your join request is still waiting for the admin.
     Pending,
@@ -418,8 +587,6 @@ pub enum ErrorCode {
     InvalidTarget,
     MessageTooLarge,
     EmptyMessage,
-    /// The same name joined the group from another connection.
-    Replaced,
     /// The connection could not keep up with the group and was dropped; reconnect to catch up.
     TooSlow,
     TooManyConnections,
