@@ -516,7 +516,7 @@ fn read_log(server: &str, name: &str, data_dir: &Path) -> Vec<(String, String)> 
         loop {
             let entry = session
                 .wait_for(|e| match e {
-                    ClientEvent::Server(Event::Message { entry }) => Some(entry.clone()),
+                    ClientEvent::Server(Event::Message { entry, .. }) => Some(entry.clone()),
                     _ => None,
                 })
                 .await;
