@@ -155,7 +155,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "/reconnect",
         args: "",
-        help: "connect again now (after a kick: ask to join again)",
+        help: "connect again now",
         completes: Completes::Nothing,
         admin_only: false,
     },
@@ -263,7 +263,7 @@ pub fn parse(line: &str) -> Result<Line, String> {
     };
     let one_name = |make: fn(String) -> Command| match args.as_slice() {
         [name] => Ok(make(name.trim_start_matches('@').to_owned())),
-        [] => Err(format!("{} needs a NAME ({})", spec.name, usage())),
+        [] => Err(format!("{} needs a {} ({})", spec.name, spec.args, usage())),
         _ => Err(format!("{} takes one NAME ({})", spec.name, usage())),
     };
     let command = match spec.name {

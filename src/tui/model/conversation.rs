@@ -191,6 +191,9 @@ impl Conv {
         self.unread.read_up_to(local);
         self.seen = self.seen.max(resume);
         self.timeline.start_catch_up(head, resume);
+        if conversation.unread > 0 {
+            self.timeline.away_until(head);
+        }
     }
 
     /// How the conversation is named on screen: `#group` or `@peer`.

@@ -132,11 +132,11 @@ mod tests {
         assert_eq!(query, "tokio");
         search.asking(query);
         assert_eq!(search.to_ask(), None, "asked: Enter jumps");
-        search.query.push_str(" select");
+        search.query = "tokio select".into();
         search.asking(search.to_ask().unwrap());
         search.answered("tokio", Ok(vec![hit("rust", 1)]));
         assert_eq!(search.results, Results::Asking, "an older answer");
-        search.answered("tokio  select", Ok(vec![hit("rust", 2), hit("go", 1)]));
+        search.answered("tokio select", Ok(vec![hit("rust", 2), hit("go", 1)]));
         search.select_by(5);
         assert_eq!(search.selected_hit(), Some(&hit("go", 1)));
     }

@@ -176,6 +176,9 @@ pub struct Timeline {
     divider_open: bool,
     /// While catching up after a (re)connect: the head the server reported.
     catch_up_to: Option<Seq>,
+    /// Entries up to here came while the user was away: the server counted
+    /// them unread.
+    away_to: Option<Seq>,
     last_day: Option<String>,
 }
 
@@ -208,6 +211,7 @@ impl Timeline {
             }
             self.divider_lines = Some(0);
             self.divider_open = true;
+            self.away_to = None;
         }
         if let Some(lines) = &mut self.divider_lines {
             *lines += height;
@@ -221,16 +225,27 @@ impl Timeline {
     }
 
     /// Does news from entry `seq` need a divider above it: it is not read
-    /// (after `read`), it came in a catch-up or while the user was not
-    /// `looking`, and no divider already marks news not looked at?
+    /// (after `read`), it came while the user was away (in a catch-up,
+    /// counted unread by the server, or while not `looking`), and no
+    /// divider already marks news not looked at?
     pub fn divider_due(&self, seq: Seq, read: Seq, looking: bool) -> bool {
-        seq > read && !self.divider_open && (!looking || self.catching_up(seq))
+        let away = !looking || self.catching_up(seq) || self.away_to.is_some_and(|to| seq <= to);
+        seq > read && !self.divider_open && away
+    }
+
+    /// The server counts entries up to `head` unread: they came while the
+    /// user was away, whenever they arrive.
+    pub fn away_until(&mut self, head: Seq) {
+        self.away_to = Some(head);
     }
 
     /// The user looked at the newest messages: the divider stays where it
-    /// is, and news arriving later while away gets a new one.
+    /// is, and news arriving later while away gets a new one. A catch-up
+    /// still arriving is news from while away, below the same divider.
     pub fn looked(&mut self) {
-        self.divider_open = false;
+        if self.caught_up() {
+            self.divider_open = false;
+        }
     }
 
     /// Scrolls so that the divider stays at the top of a pane `page` lines
@@ -456,6 +471,7 @@ mod tests {
     fn chat(own: bool) -> Item {
         Item {
             at_ms: Some(0),
+            seq: None,
             kind: ItemKind::Chat {
                 from: "x".into(),
                 text: "hi".into(),
@@ -466,23 +482,24 @@ mod tests {
     }
 
     fn info() -> Item {
-        Item {
-            at_ms: None,
-            kind: ItemKind::Info("note".into()),
-        }
+        Item::note(ItemKind::Info("note".into()))
+    }
+
+    fn divider() -> Item {
+        Item::note(ItemKind::Divider("while you were away".into()))
     }
 
     #[test]
     fn scrolled_back_the_view_holds_still_and_counts_only_messages() {
         let mut timeline = Timeline::default();
-        timeline.push(chat(false), 3, true);
+        timeline.push(chat(false), 3);
         assert_eq!(timeline.scroll(), Scroll::default(), "following the bottom");
-        assert_eq!(timeline.unread(), 0);
+        assert!(timeline.at_newest());
         timeline.scroll_by(10, 6);
         assert_eq!(timeline.scroll().offset, 6);
-        timeline.push(chat(false), 2, true);
-        timeline.push(info(), 1, true);
-        timeline.push(chat(true), 1, true);
+        timeline.push(chat(false), 2);
+        timeline.push(info(), 1);
+        timeline.push(chat(true), 1);
         assert_eq!(
             timeline.scroll(),
             Scroll {
@@ -491,44 +508,62 @@ mod tests {
             },
             "a local note and my own message are not new messages"
         );
-        assert_eq!(timeline.unread(), 1);
+        assert!(!timeline.at_newest());
         timeline.scroll_by(-100, 10);
         assert_eq!(timeline.scroll(), Scroll::default());
-        assert_eq!(timeline.unread(), 0, "back at the bottom, all is read");
     }
 
     #[test]
-    fn messages_count_as_unread_while_the_window_is_away() {
+    fn a_catch_up_is_known_only_from_a_resume_point_and_replays_are_dropped() {
         let mut timeline = Timeline::default();
-        timeline.push(chat(false), 1, false);
-        timeline.push(chat(true), 1, false);
-        timeline.push(info(), 1, false);
-        assert_eq!(timeline.unread(), 1);
-        timeline.seen();
-        assert_eq!(timeline.unread(), 0);
-    }
-
-    #[test]
-    fn a_catch_up_gets_one_divider_and_replays_are_dropped() {
-        let mut timeline = Timeline::default();
-        timeline.start_catch_up(5, Some(3), true);
+        timeline.start_catch_up(5, Some(3));
         assert!(!timeline.caught_up());
-        assert!(timeline.take_seq(3));
-        assert!(
-            !timeline.divider_before(3, false),
-            "a replay of what was read"
-        );
+        assert!(timeline.catching_up(4));
         assert!(timeline.take_seq(4));
-        assert!(timeline.divider_before(4, true));
+        timeline.arrived(4);
         assert!(timeline.take_seq(5));
-        assert!(!timeline.divider_before(5, true));
+        timeline.arrived(5);
         assert!(timeline.caught_up());
         assert!(!timeline.take_seq(5), "the same entry again");
         assert!(timeline.take_seq(6));
-        // Nothing missed: no catch-up at all.
-        timeline.start_catch_up(6, Some(6), true);
+        // Nothing missed, or no resume point told: no catch-up at all.
+        timeline.start_catch_up(6, Some(6));
         assert!(timeline.caught_up());
-        assert!(!timeline.divider_before(7, true));
+        timeline.start_catch_up(9, None);
+        assert!(timeline.caught_up());
+    }
+
+    #[test]
+    fn one_divider_marks_news_nobody_looked_at() {
+        let mut timeline = Timeline::default();
+        // Looking at the newest, nothing needs a divider; away, news does.
+        assert!(!timeline.divider_due(4, 3, true));
+        assert!(!timeline.divider_due(3, 3, false), "read already");
+        assert!(timeline.divider_due(4, 3, false));
+        timeline.push(chat(false), 1);
+        timeline.push(divider(), 1);
+        timeline.push(chat(false), 1);
+        assert!(!timeline.divider_due(5, 3, false), "one is open");
+        // Looked at, then news again while away: the divider moves down.
+        timeline.looked();
+        assert!(timeline.divider_due(6, 5, false));
+        timeline.push(divider(), 1);
+        let dividers = timeline
+            .items()
+            .iter()
+            .filter(|i| matches!(i.kind, ItemKind::Divider(_)))
+            .count();
+        assert_eq!(dividers, 1);
+        assert_eq!(timeline.items().last(), Some(&divider()));
+        // A catch-up, or entries the server counts unread, are news from
+        // while away even when looking.
+        let mut timeline = Timeline::default();
+        timeline.start_catch_up(9, Some(5));
+        assert!(timeline.divider_due(6, 5, true));
+        let mut timeline = Timeline::default();
+        timeline.away_until(9);
+        assert!(timeline.divider_due(6, 5, true));
+        assert!(!timeline.divider_due(10, 5, true), "live, while looking");
     }
 
     #[test]
@@ -537,7 +572,7 @@ mod tests {
         assert_eq!(timeline.ask_older(11), Some(11), "nothing shown yet");
         assert_eq!(timeline.ask_older(11), None, "one page at a time");
         assert!(timeline.take_seq(11), "a live entry meanwhile");
-        timeline.push(chat(false), 1, true);
+        timeline.push(chat(false), 1);
         timeline.scroll_by(1, 1);
         let page = Page {
             items: vec![info(), chat(true)],
@@ -564,33 +599,59 @@ mod tests {
     }
 
     #[test]
+    fn a_jump_detaches_the_timeline_until_newer_pages_reach_the_live_end() {
+        let mut timeline = Timeline::default();
+        assert!(timeline.take_seq(500));
+        timeline.push(chat(false), 1);
+        timeline.jump(42);
+        assert!(timeline.items().is_empty());
+        assert_eq!(timeline.below(), Below::Asking);
+        assert_eq!(timeline.highlight(), Some(42));
+        assert!(!timeline.take_seq(501), "live entries wait below");
+        let page = |oldest, newest| Page {
+            items: vec![chat(false); 3],
+            oldest,
+            newest,
+            last_day: None,
+        };
+        timeline.append(Some(page(23, 52)), &[1, 1, 1], false);
+        assert_eq!(timeline.scroll().offset, 0, "the first page is the view");
+        assert_eq!(timeline.below(), Below::More);
+        assert!(!timeline.at_newest());
+        assert_eq!(timeline.ask_newer(100), Some(153));
+        assert_eq!(timeline.ask_newer(100), None, "one page at a time");
+        timeline.scroll_by(1, 2);
+        timeline.append(Some(page(53, 501)), &[2, 2, 2], true);
+        assert_eq!(timeline.scroll().offset, 7, "the view holds still");
+        assert!(timeline.live());
+        assert!(timeline.take_seq(502));
+        assert_eq!(timeline.oldest_seq(), Some(23));
+    }
+
+    #[test]
     fn the_divider_stays_in_view_while_the_catch_up_fills_more_than_a_page() {
         let mut timeline = Timeline::default();
-        timeline.start_catch_up(20, Some(10), true);
-        timeline.push(chat(false), 1, true);
-        let divider = Item {
-            at_ms: None,
-            kind: ItemKind::Divider("while you were away".into()),
-        };
-        timeline.push(divider, 1, true);
+        timeline.start_catch_up(20, Some(10));
+        timeline.push(chat(false), 1);
+        timeline.push(divider(), 1);
         for seq in 11..20 {
-            assert!(!timeline.divider_before(seq, true) || seq == 11);
-            timeline.push(chat(false), 2, true);
+            timeline.arrived(seq);
+            timeline.push(chat(false), 2);
             timeline.keep_divider_in_view(5);
         }
         // 1 + 9 × 2 lines from the divider down, 5 on the page.
         assert_eq!(timeline.scroll().offset, 14);
-        timeline.divider_before(20, true);
-        timeline.push(chat(false), 2, true);
+        timeline.arrived(20);
+        timeline.push(chat(false), 2);
         timeline.keep_divider_in_view(5);
         assert_eq!(timeline.scroll().offset, 16, "the last of the catch-up");
         assert!(timeline.caught_up());
         // Caught up, the view no longer follows the divider but holds still.
-        timeline.push(chat(false), 3, true);
+        timeline.push(chat(false), 3);
         timeline.keep_divider_in_view(5);
         assert_eq!(timeline.scroll().offset, 19);
         timeline.scroll_by(-100, 19);
-        timeline.push(chat(false), 3, true);
+        timeline.push(chat(false), 3);
         timeline.keep_divider_in_view(5);
         assert_eq!(
             timeline.scroll().offset,
@@ -613,7 +674,7 @@ mod tests {
     #[test]
     fn a_day_line_comes_when_the_date_changes() {
         let mut timeline = Timeline::default();
-        assert!(!timeline.day_changed("Fri 2 Jan 2026"), "the first day");
+        assert!(!timeline.day_changed("Fri 2 Jan 2026"));
         assert!(!timeline.day_changed("Fri 2 Jan 2026"));
         assert!(timeline.day_changed("Sat 3 Jan 2026"));
     }

@@ -612,8 +612,9 @@ pub(super) fn looked(app: &mut App) {
     }
     if let Some(conv) = app.chat_mut().and_then(Chat::current_mut) {
         conv.timeline.looked();
-        if let Some(seen) = conv.seen {
-            conv.unread.read_up_to(seen);
+        // What is shown is read: what arrived, and a page of history.
+        if let Some(newest) = conv.seen.max(conv.timeline.newest_seq()) {
+            conv.unread.read_up_to(newest);
         }
     }
 }

@@ -27,6 +27,7 @@ use crate::{
 
 pub(super) fn on_entry(app: &mut App, s: &Settings, id: &str, entry: LogEntry) -> Vec<Effect> {
     let looking = looking_at(app, id);
+    let present = present_at(app, id);
     let Some(chat) = app.chat_mut() else {
         return Vec::new();
     };
@@ -52,7 +53,8 @@ pub(super) fn on_entry(app: &mut App, s: &Settings, id: &str, entry: LogEntry) -
     if news {
         conv.unread.arrived(entry.seq, mention);
     }
-    let divider = news && conv.timeline.divider_due(entry.seq, read, looking);
+    // Scrolled back is still here: the marker below counts what comes.
+    let divider = news && conv.timeline.divider_due(entry.seq, read, present);
     let shown = conv.timeline.take_seq(entry.seq);
     let direct = conv.peer.is_some();
     let title = conv.label();
@@ -122,17 +124,25 @@ fn alert(s: &Settings, title: &str, body: String, looking: bool) -> Vec<Effect> 
     }
 }
 
-/// Does the user see the newest entries of conversation `id` now: shown,
-/// at the bottom, the window focused, nothing over it?
-pub(super) fn looking_at(app: &App, id: &str) -> bool {
-    let Some(chat) = app.chat() else { return false };
+/// Is the user in conversation `id` now: shown, the window focused?
+fn present_at(app: &App, id: &str) -> bool {
     app.window_focused
+        && app.chat().is_some_and(|chat| {
+            chat.selected() == Some(id)
+                && chat.lone_waiting().is_none()
+                && chat.current().is_some_and(|conv| conv.readable())
+        })
+}
+
+/// Does the user see the newest entries of conversation `id` now: in it,
+/// at the bottom, nothing over it?
+pub(super) fn looking_at(app: &App, id: &str) -> bool {
+    present_at(app, id)
         && app.popup.is_none()
-        && chat.selected() == Some(id)
-        && chat.lone_waiting().is_none()
-        && chat
-            .current()
-            .is_some_and(|conv| conv.readable() && conv.timeline.at_newest())
+        && app
+            .chat()
+            .and_then(|chat| chat.current())
+            .is_some_and(|conv| conv.timeline.at_newest())
 }
 
 /// What `entry` shows in the messages pane (`None` for a file already

@@ -85,10 +85,14 @@ pub fn draw_status(
     }
     let right_width = right.iter().map(Span::width).sum::<usize>() as u16;
     let label = current.map_or_else(|| "PyconChat".to_owned(), |conv| conv.label());
-    let who = format!(" {label} │ {}{role} ", chat.me());
     let server = format!("│ {} ", app.target.server);
-    // The server goes first when room runs out; the connection state stays.
+    // When room runs out the server goes first, then who you are; the
+    // conversation and the connection state stay.
     let left_room = area.width.saturating_sub(right_width) as usize;
+    let mut who = format!(" {label} │ {}{role} ", chat.me());
+    if who.width() > left_room {
+        who = format!(" {label} ");
+    }
     let mut spans = vec![Span::styled(who.clone(), theme.status_bar)];
     if who.width() + server.width() <= left_room {
         spans.push(Span::styled(server, theme.status_bar));
