@@ -15,7 +15,11 @@ use std::{
 
 use serde::Deserialize;
 
-use crate::{protocol::DEFAULT_MAX_FRAME_BYTES, server::Limits};
+use crate::{
+    protocol::DEFAULT_MAX_FRAME_BYTES,
+    server::Limits,
+    tui::settings::{Notify, Osc},
+};
 
 /// The port `serve` listens on and `join` connects to unless told otherwise.
 pub const DEFAULT_PORT: u16 = 7667;
@@ -253,8 +257,12 @@ pub struct ClientConfig {
     pub group: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub max_frame_bytes: usize,
-    /// Ring the terminal bell when a message mentions `@you`.
+    /// Alert (by `notify`) when a message mentions `@you` or comes in a
+    /// direct conversation.
     pub bell_on_mention: bool,
+    /// How those alerts reach you: a desktop notification through the
+    /// terminal's escape sequence, the bell, or nothing.
+    pub notify: NotifySetting,
     /// Ring the terminal bell when someone asks to join (admin only).
     pub bell_on_request: bool,
     /// Connect without TLS (the server must run with `--plaintext` too).
@@ -280,12 +288,42 @@ impl Default for ClientConfig {
             data_dir: None,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             bell_on_mention: true,
+            notify: NotifySetting::Auto,
             bell_on_request: true,
             plaintext: false,
             download_dir: None,
             auto_download_mb: 20,
             theme: None,
             timestamp_format: "%H:%M".to_owned(),
+        }
+    }
+}
+
+/// `notify` in `[client]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifySetting {
+    /// A desktop notification in terminals known to show one, else the bell.
+    #[default]
+    Auto,
+    /// iTerm2's OSC 9 (also kitty, WezTerm, Ghostty).
+    Osc9,
+    /// rxvt-unicode's OSC 777 (also foot, WezTerm, Ghostty).
+    Osc777,
+    Bell,
+    Off,
+}
+
+impl NotifySetting {
+    /// What the setting means in this terminal; `env` reads the
+    /// environment (`auto` looks at `TERM` and `TERM_PROGRAM`).
+    pub fn resolve(self, env: impl Fn(&str) -> Option<String>) -> Notify {
+        match self {
+            NotifySetting::Auto => Notify::detect(env),
+            NotifySetting::Osc9 => Notify::Desktop(Osc::Osc9),
+            NotifySetting::Osc777 => Notify::Desktop(Osc::Osc777),
+            NotifySetting::Bell => Notify::Bell,
+            NotifySetting::Off => Notify::Off,
         }
     }
 }

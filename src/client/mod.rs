@@ -5,10 +5,11 @@
 //! [`Client::connect`] makes the first connection and returns a cheap
 //! [`Client`] handle plus a channel of [`ClientEvent`]s. A background task
 //! owns the socket: requests go to it over a channel and their replies come
-//! back on oneshots, so no caller ever blocks on the network. When the
-//! connection drops, the task reconnects with backoff and resumes from the
-//! last sequence number it saw, so the log continues with no gap and no
-//! duplicate.
+//! back on oneshots, so no caller ever blocks on the network. One
+//! connection carries every conversation of the user. When it drops, the
+//! task reconnects with backoff and resumes each conversation from the last
+//! sequence number it saw there, and drops whatever the server sends again
+//! at or below it, so every log continues with no gap and no duplicate.
 
 mod identity;
 mod pacer;
@@ -23,7 +24,11 @@ use crate::tls::{self, PinOutcome, Stream};
 use rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
 
 use futures::{SinkExt, StreamExt};
 use tokio::{
@@ -34,9 +39,9 @@ use tokio::{
 use tokio_util::codec::Framed;
 
 use crate::protocol::{
-    ClientFrame, DEFAULT_MAX_FRAME_BYTES, ErrorBody, ErrorCode, Event, FrameCodec, FrameError,
-    Hello, MemberInfo, Outcome, PROTOCOL_VERSION, ReplyData, Request, RequestFrame, Seq,
-    ServerFrame, Welcome, decode, encode,
+    ClientFrame, ConvId, Conversation, DEFAULT_MAX_FRAME_BYTES, ErrorBody, ErrorCode, Event,
+    FrameCodec, FrameError, Hello, JoinStatus, MemberInfo, Outcome, PROTOCOL_VERSION, ReplyData,
+    Request, RequestFrame, SearchHit, Seq, ServerFrame, Welcome, decode, encode,
 };
 
 /// How to reach a server and who to be there.
@@ -45,7 +50,10 @@ pub struct ConnectOptions {
     /// `host:port`.
     pub server: String,
     pub name: String,
-    pub group: String,
+    /// A group to open on the first connection, as `join_group` would
+    /// (created, or a join request filed). Reconnects never send it again:
+    /// a group left meanwhile stays left.
+    pub group: Option<String>,
     pub identity: Identity,
     pub max_frame_bytes: usize,
     /// Reconnect after losing the connection; off, a loss ends the client.
@@ -57,9 +65,10 @@ pub struct ConnectOptions {
     /// long without hearing from the server, it counts the connection as
     /// dead and reconnects. Must stay below the server's idle timeout.
     pub heartbeat: Duration,
-    /// Resume after this sequence number on the first connection (for
-    /// example the last one a previous run of the client saw).
-    pub last_seq: Option<Seq>,
+    /// Per conversation, resume after this sequence number on the first
+    /// connection (for example where a previous run of the client stopped).
+    /// A conversation left out resumes from the server's cursor.
+    pub last_seq: BTreeMap<ConvId, Seq>,
     pub transport: Transport,
 }
 
@@ -75,23 +84,26 @@ pub enum Transport {
 }
 
 impl ConnectOptions {
+    /// Options to connect as `name`, opening `group` on arrival; an empty
+    /// `group` (never a valid group name) opens none.
     pub fn new(
         server: impl Into<String>,
         name: impl Into<String>,
         group: impl Into<String>,
         identity: Identity,
     ) -> Self {
+        let group = group.into();
         Self {
             server: server.into(),
             name: name.into(),
-            group: group.into(),
+            group: (!group.is_empty()).then_some(group),
             identity,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             reconnect: true,
             min_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(30),
             heartbeat: Duration::from_secs(30),
-            last_seq: None,
+            last_seq: BTreeMap::new(),
             transport: Transport::Tls {
                 known_servers: None,
             },
@@ -152,8 +164,8 @@ impl ClientError {
 pub enum ClientEvent {
     /// Connected again after a loss; the hello's answer.
     Reconnected(Welcome),
-    /// Something the server pushed. A kick or a rejection ends the
-    /// session, so it comes once, as [`ClientEvent::Closed`], not here.
+    /// Something the server pushed. A log entry at or below the last one
+    /// seen in its conversation (a resume's overlap) is not passed on.
     Server(Event),
     /// First TLS connection to a server whose certificate the system does
     /// not vouch for: its fingerprint is now pinned. Show it to the user to
@@ -173,12 +185,6 @@ pub enum ClientEvent {
 pub enum CloseReason {
     /// We asked to leave.
     Disconnected,
-    Kicked {
-        by: String,
-    },
-    Rejected {
-        by: String,
-    },
     /// The server ended the session for a reason reconnecting will not fix.
     Refused(ErrorBody),
     /// The connection dropped and reconnecting is off.
@@ -212,9 +218,9 @@ impl Client {
         let (requests, queue) = mpsc::unbounded_channel();
         let hurry = Arc::new(Notify::new());
         let (events_tx, events) = mpsc::channel(1024);
-        let (framed, welcome) = open(&options, &mut pins, options.last_seq, &events_tx).await?;
+        let (framed, welcome) = open(&options, &mut pins, &events_tx).await?;
         let worker = Worker {
-            last_seq: options.last_seq,
+            last_seq: options.last_seq.clone(),
             pins,
             options,
             queue,
@@ -253,23 +259,34 @@ impl Client {
         self.hurry.notify_one();
     }
 
-    /// Posts a message; returns its sequence number once it is durable.
-    pub async fn send_message(&self, text: impl Into<String>) -> Result<Seq, ClientError> {
-        match self
-            .request(Request::SendMessage { text: text.into() })
-            .await?
-        {
+    /// Posts a message to `conv`; returns its sequence number once it is
+    /// durable.
+    pub async fn send_message(
+        &self,
+        conv: impl Into<ConvId>,
+        text: impl Into<String>,
+    ) -> Result<Seq, ClientError> {
+        let request = Request::SendMessage {
+            conv: conv.into(),
+            text: text.into(),
+        };
+        match self.request(request).await? {
             ReplyData::Sent { seq } => Ok(seq),
             other => Err(unexpected(other)),
         }
     }
 
-    pub async fn members(&self) -> Result<Vec<MemberInfo>, ClientError> {
-        self.members_of(Request::AllMembers).await
+    pub async fn members(&self, conv: impl Into<ConvId>) -> Result<Vec<MemberInfo>, ClientError> {
+        let conv = conv.into();
+        self.members_of(Request::AllMembers { conv }).await
     }
 
-    pub async fn online_members(&self) -> Result<Vec<MemberInfo>, ClientError> {
-        self.members_of(Request::OnlineMembers).await
+    pub async fn online_members(
+        &self,
+        conv: impl Into<ConvId>,
+    ) -> Result<Vec<MemberInfo>, ClientError> {
+        let conv = conv.into();
+        self.members_of(Request::OnlineMembers { conv }).await
     }
 
     async fn members_of(&self, request: Request) -> Result<Vec<MemberInfo>, ClientError> {
@@ -279,9 +296,43 @@ impl Client {
         }
     }
 
-    pub async fn who_admin(&self) -> Result<String, ClientError> {
-        match self.request(Request::WhoAdmin).await? {
+    pub async fn who_admin(&self, conv: impl Into<ConvId>) -> Result<String, ClientError> {
+        let conv = conv.into();
+        match self.request(Request::WhoAdmin { conv }).await? {
             ReplyData::Admin { name } => Ok(name),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Opens a group without reconnecting: creates it, files a join
+    /// request, or finds it when already in it.
+    pub async fn join_group(&self, group: impl Into<String>) -> Result<Conversation, ClientError> {
+        let group = group.into();
+        self.conversation(Request::JoinGroup { group }).await
+    }
+
+    /// Opens (or finds) the direct conversation with `name`.
+    pub async fn open_direct(&self, name: impl Into<String>) -> Result<Conversation, ClientError> {
+        let name = name.into();
+        self.conversation(Request::OpenDirect { name }).await
+    }
+
+    async fn conversation(&self, request: Request) -> Result<Conversation, ClientError> {
+        match self.request(request).await? {
+            ReplyData::Conversation { conversation } => Ok(conversation),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Messages containing every word of `text`, newest first.
+    pub async fn search(
+        &self,
+        text: impl Into<String>,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, ClientError> {
+        let text = text.into();
+        match self.request(Request::Search { text, limit }).await? {
+            ReplyData::SearchHits { hits } => Ok(hits),
             other => Err(unexpected(other)),
         }
     }
@@ -343,7 +394,6 @@ impl PinStore {
 async fn open(
     options: &ConnectOptions,
     pins: &mut PinStore,
-    last_seq: Option<Seq>,
     events: &mpsc::Sender<ClientEvent>,
 ) -> Result<(Connection, Welcome), ClientError> {
     let server = &options.server;
@@ -394,7 +444,7 @@ async fn open(
         name: options.name.clone(),
         secret: options.identity.secret().to_vec(),
         group: options.group.clone(),
-        last_seq,
+        last_seq: options.last_seq.clone(),
     });
     framed.send(encode(&hello)).await?;
     match read_frame(&mut framed).await? {
@@ -447,9 +497,9 @@ struct Worker {
     queue: mpsc::UnboundedReceiver<(Request, ReplyTx)>,
     events: mpsc::Sender<ClientEvent>,
     hurry: Arc<Notify>,
-    /// The newest log entry received: where a reconnect resumes. `None`
-    /// until one arrives, so the server resumes from its own cursor.
-    last_seq: Option<Seq>,
+    /// Per conversation, the newest log entry received: where a reconnect
+    /// resumes. A conversation not here resumes from the server's cursor.
+    last_seq: BTreeMap<ConvId, Seq>,
     next_id: u32,
     waiting: HashMap<u32, ReplyTx>,
 }
@@ -491,7 +541,11 @@ impl Worker {
                 if self.events.send(notice).await.is_err() || !self.wait(delay).await {
                     return;
                 }
-                match open(&self.options, &mut self.pins, self.last_seq, &self.events).await {
+                // The group to open was opened by the first hello; the
+                // conversations come back through what was seen.
+                self.options.group = None;
+                self.options.last_seq = self.last_seq.clone();
+                match open(&self.options, &mut self.pins, &self.events).await {
                     Ok((framed, welcome)) => {
                         attempt = 0;
                         if self
@@ -600,9 +654,23 @@ impl Worker {
         Ok(())
     }
 
+    /// A conversation opened: a group just created has a log of its own,
+    /// whatever one of the same name held before.
+    fn opened(&mut self, conversation: &Conversation) {
+        if conversation.status == JoinStatus::Created {
+            self.last_seq.remove(&conversation.id);
+        }
+    }
+
     async fn receive(&mut self, frame: ServerFrame) -> Option<Ending> {
         match frame {
             ServerFrame::Reply(reply) => {
+                if let Outcome::Ok {
+                    data: ReplyData::Conversation { conversation },
+                } = &reply.outcome
+                {
+                    self.opened(conversation);
+                }
                 if let Some(waiter) = self.waiting.remove(&reply.id) {
                     let _ = waiter.send(match reply.outcome {
                         Outcome::Ok { data } => Ok(data),
@@ -613,17 +681,23 @@ impl Worker {
             }
             ServerFrame::Event(event) => {
                 let ending = match &event {
-                    Event::Message { entry } => {
-                        self.last_seq = self.last_seq.max(Some(entry.seq));
+                    Event::Message { conv, entry } => {
+                        let seen = self.last_seq.entry(conv.clone()).or_default();
+                        if entry.seq <= *seen {
+                            return None;
+                        }
+                        *seen = entry.seq;
                         None
                     }
-                    // These end the session: they are told once, as the
-                    // reason the client closed.
-                    Event::Kicked { by } => {
-                        return Some(Ending::Closed(CloseReason::Kicked { by: by.clone() }));
+                    Event::ConversationAdded { conversation } => {
+                        self.opened(conversation);
+                        None
                     }
-                    Event::RequestRejected { by } => {
-                        return Some(Ending::Closed(CloseReason::Rejected { by: by.clone() }));
+                    // A closed group's name may be taken again, its log
+                    // starting over at 1.
+                    Event::ConversationRemoved { conv } => {
+                        self.last_seq.remove(conv);
+                        None
                     }
                     Event::ServerShutdown => {
                         Some(Ending::Lost("the server is shutting down".into()))

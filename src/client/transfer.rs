@@ -54,11 +54,12 @@ impl TransferError {
 }
 
 impl Client {
-    /// Uploads the file at `path` under its file name; `progress` gets the
-    /// bytes the server has acknowledged so far. Returns the sequence number
-    /// of the entry announcing the file.
+    /// Uploads the file at `path` to `conv` under its file name;
+    /// `progress` gets the bytes the server has acknowledged so far.
+    /// Returns the sequence number of the entry announcing the file.
     pub async fn send_file(
         &self,
+        conv: &str,
         path: &Path,
         progress: impl FnMut(u64) + Send,
         cancel: CancellationToken,
@@ -67,13 +68,14 @@ impl Client {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        self.upload(&name, path, progress, cancel).await
+        self.upload(conv, &name, path, progress, cancel).await
     }
 
-    /// Uploads the file at `path`, offering it as `name` (which the server
-    /// cleans before announcing it).
+    /// Uploads the file at `path` to `conv`, offering it as `name` (which
+    /// the server cleans before announcing it).
     pub async fn upload(
         &self,
+        conv: &str,
         name: &str,
         path: &Path,
         mut progress: impl FnMut(u64) + Send,
@@ -81,6 +83,7 @@ impl Client {
     ) -> Result<Seq, TransferError> {
         let (size, blake3) = hash_file(path).await?;
         let offer = Request::OfferFile {
+            conv: conv.to_owned(),
             name: name.to_owned(),
             size,
             blake3: blake3.to_vec(),

@@ -2,38 +2,31 @@
 //! state), the popup over it, and the connection. `update` changes it; the
 //! view only reads it. Settings live apart, in [`super::settings`].
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
 
 use ratatui::layout::Size;
 
 use super::{
     action::{Purpose, Target},
-    model::{Chat, login::LoginForm, picker::Picker, transfer::PROGRESS_INTERVAL},
+    model::{
+        Chat, conversation::Standing, login::LoginForm, picker::Picker, search::Search,
+        switcher::Switcher, transfer::PROGRESS_INTERVAL,
+    },
     session::{LastSession, SavedFiles},
 };
-use crate::protocol::Seq;
+use crate::protocol::{ConvId, Seq};
 
 #[derive(Debug, Clone)]
 pub enum Screen {
     Login(Box<LoginForm>),
     /// Waiting for the first connection to answer.
     Connecting,
-    /// Asked to join; the admin decides.
-    Pending(Waiting),
+    /// Every conversation of the user; when the only one waits for an
+    /// admin, it shows as the waiting screen.
     Chat(Box<Chat>),
-}
-
-/// The waiting screen's state.
-#[derive(Debug, Clone, Default)]
-pub struct Waiting {
-    /// Set by a rejection: who said no.
-    pub rejected_by: Option<String>,
-    /// Asking again was refused until then (a cooldown after a rejection).
-    pub again_at: Option<Instant>,
-    /// The chat of a member who was removed and asks to come back: let in
-    /// again, they find it as they left it (what they read, the files they
-    /// saved).
-    pub earlier: Option<Box<Chat>>,
 }
 
 /// The connection as the status bar tells it.
@@ -75,6 +68,10 @@ pub enum Popup {
     Files {
         selected: usize,
     },
+    /// Go to a conversation by typing part of its name.
+    Switcher(Switcher),
+    /// Search the history of every conversation.
+    Search(Search),
 }
 
 pub struct App {
@@ -83,8 +80,6 @@ pub struct App {
     /// Where we connect (or are connected) and as whom.
     pub target: Target,
     pub conn: Conn,
-    /// The newest log entry seen here: where the next run resumes.
-    pub last_seq: Option<Seq>,
     /// What is remembered between runs; the runtime writes it.
     pub session: LastSession,
     /// The files saved here, in this run and earlier ones; the runtime
@@ -101,13 +96,11 @@ pub struct App {
 
 impl App {
     pub fn new(target: Target, session: LastSession, saved: SavedFiles) -> App {
-        let last_seq = session.last_seq(&target.server, &target.group, &target.name);
         App {
             screen: Screen::Login(Box::new(LoginForm::new(&target))),
             popup: None,
             target,
             conn: Conn::Connecting,
-            last_seq,
             session,
             saved,
             window_focused: true,
@@ -140,26 +133,31 @@ impl App {
         }
     }
 
-    /// Connects somewhere else from now on: what was read there is what
-    /// the remembered session says.
-    pub fn retarget(&mut self, target: Target) {
-        if target != self.target {
-            self.last_seq = self
-                .session
-                .last_seq(&target.server, &target.group, &target.name);
-            self.target = target;
+    /// Per conversation, where the log resumes on the next connection:
+    /// after what was received here and read; before the chat opens,
+    /// where the remembered session says.
+    pub fn resume(&self) -> BTreeMap<ConvId, Seq> {
+        match self.chat() {
+            Some(chat) => chat
+                .convs()
+                .filter_map(|conv| {
+                    let seen = conv.seen?;
+                    Some((conv.id.clone(), seen.min(conv.unread.read())))
+                })
+                .collect(),
+            None => self.session.resume(&self.target.server, &self.target.name),
         }
     }
 
     /// Notes in the remembered session where we are.
     pub fn remember(&mut self) {
-        let Target {
-            server,
-            name,
-            group,
-        } = &self.target;
-        if !name.is_empty() && !group.is_empty() {
-            self.session.record(server, group, name, self.last_seq);
+        let resume = self.resume();
+        let shown = self
+            .chat()
+            .and_then(|chat| chat.selected().map(str::to_owned));
+        let Target { server, name, .. } = &self.target;
+        if !name.is_empty() {
+            self.session.record(server, name, shown, resume);
         }
     }
 
@@ -198,34 +196,40 @@ impl App {
             Conn::Reconnecting { at, .. } => second(at),
             _ => None,
         };
-        let (progress, queue) = match &self.screen {
-            Screen::Chat(chat) => (
-                (!chat.files.transfers().is_empty()).then(|| self.now + PROGRESS_INTERVAL),
-                chat.composer
-                    .outbox
-                    .wake_at(self.now)
-                    .filter(|&at| at > self.now),
-            ),
-            _ => (None, None),
+        let Some(chat) = self.chat() else {
+            return countdown;
         };
-        let again = match &self.screen {
-            Screen::Pending(Waiting {
+        let progress = (chat.transfers().next().is_some()).then(|| self.now + PROGRESS_INTERVAL);
+        let queue = chat
+            .composer
+            .outbox
+            .wake_at(self.now)
+            .filter(|&at| at > self.now);
+        let again = chat.convs().find_map(|conv| match conv.standing {
+            Standing::Rejected {
                 again_at: Some(at), ..
-            }) => second(*at),
+            } => second(at),
             _ => None,
-        };
-        [countdown, progress, queue, again]
+        });
+        [countdown, progress, queue, again, chat.mark_due]
             .into_iter()
             .flatten()
             .min()
     }
 
-    /// The terminal window's title: the group and the unread count.
+    /// The terminal window's title: the conversation shown and the unread
+    /// count of them all.
     pub fn title(&self) -> String {
-        match self.chat().map(|chat| chat.timeline.unread()) {
-            Some(0) => format!("pyconchat · {}", self.target.group),
-            Some(n) => format!("({n}) pyconchat · {}", self.target.group),
-            None => "pyconchat".to_owned(),
+        let Some(chat) = self.chat() else {
+            return "pyconchat".to_owned();
+        };
+        let shown = chat
+            .current()
+            .map(|conv| format!(" · {}", conv.label()))
+            .unwrap_or_default();
+        match chat.unread() {
+            0 => format!("pyconchat{shown}"),
+            n => format!("({n}) pyconchat{shown}"),
         }
     }
 }

@@ -19,6 +19,10 @@ pub enum Completes {
     Nothing,
     Members,
     Requesters,
+    /// Everyone in a group with the user.
+    People,
+    /// The user's groups.
+    Groups,
 }
 
 pub const COMMANDS: &[CommandSpec] = &[
@@ -86,6 +90,55 @@ pub const COMMANDS: &[CommandSpec] = &[
         admin_only: true,
     },
     CommandSpec {
+        name: "/join",
+        args: "GROUP",
+        help: "open GROUP: join it, create it (you are its admin) or ask its admin",
+        completes: Completes::Groups,
+        admin_only: false,
+    },
+    CommandSpec {
+        name: "/leave",
+        args: "[GROUP]",
+        help: "leave this group (or GROUP), withdraw a request, or drop one you were removed from",
+        completes: Completes::Groups,
+        admin_only: false,
+    },
+    CommandSpec {
+        name: "/msg",
+        args: "NAME TEXT",
+        help: "send TEXT to NAME in your direct conversation",
+        completes: Completes::People,
+        admin_only: false,
+    },
+    CommandSpec {
+        name: "/query",
+        args: "NAME",
+        help: "open the direct conversation with NAME (someone in a group with you)",
+        completes: Completes::People,
+        admin_only: false,
+    },
+    CommandSpec {
+        name: "/ignore",
+        args: "[NAME]",
+        help: "stop NAME's direct messages (they are not told); alone, list whom you ignore",
+        completes: Completes::People,
+        admin_only: false,
+    },
+    CommandSpec {
+        name: "/unignore",
+        args: "NAME",
+        help: "see NAME's direct messages again",
+        completes: Completes::Nothing,
+        admin_only: false,
+    },
+    CommandSpec {
+        name: "/search",
+        args: "TEXT",
+        help: "find the messages with every word of TEXT, in every conversation",
+        completes: Completes::Nothing,
+        admin_only: false,
+    },
+    CommandSpec {
         name: "/fileTransfer",
         args: "[PATH]",
         help: "send the file at PATH, or pick one",
@@ -102,7 +155,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "/reconnect",
         args: "",
-        help: "connect again now (after a kick: ask to join again)",
+        help: "connect again now",
         completes: Completes::Nothing,
         admin_only: false,
     },
@@ -130,6 +183,13 @@ pub enum Command {
     Download,
     Reconnect,
     Disconnect,
+    Join(String),
+    Leave(Option<String>),
+    Msg { name: String, text: String },
+    Query(String),
+    Ignore(Option<String>),
+    Unignore(String),
+    Search(String),
 }
 
 impl Command {
@@ -148,6 +208,13 @@ impl Command {
             Command::Download => "/download",
             Command::Reconnect => "/reconnect",
             Command::Disconnect => "/disconnect",
+            Command::Join(_) => "/join",
+            Command::Leave(_) => "/leave",
+            Command::Msg { .. } => "/msg",
+            Command::Query(_) => "/query",
+            Command::Ignore(_) => "/ignore",
+            Command::Unignore(_) => "/unignore",
+            Command::Search(_) => "/search",
         };
         COMMANDS
             .iter()
@@ -196,7 +263,7 @@ pub fn parse(line: &str) -> Result<Line, String> {
     };
     let one_name = |make: fn(String) -> Command| match args.as_slice() {
         [name] => Ok(make(name.trim_start_matches('@').to_owned())),
-        [] => Err(format!("{} needs a NAME ({})", spec.name, usage())),
+        [] => Err(format!("{} needs a {} ({})", spec.name, spec.args, usage())),
         _ => Err(format!("{} takes one NAME ({})", spec.name, usage())),
     };
     let command = match spec.name {
@@ -215,6 +282,44 @@ pub fn parse(line: &str) -> Result<Line, String> {
         "/download" => no_args(Command::Download),
         "/reconnect" => no_args(Command::Reconnect),
         "/disconnect" => no_args(Command::Disconnect),
+        "/join" => one_name(Command::Join),
+        "/leave" => match args.as_slice() {
+            [] => Ok(Command::Leave(None)),
+            [group] => Ok(Command::Leave(Some((*group).to_owned()))),
+            _ => Err(format!(
+                "{} takes one GROUP at most ({})",
+                spec.name,
+                usage()
+            )),
+        },
+        "/msg" => match raw_args.split_once(char::is_whitespace) {
+            Some((name, text)) if !text.trim().is_empty() => Ok(Command::Msg {
+                name: name.trim_start_matches('@').to_owned(),
+                text: text.trim().to_owned(),
+            }),
+            _ => Err(format!(
+                "{} needs a NAME and a TEXT ({})",
+                spec.name,
+                usage()
+            )),
+        },
+        "/query" => one_name(Command::Query),
+        "/ignore" => match args.as_slice() {
+            [] => Ok(Command::Ignore(None)),
+            [name] => Ok(Command::Ignore(Some(
+                name.trim_start_matches('@').to_owned(),
+            ))),
+            _ => Err(format!(
+                "{} takes one NAME at most ({})",
+                spec.name,
+                usage()
+            )),
+        },
+        "/unignore" => one_name(Command::Unignore),
+        "/search" if raw_args.is_empty() => {
+            Err(format!("{} needs a TEXT ({})", spec.name, usage()))
+        }
+        "/search" => Ok(Command::Search(raw_args.to_owned())),
         other => unreachable!("{other} is in the table but not parsed"),
     }?;
     Ok(Line::Command(command))
@@ -231,8 +336,13 @@ fn unquote(text: &str) -> &str {
 /// The names Tab completion draws from.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Names<'a> {
+    /// The other members of the conversation shown.
     pub members: &'a [String],
     pub requesters: &'a [String],
+    /// Everyone else in a group with the user.
+    pub people: &'a [String],
+    /// The user's groups.
+    pub groups: &'a [String],
 }
 
 /// Tab completion: the candidates for the word that ends at `cursor`
@@ -277,6 +387,8 @@ pub fn candidates(line: &str, cursor: usize, names: Names<'_>) -> (usize, Vec<St
             Completes::Nothing => return (start, Vec::new()),
             Completes::Members => names.members,
             Completes::Requesters => names.requesters,
+            Completes::People => names.people,
+            Completes::Groups => names.groups,
         };
         let prefix = word.trim_start_matches('@');
         return (start, matching(pool, prefix, &|n| n.clone()));
@@ -336,6 +448,36 @@ mod tests {
         assert_eq!(cmd("/download"), Line::Command(Command::Download));
         assert_eq!(cmd("/reconnect"), Line::Command(Command::Reconnect));
         assert_eq!(cmd("/help"), Line::Command(Command::Help));
+        assert_eq!(cmd("/join #go"), Line::Command(Command::Join("#go".into())));
+        assert_eq!(cmd("/leave"), Line::Command(Command::Leave(None)));
+        assert_eq!(
+            cmd("/leave go"),
+            Line::Command(Command::Leave(Some("go".into())))
+        );
+        assert_eq!(
+            cmd("/msg @carol see you  at 5 "),
+            Line::Command(Command::Msg {
+                name: "carol".into(),
+                text: "see you  at 5".into()
+            })
+        );
+        assert_eq!(
+            cmd("/query carol"),
+            Line::Command(Command::Query("carol".into()))
+        );
+        assert_eq!(cmd("/ignore"), Line::Command(Command::Ignore(None)));
+        assert_eq!(
+            cmd("/ignore dan"),
+            Line::Command(Command::Ignore(Some("dan".into())))
+        );
+        assert_eq!(
+            cmd("/unignore dan"),
+            Line::Command(Command::Unignore("dan".into()))
+        );
+        assert_eq!(
+            cmd("/search tokio  select"),
+            Line::Command(Command::Search("tokio  select".into()))
+        );
         assert_eq!(cmd("hello /there"), Line::Text("hello /there".into()));
         assert_eq!(cmd("//shrug"), Line::Text("/shrug".into()));
     }
@@ -359,15 +501,25 @@ mod tests {
                 .contains("takes no arguments")
         );
         assert!(parse("/").unwrap_err().contains("unknown command"));
+        assert!(
+            parse("/msg carol")
+                .unwrap_err()
+                .contains("needs a NAME and a TEXT")
+        );
+        assert!(parse("/search").unwrap_err().contains("needs a TEXT"));
     }
 
     #[test]
     fn completes_commands_their_arguments_and_names() {
         let members = vec!["alice".to_owned(), "Albert".to_owned(), "bob".to_owned()];
         let requesters = vec!["carol".to_owned(), "dan".to_owned()];
+        let people = vec!["erin".to_owned()];
+        let groups = vec!["go".to_owned(), "rust".to_owned()];
         let names = Names {
             members: &members,
             requesters: &requesters,
+            people: &people,
+            groups: &groups,
         };
         let found = |line: &str| candidates(line, line.chars().count(), names);
         assert_eq!(found("/dow"), (0, vec!["/download".to_owned()]));
@@ -377,6 +529,8 @@ mod tests {
         assert_eq!(found("/kickMember ").1, ["Albert", "alice", "bob"]);
         assert_eq!(found("/approveRequest ").1, ["carol", "dan"]);
         assert_eq!(found("/whoAdmin ").1, Vec::<String>::new());
+        assert_eq!(found("/query e").1, ["erin"]);
+        assert_eq!(found("/leave ").1, ["go", "rust"]);
         assert_eq!(found("/kickMember bob x").1, Vec::<String>::new());
         assert_eq!(
             found("hi @al"),

@@ -16,8 +16,8 @@ use super::{
 use crate::{
     client::ClientEvent,
     protocol::{
-        Body, Event, FileInfo, GroupSnapshot, JoinRequest, JoinStatus, LogEntry, MemberInfo,
-        ReplyData, Role, Seq, SharedFile, Welcome,
+        Body, ConvKind, Conversation, Event, FileInfo, GroupSnapshot, JoinRequest, JoinStatus,
+        LogEntry, MemberInfo, ReplyData, Role, Seq, SharedFile, Welcome, is_direct,
     },
 };
 
@@ -112,18 +112,60 @@ pub fn snapshot(
     }
 }
 
-/// The server's answer to `name`'s hello in the group "rust".
-pub fn welcome(name: &str, status: JoinStatus, snapshot: Option<GroupSnapshot>) -> AppEvent {
-    AppEvent::Connected(Ok(Welcome {
+/// Conversation `id` as the server sends it: a group where the user is
+/// `status`, read up to `read` with `unread` messages after it; a direct
+/// conversation when the id says so.
+pub fn conversation_in(
+    id: &str,
+    status: JoinStatus,
+    snapshot: Option<GroupSnapshot>,
+    read: Seq,
+    unread: u32,
+) -> Conversation {
+    let kind = if is_direct(id) {
+        ConvKind::Direct
+    } else {
+        ConvKind::Group
+    };
+    Conversation {
+        id: id.to_owned(),
+        kind,
         status,
-        name: name.to_owned(),
-        group: "rust".to_owned(),
         snapshot,
+        read,
+        unread,
+        mentions: 0,
+    }
+}
+
+/// Group (or direct conversation) `id` of a member, nothing unread.
+pub fn conversation(id: &str) -> Conversation {
+    let status = if is_direct(id) {
+        JoinStatus::Direct
+    } else {
+        JoinStatus::Member
+    };
+    let snap = snapshot("alice", &[("alice", true), ("bob", true)], &[], 0);
+    conversation_in(id, status, Some(snap), 0, 0)
+}
+
+/// The server's answer to `name`'s hello: the group "rust" alone.
+pub fn welcome(name: &str, status: JoinStatus, snapshot: Option<GroupSnapshot>) -> AppEvent {
+    welcome_with(name, vec![conversation_in("rust", status, snapshot, 0, 0)])
+}
+
+/// The server's answer to `name`'s hello with these conversations.
+pub fn welcome_with(name: &str, conversations: Vec<Conversation>) -> AppEvent {
+    AppEvent::Connected(Ok(Welcome {
+        name: name.to_owned(),
+        conversations,
     }))
 }
 
-pub fn entry(seq: Seq, from: &str, body: Body) -> AppEvent {
+/// An entry of `conv`'s log, at minute `seq`.
+pub fn entry_in(conv: &str, seq: Seq, from: &str, body: Body) -> AppEvent {
     AppEvent::Client(ClientEvent::Server(Event::Message {
+        conv: conv.to_owned(),
         entry: LogEntry {
             seq,
             at_ms: T0 + seq as i64 * 60_000,
@@ -133,14 +175,38 @@ pub fn entry(seq: Seq, from: &str, body: Body) -> AppEvent {
     }))
 }
 
-pub fn text(seq: Seq, from: &str, text: &str) -> AppEvent {
-    entry(
+/// An entry of the group "rust".
+pub fn entry(seq: Seq, from: &str, body: Body) -> AppEvent {
+    entry_in("rust", seq, from, body)
+}
+
+pub fn text_in(conv: &str, seq: Seq, from: &str, text: &str) -> AppEvent {
+    entry_in(
+        conv,
         seq,
         from,
         Body::Text {
             text: text.to_owned(),
         },
     )
+}
+
+pub fn text(seq: Seq, from: &str, text: &str) -> AppEvent {
+    text_in("rust", seq, from, text)
+}
+
+/// What the server pushes about the user's conversations.
+pub fn server(event: Event) -> AppEvent {
+    AppEvent::Client(ClientEvent::Server(event))
+}
+
+/// The remembered session says this client received and read `conv` up
+/// to `seq`: the next connection resumes there.
+pub fn resume_at(app: &mut App, conv: &str, seq: Seq) {
+    let mut resume = app.session.resume(&app.target.server, &app.target.name);
+    resume.insert(conv.to_owned(), seq);
+    let (server, name) = (app.target.server.clone(), app.target.name.clone());
+    app.session.record(&server, &name, None, resume);
 }
 
 /// `from` shares a file in the group.
@@ -163,7 +229,10 @@ pub fn file_entry(seq: Seq, from: &str, id: &str, name: &str, size: u64) -> AppE
 /// by `/download`).
 pub fn files_listed(download: bool, files: Vec<SharedFile>) -> AppEvent {
     AppEvent::Reply {
-        purpose: Purpose::ListFiles { download },
+        purpose: Purpose::ListFiles {
+            conv: "rust".into(),
+            download,
+        },
         result: Ok(ReplyData::Files { files }),
     }
 }
@@ -183,10 +252,18 @@ pub fn listed_file(seq: Seq, from: &str, id: &str, name: &str, size: u64) -> Sha
     }
 }
 
-/// A page of history: `entries` as the server returns them.
+/// A page of "rust"'s history: `entries` as the server returns them.
 pub fn history(before: Seq, entries: Vec<LogEntry>) -> AppEvent {
+    history_in("rust", before, entries)
+}
+
+/// A page of `conv`'s history.
+pub fn history_in(conv: &str, before: Seq, entries: Vec<LogEntry>) -> AppEvent {
     AppEvent::Reply {
-        purpose: Purpose::History { before },
+        purpose: Purpose::History {
+            conv: conv.into(),
+            before,
+        },
         result: Ok(ReplyData::History { entries }),
     }
 }
@@ -214,11 +291,11 @@ pub fn connection_lost(attempt: u32, delay: Duration, reason: &str) -> AppEvent 
 
 /// bob is back in "rust" after a reconnect, the group as in `snapshot`.
 pub fn reconnected(snapshot: GroupSnapshot) -> AppEvent {
+    let read = snapshot.head;
+    let rust = conversation_in("rust", JoinStatus::Member, Some(snapshot), read, 0);
     AppEvent::Client(ClientEvent::Reconnected(Welcome {
-        status: JoinStatus::Member,
         name: "bob".into(),
-        group: "rust".into(),
-        snapshot: Some(snapshot),
+        conversations: vec![rust],
     }))
 }
 
@@ -236,7 +313,9 @@ pub fn chat_as_member() -> App {
         &[],
         4,
     );
-    feed(&mut app, [welcome("bob", JoinStatus::Member, Some(snap))]);
+    // bob read it all before, on this client or another.
+    let rust = conversation_in("rust", JoinStatus::Member, Some(snap), 4, 0);
+    feed(&mut app, [welcome_with("bob", vec![rust])]);
     feed(
         &mut app,
         [
@@ -253,6 +332,49 @@ pub fn chat_as_member() -> App {
     app
 }
 
+/// bob in several conversations, "rust" shown: "go" with unread news
+/// that mentions him, a pending request to "python", a direct
+/// conversation with alice with news, one with carol read.
+pub fn chat_with_conversations() -> App {
+    let mut app = app("bob", "rust");
+    let members = |admin| {
+        snapshot(
+            admin,
+            &[("alice", true), ("bob", true), ("carol", false)],
+            &[],
+            4,
+        )
+    };
+    let direct = |peer: &str| {
+        let snap = snapshot("", &[(peer, true), ("bob", true)], &[], 2);
+        let mut snap = snap;
+        for member in &mut snap.members {
+            member.role = Role::Member;
+        }
+        snap
+    };
+    let mut go = conversation_in("go", JoinStatus::Member, Some(members("carol")), 1, 3);
+    go.mentions = 1;
+    let conversations = vec![
+        conversation_in("rust", JoinStatus::Member, Some(members("alice")), 4, 0),
+        go,
+        conversation_in("python", JoinStatus::Pending, None, 0, 0),
+        conversation_in("alice+bob", JoinStatus::Direct, Some(direct("alice")), 0, 2),
+        conversation_in("bob+carol", JoinStatus::Direct, Some(direct("carol")), 2, 0),
+    ];
+    feed(&mut app, [welcome_with("bob", conversations)]);
+    feed(
+        &mut app,
+        [
+            entry(1, "alice", Body::GroupCreated),
+            entry(2, "alice", Body::MemberJoined { name: "bob".into() }),
+            text(3, "alice", "welcome @bob! 東京からこんにちは 👋"),
+            text(4, "bob", "thanks, glad to be here."),
+        ],
+    );
+    app
+}
+
 /// The admin's chat with two requests waiting.
 pub fn chat_as_admin() -> App {
     let mut app = app("alice", "rust");
@@ -260,10 +382,12 @@ pub fn chat_as_admin() -> App {
         "alice",
         &[("alice", true), ("bob", false)],
         &["carol", "dan"],
-        3,
+        4,
     );
-    app.last_seq = Some(3);
-    feed(&mut app, [welcome("alice", JoinStatus::Admin, Some(snap))]);
+    // alice received up to 3 here, and read bob's question elsewhere.
+    resume_at(&mut app, "rust", 3);
+    let rust = conversation_in("rust", JoinStatus::Admin, Some(snap), 4, 0);
+    feed(&mut app, [welcome_with("alice", vec![rust])]);
     feed(&mut app, [text(4, "bob", "is anyone there?")]);
     app
 }
@@ -291,7 +415,12 @@ pub fn chat(app: &App) -> &crate::tui::model::Chat {
     app.chat().expect("the chat screen")
 }
 
+/// The conversation shown.
+pub fn shown(app: &App) -> &crate::tui::model::conversation::Conv {
+    chat(app).current().expect("a conversation shown")
+}
+
 /// The newest item of the messages pane.
 pub fn last_kind(app: &App) -> &crate::tui::model::timeline::ItemKind {
-    &chat(app).timeline.items().last().expect("an item").kind
+    &chat(app).timeline().items().last().expect("an item").kind
 }

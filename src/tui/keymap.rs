@@ -25,6 +25,8 @@ pub enum Context {
     Popup,
     Picker,
     Files,
+    Switcher,
+    Search,
     Login,
     Pending,
 }
@@ -42,6 +44,8 @@ impl Context {
             Context::Popup => "Other popups",
             Context::Picker => "File picker (typing filters the list)",
             Context::Files => "Files popup",
+            Context::Switcher => "Conversation switcher (typing filters the list)",
+            Context::Search => "History search (typing edits the query)",
             Context::Login => "Login form",
             Context::Pending => "Waiting for approval",
         }
@@ -213,7 +217,8 @@ pub struct Binding {
     pub context: Context,
     pub action: Action,
     pub keys: Vec<Key>,
-    /// What the action does here, for the help popup.
+    /// What the action does here, for the help popup; empty when the row
+    /// before says it for both (Alt-1 for Alt-2 … Alt-9).
     pub help: &'static str,
     /// A one- or two-word label for the footer; `None` keeps it out of the footer.
     pub label: Option<&'static str>,
@@ -245,15 +250,29 @@ impl Default for Keymap {
             (Global, Help, vec![p(K::F(1))], "show every key and command", Some("help")),
             (Global, FocusNext, vec![p(K::Tab)], "focus the next pane (in the input line: complete first)", Some("focus")),
             (Global, FocusPrev, vec![p(K::BackTab)], "focus the previous pane", None),
-            (Global, FocusRequests, vec![Key::ctrl('r')], "go to the join requests (admin)", None),
+            (Global, Action::Switcher, vec![Key::ctrl('g')], "go to a conversation by typing part of its name", Some("switch")),
+            (Global, Action::Search, vec![Key::ctrl('r')], "search the messages of every conversation", Some("search")),
+            (Global, NextConversation, vec![Key::new(K::Down, KeyModifiers::ALT), Key::ctrl('n')], "the next conversation in the list", None),
+            (Global, PrevConversation, vec![Key::new(K::Up, KeyModifiers::ALT), Key::ctrl('p')], "the previous conversation in the list", None),
+            (Global, GoTo(1), vec![Key::alt('1')], "conversation 1 in the list (Alt-2 … Alt-9 the others)", None),
+            (Global, GoTo(2), vec![Key::alt('2')], "", None),
+            (Global, GoTo(3), vec![Key::alt('3')], "", None),
+            (Global, GoTo(4), vec![Key::alt('4')], "", None),
+            (Global, GoTo(5), vec![Key::alt('5')], "", None),
+            (Global, GoTo(6), vec![Key::alt('6')], "", None),
+            (Global, GoTo(7), vec![Key::alt('7')], "", None),
+            (Global, GoTo(8), vec![Key::alt('8')], "", None),
+            (Global, GoTo(9), vec![Key::alt('9')], "", None),
+            (Global, FocusRequests, vec![p(K::F(4))], "go to the join requests (admin)", None),
             (Global, PageUp, vec![p(K::PageUp)], "scroll messages up a page", Some("scroll")),
             (Global, PageDown, vec![p(K::PageDown)], "scroll messages down a page", Some("scroll")),
             (Global, Bottom, vec![Key::new(K::End, KeyModifiers::CONTROL)], "newest message (follow), from any pane", None),
             (Global, FilePicker, vec![Key::ctrl('o')], "pick a file to send", Some("send file")),
-            (Global, Action::Files, vec![Key::ctrl('f')], "the files shared in the group: download, cancel", Some("files")),
+            (Global, Action::Files, vec![Key::ctrl('f')], "the files shared in the conversation: download, cancel", Some("files")),
             (Global, CancelTransfer, vec![Key::ctrl('x')], "cancel the newest file transfer", Some("cancel transfer")),
             (Global, ToggleSidebar, vec![p(K::F(2))], "show or hide the members and requests panes", None),
-            (Global, Reconnect, vec![p(K::F(5))], "connect again now (after a kick: ask to join again)", None),
+            (Global, ToggleConversations, vec![p(K::F(3))], "show or hide the conversations pane", None),
+            (Global, Reconnect, vec![p(K::F(5))], "connect again now", None),
             (Global, ToggleMouse, vec![Key::alt('m')], "mouse on or off (off: the terminal selects text to copy)", None),
             (Global, Redraw, vec![Key::ctrl('l')], "draw the whole screen again", None),
             (Input, Send, vec![p(K::Enter)], "send the message or run the /command", Some("send")),
@@ -296,6 +315,14 @@ impl Default for Keymap {
             (Context::Files, Download, vec![p(K::Enter)], "download the selected file", Some("download")),
             (Context::Files, CancelTransfer, vec![Key::ch('c')], "cancel the selected file's download", Some("cancel")),
             (Context::Files, ClosePopup, vec![p(K::Esc), Key::ch('q')], "close the popup", Some("close")),
+            (Context::Switcher, Up, vec![p(K::Up)], "select the previous match", Some("select")),
+            (Context::Switcher, Down, vec![p(K::Down)], "select the next match", Some("select")),
+            (Context::Switcher, Choose, vec![p(K::Enter)], "go to the selected conversation", Some("go")),
+            (Context::Switcher, ClosePopup, vec![p(K::Esc)], "stay where you are", Some("close")),
+            (Context::Search, Up, vec![p(K::Up)], "select the previous match", Some("select")),
+            (Context::Search, Down, vec![p(K::Down)], "select the next match", Some("select")),
+            (Context::Search, Choose, vec![p(K::Enter)], "search; once the results are in, go to the selected message", Some("search/go")),
+            (Context::Search, ClosePopup, vec![p(K::Esc)], "close the search", Some("close")),
             (Login, NextField, vec![p(K::Tab), p(K::Down)], "next field", Some("field")),
             (Login, PrevField, vec![p(K::BackTab), p(K::Up)], "previous field", Some("field")),
             (Login, Send, vec![p(K::Enter)], "connect", Some("connect")),
@@ -404,15 +431,17 @@ impl Keymap {
         contexts
             .iter()
             .flat_map(|&context| {
-                self.bindings(context).map(move |b| {
-                    let keys = b
-                        .keys
-                        .iter()
-                        .map(Key::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    (context, keys, b.help)
-                })
+                self.bindings(context)
+                    .filter(|b| !b.help.is_empty())
+                    .map(move |b| {
+                        let keys = b
+                            .keys
+                            .iter()
+                            .map(Key::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        (context, keys, b.help)
+                    })
             })
             .collect()
     }

@@ -43,7 +43,7 @@ mod fixtures;
 #[cfg(test)]
 mod screens;
 
-use std::path::PathBuf;
+use std::{collections::BTreeMap, path::PathBuf};
 
 use color_eyre::eyre::{Result, WrapErr, eyre};
 use crossterm::{
@@ -71,6 +71,7 @@ use crate::{
     cli::JoinArgs,
     client::{Identity, KnownServers, Transport},
     config::{Config, default_server},
+    protocol::{ConvId, Seq},
 };
 
 /// Runs the client until the user quits. Problems found before the screen
@@ -101,13 +102,14 @@ pub async fn run(config: Config, args: JoinArgs) -> Result<()> {
         .or_else(|| (client.server != default_server()).then(|| client.server.clone()));
     let name_known = args.name.clone().or_else(|| client.name.clone());
     let group_known = args.group.clone().or_else(|| client.group.clone());
-    let straight = name_known.is_some() && group_known.is_some();
+    // Without a group, the conversation shown last opens.
+    let straight = name_known.is_some();
     let target = Target {
         server: server_known
             .or(last.server.clone())
             .unwrap_or_else(default_server),
         name: name_known.or(last.name.clone()).unwrap_or_default(),
-        group: group_known.or(last.group.clone()).unwrap_or_default(),
+        group: group_known.unwrap_or_default(),
     };
 
     let plaintext = args.plaintext || client.plaintext;
@@ -115,6 +117,7 @@ pub async fn run(config: Config, args: JoinArgs) -> Result<()> {
         keymap,
         theme,
         bell_on_mention: client.bell_on_mention,
+        notify: client.notify.resolve(|key| std::env::var(key).ok()),
         bell_on_request: client.bell_on_request,
         utc: false,
         timestamp_format: client.timestamp_format.clone(),
@@ -254,7 +257,7 @@ async fn event_loop(
     let effects = update::start(app, straight);
     runtime.perform(app, effects);
     let mut title = String::new();
-    let mut saved_seq = app.last_seq;
+    let mut saved = remembered(app);
     let mut composites = Composites::default();
     loop {
         if runtime.take_redraw() {
@@ -291,10 +294,21 @@ async fn event_loop(
             let effects = update::update(app, s, event);
             runtime.perform(app, effects);
         }
-        // Remember how far we read, so even a killed client resumes there.
-        if app.last_seq != saved_seq {
-            saved_seq = app.last_seq;
+        // Remember how far we read and where, so even a killed client
+        // resumes there.
+        let now = remembered(app);
+        if now != saved {
+            saved = now;
             runtime.save(app);
         }
     }
+}
+
+/// What the session file remembers of the chat: where each conversation
+/// resumes, and the one shown.
+fn remembered(app: &App) -> (BTreeMap<ConvId, Seq>, Option<ConvId>) {
+    let shown = app
+        .chat()
+        .and_then(|chat| chat.selected().map(str::to_owned));
+    (app.resume(), shown)
 }

@@ -35,8 +35,15 @@ use crate::{
     client::{
         Client, ClientError, ClientEvent, ConnectOptions, Identity, TransferError, Transport,
     },
-    protocol::{ErrorCode, FileInfo},
+    protocol::{ConvId, ErrorCode, FileInfo},
 };
+
+/// Writes straight to the terminal (the bell, a notification's escape
+/// sequence), between frames.
+fn write_out(text: &str) {
+    let mut out = std::io::stdout();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
 
 /// A client error as a failure kind and one plain sentence; the details
 /// (TLS internals, frame errors) go to the log, not the screen.
@@ -162,10 +169,8 @@ impl Runtime {
                     }
                 }
                 Effect::Request(purpose) => self.request(purpose),
-                Effect::Bell => {
-                    let mut out = std::io::stdout();
-                    let _ = out.write_all(b"\x07").and_then(|()| out.flush());
-                }
+                Effect::Bell => write_out("\x07"),
+                Effect::Notify { osc, title, body } => write_out(&osc.sequence(&title, &body)),
                 Effect::Redraw => self.redraw = true,
                 Effect::CaptureMouse(on) => {
                     let _ = if on {
@@ -181,7 +186,7 @@ impl Runtime {
                     }
                 }
                 Effect::ListDir(dir) => self.list_dir(dir),
-                Effect::SendFile { id, path } => self.send_file(id, path),
+                Effect::SendFile { id, conv, path } => self.send_file(id, conv, path),
                 Effect::FetchFile { id, file } => self.fetch_file(id, file),
                 Effect::CancelTransfer(id) => {
                     if let Some(running) = self.transfers.get(&id) {
@@ -214,7 +219,7 @@ impl Runtime {
         );
         options.max_frame_bytes = self.connection.max_frame_bytes;
         options.transport = self.connection.transport.clone();
-        options.last_seq = app.last_seq;
+        options.last_seq = app.resume();
         let tx = self.tx.clone();
         let slot = self.client.clone();
         tracing::info!(server = %target.server, name = %target.name, group = %target.group, "connecting");
@@ -293,7 +298,7 @@ impl Runtime {
         });
     }
 
-    fn send_file(&mut self, id: TransferId, path: PathBuf) {
+    fn send_file(&mut self, id: TransferId, conv: ConvId, path: PathBuf) {
         let client = self.lock().client.clone();
         self.spawn_transfer(id, move |tx, done, cancel| async move {
             let Some(client) = client else {
@@ -310,7 +315,7 @@ impl Runtime {
                 Err(e) => return Finish::Failed(format!("cannot read {}: {e}", path.display())),
             }
             let progress = move |n| done.store(n, Ordering::Relaxed);
-            match client.send_file(&path, progress, cancel).await {
+            match client.send_file(&conv, &path, progress, cancel).await {
                 Ok(_) => Finish::Sent,
                 Err(error) => finish(error),
             }

@@ -18,8 +18,8 @@ use super::{
     update::start,
 };
 use crate::{
-    client::{ClientEvent, CloseReason},
-    protocol::JoinStatus,
+    protocol::{Event, JoinStatus, LogEntry, ReplyData, SearchHit},
+    tui::action::Purpose,
 };
 
 #[test]
@@ -58,9 +58,10 @@ fn rejected_screen() {
         &mut app,
         [
             welcome("bob", JoinStatus::Pending, None),
-            AppEvent::Client(ClientEvent::Closed(CloseReason::Rejected {
+            server(Event::RequestRejected {
+                conv: "rust".into(),
                 by: "alice".into(),
-            })),
+            }),
         ],
     );
     assert_snapshot!(render(&app, 80, 20).backend());
@@ -261,9 +262,10 @@ fn removed_from_the_group() {
     let mut app = chat_as_member();
     update(
         &mut app,
-        AppEvent::Client(ClientEvent::Closed(CloseReason::Kicked {
+        server(Event::Kicked {
+            conv: "rust".into(),
             by: "alice".into(),
-        })),
+        }),
     );
     assert_snapshot!(render(&app, 80, 24).backend());
 }
@@ -422,4 +424,87 @@ fn a_message_with_a_direction_control_shows_a_marker() {
         text(5, "carol", "please pay invoice\u{202E}fdp.exe today"),
     );
     assert_snapshot!(render(&app, 80, 24).backend());
+}
+
+#[test]
+fn conversations_pane_with_unread_mentions_and_a_pending_request() {
+    let mut app = chat_with_conversations();
+    update(
+        &mut app,
+        text_in(
+            "bob+carol",
+            3,
+            "carol",
+            "lunch at noon? I booked the usual table",
+        ),
+    );
+    assert_snapshot!(render(&app, 100, 30).backend());
+    assert_snapshot!(
+        "conversations_pane_at_80_columns",
+        render(&app, 80, 24).backend()
+    );
+}
+
+#[test]
+fn a_pending_conversation_among_others() {
+    let mut app = chat_with_conversations();
+    update(&mut app, alt('2'));
+    assert_snapshot!(render(&app, 80, 24).backend());
+}
+
+#[test]
+fn switcher_popup() {
+    let mut app = chat_with_conversations();
+    update(&mut app, ctrl('g'));
+    type_text(&mut app, "o");
+    update(&mut app, key(KeyCode::Down));
+    assert_snapshot!(render(&app, 80, 24).backend());
+}
+
+#[test]
+fn search_popup() {
+    let mut app = chat_with_conversations();
+    update(&mut app, ctrl('r'));
+    type_text(&mut app, "tokio select");
+    update(&mut app, key(KeyCode::Enter));
+    let hit = |conv: &str, seq, from: &str, text: &str| SearchHit {
+        conv: conv.into(),
+        entry: LogEntry {
+            from: from.into(),
+            ..text_entry(seq, from, text)
+        },
+    };
+    let hits = vec![
+        hit(
+            "rust",
+            3000,
+            "alice",
+            "Tokio's select! waits on many futures",
+        ),
+        hit(
+            "alice+bob",
+            12,
+            "alice",
+            "did you try tokio::select in the loop?",
+        ),
+        hit("go", 40, "carol", "go has select, tokio has select! too"),
+    ];
+    update(
+        &mut app,
+        AppEvent::Reply {
+            purpose: Purpose::Search("tokio select".into()),
+            result: Ok(ReplyData::SearchHits { hits }),
+        },
+    );
+    update(&mut app, key(KeyCode::Down));
+    assert_snapshot!(render(&app, 100, 24).backend());
+}
+
+#[test]
+fn in_no_conversation_yet() {
+    let mut app = app("ann", "");
+    update(&mut app, welcome_with("ann", Vec::new()));
+    type_text(&mut app, "/join");
+    update(&mut app, key(KeyCode::Enter));
+    assert_snapshot!(render(&app, 80, 16).backend());
 }

@@ -1,8 +1,9 @@
 //! What the client remembers between runs, in its data dir: the last
-//! session (the server, name and group to prefill the login form with, and
-//! the last sequence number seen per server, group and name, so a restarted
-//! client resumes where it stopped instead of replaying), and the files it
-//! saved, so a restarted client never saves a file twice.
+//! session (the server and name to prefill the login form with and, per
+//! server and name, the conversation shown last, which `join` without a
+//! group opens on, and where each conversation's log resumes, so a
+//! restarted client continues where it stopped instead of replaying), and
+//! the files it saved, so a restarted client never saves a file twice.
 
 use std::{
     collections::BTreeMap,
@@ -12,16 +13,26 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::Seq;
+use crate::protocol::{ConvId, Seq};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LastSession {
     pub server: Option<String>,
     pub name: Option<String>,
-    pub group: Option<String>,
-    /// `"server group name"` → the last seq seen there.
-    pub seen: BTreeMap<String, Seq>,
+    /// `"server name"` → what this client remembers of that account.
+    pub accounts: BTreeMap<String, Account>,
+}
+
+/// One name on one server, as this client left it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Account {
+    /// The conversation shown last.
+    pub conversation: Option<ConvId>,
+    /// Per conversation, the newest entry both received here and read:
+    /// the next run resumes after it, so what was not read comes again.
+    pub resume: BTreeMap<ConvId, Seq>,
 }
 
 impl LastSession {
@@ -49,22 +60,42 @@ impl LastSession {
         write_atomically(&Self::path(data_dir), self)
     }
 
-    fn key(server: &str, group: &str, name: &str) -> String {
-        format!("{server} {group} {name}")
+    fn key(server: &str, name: &str) -> String {
+        format!("{server} {name}")
     }
 
-    pub fn last_seq(&self, server: &str, group: &str, name: &str) -> Option<Seq> {
-        self.seen.get(&Self::key(server, group, name)).copied()
+    fn account(&self, server: &str, name: &str) -> Option<&Account> {
+        self.accounts.get(&Self::key(server, name))
     }
 
-    /// Remembers where we are.
-    pub fn record(&mut self, server: &str, group: &str, name: &str, last_seq: Option<Seq>) {
+    /// Where each conversation of `name` on `server` resumes.
+    pub fn resume(&self, server: &str, name: &str) -> BTreeMap<ConvId, Seq> {
+        self.account(server, name)
+            .map(|account| account.resume.clone())
+            .unwrap_or_default()
+    }
+
+    /// The conversation `name` on `server` was shown last.
+    pub fn conversation(&self, server: &str, name: &str) -> Option<&str> {
+        self.account(server, name)?.conversation.as_deref()
+    }
+
+    /// Remembers where we are: the conversation shown and where each
+    /// conversation resumes.
+    pub fn record(
+        &mut self,
+        server: &str,
+        name: &str,
+        conversation: Option<ConvId>,
+        resume: BTreeMap<ConvId, Seq>,
+    ) {
         self.server = Some(server.to_owned());
         self.name = Some(name.to_owned());
-        self.group = Some(group.to_owned());
-        if let Some(seq) = last_seq {
-            self.seen.insert(Self::key(server, group, name), seq);
+        let account = self.accounts.entry(Self::key(server, name)).or_default();
+        if conversation.is_some() {
+            account.conversation = conversation;
         }
+        account.resume = resume;
     }
 }
 
@@ -164,16 +195,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(LastSession::load(dir.path()), LastSession::default());
         let mut session = LastSession::default();
-        session.record("127.0.0.1:7667", "rust", "ann", Some(42));
-        session.record("127.0.0.1:7667", "go", "ann", None);
+        let server = "127.0.0.1:7667";
+        let resume = BTreeMap::from([("rust".to_owned(), 42), ("ann+bob".to_owned(), 3)]);
+        session.record(server, "ann", Some("ann+bob".into()), resume.clone());
+        session.record(server, "ann", None, resume.clone());
+        session.record(server, "bob", Some("go".into()), BTreeMap::new());
         session.save(dir.path()).unwrap();
         let loaded = LastSession::load(dir.path());
         assert_eq!(loaded, session);
-        assert_eq!(loaded.last_seq("127.0.0.1:7667", "rust", "ann"), Some(42));
-        assert_eq!(loaded.last_seq("127.0.0.1:7667", "go", "ann"), None);
-        assert_eq!(loaded.group.as_deref(), Some("go"));
+        assert_eq!(loaded.resume(server, "ann"), resume);
+        assert_eq!(loaded.conversation(server, "ann"), Some("ann+bob"));
+        assert_eq!(loaded.conversation(server, "bob"), Some("go"));
+        assert_eq!(loaded.name.as_deref(), Some("bob"));
+        assert!(loaded.resume("elsewhere:1", "ann").is_empty());
         std::fs::write(LastSession::path(dir.path()), "server = [").unwrap();
         assert_eq!(LastSession::load(dir.path()), LastSession::default());
+        // An older client's file keeps the server and name to prefill.
+        let old =
+            "server = \"h:1\"\nname = \"ann\"\ngroup = \"rust\"\n[seen]\n\"h:1 rust ann\" = 4\n";
+        std::fs::write(LastSession::path(dir.path()), old).unwrap();
+        let loaded = LastSession::load(dir.path());
+        assert_eq!(loaded.name.as_deref(), Some("ann"));
+        assert!(loaded.accounts.is_empty());
     }
 
     #[test]

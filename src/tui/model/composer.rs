@@ -165,7 +165,7 @@ mod tests {
         let members = vec!["ann".to_owned(), "anna".to_owned(), "bob".to_owned()];
         let names = Names {
             members: &members,
-            requesters: &[],
+            ..Names::default()
         };
         let mut composer = typed("b");
         assert!(composer.complete(names));

@@ -22,9 +22,9 @@ pub struct Files {
     shared: Vec<SharedFile>,
     /// The server's list has been asked for and has not come yet.
     pub listing: bool,
-    /// Transfers in progress, oldest first.
+    /// Transfers in progress, oldest first. Their ids are the chat's,
+    /// unique across conversations.
     transfers: Vec<Transfer>,
-    last_id: TransferId,
 }
 
 impl Files {
@@ -42,11 +42,6 @@ impl Files {
 
     pub fn transfer(&self, id: TransferId) -> Option<&Transfer> {
         self.transfers.iter().find(|t| t.id == id)
-    }
-
-    fn next_id(&mut self) -> TransferId {
-        self.last_id += 1;
-        self.last_id
     }
 
     /// Remembers an announced file (saved already when `saved` says so);
@@ -108,22 +103,22 @@ impl Files {
         at
     }
 
-    /// Starts an upload of a file named `name`; `size` is 0 when not known yet.
-    pub fn upload(&mut self, name: String, size: u64, now: Instant) -> TransferId {
-        let id = self.next_id();
+    /// Starts upload `id` of a file named `name`; `size` is 0 when not
+    /// known yet.
+    pub fn upload(&mut self, id: TransferId, name: String, size: u64, now: Instant) {
         self.transfers
             .push(Transfer::new(id, Direction::Upload, name, size, now));
-        id
     }
 
-    /// Starts downloading `shared[index]` (`auto`: by the automatic rule,
-    /// not asked for), or says why it cannot be.
+    /// Starts downloading `shared[index]` as transfer `id` (`auto`: by the
+    /// automatic rule, not asked for), or says why it cannot be.
     pub fn download(
         &mut self,
         index: usize,
+        id: TransferId,
         now: Instant,
         auto: bool,
-    ) -> Result<(TransferId, FileInfo), String> {
+    ) -> Result<FileInfo, String> {
         let file = &self.shared[index];
         if !file.can_download() {
             return Err(match &file.state {
@@ -134,7 +129,6 @@ impl Files {
                 _ => format!("{} is already downloading", file.info.name),
             });
         }
-        let id = self.next_id();
         let file = &mut self.shared[index];
         file.state = FileState::Downloading(id);
         let mut transfer = Transfer::new(
@@ -147,7 +141,7 @@ impl Files {
         transfer.file_id = Some(file.info.id.clone());
         transfer.auto = auto;
         self.transfers.push(transfer);
-        Ok((id, file.info.clone()))
+        Ok(file.info.clone())
     }
 
     /// The newest file from someone else that waits (or failed), if any.
@@ -263,7 +257,8 @@ mod tests {
         let at = files
             .announce(info("f1"), "alice".into(), 0, "bob", &SavedFiles::default())
             .unwrap();
-        let (id, _) = files.download(at, now, true).unwrap();
+        let id = 1;
+        files.download(at, id, now, true).unwrap();
         files.finish(id, &Finish::Saved("/dl/f1.bin".into()), "bob");
         assert_eq!(files.saved_path("f1"), Some(&PathBuf::from("/dl/f1.bin")));
         // Let back in, the log replays the announcement.
@@ -274,7 +269,7 @@ mod tests {
         assert_eq!(files.shared().len(), 1);
         assert!(
             files
-                .download(0, now, false)
+                .download(0, 2, now, false)
                 .unwrap_err()
                 .contains("already saved")
         );
@@ -366,7 +361,7 @@ mod tests {
         );
         assert!(
             files
-                .download(at, now, true)
+                .download(at, 1, now, true)
                 .unwrap_err()
                 .contains("already saved to /dl/f1.bin")
         );
@@ -377,14 +372,16 @@ mod tests {
     fn transfers_start_stop_and_end_in_their_file() {
         let now = Instant::now();
         let mut files = Files::default();
-        let up = files.upload("mine.txt".into(), 0, now);
+        let up = 1;
+        files.upload(up, "mine.txt".into(), 0, now);
         files.set_total(up, 99);
         assert_eq!(files.transfer(up).unwrap().total, 99);
         files.announce(info("f1"), "bob".into(), 0, "bob", &SavedFiles::default());
         assert_eq!(files.shared()[0].state, FileState::Sent);
         files.announce(info("f2"), "alice".into(), 0, "bob", &SavedFiles::default());
         assert_eq!(files.newest_waiting(), Some(1));
-        let (down, file) = files.download(1, now, false).unwrap();
+        let down = 2;
+        let file = files.download(1, down, now, false).unwrap();
         assert_eq!(file.id, "f2");
         assert_eq!(files.newest_running(), Some(down));
         assert!(files.cancel(down));

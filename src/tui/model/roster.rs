@@ -180,7 +180,9 @@ impl Roster {
                     });
                 }
             }
-            Body::MemberKicked { name } => self.members.retain(|m| &m.name != name),
+            Body::MemberKicked { name } | Body::MemberLeft { name } => {
+                self.members.retain(|m| &m.name != name);
+            }
             Body::AdminChanged { to } => {
                 let was_admin = self.is_admin();
                 self.admin = to.clone();

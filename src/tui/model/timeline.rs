@@ -17,7 +17,20 @@ pub const MAX_ITEMS: usize = 100_000;
 pub struct Item {
     /// Unix time in milliseconds; `None` for local notes.
     pub at_ms: Option<i64>,
+    /// The log entry it shows, if it shows one (a search jumps to it).
+    pub seq: Option<Seq>,
     pub kind: ItemKind,
+}
+
+impl Item {
+    /// A local note: no time, no log entry.
+    pub fn note(kind: ItemKind) -> Item {
+        Item {
+            at_ms: None,
+            seq: None,
+            kind,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +47,7 @@ pub enum ItemKind {
     /// An answer to a command.
     Info(String),
     Error(String),
-    /// "while you were away".
+    /// Where the messages not read yet start ("while you were away").
     Divider(String),
     /// The date, when it changes between two items.
     Day(String),
@@ -104,7 +117,8 @@ pub struct Scroll {
     pub new_below: usize,
 }
 
-/// Older entries for the top of the timeline, oldest first.
+/// Older entries for the top of the timeline, or newer ones for its
+/// bottom, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
     pub items: Vec<Item>,
@@ -128,24 +142,43 @@ pub enum History {
     Start,
 }
 
+/// What lies below the newest item: the live end of the log, or (after a
+/// jump to an old message) newer entries not loaded yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Below {
+    /// The timeline ends at the newest entry; new ones are added as they come.
+    #[default]
+    Live,
+    /// Newer entries exist: ask for them when the user scrolls down there.
+    More,
+    /// A page of newer entries is on its way.
+    Asking,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Timeline {
     items: Vec<Item>,
     scroll: Scroll,
-    /// Others' messages not seen yet (the window lost focus, or scrolled up).
-    unread: usize,
     /// The newest log entry shown: an entry at or below it is a replay.
     newest_seq: Option<Seq>,
     /// The oldest log entry shown: where the next page of history ends.
     oldest_seq: Option<Seq>,
     history: History,
-    /// Screen lines from the "while you were away" divider down, while a
-    /// catch-up arrives below it and the user has not scrolled: the view
-    /// keeps the divider in sight.
+    below: Below,
+    /// The entry a search jumped to, marked until the timeline goes live.
+    highlight: Option<Seq>,
+    /// Screen lines from the divider down, while a catch-up arrives below
+    /// it and the user has not scrolled: the view keeps the divider in
+    /// sight.
     divider_lines: Option<usize>,
+    /// A divider marks news nobody has looked at since it was placed; the
+    /// next news goes below it without another.
+    divider_open: bool,
     /// While catching up after a (re)connect: the head the server reported.
     catch_up_to: Option<Seq>,
-    divider_due: bool,
+    /// Entries up to here came while the user was away: the server counted
+    /// them unread.
+    away_to: Option<Seq>,
     last_day: Option<String>,
 }
 
@@ -158,13 +191,9 @@ impl Timeline {
         self.scroll
     }
 
-    pub fn unread(&self) -> usize {
-        self.unread
-    }
-
-    /// Adds an item `height` lines tall. `looking`: the user sees the
-    /// bottom of the pane (the window has focus).
-    pub fn push(&mut self, item: Item, height: usize, looking: bool) {
+    /// Adds an item `height` lines tall; a view scrolled back holds still.
+    /// A divider replaces the one before it.
+    pub fn push(&mut self, item: Item, height: usize) {
         let news = item.kind.is_news();
         if self.scroll.offset > 0 {
             self.scroll.offset += height;
@@ -172,11 +201,17 @@ impl Timeline {
                 self.scroll.new_below += 1;
             }
         }
-        if news && (self.scroll.offset > 0 || !looking) {
-            self.unread += 1;
-        }
         if let ItemKind::Divider(_) = item.kind {
+            if let Some(at) = self
+                .items
+                .iter()
+                .rposition(|i| matches!(i.kind, ItemKind::Divider(_)))
+            {
+                self.items.remove(at);
+            }
             self.divider_lines = Some(0);
+            self.divider_open = true;
+            self.away_to = None;
         }
         if let Some(lines) = &mut self.divider_lines {
             *lines += height;
@@ -189,10 +224,34 @@ impl Timeline {
         }
     }
 
-    /// Scrolls so that the "while you were away" divider stays at the top
-    /// of a pane `page` lines tall while the catch-up below it is longer
-    /// than the pane; the view opens where the news starts. Holds until
-    /// the catch-up is over or the user scrolls.
+    /// Does news from entry `seq` need a divider above it: it is not read
+    /// (after `read`), it came while the user was away (in a catch-up,
+    /// counted unread by the server, or while not `looking`), and no
+    /// divider already marks news not looked at?
+    pub fn divider_due(&self, seq: Seq, read: Seq, looking: bool) -> bool {
+        let away = !looking || self.catching_up(seq) || self.away_to.is_some_and(|to| seq <= to);
+        seq > read && !self.divider_open && away
+    }
+
+    /// The server counts entries up to `head` unread: they came while the
+    /// user was away, whenever they arrive.
+    pub fn away_until(&mut self, head: Seq) {
+        self.away_to = Some(head);
+    }
+
+    /// The user looked at the newest messages: the divider stays where it
+    /// is, and news arriving later while away gets a new one. A catch-up
+    /// still arriving is news from while away, below the same divider.
+    pub fn looked(&mut self) {
+        if self.caught_up() {
+            self.divider_open = false;
+        }
+    }
+
+    /// Scrolls so that the divider stays at the top of a pane `page` lines
+    /// tall while the catch-up below it is longer than the pane; the view
+    /// opens where the news starts. Holds until the catch-up is over or
+    /// the user scrolls.
     pub fn keep_divider_in_view(&mut self, page: usize) {
         let Some(lines) = self.divider_lines else {
             return;
@@ -208,8 +267,26 @@ impl Timeline {
         self.oldest_seq
     }
 
+    /// The newest log entry shown, if any is.
+    pub fn newest_seq(&self) -> Option<Seq> {
+        self.newest_seq
+    }
+
     pub fn history(&self) -> History {
         self.history
+    }
+
+    pub fn below(&self) -> Below {
+        self.below
+    }
+
+    /// Does the timeline end at the live end of the log?
+    pub fn live(&self) -> bool {
+        self.below == Below::Live
+    }
+
+    pub fn highlight(&self) -> Option<Seq> {
+        self.highlight
     }
 
     /// The `before` of the next page of history, if one should be asked
@@ -256,6 +333,64 @@ impl Timeline {
         self.items.splice(0..0, page.items);
     }
 
+    /// Jumps to entry `seq`, far older than what is shown: the timeline
+    /// starts over around it, detached from the live end until newer
+    /// pages reach it again.
+    pub fn jump(&mut self, seq: Seq) {
+        *self = Timeline {
+            below: Below::Asking,
+            highlight: Some(seq),
+            ..Timeline::default()
+        };
+    }
+
+    /// Marks entry `seq`, already shown, as the one a search found.
+    pub fn mark(&mut self, seq: Seq) {
+        self.highlight = Some(seq);
+    }
+
+    /// The `before` of the next page of newer entries (`page` of them), if
+    /// one should be asked for now; the timeline then waits for it.
+    pub fn ask_newer(&mut self, page: u32) -> Option<Seq> {
+        if self.below != Below::More {
+            return None;
+        }
+        let newest = self.newest_seq?;
+        self.below = Below::Asking;
+        Some(newest + 1 + Seq::from(page))
+    }
+
+    /// A page of newer entries arrived (`None`: nothing newer); `live`:
+    /// it reaches the newest entry there is, so the timeline is live
+    /// again. The view holds still; `heights` are the items' line counts.
+    pub fn append(&mut self, page: Option<Page>, heights: &[usize], live: bool) {
+        self.below = if live { Below::Live } else { Below::More };
+        let Some(page) = page else { return };
+        let at_top = self.items.is_empty();
+        self.oldest_seq = Some(self.oldest_seq.map_or(page.oldest, |o| o.min(page.oldest)));
+        self.newest_seq = self.newest_seq.max(Some(page.newest));
+        self.last_day = page.last_day.or(self.last_day.take());
+        if !at_top {
+            self.scroll.offset += heights.iter().sum::<usize>();
+        }
+        self.items.extend(page.items);
+    }
+
+    /// The newer page asked for did not come: it may be asked for again.
+    pub fn newer_failed(&mut self) {
+        if self.below == Below::Asking {
+            self.below = Below::More;
+        }
+    }
+
+    /// Scrolls so that `lines_below` lines of the timeline are below the
+    /// view (a jump puts the message found in sight).
+    pub fn scroll_to(&mut self, lines_below: usize) {
+        self.scroll.offset = lines_below;
+        self.scroll.new_below = 0;
+        self.divider_lines = None;
+    }
+
     /// The last item, if it is a presence line that may take one more change.
     pub fn presence_mut(&mut self) -> Option<&mut Presence> {
         match self.items.last_mut() {
@@ -282,7 +417,6 @@ impl Timeline {
         self.scroll.offset = self.scroll.offset.saturating_add_signed(delta).min(max);
         if self.scroll.offset == 0 {
             self.scroll.new_below = 0;
-            self.unread = 0;
         }
     }
 
@@ -291,16 +425,15 @@ impl Timeline {
         self.divider_lines = None;
     }
 
-    /// The user looks at the newest messages: nothing is unread.
-    pub fn seen(&mut self) {
-        if self.scroll.offset == 0 {
-            self.unread = 0;
-        }
+    /// Does the user see the newest entry (given the pane is shown)?
+    pub fn at_newest(&self) -> bool {
+        self.scroll.offset == 0 && self.live()
     }
 
-    /// A log entry arrived: false if it is already shown (a replay).
+    /// A log entry arrived: false if it is already shown (a replay) or the
+    /// timeline shows an older stretch of the log (after a jump).
     pub fn take_seq(&mut self, seq: Seq) -> bool {
-        if self.newest_seq.is_some_and(|newest| seq <= newest) {
+        if !self.live() || self.newest_seq.is_some_and(|newest| seq <= newest) {
             return false;
         }
         self.newest_seq = Some(seq);
@@ -308,13 +441,11 @@ impl Timeline {
         true
     }
 
-    /// A (re)connect reported the log's `head`; `seen` is the newest entry
-    /// read before. Entries up to the head are a catch-up, marked by one
-    /// divider when `divider` is asked for.
-    pub fn start_catch_up(&mut self, head: Seq, seen: Option<Seq>, divider: bool) {
-        let behind = head > seen.unwrap_or(0);
-        self.catch_up_to = behind.then_some(head);
-        self.divider_due = behind && divider;
+    /// A (re)connect reported the log's `head`, and the server resumes
+    /// after `resume`: the entries up to the head are a catch-up. Without
+    /// a resume point (the server's own), there is no telling.
+    pub fn start_catch_up(&mut self, head: Seq, resume: Option<Seq>) {
+        self.catch_up_to = resume.filter(|&seen| head > seen).map(|_| head);
     }
 
     pub fn catching_up(&self, seq: Seq) -> bool {
@@ -325,46 +456,12 @@ impl Timeline {
         self.catch_up_to.is_none()
     }
 
-    /// Entry `seq` arrived (`fresh`: never seen here before): whether a
-    /// divider goes before it (the first fresh entry of a catch-up), and
-    /// the end of the catch-up when it is reached.
-    pub fn divider_before(&mut self, seq: Seq, fresh: bool) -> bool {
-        let due = self.divider_due && fresh && self.catching_up(seq);
-        if due {
-            self.divider_due = false;
-        }
+    /// Entry `seq` arrived: the catch-up ends when it reaches the head.
+    pub fn arrived(&mut self, seq: Seq) {
         if self.catch_up_to.is_some_and(|head| seq >= head) {
             self.catch_up_to = None;
         }
-        due
     }
-}
-
-/// Does `text` mention `name`: `@name` anywhere (not as a prefix of a
-/// longer name), or the IRC way, `name:` or `name,` at the start?
-pub fn mentions(text: &str, name: &str) -> bool {
-    !name.is_empty() && mention_spans(text, name).next().is_some()
-}
-
-/// Byte ranges of the mentions of `name` in `text`.
-pub fn mention_spans<'a>(
-    text: &'a str,
-    name: &'a str,
-) -> impl Iterator<Item = (usize, usize)> + 'a {
-    let ends_name = |rest: &str| {
-        rest.chars()
-            .next()
-            .is_none_or(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-')))
-    };
-    let addressed = text
-        .strip_prefix(name)
-        .filter(|rest| rest.starts_with([':', ',']))
-        .map(|_| (0, name.len()));
-    let at = text.match_indices('@').filter_map(move |(i, _)| {
-        let rest = text[i + 1..].strip_prefix(name)?;
-        ends_name(rest).then_some((i, i + 1 + name.len()))
-    });
-    addressed.into_iter().chain(at)
 }
 
 #[cfg(test)]
@@ -374,6 +471,7 @@ mod tests {
     fn chat(own: bool) -> Item {
         Item {
             at_ms: Some(0),
+            seq: None,
             kind: ItemKind::Chat {
                 from: "x".into(),
                 text: "hi".into(),
@@ -384,23 +482,24 @@ mod tests {
     }
 
     fn info() -> Item {
-        Item {
-            at_ms: None,
-            kind: ItemKind::Info("note".into()),
-        }
+        Item::note(ItemKind::Info("note".into()))
+    }
+
+    fn divider() -> Item {
+        Item::note(ItemKind::Divider("while you were away".into()))
     }
 
     #[test]
     fn scrolled_back_the_view_holds_still_and_counts_only_messages() {
         let mut timeline = Timeline::default();
-        timeline.push(chat(false), 3, true);
+        timeline.push(chat(false), 3);
         assert_eq!(timeline.scroll(), Scroll::default(), "following the bottom");
-        assert_eq!(timeline.unread(), 0);
+        assert!(timeline.at_newest());
         timeline.scroll_by(10, 6);
         assert_eq!(timeline.scroll().offset, 6);
-        timeline.push(chat(false), 2, true);
-        timeline.push(info(), 1, true);
-        timeline.push(chat(true), 1, true);
+        timeline.push(chat(false), 2);
+        timeline.push(info(), 1);
+        timeline.push(chat(true), 1);
         assert_eq!(
             timeline.scroll(),
             Scroll {
@@ -409,44 +508,62 @@ mod tests {
             },
             "a local note and my own message are not new messages"
         );
-        assert_eq!(timeline.unread(), 1);
+        assert!(!timeline.at_newest());
         timeline.scroll_by(-100, 10);
         assert_eq!(timeline.scroll(), Scroll::default());
-        assert_eq!(timeline.unread(), 0, "back at the bottom, all is read");
     }
 
     #[test]
-    fn messages_count_as_unread_while_the_window_is_away() {
+    fn a_catch_up_is_known_only_from_a_resume_point_and_replays_are_dropped() {
         let mut timeline = Timeline::default();
-        timeline.push(chat(false), 1, false);
-        timeline.push(chat(true), 1, false);
-        timeline.push(info(), 1, false);
-        assert_eq!(timeline.unread(), 1);
-        timeline.seen();
-        assert_eq!(timeline.unread(), 0);
-    }
-
-    #[test]
-    fn a_catch_up_gets_one_divider_and_replays_are_dropped() {
-        let mut timeline = Timeline::default();
-        timeline.start_catch_up(5, Some(3), true);
+        timeline.start_catch_up(5, Some(3));
         assert!(!timeline.caught_up());
-        assert!(timeline.take_seq(3));
-        assert!(
-            !timeline.divider_before(3, false),
-            "a replay of what was read"
-        );
+        assert!(timeline.catching_up(4));
         assert!(timeline.take_seq(4));
-        assert!(timeline.divider_before(4, true));
+        timeline.arrived(4);
         assert!(timeline.take_seq(5));
-        assert!(!timeline.divider_before(5, true));
+        timeline.arrived(5);
         assert!(timeline.caught_up());
         assert!(!timeline.take_seq(5), "the same entry again");
         assert!(timeline.take_seq(6));
-        // Nothing missed: no catch-up at all.
-        timeline.start_catch_up(6, Some(6), true);
+        // Nothing missed, or no resume point told: no catch-up at all.
+        timeline.start_catch_up(6, Some(6));
         assert!(timeline.caught_up());
-        assert!(!timeline.divider_before(7, true));
+        timeline.start_catch_up(9, None);
+        assert!(timeline.caught_up());
+    }
+
+    #[test]
+    fn one_divider_marks_news_nobody_looked_at() {
+        let mut timeline = Timeline::default();
+        // Looking at the newest, nothing needs a divider; away, news does.
+        assert!(!timeline.divider_due(4, 3, true));
+        assert!(!timeline.divider_due(3, 3, false), "read already");
+        assert!(timeline.divider_due(4, 3, false));
+        timeline.push(chat(false), 1);
+        timeline.push(divider(), 1);
+        timeline.push(chat(false), 1);
+        assert!(!timeline.divider_due(5, 3, false), "one is open");
+        // Looked at, then news again while away: the divider moves down.
+        timeline.looked();
+        assert!(timeline.divider_due(6, 5, false));
+        timeline.push(divider(), 1);
+        let dividers = timeline
+            .items()
+            .iter()
+            .filter(|i| matches!(i.kind, ItemKind::Divider(_)))
+            .count();
+        assert_eq!(dividers, 1);
+        assert_eq!(timeline.items().last(), Some(&divider()));
+        // A catch-up, or entries the server counts unread, are news from
+        // while away even when looking.
+        let mut timeline = Timeline::default();
+        timeline.start_catch_up(9, Some(5));
+        assert!(timeline.divider_due(6, 5, true));
+        let mut timeline = Timeline::default();
+        timeline.away_until(9);
+        assert!(timeline.divider_due(6, 5, true));
+        assert!(!timeline.divider_due(10, 5, true), "live, while looking");
     }
 
     #[test]
@@ -455,7 +572,7 @@ mod tests {
         assert_eq!(timeline.ask_older(11), Some(11), "nothing shown yet");
         assert_eq!(timeline.ask_older(11), None, "one page at a time");
         assert!(timeline.take_seq(11), "a live entry meanwhile");
-        timeline.push(chat(false), 1, true);
+        timeline.push(chat(false), 1);
         timeline.scroll_by(1, 1);
         let page = Page {
             items: vec![info(), chat(true)],
@@ -482,33 +599,59 @@ mod tests {
     }
 
     #[test]
+    fn a_jump_detaches_the_timeline_until_newer_pages_reach_the_live_end() {
+        let mut timeline = Timeline::default();
+        assert!(timeline.take_seq(500));
+        timeline.push(chat(false), 1);
+        timeline.jump(42);
+        assert!(timeline.items().is_empty());
+        assert_eq!(timeline.below(), Below::Asking);
+        assert_eq!(timeline.highlight(), Some(42));
+        assert!(!timeline.take_seq(501), "live entries wait below");
+        let page = |oldest, newest| Page {
+            items: vec![chat(false); 3],
+            oldest,
+            newest,
+            last_day: None,
+        };
+        timeline.append(Some(page(23, 52)), &[1, 1, 1], false);
+        assert_eq!(timeline.scroll().offset, 0, "the first page is the view");
+        assert_eq!(timeline.below(), Below::More);
+        assert!(!timeline.at_newest());
+        assert_eq!(timeline.ask_newer(100), Some(153));
+        assert_eq!(timeline.ask_newer(100), None, "one page at a time");
+        timeline.scroll_by(1, 2);
+        timeline.append(Some(page(53, 501)), &[2, 2, 2], true);
+        assert_eq!(timeline.scroll().offset, 7, "the view holds still");
+        assert!(timeline.live());
+        assert!(timeline.take_seq(502));
+        assert_eq!(timeline.oldest_seq(), Some(23));
+    }
+
+    #[test]
     fn the_divider_stays_in_view_while_the_catch_up_fills_more_than_a_page() {
         let mut timeline = Timeline::default();
-        timeline.start_catch_up(20, Some(10), true);
-        timeline.push(chat(false), 1, true);
-        let divider = Item {
-            at_ms: None,
-            kind: ItemKind::Divider("while you were away".into()),
-        };
-        timeline.push(divider, 1, true);
+        timeline.start_catch_up(20, Some(10));
+        timeline.push(chat(false), 1);
+        timeline.push(divider(), 1);
         for seq in 11..20 {
-            assert!(!timeline.divider_before(seq, true) || seq == 11);
-            timeline.push(chat(false), 2, true);
+            timeline.arrived(seq);
+            timeline.push(chat(false), 2);
             timeline.keep_divider_in_view(5);
         }
         // 1 + 9 × 2 lines from the divider down, 5 on the page.
         assert_eq!(timeline.scroll().offset, 14);
-        timeline.divider_before(20, true);
-        timeline.push(chat(false), 2, true);
+        timeline.arrived(20);
+        timeline.push(chat(false), 2);
         timeline.keep_divider_in_view(5);
         assert_eq!(timeline.scroll().offset, 16, "the last of the catch-up");
         assert!(timeline.caught_up());
         // Caught up, the view no longer follows the divider but holds still.
-        timeline.push(chat(false), 3, true);
+        timeline.push(chat(false), 3);
         timeline.keep_divider_in_view(5);
         assert_eq!(timeline.scroll().offset, 19);
         timeline.scroll_by(-100, 19);
-        timeline.push(chat(false), 3, true);
+        timeline.push(chat(false), 3);
         timeline.keep_divider_in_view(5);
         assert_eq!(
             timeline.scroll().offset,
@@ -529,27 +672,9 @@ mod tests {
     }
 
     #[test]
-    fn finds_mentions_but_not_prefixes() {
-        assert!(mentions("hi @bob!", "bob"));
-        assert!(mentions("@bob", "bob"));
-        assert!(!mentions("hi @bobby", "bob"));
-        assert!(!mentions("hi bob", "bob"));
-        assert!(!mentions("hi @bob", ""));
-        // Addressed the IRC way, at the start of the line.
-        assert!(mentions("bob: look", "bob"));
-        assert!(mentions("bob, look", "bob"));
-        assert!(!mentions("bobby: look", "bob"));
-        assert!(!mentions("bob look", "bob"));
-        assert_eq!(
-            mention_spans("bob: hi @bob", "bob").collect::<Vec<_>>(),
-            [(0, 3), (8, 12)]
-        );
-    }
-
-    #[test]
     fn a_day_line_comes_when_the_date_changes() {
         let mut timeline = Timeline::default();
-        assert!(!timeline.day_changed("Fri 2 Jan 2026"), "the first day");
+        assert!(!timeline.day_changed("Fri 2 Jan 2026"));
         assert!(!timeline.day_changed("Fri 2 Jan 2026"));
         assert!(timeline.day_changed("Sat 3 Jan 2026"));
     }

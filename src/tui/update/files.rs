@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent};
 
-use super::screen::{chat_to_ask, error, info};
+use super::screen::{conv_to_ask, error, info, note_in};
 use crate::{
     protocol::{FileInfo, ReplyData, clean_file_name},
     tui::{
@@ -66,8 +66,14 @@ fn send(app: &mut App, s: &Settings, path: PathBuf, size: u64) -> Vec<Effect> {
     let Some(chat) = app.chat_mut() else {
         return Vec::new();
     };
-    let id = chat.files.upload(name, size, now);
-    vec![Effect::SendFile { id, path }]
+    let id = chat.next_transfer();
+    let Some(conv) = chat.current_mut().filter(|conv| conv.readable()) else {
+        error(app, s, "not sent: files go to a conversation you are in");
+        return Vec::new();
+    };
+    conv.files.upload(id, name, size, now);
+    let conv = conv.id.clone();
+    vec![Effect::SendFile { id, conv, path }]
 }
 
 pub(super) fn on_listed(app: &mut App, dir: PathBuf, result: Result<Vec<Entry>, String>) {
@@ -152,6 +158,7 @@ pub(super) fn on_picker_key(app: &mut App, s: &Settings, key: KeyEvent) -> Vec<E
 pub(super) fn announced(
     app: &mut App,
     s: &Settings,
+    conv: &str,
     from: String,
     mut info: FileInfo,
     at_ms: i64,
@@ -167,28 +174,36 @@ pub(super) fn announced(
     let Some((chat, saved)) = app.chat_and_saved() else {
         return (None, Vec::new());
     };
-    let Some(index) = chat.files.announce(info, from, at_ms, &me, saved) else {
+    let Some(target) = chat.conv_mut(conv) else {
+        return (None, Vec::new());
+    };
+    let Some(index) = target.files.announce(info, from, at_ms, &me, saved) else {
         return (None, Vec::new());
     };
     reselect(app, kept);
     let effects = if fetch {
-        download(app, s, index, true)
+        download(app, s, conv, index, true)
     } else {
         Vec::new()
     };
     (Some(ItemKind::File { id, own }), effects)
 }
 
-/// Starts downloading shared file `index`, unless it cannot be; `auto`:
-/// nobody asked, so its end is told by its announcement alone, and so is
-/// why it cannot start (a file saved before says so itself).
-fn download(app: &mut App, s: &Settings, index: usize, auto: bool) -> Vec<Effect> {
+/// Starts downloading shared file `index` of conversation `conv`, unless
+/// it cannot be; `auto`: nobody asked, so its end is told by its
+/// announcement alone, and so is why it cannot start (a file saved before
+/// says so itself).
+fn download(app: &mut App, s: &Settings, conv: &str, index: usize, auto: bool) -> Vec<Effect> {
     let now = app.now;
     let Some(chat) = app.chat_mut() else {
         return Vec::new();
     };
-    match chat.files.download(index, now, auto) {
-        Ok((id, file)) => vec![Effect::FetchFile { id, file }],
+    let id = chat.next_transfer();
+    let Some(target) = chat.conv_mut(conv) else {
+        return Vec::new();
+    };
+    match target.files.download(index, id, now, auto) {
+        Ok(file) => vec![Effect::FetchFile { id, file }],
         Err(why) => {
             if !auto {
                 info(app, s, why);
@@ -198,11 +213,23 @@ fn download(app: &mut App, s: &Settings, index: usize, auto: bool) -> Vec<Effect
     }
 }
 
+/// The conversation shown, by id.
+fn shown(app: &App) -> Option<String> {
+    app.chat()?.selected().map(str::to_owned)
+}
+
 /// `/download`: the newest file that waits (or failed), from someone
 /// else; when none is known here, the server's list is asked first.
 pub(super) fn download_newest(app: &mut App, s: &Settings) -> Vec<Effect> {
-    if let Some(index) = app.chat().and_then(|chat| chat.files.newest_waiting()) {
-        return download(app, s, index, false);
+    let Some(conv) = shown(app) else {
+        return Vec::new();
+    };
+    let waiting = app
+        .chat()
+        .and_then(|chat| chat.current())
+        .and_then(|conv| conv.files.newest_waiting());
+    if let Some(index) = waiting {
+        return download(app, s, &conv, index, false);
     }
     let effects = ask_list(app, true);
     if effects.is_empty() {
@@ -211,20 +238,25 @@ pub(super) fn download_newest(app: &mut App, s: &Settings) -> Vec<Effect> {
     effects
 }
 
-/// Asks the server for the group's files, unless no request can go now.
+/// Asks the server for the conversation's files, unless no request can
+/// go now.
 fn ask_list(app: &mut App, download: bool) -> Vec<Effect> {
-    let Some(chat) = chat_to_ask(app) else {
+    let Some(conv) = conv_to_ask(app) else {
         return Vec::new();
     };
-    chat.files.listing = true;
-    vec![Effect::Request(Purpose::ListFiles { download })]
+    conv.files.listing = true;
+    vec![Effect::Request(Purpose::ListFiles {
+        conv: conv.id.clone(),
+        download,
+    })]
 }
 
-/// The server's list of files came: known here from now on; for
-/// `/download`, the newest waiting is fetched.
+/// The server's list of a conversation's files came: known here from now
+/// on; for `/download`, the newest waiting is fetched.
 pub(super) fn on_list(
     app: &mut App,
     s: &Settings,
+    conv: &str,
     result: Result<ReplyData, RequestError>,
     download_newest: bool,
 ) -> Vec<Effect> {
@@ -233,16 +265,16 @@ pub(super) fn on_list(
     let Some((chat, saved)) = app.chat_and_saved() else {
         return Vec::new();
     };
+    let Some(target) = chat.conv_mut(conv) else {
+        return Vec::new();
+    };
     match result {
-        Ok(ReplyData::Files { files }) => chat.files.listed(files, &me, saved),
-        Ok(_) => chat.files.listing = false,
+        Ok(ReplyData::Files { files }) => target.files.listed(files, &me, saved),
+        Ok(_) => target.files.listing = false,
         Err(failure) => {
-            chat.files.listing = false;
-            error(
-                app,
-                s,
-                format!("cannot list the group's files: {}", failure.message),
-            );
+            target.files.listing = false;
+            let said = format!("cannot list the files: {}", failure.message);
+            note_in(app, s, conv, ItemKind::Error(said));
             return Vec::new();
         }
     }
@@ -250,8 +282,12 @@ pub(super) fn on_list(
     if !download_newest {
         return Vec::new();
     }
-    match app.chat().and_then(|chat| chat.files.newest_waiting()) {
-        Some(index) => download(app, s, index, false),
+    let waiting = app
+        .chat()
+        .and_then(|chat| chat.conv(conv))
+        .and_then(|target| target.files.newest_waiting());
+    match waiting {
+        Some(index) => download(app, s, conv, index, false),
         None => {
             info(app, s, "no file is waiting to be downloaded");
             Vec::new()
@@ -264,7 +300,7 @@ pub(super) fn on_list(
 /// Opens the files popup on the newest file that waits, else the newest,
 /// and asks the server for the files it still has.
 pub(super) fn open_files(app: &mut App) -> Vec<Effect> {
-    if app.chat().is_none() {
+    if app.chat().and_then(|chat| chat.current()).is_none() {
         return Vec::new();
     }
     app.popup = Some(Popup::Files { selected: 0 });
@@ -274,10 +310,12 @@ pub(super) fn open_files(app: &mut App) -> Vec<Effect> {
 
 /// The id of the file the files popup has selected, if it is open.
 fn selected_file(app: &App) -> Option<String> {
-    let (Some(Popup::Files { selected }), Some(chat)) = (&app.popup, app.chat()) else {
+    let (Some(Popup::Files { selected }), Some(conv)) =
+        (&app.popup, app.chat().and_then(|chat| chat.current()))
+    else {
         return None;
     };
-    let files = chat.files.shared();
+    let files = conv.files.shared();
     let index = files.len().checked_sub(selected + 1)?;
     Some(files[index].info.id.clone())
 }
@@ -285,8 +323,10 @@ fn selected_file(app: &App) -> Option<String> {
 /// Keeps the files popup's selection on file `id` as the list changes
 /// around it; with none, on the newest file that waits, else the newest.
 fn reselect(app: &mut App, id: Option<String>) {
-    let Some(chat) = app.chat() else { return };
-    let newest_first = || chat.files.shared().iter().rev();
+    let Some(conv) = app.chat().and_then(|chat| chat.current()) else {
+        return;
+    };
+    let newest_first = || conv.files.shared().iter().rev();
     let selected = id
         .and_then(|id| newest_first().position(|f| f.info.id == id))
         .or_else(|| newest_first().position(|f| f.state == FileState::Waiting))
@@ -298,7 +338,11 @@ fn reselect(app: &mut App, id: Option<String>) {
 
 pub(super) fn on_files_key(app: &mut App, s: &Settings, key: KeyEvent) -> Vec<Effect> {
     let keymap = &s.keymap;
-    let count = app.chat().map_or(0, |chat| chat.files.shared().len());
+    let current = app.chat().and_then(|chat| chat.current());
+    let count = current.map_or(0, |conv| conv.files.shared().len());
+    let Some(conv) = current.map(|conv| conv.id.clone()) else {
+        return Vec::new();
+    };
     let Some(Popup::Files { selected }) = &mut app.popup else {
         return Vec::new();
     };
@@ -308,12 +352,12 @@ pub(super) fn on_files_key(app: &mut App, s: &Settings, key: KeyEvent) -> Vec<Ef
         Some(Action::Up) => *selected = selected.saturating_sub(1),
         Some(Action::Down) => *selected = (*selected + 1).min(last),
         Some(Action::Download) => {
-            return index.map_or_else(Vec::new, |i| download(app, s, i, false));
+            return index.map_or_else(Vec::new, |i| download(app, s, &conv, i, false));
         }
         Some(Action::CancelTransfer) => {
             let downloading = index.and_then(|i| {
-                let chat = app.chat()?;
-                match chat.files.shared()[i].state {
+                let current = app.chat()?.current()?;
+                match current.files.shared()[i].state {
                     FileState::Downloading(id) => Some(id),
                     _ => None,
                 }
@@ -336,7 +380,10 @@ pub(super) fn on_files_key(app: &mut App, s: &Settings, key: KeyEvent) -> Vec<Ef
 // ---------------------------------------------------------------- transfers
 
 fn cancel(app: &mut App, id: TransferId) -> Vec<Effect> {
-    let cancelled = app.chat_mut().is_some_and(|chat| chat.files.cancel(id));
+    let cancelled = app
+        .chat_mut()
+        .and_then(|chat| chat.conv_of_transfer(id))
+        .is_some_and(|conv| conv.files.cancel(id));
     if cancelled {
         vec![Effect::CancelTransfer(id)]
     } else {
@@ -346,7 +393,12 @@ fn cancel(app: &mut App, id: TransferId) -> Vec<Effect> {
 
 /// The cancel key outside the files popup: the newest transfer still running.
 pub(super) fn cancel_newest(app: &mut App, s: &Settings) -> Vec<Effect> {
-    match app.chat().and_then(|chat| chat.files.newest_running()) {
+    let newest = app.chat().and_then(|chat| {
+        chat.convs()
+            .filter_map(|conv| conv.files.newest_running())
+            .max()
+    });
+    match newest {
         Some(id) => cancel(app, id),
         None => {
             info(app, s, "no file transfer to cancel");
@@ -362,15 +414,16 @@ pub(super) fn on_transfer(
     update: TransferUpdate,
 ) -> Vec<Effect> {
     let (now, me) = (app.now, app.target.name.clone());
-    let Some(chat) = app.chat_mut() else {
+    let Some(conv) = app.chat_mut().and_then(|chat| chat.conv_of_transfer(id)) else {
         return Vec::new();
     };
     match update {
-        TransferUpdate::Size(total) => chat.files.set_total(id, total),
-        TransferUpdate::Progress(done) => chat.files.progress(id, done, now),
+        TransferUpdate::Size(total) => conv.files.set_total(id, total),
+        TransferUpdate::Progress(done) => conv.files.progress(id, done, now),
         TransferUpdate::Finished(finish) => {
-            if let Some(transfer) = chat.files.finish(id, &finish, &me) {
-                return finished(app, s, transfer, finish);
+            let conv_id = conv.id.clone();
+            if let Some(transfer) = conv.files.finish(id, &finish, &me) {
+                return finished(app, s, &conv_id, transfer, finish);
             }
         }
     }
@@ -380,7 +433,13 @@ pub(super) fn on_transfer(
 /// A transfer ended: one line says how (a download nobody asked for that
 /// went well is told by its announcement alone), and a file saved is
 /// recorded, so no later run saves it again.
-fn finished(app: &mut App, s: &Settings, transfer: Transfer, finish: Finish) -> Vec<Effect> {
+fn finished(
+    app: &mut App,
+    s: &Settings,
+    conv: &str,
+    transfer: Transfer,
+    finish: Finish,
+) -> Vec<Effect> {
     let mut effects = Vec::new();
     if let (Finish::Saved(path), Some(file_id)) = (&finish, &transfer.file_id) {
         app.saved.record(file_id, path);
@@ -392,21 +451,19 @@ fn finished(app: &mut App, s: &Settings, transfer: Transfer, finish: Finish) -> 
         Direction::Download => ("Download", "not saved"),
     };
     let took = human_duration(app.now.saturating_duration_since(transfer.started));
-    match finish {
-        Finish::Sent => info(
-            app,
-            s,
-            format!("Sent {name} ({}) in {took}", human_size(transfer.total)),
-        ),
-        Finish::Saved(_) if transfer.auto => {}
-        Finish::Saved(path) => info(app, s, format!("Saved {name} to {}", path.display())),
-        Finish::Cancelled => info(app, s, format!("{what} of {name} cancelled")),
-        Finish::Unavailable => error(
-            app,
-            s,
-            format!("{name} was {undone}: the server no longer has it"),
-        ),
-        Finish::Failed(message) => error(app, s, format!("{name} was {undone}: {message}")),
-    }
+    let said = match finish {
+        Finish::Sent => ItemKind::Info(format!(
+            "Sent {name} ({}) in {took}",
+            human_size(transfer.total)
+        )),
+        Finish::Saved(_) if transfer.auto => return effects,
+        Finish::Saved(path) => ItemKind::Info(format!("Saved {name} to {}", path.display())),
+        Finish::Cancelled => ItemKind::Info(format!("{what} of {name} cancelled")),
+        Finish::Unavailable => {
+            ItemKind::Error(format!("{name} was {undone}: the server no longer has it"))
+        }
+        Finish::Failed(message) => ItemKind::Error(format!("{name} was {undone}: {message}")),
+    };
+    note_in(app, s, conv, said);
     effects
 }

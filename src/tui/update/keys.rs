@@ -7,13 +7,14 @@ use crossterm::event::{KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEve
 use ratatui::layout::{Position, Rect};
 
 use super::{
-    entries, files, line, network,
+    conversations, entries, files, line, network,
     screen::{connect, layout, open_help, page},
+    search,
     standing::{self, Change},
 };
 use crate::tui::{
     action::{Action, Effect},
-    app::{App, Conn, Popup, Screen},
+    app::{App, Popup, Screen},
     keymap::Context,
     model::{
         Focus,
@@ -53,7 +54,8 @@ pub(super) fn on_key(app: &mut App, s: &Settings, key: KeyEvent) -> Vec<Effect> 
     }
     match &app.screen {
         Screen::Login(_) => on_login_key(app, s, key),
-        Screen::Connecting | Screen::Pending(_) => on_waiting_key(app, s, key),
+        Screen::Connecting => on_waiting_key(app, s, key),
+        Screen::Chat(chat) if chat.lone_waiting().is_some() => on_waiting_key(app, s, key),
         Screen::Chat(_) => on_chat_key(app, s, key),
     }
 }
@@ -64,6 +66,8 @@ fn on_popup_key(app: &mut App, s: &Settings, key: KeyEvent) -> Vec<Effect> {
     match &mut app.popup {
         Some(Popup::Picker(_)) => files::on_picker_key(app, s, key),
         Some(Popup::Files { .. }) => files::on_files_key(app, s, key),
+        Some(Popup::Switcher(_)) => conversations::on_switcher_key(app, s, key),
+        Some(Popup::Search(_)) => search::on_search_key(app, s, key),
         Some(Popup::Confirm(_)) => match keymap.action(Context::Confirm, &key) {
             Some(Action::Confirm) => match app.popup.take() {
                 Some(Popup::Confirm(confirm)) => vec![Effect::Request(confirm.purpose)],
@@ -149,31 +153,18 @@ fn on_login_key(app: &mut App, s: &Settings, key: KeyEvent) -> Vec<Effect> {
     Vec::new()
 }
 
+/// The connecting and waiting screens: quit, or ask to join again after
+/// a rejection (once any wait is over).
 fn on_waiting_key(app: &mut App, s: &Settings, key: KeyEvent) -> Vec<Effect> {
     let action = s.keymap.action(Context::Pending, &key);
     match action {
         Some(Action::Quit) => vec![Effect::Quit],
-        Some(Action::AskAgain) => ask_again(app),
-        _ => Vec::new(),
+        Some(Action::AskAgain) => conversations::ask_again(app),
+        _ => match s.keymap.action(Context::Global, &key) {
+            Some(Action::Reconnect) => network::reconnect(app, s),
+            _ => Vec::new(),
+        },
     }
-}
-
-/// After a rejection (once any wait is over), or offline on the waiting
-/// screen: ask again.
-fn ask_again(app: &mut App) -> Vec<Effect> {
-    let Screen::Pending(waiting) = &app.screen else {
-        return Vec::new();
-    };
-    let waited = waiting.again_at.is_none_or(|at| at <= app.now);
-    let allowed = waiting.rejected_by.is_some() || matches!(app.conn, Conn::Offline(_));
-    if !(waited && allowed) {
-        return Vec::new();
-    }
-    app.conn = Conn::Connecting;
-    if let Screen::Pending(waiting) = &mut app.screen {
-        waiting.again_at = None;
-    }
-    vec![Effect::Connect(app.target.clone())]
 }
 
 fn focus_context(focus: Focus) -> Context {
@@ -189,7 +180,6 @@ fn on_chat_key(app: &mut App, s: &Settings, key: KeyEvent) -> Vec<Effect> {
     let Some(chat) = app.chat_mut() else {
         return Vec::new();
     };
-    chat.timeline.seen();
     let context = focus_context(chat.focus);
     let action = s.keymap.action(context, &key);
     if action != Some(Action::Complete) {
@@ -237,11 +227,26 @@ fn pane_action(app: &mut App, s: &Settings, action: Action) -> Option<Vec<Effect
         // With an empty line, Tab moves on; with text, it only completes.
         (Focus::Input, Action::Complete) if chat.composer.value().is_empty() => None,
         (Focus::Input, Action::Complete) => {
-            let members = chat.roster.member_names();
-            let requesters = chat.roster.requester_names();
+            let (members, requesters) = chat
+                .current()
+                .map(|conv| (conv.roster.member_names(), conv.roster.requester_names()))
+                .unwrap_or_default();
+            let mut people: Vec<String> = chat
+                .convs()
+                .flat_map(|conv| conv.roster.member_names())
+                .collect();
+            people.sort();
+            people.dedup();
+            let groups: Vec<String> = chat
+                .convs()
+                .filter(|conv| conv.peer.is_none())
+                .map(|conv| conv.id.clone())
+                .collect();
             let names = crate::tui::commands::Names {
                 members: &members,
                 requesters: &requesters,
+                people: &people,
+                groups: &groups,
             };
             chat.composer.complete(names);
             done
@@ -251,13 +256,14 @@ fn pane_action(app: &mut App, s: &Settings, action: Action) -> Option<Vec<Effect
         (Focus::Messages, Action::PageUp) => scrolled(app, s, page(app)),
         (Focus::Messages, Action::PageDown) => scrolled(app, s, -page(app)),
         (Focus::Messages, Action::Top) => scrolled(app, s, isize::MAX / 2),
-        (Focus::Messages, Action::Bottom) => scrolled(app, s, isize::MIN / 2),
+        (Focus::Messages, Action::Bottom) => Some(entries::to_newest(app, s)),
         (focus @ (Focus::Members | Focus::Requests), Action::Up | Action::Down) => {
             let delta = if action == Action::Up { -1 } else { 1 };
+            let roster = &mut chat.current_mut()?.roster;
             if focus == Focus::Members {
-                chat.roster.select_member(delta);
+                roster.select_member(delta);
             } else {
-                chat.roster.select_request(delta);
+                roster.select_request(delta);
             }
             done
         }
@@ -294,6 +300,17 @@ fn global_action(app: &mut App, s: &Settings, action: Action) -> Vec<Effect> {
         }
         Action::FocusRequests => {
             if let Some(chat) = app.chat_mut() {
+                // From a group with none waiting, to one with some.
+                let here = chat
+                    .current()
+                    .is_some_and(|conv| conv.requests_waiting() > 0);
+                let there = chat
+                    .convs()
+                    .find(|conv| conv.requests_waiting() > 0)
+                    .map(|conv| conv.id.clone());
+                if let Some(id) = there.filter(|_| !here) {
+                    chat.select(&id);
+                }
                 chat.side_panes = true;
                 if layout(size, chat).requests.is_some() {
                     chat.focus = Focus::Requests;
@@ -308,10 +325,20 @@ fn global_action(app: &mut App, s: &Settings, action: Action) -> Vec<Effect> {
                 }
             }
         }
+        Action::ToggleConversations => {
+            if let Some(chat) = app.chat_mut() {
+                chat.conv_pane = !chat.conv_pane;
+            }
+        }
         Action::Reconnect => return network::reconnect(app, s),
         Action::PageUp => return entries::scroll(app, s, page(app)),
         Action::PageDown => return entries::scroll(app, s, -page(app)),
-        Action::Bottom => return entries::scroll(app, s, isize::MIN / 2),
+        Action::Bottom => return entries::to_newest(app, s),
+        Action::NextConversation => return conversations::go_by(app, 1),
+        Action::PrevConversation => return conversations::go_by(app, -1),
+        Action::GoTo(n) => return conversations::go_to_index(app, usize::from(n) - 1),
+        Action::Switcher => return conversations::open_switcher(app),
+        Action::Search => return search::open(app, ""),
         Action::FilePicker => return files::open_picker(app, s),
         Action::Files => return files::open_files(app),
         Action::CancelTransfer => return files::cancel_newest(app, s),
@@ -337,19 +364,31 @@ pub(super) fn on_mouse(app: &mut App, s: &Settings, mouse: MouseEvent) -> Vec<Ef
                 return Vec::new();
             };
             let layout = layout(size, chat);
-            if layout.messages.contains(at) {
+            if let Some(area) = layout.conversations.filter(|a| a.contains(at)) {
+                let selected = chat
+                    .selected()
+                    .and_then(|id| chat.position(id))
+                    .unwrap_or(0);
+                if let Some(row) = clicked_row(area, at, selected) {
+                    return conversations::go_to_index(app, row);
+                }
+            } else if layout.messages.contains(at) {
                 chat.focus = Focus::Messages;
             } else if layout.input.contains(at) {
                 chat.focus = Focus::Input;
             } else if let Some(area) = layout.members.filter(|a| a.contains(at)) {
                 chat.focus = Focus::Members;
-                if let Some(row) = clicked_row(area, at, chat.roster.selected_member()) {
-                    chat.roster.click_member(row);
+                if let Some(roster) = chat.current_mut().map(|conv| &mut conv.roster)
+                    && let Some(row) = clicked_row(area, at, roster.selected_member())
+                {
+                    roster.click_member(row);
                 }
             } else if let Some(area) = layout.requests.filter(|a| a.contains(at)) {
                 chat.focus = Focus::Requests;
-                if let Some(row) = clicked_row(area, at, chat.roster.selected_request()) {
-                    chat.roster.click_request(row);
+                if let Some(roster) = chat.current_mut().map(|conv| &mut conv.roster)
+                    && let Some(row) = clicked_row(area, at, roster.selected_request())
+                {
+                    roster.click_request(row);
                 }
             }
         }
@@ -375,6 +414,12 @@ pub(super) fn on_paste(app: &mut App, text: &str) -> Vec<Effect> {
             picker.filter.push_str(&text.replace('\n', ""));
             picker.selected = 0;
         }
+        (Some(Popup::Switcher(switcher)), _) => {
+            text.chars()
+                .filter(|c| *c != '\n')
+                .for_each(|c| switcher.push(c));
+        }
+        (Some(Popup::Search(search)), _) => search.query.push_str(&text.replace('\n', " ")),
         (Some(_), _) => {}
         (None, Screen::Login(form)) => {
             let field = form.focus;

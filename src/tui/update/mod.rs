@@ -4,10 +4,13 @@
 //! (keyboard, mouse, paste), `standing` (what changes other people's
 //! standing, always asked first), [`line`] (the input line's messages and
 //! commands), `network` (the connection and what the server pushes),
-//! `entries` (log entries, live and pages of history),
-//! `replies` (answers to requests), `files` (sharing files), over the
-//! small steps they share in `screen`. This file only dispatches.
+//! `conversations` (joining, leaving, switching, direct conversations,
+//! read positions), `entries` (log entries, live and pages of history),
+//! `search` (the history search), `replies` (answers to requests), `files`
+//! (sharing files), over the small steps they share in `screen`. This file
+//! only dispatches.
 
+mod conversations;
 mod entries;
 mod files;
 mod keys;
@@ -15,6 +18,7 @@ mod line;
 mod network;
 mod replies;
 mod screen;
+mod search;
 mod standing;
 #[cfg(test)]
 mod tests;
@@ -22,7 +26,7 @@ mod tests;
 use ratatui::layout::Size;
 
 use super::{
-    action::Effect,
+    action::{Effect, Purpose},
     app::{App, Conn, Screen},
     event::AppEvent,
     settings::Settings,
@@ -52,9 +56,6 @@ pub fn update(app: &mut App, s: &Settings, event: AppEvent) -> Vec<Effect> {
         }
         AppEvent::FocusGained => {
             app.window_focused = true;
-            if let Some(chat) = app.chat_mut() {
-                chat.timeline.seen();
-            }
             Vec::new()
         }
         AppEvent::FocusLost => {
@@ -72,16 +73,30 @@ pub fn update(app: &mut App, s: &Settings, event: AppEvent) -> Vec<Effect> {
         AppEvent::Transfer { id, update } => files::on_transfer(app, s, id, update),
         AppEvent::Terminate => vec![Effect::Quit],
     };
+    let quitting = effects.contains(&Effect::Quit);
+    conversations::looked(app);
+    effects.extend(conversations::tell_reads(app, quitting));
     effects.extend(send_queued(app));
     effects
 }
 
-/// Lets the next queued message out when the connection is up, caught up
-/// with the log, and the pace allows.
+/// Lets the next queued message out when the connection is up, its
+/// conversation caught up with its log, and the pace allows.
 fn send_queued(app: &mut App) -> Option<Effect> {
     let (now, connected) = (app.now, app.conn == Conn::Connected);
-    let chat = app.chat_mut()?;
-    let ready = connected && chat.kicked_by.is_none() && chat.timeline.caught_up();
-    let (id, text) = chat.composer.outbox.next(now, ready)?;
-    Some(Effect::Request(super::action::Purpose::Send { id, text }))
+    let chat = app.chat_mut().filter(|_| connected)?;
+    let ready: Vec<String> = chat
+        .convs()
+        .filter(|conv| conv.readable() && conv.timeline.caught_up())
+        .map(|conv| conv.id.clone())
+        .collect();
+    let out = chat
+        .composer
+        .outbox
+        .next(now, |conv| ready.iter().any(|id| id == conv))?;
+    Some(Effect::Request(Purpose::Send {
+        id: out.id,
+        conv: out.conv,
+        text: out.text,
+    }))
 }

@@ -1,31 +1,27 @@
-//! The connection and what the server pushes: the welcome, reconnects,
-//! the end of a session, presence and join requests; log entries go on to
-//! `entries`.
-
-use std::time::Duration;
+//! The connection and what the server pushes: the welcome and every
+//! conversation in it, reconnects, the end of a session, presence and join
+//! requests; log entries go on to `entries`, changes to the user's
+//! conversations to `conversations`.
 
 use super::{
-    entries,
-    screen::{add, back_to_login, error, info, note},
+    conversations, entries,
+    screen::{add_to, back_to_login, error, info, note_in},
 };
 use crate::{
     client::{ClientEvent, CloseReason},
-    protocol::{Event, GroupSnapshot, JoinStatus, Welcome},
+    protocol::{ConvId, Event, JoinStatus, Welcome},
     tui::{
-        action::{Action, Effect, Failure, RequestError},
-        app::{App, Conn, Screen, Waiting},
+        action::{Action, Effect, RequestError},
+        app::{App, Conn, Screen},
         keymap::Context,
         model::{
-            Chat, Focus,
+            Chat,
+            conversation::{Conv, Standing},
             timeline::{Item, ItemKind, Presence},
         },
         settings::Settings,
     },
 };
-
-/// How long to wait before asking again when the server's refusal does
-/// not say.
-const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 
 pub(super) fn on_connected(
     app: &mut App,
@@ -36,13 +32,7 @@ pub(super) fn on_connected(
         Ok(welcome) => welcome,
         Err(failure) => {
             app.conn = Conn::Offline(failure.message.clone());
-            match &mut app.screen {
-                // Asked again too soon after a rejection: wait here.
-                Screen::Pending(waiting)
-                    if failure.failure == Failure::RateLimited && waiting.rejected_by.is_some() =>
-                {
-                    waiting.again_at = Some(app.now + wait_asked_for(&failure.message));
-                }
+            match &app.screen {
                 Screen::Chat(_) => error(app, s, format!("cannot connect: {}", failure.message)),
                 _ => back_to_login(app, failure.message),
             }
@@ -50,112 +40,135 @@ pub(super) fn on_connected(
         }
     };
     app.conn = Conn::Connected;
-    app.target.name = welcome.name.clone();
-    app.target.group = welcome.group.clone();
+    let again = app.chat().is_some();
+    let mut effects = welcomed(app, s, welcome, again);
     app.remember();
-    let mut effects = vec![Effect::SaveSession];
-    effects.extend(welcomed(app, s, welcome, false));
+    effects.insert(0, Effect::SaveSession);
     effects
 }
 
-/// The wait a refusal names ("… ask again in 58 s"), else a default.
-fn wait_asked_for(message: &str) -> Duration {
-    message
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|n| n.parse::<u64>().ok())
-        .next_back()
-        .map_or(DEFAULT_WAIT, Duration::from_secs)
-}
-
-/// A hello was answered, on the first connection or a reconnect.
+/// A hello was answered, on the first connection or a reconnect: every
+/// conversation of the user, each resuming where it was.
 fn welcomed(app: &mut App, s: &Settings, welcome: Welcome, again: bool) -> Vec<Effect> {
-    let Some(snapshot) = welcome
-        .snapshot
-        .filter(|_| welcome.status != JoinStatus::Pending)
-    else {
-        let earlier = match std::mem::replace(&mut app.screen, Screen::Connecting) {
-            Screen::Chat(chat) => Some(chat),
-            Screen::Pending(waiting) => waiting.earlier,
-            _ => None,
-        };
-        app.screen = Screen::Pending(Waiting {
-            earlier,
-            ..Waiting::default()
-        });
+    let resume = app.resume();
+    // The group asked for opens first, else the conversation shown last.
+    let open = std::mem::take(&mut app.target.group);
+    let open = Some(open).filter(|g| !g.is_empty()).or_else(|| {
+        app.session
+            .conversation(&app.target.server, &welcome.name)
+            .map(str::to_owned)
+    });
+    app.target.name = welcome.name.clone();
+    if !again {
+        app.screen = Screen::Chat(Box::new(Chat::new(&welcome.name, s.pace)));
+    }
+    let Some(chat) = app.chat_mut() else {
         return Vec::new();
     };
-    let created = welcome.status == JoinStatus::Created;
-    let first_visit = app.chat().is_none();
-    enter_chat(app, s, snapshot, !created);
-    let effects = entries::open(app);
-    if created {
-        info(
+    if again {
+        chat.composer.outbox.reconnected();
+    }
+    let me = welcome.name.clone();
+    let mut created = Vec::new();
+    let mut arrived: Vec<ConvId> = Vec::new();
+    for conversation in welcome.conversations {
+        let id = conversation.id.clone();
+        if conversation.status == JoinStatus::Created {
+            created.push(id.clone());
+        }
+        match chat.conv_mut(&id) {
+            Some(conv) => {
+                let seen = conv.seen;
+                conv.reset(conversation, seen);
+            }
+            None => {
+                chat.insert(Conv::new(&me, conversation, resume.get(&id).copied()));
+            }
+        }
+        arrived.push(id);
+    }
+    let gone: Vec<ConvId> = chat
+        .convs_mut()
+        .filter(|conv| {
+            !arrived.contains(&conv.id) && !matches!(conv.standing, Standing::Removed { .. })
+        })
+        .map(|conv| {
+            conv.standing = Standing::Removed { by: None };
+            conv.roster.left();
+            conv.id.clone()
+        })
+        .collect();
+    let caught_up: Vec<ConvId> = chat
+        .convs()
+        .filter(|conv| conv.timeline.caught_up())
+        .map(|conv| conv.id.clone())
+        .collect();
+    for id in &caught_up {
+        chat.composer.outbox.caught_up(id);
+    }
+    if let Some(open) = &open {
+        chat.select(open);
+    }
+    let mut effects = Vec::new();
+    for id in &arrived {
+        effects.extend(entries::open(app, id));
+    }
+    for id in &created {
+        note_in(
             app,
             s,
-            "You are the admin: join requests appear in the Requests panel.",
+            id,
+            ItemKind::Info("You are the admin: join requests appear in the Requests panel.".into()),
         );
-    } else if again {
-        info(app, s, "reconnected");
-    } else if let Some(chat) = app.chat()
-        && first_visit
-        && chat.roster.is_admin()
-        && !chat.roster.requests().is_empty()
-    {
-        let n = chat.roster.requests().len();
-        note(
+    }
+    for id in &gone {
+        let label = app
+            .chat()
+            .and_then(|chat| chat.conv(id))
+            .map(Conv::label)
+            .unwrap_or_default();
+        note_in(
             app,
             s,
-            ItemKind::Event(format!(
-                "{n} join request{} waiting ({} to see them)",
-                if n == 1 { "" } else { "s" },
-                s.keymap.key_for(Context::Global, Action::FocusRequests)
+            id,
+            ItemKind::Error(format!(
+                "you are no longer in {label} (removed, or it closed, while you were away)"
             )),
         );
     }
+    if again {
+        info(app, s, "reconnected");
+    } else {
+        effects.extend(requests_waiting(app, s));
+    }
     effects
 }
 
-/// Shows the chat for `snapshot`: the same chat again after a reconnect
-/// or after being let back in, else a new one.
-fn enter_chat(app: &mut App, s: &Settings, snapshot: GroupSnapshot, catch_up: bool) {
-    let head = snapshot.head;
-    let chat = match std::mem::replace(&mut app.screen, Screen::Connecting) {
-        Screen::Chat(mut chat)
-        | Screen::Pending(Waiting {
-            earlier: Some(mut chat),
-            ..
-        }) => {
-            chat.roster.reset(snapshot);
-            chat.kicked_by = None;
-            chat
-        }
-        _ => Box::new(Chat::new(&app.target.name, snapshot, s.pace)),
-    };
-    app.screen = Screen::Chat(chat);
-    let last_seq = app.last_seq;
-    if let Some(chat) = app.chat_mut() {
-        chat.timeline.start_catch_up(head, last_seq, catch_up);
-        if chat.timeline.caught_up() {
-            chat.composer.outbox.caught_up();
-        }
-        if !chat.roster.is_admin() && chat.focus == Focus::Requests {
-            chat.focus = Focus::Input;
-        }
+/// On arrival, an admin hears of the join requests waiting in each group
+/// they run.
+fn requests_waiting(app: &mut App, s: &Settings) -> Vec<Effect> {
+    let waiting: Vec<(ConvId, usize)> = app
+        .chat()
+        .map(|chat| {
+            chat.convs()
+                .filter(|conv| conv.requests_waiting() > 0)
+                .map(|conv| (conv.id.clone(), conv.requests_waiting()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (id, n) in waiting {
+        let key = s.keymap.key_for(Context::Global, Action::FocusRequests);
+        note_in(
+            app,
+            s,
+            &id,
+            ItemKind::Event(format!(
+                "{n} join request{} waiting ({key} to see them)",
+                if n == 1 { "" } else { "s" },
+            )),
+        );
     }
-}
-
-/// Removed from the group: ask to join again, keeping the chat to come back to.
-pub(super) fn ask_to_come_back(app: &mut App) -> Vec<Effect> {
-    let chat = match std::mem::replace(&mut app.screen, Screen::Connecting) {
-        Screen::Chat(chat) => Some(chat),
-        _ => None,
-    };
-    app.screen = Screen::Pending(Waiting {
-        earlier: chat,
-        ..Waiting::default()
-    });
-    app.conn = Conn::Connecting;
-    vec![Effect::Connect(app.target.clone())]
+    Vec::new()
 }
 
 pub(super) fn on_client(app: &mut App, s: &Settings, event: ClientEvent) -> Vec<Effect> {
@@ -181,9 +194,6 @@ pub(super) fn on_client(app: &mut App, s: &Settings, event: ClientEvent) -> Vec<
         }
         ClientEvent::Reconnected(welcome) => {
             app.conn = Conn::Connected;
-            if let Some(chat) = app.chat_mut() {
-                chat.composer.outbox.reconnected();
-            }
             welcomed(app, s, welcome, true)
         }
         ClientEvent::ServerPinned {
@@ -211,40 +221,6 @@ pub(super) fn on_client(app: &mut App, s: &Settings, event: ClientEvent) -> Vec<
 fn closed(app: &mut App, s: &Settings, reason: CloseReason) {
     match reason {
         CloseReason::Disconnected => app.quit = true,
-        CloseReason::Kicked { by } => {
-            app.conn = Conn::Offline(format!("removed by {by}"));
-            let group = app.target.group.clone();
-            let Some(chat) = app.chat_mut() else { return };
-            chat.kicked_by = Some(by.clone());
-            chat.roster.left();
-            if chat.focus != Focus::Messages {
-                chat.focus = Focus::Input;
-            }
-            let unsent = chat.composer.outbox.abandon();
-            for text in unsent {
-                error(app, s, format!("not sent (you were removed): \"{text}\""));
-            }
-            let key = s.keymap.key_for(Context::Global, Action::Reconnect);
-            error(
-                app,
-                s,
-                format!(
-                    "{by} removed you from #{group}. {key} (or /reconnect) asks to join again."
-                ),
-            );
-        }
-        CloseReason::Rejected { by } => {
-            app.conn = Conn::Offline(format!("turned down by {by}"));
-            let earlier = match std::mem::replace(&mut app.screen, Screen::Connecting) {
-                Screen::Pending(waiting) => waiting.earlier,
-                _ => None,
-            };
-            app.screen = Screen::Pending(Waiting {
-                rejected_by: Some(by),
-                again_at: None,
-                earlier,
-            });
-        }
         CloseReason::Refused(body) => {
             error(
                 app,
@@ -266,74 +242,68 @@ fn closed(app: &mut App, s: &Settings, reason: CloseReason) {
 
 fn on_server(app: &mut App, s: &Settings, event: Event) -> Vec<Effect> {
     match event {
-        Event::Message { entry } => return entries::on_entry(app, s, entry),
-        Event::MemberOnline { name } => presence(app, s, &name, true),
-        Event::MemberOffline { name } => presence(app, s, &name, false),
-        Event::JoinRequested { request } => {
-            let Some(chat) = app.chat_mut() else {
+        Event::Message { conv, entry } => return entries::on_entry(app, s, &conv, entry),
+        Event::MemberOnline { conv, name } => presence(app, s, &conv, &name, true),
+        Event::MemberOffline { conv, name } => presence(app, s, &conv, &name, false),
+        Event::JoinRequested { conv, request } => {
+            let Some(target) = app.chat_mut().and_then(|chat| chat.conv_mut(&conv)) else {
                 return Vec::new();
             };
             let (name, at_ms) = (request.name.clone(), request.at_ms);
-            if chat.roster.request_arrived(request) {
+            if target.roster.request_arrived(request) {
                 let keymap = &s.keymap;
                 let hint = format!(
                     "{name} asks to join ({} goes to the requests, then {} to decide)",
                     keymap.key_for(Context::Global, Action::FocusRequests),
                     keymap.key_for(Context::Requests, Action::Choose),
                 );
-                add(
-                    app,
-                    s,
-                    Item {
-                        at_ms: Some(at_ms),
-                        kind: ItemKind::Event(hint),
-                    },
-                );
+                let item = Item {
+                    at_ms: Some(at_ms),
+                    seq: None,
+                    kind: ItemKind::Event(hint),
+                };
+                add_to(app, s, Some(&conv), item);
                 if s.bell_on_request {
                     return vec![Effect::Bell];
                 }
             }
         }
-        Event::RequestApproved { by, snapshot } => {
-            enter_chat(app, s, snapshot, false);
-            if let Some(chat) = app.chat_mut() {
-                chat.focus = Focus::Input;
-            }
-            let group = app.target.group.clone();
-            note(
-                app,
-                s,
-                ItemKind::Event(format!("{by} let you into #{group}")),
-            );
+        Event::RequestApproved { conv, by, snapshot } => {
+            conversations::approved(app, s, &conv, &by, snapshot);
         }
-        // The client library ends the session on these and says so once,
-        // as the reason it closed; a shutdown comes as a reconnect.
-        Event::RequestRejected { .. } | Event::Kicked { .. } | Event::ServerShutdown => {}
+        Event::RequestRejected { conv, by } => conversations::rejected(app, s, &conv, by),
+        Event::Kicked { conv, by } => conversations::kicked(app, s, &conv, &by),
+        Event::ConversationAdded { conversation } => {
+            return conversations::added(app, conversation, false);
+        }
+        Event::ConversationRemoved { conv } => conversations::removed(app, s, &conv),
+        Event::ReadUpTo { conv, seq } => conversations::read_elsewhere(app, &conv, seq),
+        // The client library reconnects by itself.
+        Event::ServerShutdown => {}
     }
     Vec::new()
 }
 
 /// Someone came online or left: one line gathers such changes in a row.
-fn presence(app: &mut App, s: &Settings, name: &str, online: bool) {
-    let Some(chat) = app.chat_mut() else { return };
-    if !chat.roster.set_online(name, online) {
+fn presence(app: &mut App, s: &Settings, conv: &str, name: &str, online: bool) {
+    let Some(target) = app.chat_mut().and_then(|chat| chat.conv_mut(conv)) else {
+        return;
+    };
+    if !target.roster.set_online(name, online) {
         return;
     }
-    if let Some(line) = chat.timeline.presence_mut() {
+    if let Some(line) = target.timeline.presence_mut() {
         line.add(name, online);
         return;
     }
     let mut line = Presence::default();
     line.add(name, online);
-    note(app, s, ItemKind::Presence(line));
+    note_in(app, s, conv, ItemKind::Presence(line));
 }
 
-/// `/reconnect` or its key: waiting to reconnect, try now; removed from
-/// the group, ask to join again; offline, connect again.
+/// `/reconnect` or its key: waiting to reconnect, try now; offline,
+/// connect again.
 pub(super) fn reconnect(app: &mut App, s: &Settings) -> Vec<Effect> {
-    if app.chat().is_some_and(|chat| chat.kicked_by.is_some()) {
-        return ask_to_come_back(app);
-    }
     match app.conn {
         Conn::Reconnecting { .. } => vec![Effect::Hurry],
         Conn::Offline(_) => {

@@ -1,12 +1,14 @@
 //! Answers to requests. A message's answer goes to the send queue, a
-//! page of history to the timeline, the list of files to the files; an
-//! admin action's success shows through the log entry it makes (or, for a
+//! page of history to its conversation's timeline, the list of files to
+//! its files, a joined or opened conversation to the list; an admin
+//! action's success shows through the log entry it makes (or, for a
 //! rejection, which has none, through its reply), so each fact changes
 //! the roster once.
 
 use super::{
-    entries, files,
-    screen::{error, info},
+    conversations, entries, files,
+    screen::{error, info, note_in},
+    search,
 };
 use crate::{
     protocol::{ReplyData, Role},
@@ -14,7 +16,7 @@ use crate::{
         action::{Action, Effect, Purpose, RequestError},
         app::App,
         keymap::Context,
-        model::outbox::Answered,
+        model::{outbox::Answered, timeline::ItemKind},
         settings::Settings,
         view::widgets::clock,
     },
@@ -26,20 +28,50 @@ pub(super) fn on_reply(
     purpose: Purpose,
     result: Result<ReplyData, RequestError>,
 ) -> Vec<Effect> {
+    let entries_of = |result: Result<ReplyData, RequestError>| {
+        result.map(|data| match data {
+            ReplyData::History { entries } => entries,
+            _ => Vec::new(),
+        })
+    };
     match purpose {
-        Purpose::Send { id, .. } => {
-            sent(app, s, id, result);
+        Purpose::Send { id, conv, .. } => {
+            sent(app, s, id, &conv, result);
             return Vec::new();
         }
-        Purpose::History { .. } => {
-            let entries = result.map(|data| match data {
-                ReplyData::History { entries } => entries,
-                _ => Vec::new(),
-            });
-            entries::on_history(app, s, entries);
+        Purpose::History { conv, .. } => {
+            entries::on_history(app, s, &conv, entries_of(result));
             return Vec::new();
         }
-        Purpose::ListFiles { download } => return files::on_list(app, s, result, download),
+        Purpose::Context { conv, seq } => {
+            entries::on_newer(app, s, &conv, Some(seq), entries_of(result));
+            return Vec::new();
+        }
+        Purpose::Newer { conv, .. } => {
+            entries::on_newer(app, s, &conv, None, entries_of(result));
+            return Vec::new();
+        }
+        Purpose::ListFiles { conv, download } => {
+            return files::on_list(app, s, &conv, result, download);
+        }
+        Purpose::Join(group) => return conversations::on_joined(app, s, &group, result),
+        Purpose::Leave(conv) => {
+            conversations::on_left(app, s, &conv, result);
+            return Vec::new();
+        }
+        Purpose::OpenDirect { name, text } => {
+            return conversations::on_direct(app, s, &name, text, result);
+        }
+        Purpose::Ignore(name) => return conversations::on_ignored(app, s, &name, true, result),
+        Purpose::Unignore(name) => {
+            return conversations::on_ignored(app, s, &name, false, result);
+        }
+        Purpose::Search(query) => {
+            search::on_results(app, &query, result);
+            return Vec::new();
+        }
+        // A read position the server missed is told again by the next read.
+        Purpose::MarkRead { .. } => return Vec::new(),
         _ => {}
     }
     let data = match result {
@@ -50,7 +82,13 @@ pub(super) fn on_reply(
         }
     };
     match (purpose, data) {
-        (Purpose::ViewRequests, ReplyData::Requests { requests }) => {
+        (Purpose::ListIgnored, ReplyData::Names { names }) => {
+            conversations::on_ignored_list(app, s, names);
+        }
+        (Purpose::ListConversations, ReplyData::Conversations { conversations }) => {
+            conversations::on_list(app, conversations);
+        }
+        (Purpose::ViewRequests(conv), ReplyData::Requests { requests }) => {
             let list = if requests.is_empty() {
                 "no join requests waiting".to_owned()
             } else {
@@ -60,22 +98,31 @@ pub(super) fn on_reply(
                     .collect();
                 format!("join requests: {}", names.join(", "))
             };
-            if let Some(chat) = app.chat_mut() {
-                chat.roster.set_requests(requests);
+            if let Some(target) = app.chat_mut().and_then(|chat| chat.conv_mut(&conv)) {
+                target.roster.set_requests(requests);
             }
-            info(app, s, list);
+            note_in(app, s, &conv, ItemKind::Info(list));
         }
-        (Purpose::Reject(name), _) => {
-            if let Some(chat) = app.chat_mut() {
-                chat.roster.rejected(&name);
+        (Purpose::Reject { conv, name }, _) => {
+            if let Some(target) = app.chat_mut().and_then(|chat| chat.conv_mut(&conv)) {
+                target.roster.rejected(&name);
             }
-            info(app, s, format!("you turned down {name}'s request"));
+            note_in(
+                app,
+                s,
+                &conv,
+                ItemKind::Info(format!("you turned down {name}'s request")),
+            );
         }
-        (Purpose::WhoAdmin, ReplyData::Admin { name }) => {
-            let group = app.target.group.clone();
-            info(app, s, format!("{name} is the admin of #{group}"));
+        (Purpose::WhoAdmin(conv), ReplyData::Admin { name }) => {
+            note_in(
+                app,
+                s,
+                &conv,
+                ItemKind::Info(format!("{name} is the admin of #{conv}")),
+            );
         }
-        (Purpose::AllMembers, ReplyData::Members { members }) => {
+        (Purpose::AllMembers(conv), ReplyData::Members { members }) => {
             let list: Vec<_> = members
                 .iter()
                 .map(|m| {
@@ -91,19 +138,13 @@ pub(super) fn on_reply(
                     }
                 })
                 .collect();
-            info(
-                app,
-                s,
-                format!("{} members: {}", members.len(), list.join(", ")),
-            );
+            let said = format!("{} members: {}", members.len(), list.join(", "));
+            note_in(app, s, &conv, ItemKind::Info(said));
         }
-        (Purpose::OnlineMembers, ReplyData::Members { members }) => {
+        (Purpose::OnlineMembers(conv), ReplyData::Members { members }) => {
             let names: Vec<_> = members.iter().map(|m| m.name.as_str()).collect();
-            info(
-                app,
-                s,
-                format!("{} online: {}", names.len(), names.join(", ")),
-            );
+            let said = format!("{} online: {}", names.len(), names.join(", "));
+            note_in(app, s, &conv, ItemKind::Info(said));
         }
         _ => {}
     }
@@ -112,7 +153,7 @@ pub(super) fn on_reply(
 
 /// A queued message was answered: done, waiting to go again, or refused
 /// (said, with its text one Up away in the history).
-fn sent(app: &mut App, s: &Settings, id: u64, result: Result<ReplyData, RequestError>) {
+fn sent(app: &mut App, s: &Settings, id: u64, conv: &str, result: Result<ReplyData, RequestError>) {
     let now = app.now;
     let Some(chat) = app.chat_mut() else { return };
     let (outcome, message) = match result {
@@ -133,10 +174,17 @@ fn sent(app: &mut App, s: &Settings, id: u64, result: Result<ReplyData, RequestE
         } else {
             ""
         };
-        error(
-            app,
-            s,
-            format!("not sent ({message}): \"{excerpt}{more}\"; {key} brings it back"),
-        );
+        let shown = app.chat().and_then(|chat| chat.selected()) == Some(conv);
+        let said = format!("not sent ({message}): \"{excerpt}{more}\"; {key} brings it back");
+        if shown {
+            error(app, s, said);
+        } else {
+            note_in(app, s, conv, ItemKind::Error(said));
+            info(
+                app,
+                s,
+                format!("a message to #{conv} was not sent; see there"),
+            );
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! Small steps every handler shares: a line added to the timeline, the
+//! Small steps every handler shares: a line added to a timeline, the
 //! chat's layout and scrolling, the help popup, going to connect or back to
 //! the login form.
 
@@ -9,6 +9,8 @@ use crate::tui::{
     app::{App, Conn, Popup, Screen},
     model::{
         Chat,
+        conversation::Conv,
+        files::Files,
         login::LoginForm,
         timeline::{Item, ItemKind},
     },
@@ -20,35 +22,44 @@ use crate::tui::{
     },
 };
 
-/// Adds an item to the chat's timeline (after a day line when the date
-/// changed), keeping a view scrolled back still.
-pub(super) fn add(app: &mut App, s: &Settings, item: Item) {
-    let looking = app.window_focused;
-    add_item(app, s, item, looking);
-}
-
-/// [`add`], saying whether the user is looking (an unread count grows if not).
-pub(super) fn add_item(app: &mut App, s: &Settings, item: Item, looking: bool) {
+/// Adds an item to the timeline of conversation `conv` (`None`: the one
+/// shown, else the lobby), after a day line when the date changed; a view
+/// scrolled back holds still.
+pub(super) fn add_to(app: &mut App, s: &Settings, conv: Option<&str>, item: Item) {
     let size = app.size;
     let Some(chat) = app.chat_mut() else { return };
     let (width, page) = messages_size(size, chat);
+    let me = chat.me().to_owned();
+    let id = conv
+        .or(chat.selected())
+        .filter(|id| chat.conv(id).is_some())
+        .map(str::to_owned);
+    let no_files = Files::default();
+    let (timeline, files) = match id {
+        Some(id) => {
+            let conv = chat.conv_mut(&id).expect("looked up above");
+            (&mut conv.timeline, &conv.files)
+        }
+        None => (&mut chat.lobby, &no_files),
+    };
     if let Some(ms) = item.at_ms {
         let day = widgets::day(ms, s);
-        if chat.timeline.day_changed(&day) {
-            let line = Item {
-                at_ms: None,
-                kind: ItemKind::Day(day),
-            };
-            chat.timeline.push(line, 1, looking);
+        if timeline.day_changed(&day) {
+            timeline.push(Item::note(ItemKind::Day(day)), 1);
         }
     }
-    let height = item_lines(&item, width, chat, s).len();
-    chat.timeline.push(item, height, looking);
-    chat.timeline.keep_divider_in_view(page);
+    let height = item_lines(&item, width, &me, files, s).len();
+    timeline.push(item, height);
+    timeline.keep_divider_in_view(page);
+}
+
+/// Adds an item to the timeline shown.
+pub(super) fn add(app: &mut App, s: &Settings, item: Item) {
+    add_to(app, s, None, item);
 }
 
 pub(super) fn note(app: &mut App, s: &Settings, kind: ItemKind) {
-    add(app, s, Item { at_ms: None, kind });
+    add(app, s, Item::note(kind));
 }
 
 pub(super) fn info(app: &mut App, s: &Settings, text: impl Into<String>) {
@@ -59,11 +70,23 @@ pub(super) fn error(app: &mut App, s: &Settings, text: impl Into<String>) {
     note(app, s, ItemKind::Error(text.into()));
 }
 
-/// The chat, when a request for it can go now: connected, and a member.
-pub(super) fn chat_to_ask(app: &mut App) -> Option<&mut Chat> {
-    let connected = app.conn == Conn::Connected;
-    app.chat_mut()
-        .filter(|chat| connected && chat.kicked_by.is_none())
+/// A note in conversation `conv`'s timeline.
+pub(super) fn note_in(app: &mut App, s: &Settings, conv: &str, kind: ItemKind) {
+    add_to(app, s, Some(conv), Item::note(kind));
+}
+
+/// Is a request possible now: connected?
+pub(super) fn connected(app: &App) -> bool {
+    app.conn == Conn::Connected
+}
+
+/// The conversation shown, when a request for it can go now: connected,
+/// and in it.
+pub(super) fn conv_to_ask(app: &mut App) -> Option<&mut Conv> {
+    let connected = connected(app);
+    app.chat_mut()?
+        .current_mut()
+        .filter(|conv| connected && conv.readable())
 }
 
 pub(super) fn layout(size: Size, chat: &Chat) -> ChatLayout {
@@ -85,8 +108,9 @@ pub(super) fn scroll_by(app: &mut App, s: &Settings, delta: isize) -> bool {
     };
     let (width, height) = messages_size(size, chat);
     let max = total_height(chat, s, width).saturating_sub(height);
-    chat.timeline.scroll_by(delta, max);
-    chat.timeline.scroll().offset == max
+    let timeline = chat.timeline_mut();
+    timeline.scroll_by(delta, max);
+    timeline.scroll().offset == max
 }
 
 /// Lines a page scrolls: the pane's height less one, so a line stays.
@@ -103,7 +127,7 @@ pub(super) fn open_help(app: &mut App) -> Vec<Effect> {
 
 /// Leaves for `target`: the connecting screen, and the connect effect.
 pub(super) fn connect(app: &mut App, target: Target) -> Vec<Effect> {
-    app.retarget(target.clone());
+    app.target = target.clone();
     app.screen = Screen::Connecting;
     app.conn = Conn::Connecting;
     vec![Effect::Connect(target)]

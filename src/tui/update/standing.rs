@@ -12,11 +12,13 @@ use crate::tui::{
 
 /// True, after an error line naming the admin, when we are not the admin.
 fn not_admin(app: &mut App, s: &Settings, what: &str) -> bool {
-    let Some(chat) = app.chat() else { return true };
-    if chat.roster.is_admin() {
+    let Some(conv) = app.chat().and_then(|chat| chat.current()) else {
+        return true;
+    };
+    if conv.is_admin() {
         return false;
     }
-    let admin = chat.roster.admin().to_owned();
+    let admin = conv.roster.admin().to_owned();
     error(
         app,
         s,
@@ -61,27 +63,27 @@ impl Change {
 
     /// The question before it, naming who and what.
     fn confirm(self, group: &str, name: &str) -> Confirm {
-        let who = name.to_owned();
+        let (conv, name) = (group.to_owned(), name.to_owned());
         let (title, question, purpose) = match self {
             Change::Kick => (
                 "Kick member",
                 format!("Remove {name} from #{group}? They can ask to join again."),
-                Purpose::Kick(who),
+                Purpose::Kick { conv, name },
             ),
             Change::MakeAdmin => (
                 "Make admin",
                 format!("Make {name} the admin of #{group}? You will be a plain member."),
-                Purpose::ChangeAdmin(who),
+                Purpose::ChangeAdmin { conv, name },
             ),
             Change::Approve => (
                 "Approve request",
                 format!("Let {name} into #{group}? They will read the recent messages."),
-                Purpose::Approve(who),
+                Purpose::Approve { conv, name },
             ),
             Change::Reject => (
                 "Reject request",
                 format!("Turn down {name}'s request to join #{group}?"),
-                Purpose::Reject(who),
+                Purpose::Reject { conv, name },
             ),
         };
         Confirm {
@@ -95,7 +97,8 @@ impl Change {
 /// The selected member or request that `change` would apply to, when we
 /// may make it (said why not, otherwise).
 fn selected_for(app: &mut App, s: &Settings, change: Change, what: &str) -> Option<String> {
-    let roster = &app.chat()?.roster;
+    let roster = &app.chat()?.current()?.roster;
+    let me = roster.me().to_owned();
     let name = if change.on_request() {
         roster.selected_request_name()?
     } else {
@@ -104,7 +107,7 @@ fn selected_for(app: &mut App, s: &Settings, change: Change, what: &str) -> Opti
     if not_admin(app, s, what) {
         return None;
     }
-    if !change.on_request() && name == app.target.name {
+    if !change.on_request() && name == me {
         error(app, s, format!("you cannot {what} yourself"));
         return None;
     }
@@ -113,8 +116,12 @@ fn selected_for(app: &mut App, s: &Settings, change: Change, what: &str) -> Opti
 
 /// Asks before making `change` to the selected member or request.
 pub(super) fn ask(app: &mut App, s: &Settings, change: Change) -> Vec<Effect> {
-    if let Some(name) = selected_for(app, s, change, change.what()) {
-        app.popup = Some(Popup::Confirm(change.confirm(&app.target.group, &name)));
+    if let Some(name) = selected_for(app, s, change, change.what())
+        && let Some(group) = app
+            .chat()
+            .and_then(|chat| chat.selected().map(str::to_owned))
+    {
+        app.popup = Some(Popup::Confirm(change.confirm(&group, &name)));
     }
     Vec::new()
 }
@@ -130,7 +137,13 @@ pub(super) fn menu(app: &mut App, s: &Settings, requests: bool) -> Vec<Effect> {
     let Some(name) = selected_for(app, s, changes[0], what) else {
         return Vec::new();
     };
-    let group = &app.target.group;
+    let Some(group) = app
+        .chat()
+        .and_then(|chat| chat.selected().map(str::to_owned))
+    else {
+        return Vec::new();
+    };
+    let group = &group;
     let title = if requests {
         format!("{name} asks to join #{group}")
     } else {

@@ -13,10 +13,10 @@ use unicode_width::UnicodeWidthStr;
 use super::widgets::{MARK_WIDTH, first_row, fit, footer_line, mark, popup, state_text};
 use crate::tui::{
     action::Action,
-    app::App,
     keymap::Context,
     model::{
         Chat,
+        conversation::Conv,
         transfer::{Direction, FileState, Transfer, human_duration, human_size},
     },
     settings::Settings,
@@ -27,7 +27,7 @@ pub const STRIP_ROWS: usize = 3;
 
 /// The rows the strip takes: none while nothing moves.
 pub fn strip_height(chat: &Chat) -> u16 {
-    match chat.files.transfers().len() {
+    match chat.transfers().count() {
         0 => 0,
         n if n <= STRIP_ROWS => n as u16,
         _ => STRIP_ROWS as u16,
@@ -97,11 +97,12 @@ fn transfer_line(transfer: &Transfer, width: usize, s: &Settings) -> Line<'stati
     ])
 }
 
-/// The transfers in progress, newest first; the cancel key is shown on the
-/// first line, the one it cancels.
+/// The transfers in progress in every conversation, newest first; the
+/// cancel key is shown on the first line, the one it cancels.
 pub fn draw_strip(frame: &mut Frame, area: Rect, chat: &Chat, s: &Settings) {
     let key = s.keymap.key_for(Context::Global, Action::CancelTransfer);
-    let transfers = chat.files.transfers();
+    let mut transfers: Vec<&Transfer> = chat.transfers().collect();
+    transfers.sort_by_key(|t| t.id);
     let hint = format!(" {key} cancel ");
     let hint_width = hint.width();
     let width = area.width as usize;
@@ -151,20 +152,10 @@ fn cell(text: &str, width: usize) -> String {
     format!("{text}{} ", " ".repeat(pad))
 }
 
-pub fn draw_popup(
-    frame: &mut Frame,
-    area: Rect,
-    app: &App,
-    chat: &Chat,
-    s: &Settings,
-    selected: usize,
-) {
+pub fn draw_popup(frame: &mut Frame, area: Rect, conv: &Conv, s: &Settings, selected: usize) {
     let theme = &s.theme;
-    let title = Line::styled(
-        format!(" Files shared in #{} ", app.target.group),
-        theme.title,
-    );
-    let files = chat.files.shared();
+    let title = Line::styled(format!(" Files shared in {} ", conv.label()), theme.title);
+    let files = conv.files.shared();
     let height = (files.len() as u16).clamp(1, 16) + 4;
     let inner = popup(frame, area, 90, height, title, s);
     if inner.height < 2 {
@@ -185,8 +176,8 @@ pub fn draw_popup(
     );
     if files.is_empty() {
         let key = s.keymap.key_for(Context::Global, Action::FilePicker);
-        let text = if chat.files.listing {
-            "Asking the server for the group's files…".to_owned()
+        let text = if conv.files.listing {
+            "Asking the server for the files…".to_owned()
         } else {
             format!("No files shared yet. {key} sends one.")
         };
@@ -207,7 +198,7 @@ pub fn draw_popup(
                 // Here Enter is the key; "sent" alone would not say by whom.
                 FileState::Waiting => ("not downloaded".to_owned(), theme.hint),
                 FileState::Sent => ("sent by you".to_owned(), theme.info),
-                _ => state_text(chat, file, s),
+                _ => state_text(&conv.files, file, s),
             };
             let used = MARK_WIDTH + name_width + 1 + 10 + 1 + 10 + 1;
             let line = Line::from(vec![

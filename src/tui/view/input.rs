@@ -12,14 +12,21 @@ use ratatui::{
 use super::widgets::{cursor_and_scroll, window};
 use crate::tui::{
     app::{App, Conn},
-    model::Chat,
+    model::{Chat, conversation::Standing},
     settings::Settings,
 };
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, chat: &Chat, s: &Settings, focused: bool) {
     let theme = &s.theme;
-    let title = match (&app.conn, &chat.kicked_by) {
-        (_, Some(_)) => " Message (not in the group: it will not send) ".to_owned(),
+    let standing = chat.current().map(|conv| &conv.standing);
+    let title = match (&app.conn, standing) {
+        (_, None) => " Command (/join GROUP) ".to_owned(),
+        (_, Some(Standing::Removed { .. })) => {
+            " Message (not in the group: it will not send) ".to_owned()
+        }
+        (_, Some(Standing::Pending | Standing::Rejected { .. })) => {
+            " Message (not in the group yet: it will not send) ".to_owned()
+        }
         (Conn::Connected, _) => " Message ".to_owned(),
         _ => " Message (not connected: it waits and goes when back) ".to_owned(),
     };

@@ -9,11 +9,11 @@ use ratatui::{
 };
 
 use super::widgets::{ListPane, list_pane};
-use crate::tui::{model::Chat, settings::Settings};
+use crate::tui::{model::conversation::Conv, settings::Settings};
 
-pub fn draw(frame: &mut Frame, area: Rect, chat: &Chat, s: &Settings, focused: bool) {
+pub fn draw(frame: &mut Frame, area: Rect, conv: &Conv, s: &Settings, focused: bool) {
     let theme = &s.theme;
-    let roster = &chat.roster;
+    let roster = &conv.roster;
     let members = roster.members();
     let title = if roster.removed() {
         " Members (stale) ".to_owned()

@@ -13,13 +13,15 @@ use unicode_width::UnicodeWidthStr;
 
 use super::widgets::{announcement, clock, wrap};
 use crate::{
-    protocol::reveal,
+    protocol::{mention_spans, reveal},
     tui::{
         action::Action,
         keymap::Context,
         model::{
             Chat,
-            timeline::{Item, ItemKind, mention_spans},
+            conversation::{Conv, Standing},
+            files::Files,
+            timeline::{Item, ItemKind, Timeline},
         },
         settings::Settings,
         theme::Theme,
@@ -92,15 +94,21 @@ fn rule(text: &str, width: usize, style: Style) -> Line<'static> {
     Line::styled(line, style)
 }
 
-/// The screen lines of one item at `width` columns.
-pub fn item_lines(item: &Item, width: usize, chat: &Chat, s: &Settings) -> Vec<Line<'static>> {
+/// The screen lines of one item at `width` columns, for user `me` in a
+/// conversation whose files are `files`.
+pub fn item_lines(
+    item: &Item,
+    width: usize,
+    me: &str,
+    files: &Files,
+    s: &Settings,
+) -> Vec<Line<'static>> {
     let theme = &s.theme;
     let time = match item.at_ms {
         Some(ms) => clock(ms, s),
         None => " ".repeat(clock(0, s).width()),
     };
     let time_span = Span::styled(format!("{time} "), theme.time);
-    let me = chat.roster.me();
     let noted = |mark: &'static str, text: &str, style: Style| {
         hanging(
             vec![time_span.clone(), Span::styled(mark, style)],
@@ -138,10 +146,10 @@ pub fn item_lines(item: &Item, width: usize, chat: &Chat, s: &Settings) -> Vec<L
         ItemKind::Info(text) => noted("» ", text, theme.info),
         ItemKind::Error(text) => noted("✗ ", text, theme.error),
         ItemKind::File { id, own } => {
-            let Some(file) = chat.files.file(id) else {
+            let Some(file) = files.file(id) else {
                 return Vec::new();
             };
-            let (who, text, style) = announcement(chat, file, s);
+            let (who, text, style) = announcement(me, files, file, s);
             let (arrow, who_style) = if *own {
                 ("⇡ ", theme.own_name)
             } else {
@@ -166,23 +174,53 @@ pub fn item_lines(item: &Item, width: usize, chat: &Chat, s: &Settings) -> Vec<L
     }
 }
 
-/// How many screen lines all items take at `width`.
+/// What the messages pane shows: the timeline of the conversation shown
+/// (or the lobby's), and what its items need.
+struct Shown<'a> {
+    timeline: &'a Timeline,
+    files: &'a Files,
+    me: &'a str,
+}
+
+fn shown<'a>(chat: &'a Chat, no_files: &'a Files) -> Shown<'a> {
+    let current = chat.current();
+    Shown {
+        timeline: chat.timeline(),
+        files: current.map_or(no_files, |conv| &conv.files),
+        me: chat.me(),
+    }
+}
+
+/// How many screen lines all items shown take at `width`.
 pub fn total_height(chat: &Chat, s: &Settings, width: usize) -> usize {
-    chat.timeline
+    let no_files = Files::default();
+    let shown = shown(chat, &no_files);
+    shown
+        .timeline
         .items()
         .iter()
-        .map(|item| item_lines(item, width, chat, s).len())
+        .map(|item| item_lines(item, width, shown.me, shown.files, s).len())
         .sum()
 }
 
 /// The lines that fill a pane of `width` × `height` at the current scroll:
-/// the newest lines minus the scroll offset from the bottom.
+/// the newest lines minus the scroll offset from the bottom. The message
+/// a search jumped to stands out.
 pub fn visible_lines(chat: &Chat, s: &Settings, width: usize, height: usize) -> Vec<Line<'static>> {
-    let offset = chat.timeline.scroll().offset;
+    let no_files = Files::default();
+    let shown = shown(chat, &no_files);
+    let offset = shown.timeline.scroll().offset;
+    let highlight = shown.timeline.highlight();
     let wanted = height + offset;
     let mut lines: Vec<Line<'static>> = Vec::new();
-    for item in chat.timeline.items().iter().rev() {
-        let mut these = item_lines(item, width, chat, s);
+    for item in shown.timeline.items().iter().rev() {
+        let mut these = item_lines(item, width, shown.me, shown.files, s);
+        if highlight.is_some() && item.seq == highlight {
+            these = these
+                .into_iter()
+                .map(|line| line.style(s.theme.selected))
+                .collect();
+        }
         these.append(&mut lines);
         lines = these;
         if lines.len() >= wanted {
@@ -194,18 +232,84 @@ pub fn visible_lines(chat: &Chat, s: &Settings, width: usize, height: usize) -> 
     lines.drain(start..end).collect()
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, chat: &Chat, s: &Settings, group: &str, focused: bool) {
+/// What stands in the pane of a conversation the user is not in yet, or
+/// of none at all: paragraphs and their styles.
+fn waiting_text(conv: Option<&Conv>, s: &Settings) -> Option<Vec<(String, Style)>> {
     let theme = &s.theme;
-    let block = theme.pane(format!(" {group} "), theme.title, focused);
-    let inner = block.inner(area);
+    let Some(conv) = conv else {
+        return Some(vec![
+            ("You are in no conversation yet.".to_owned(), theme.text),
+            (
+                "/join GROUP joins a group, or creates it with you as its admin.".to_owned(),
+                theme.hint,
+            ),
+        ]);
+    };
+    let (label, id) = (conv.label(), &conv.id);
+    match &conv.standing {
+        Standing::Pending => Some(vec![
+            (format!("You asked to join {label}."), theme.text),
+            (String::new(), theme.text),
+            (
+                "Its admin decides; this opens by itself as soon as they let you in.".to_owned(),
+                theme.text,
+            ),
+            (format!("/leave {id} withdraws the request."), theme.hint),
+        ]),
+        Standing::Rejected { by, .. } => Some(vec![
+            (
+                format!("{by} turned down your request to join {label}."),
+                theme.error,
+            ),
+            (String::new(), theme.text),
+            (
+                format!("/join {id} asks again; /leave {id} drops it from your list."),
+                theme.hint,
+            ),
+        ]),
+        _ => None,
+    }
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, chat: &Chat, s: &Settings, focused: bool) {
+    let theme = &s.theme;
+    let current = chat.current();
+    let title = current.map_or_else(
+        || " PyconChat ".to_owned(),
+        |conv| format!(" {} ", conv.label()),
+    );
+    let block = theme.pane(title, theme.title, focused);
+    let mut inner = block.inner(area);
     frame.render_widget(block, area);
     if inner.is_empty() {
         return;
     }
+    if let Some(text) = waiting_text(current, s) {
+        let lines: Vec<Line> = text
+            .iter()
+            .flat_map(|(text, style)| {
+                wrap(text, inner.width as usize)
+                    .into_iter()
+                    .map(|line| Line::styled(line, *style))
+            })
+            .collect();
+        let height = (lines.len() as u16).min(inner.height);
+        frame.render_widget(Paragraph::new(lines), inner);
+        if current.is_some() {
+            return;
+        }
+        // The lobby's notes go below.
+        inner.y += height + 1;
+        inner.height = inner.height.saturating_sub(height + 1);
+        if inner.is_empty() {
+            return;
+        }
+    }
     let lines = visible_lines(chat, s, inner.width as usize, inner.height as usize);
     frame.render_widget(Paragraph::new(lines), inner);
-    let scroll = chat.timeline.scroll();
-    if scroll.offset > 0 {
+    let timeline = chat.timeline();
+    let scroll = timeline.scroll();
+    if scroll.offset > 0 || !timeline.live() {
         // Name the key that works from where the user is: End only in
         // this pane, the global one elsewhere (End edits the input line).
         let context = if focused {
@@ -215,6 +319,7 @@ pub fn draw(frame: &mut Frame, area: Rect, chat: &Chat, s: &Settings, group: &st
         };
         let end = s.keymap.key_for(context, Action::Bottom);
         let text = match scroll.new_below {
+            _ if !timeline.live() => format!(" ↓ newer messages · {end} goes to the newest "),
             0 => format!(" ↓ more below · {end} "),
             1 => format!(" ↓ 1 new message below · {end} "),
             n => format!(" ↓ {n} new messages below · {end} "),

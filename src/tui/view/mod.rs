@@ -5,6 +5,7 @@
 //! [`widgets`].
 
 pub mod confirm;
+pub mod conversations;
 pub mod files;
 pub mod help;
 pub mod input;
@@ -14,7 +15,9 @@ pub mod messages;
 pub mod pending;
 pub mod picker;
 pub mod requests;
+pub mod search;
 pub mod status;
+pub mod switcher;
 pub mod widgets;
 
 use ratatui::{
@@ -41,6 +44,8 @@ pub const WIDE_WIDTH: u16 = 100;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChatLayout {
     pub status: Rect,
+    /// The list of conversations, on the left.
+    pub conversations: Option<Rect>,
     pub messages: Rect,
     pub members: Option<Rect>,
     pub requests: Option<Rect>,
@@ -61,6 +66,7 @@ impl ChatLayout {
         ]));
         let mut layout = ChatLayout {
             status,
+            conversations: None,
             messages: body,
             members: None,
             requests: None,
@@ -68,8 +74,23 @@ impl ChatLayout {
             input,
             footer,
         };
-        let admin = chat.roster.is_admin();
-        let wanted = chat.roster.requests().len() as u16 + 2;
+        let mut body = body;
+        if chat.conv_pane && area.width >= NARROW_WIDTH {
+            let width = if area.width >= WIDE_WIDTH { 20 } else { 14 };
+            let [list, rest] = body.layout(&Layout::horizontal([
+                Constraint::Length(width),
+                Constraint::Fill(1),
+            ]));
+            layout.conversations = Some(list);
+            layout.messages = rest;
+            body = rest;
+        }
+        let Some(conv) = chat.current().filter(|conv| conv.readable()) else {
+            return layout;
+        };
+        let admin = conv.is_admin();
+        let requests = conv.roster.requests();
+        let wanted = requests.len() as u16 + 2;
         if !chat.side_panes {
             return layout;
         }
@@ -91,7 +112,7 @@ impl ChatLayout {
             } else {
                 layout.members = Some(side);
             }
-        } else if admin && !chat.roster.requests().is_empty() {
+        } else if admin && !requests.is_empty() {
             let height = wanted.min(5).min(body.height / 2);
             let [messages, requests] = body.layout(&Layout::vertical([
                 Constraint::Fill(1),
@@ -137,8 +158,8 @@ pub fn draw(frame: &mut Frame, app: &App, s: &Settings) {
     }
     match &app.screen {
         Screen::Login(form) => login::draw(frame, area, app, form, s),
-        Screen::Connecting | Screen::Pending(_) => pending::draw(frame, area, app, s),
-        Screen::Chat(chat) => draw_chat(frame, area, app, chat, s),
+        Screen::Chat(chat) if chat.lone_waiting().is_none() => draw_chat(frame, area, app, chat, s),
+        Screen::Connecting | Screen::Chat(_) => pending::draw(frame, area, app, s),
     }
     match &app.popup {
         None => {}
@@ -147,8 +168,18 @@ pub fn draw(frame: &mut Frame, app: &App, s: &Settings) {
         Some(Popup::Menu(menu)) => confirm::draw_menu(frame, area, menu, s),
         Some(Popup::Picker(picker)) => picker::draw(frame, area, picker, s),
         Some(Popup::Files { selected }) => {
+            if let Some(conv) = app.chat().and_then(|chat| chat.current()) {
+                files::draw_popup(frame, area, conv, s, *selected);
+            }
+        }
+        Some(Popup::Switcher(switcher)) => {
             if let Some(chat) = app.chat() {
-                files::draw_popup(frame, area, app, chat, s, *selected);
+                switcher::draw(frame, area, chat, switcher, s);
+            }
+        }
+        Some(Popup::Search(search)) => {
+            if let Some(chat) = app.chat() {
+                search::draw(frame, area, chat, search, s);
             }
         }
     }
@@ -157,20 +188,25 @@ pub fn draw(frame: &mut Frame, app: &App, s: &Settings) {
 fn draw_chat(frame: &mut Frame, area: Rect, app: &App, chat: &Chat, s: &Settings) {
     let layout = ChatLayout::new(area, chat);
     let focus = app.popup.is_none().then_some(chat.focus);
-    status::draw_status(frame, layout.status, app, chat, s);
+    let pane = layout.conversations;
+    status::draw_status(frame, layout.status, app, chat, s, pane.is_some());
+    if let Some(area) = pane {
+        conversations::draw(frame, area, chat, s);
+    }
     messages::draw(
         frame,
         layout.messages,
         chat,
         s,
-        &app.target.group,
         focus == Some(Focus::Messages),
     );
-    if let Some(area) = layout.members {
-        members::draw(frame, area, chat, s, focus == Some(Focus::Members));
-    }
-    if let Some(area) = layout.requests {
-        requests::draw(frame, area, chat, s, focus == Some(Focus::Requests));
+    if let Some(conv) = chat.current() {
+        if let Some(area) = layout.members {
+            members::draw(frame, area, conv, s, focus == Some(Focus::Members));
+        }
+        if let Some(area) = layout.requests {
+            requests::draw(frame, area, conv, s, focus == Some(Focus::Requests));
+        }
     }
     if let Some(area) = layout.transfers {
         files::draw_strip(frame, area, chat, s);

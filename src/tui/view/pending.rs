@@ -10,8 +10,9 @@ use ratatui::{
 use super::widgets::{connection_text, footer_line, popup};
 use crate::tui::{
     action::Action,
-    app::{App, Conn, Screen, Waiting},
+    app::{App, Conn, Screen},
     keymap::Context,
+    model::conversation::Standing,
     settings::Settings,
 };
 
@@ -20,11 +21,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Settings) {
     let keymap = &s.keymap;
     let quit = keymap.key_for(Context::Pending, Action::Quit);
     let target = &app.target;
-    let waiting = match &app.screen {
-        Screen::Pending(waiting) => waiting.clone(),
-        _ => Waiting::default(),
+    let conv = match &app.screen {
+        Screen::Chat(chat) => chat.lone_waiting(),
+        _ => None,
     };
-    let (title, mut lines) = if matches!(app.screen, Screen::Connecting) {
+    let rejected = conv.and_then(|conv| match &conv.standing {
+        Standing::Rejected { by, again_at } => Some((by, *again_at)),
+        _ => None,
+    });
+    let group = conv.map(|conv| conv.label()).unwrap_or_default();
+    let (title, mut lines) = if conv.is_none() {
         (
             " Connecting ",
             vec![Line::raw(format!(
@@ -32,21 +38,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Settings) {
                 target.server, target.name
             ))],
         )
-    } else if let Some(by) = &waiting.rejected_by {
+    } else if let Some((by, again_at)) = rejected {
         let again = keymap.key_for(Context::Pending, Action::AskAgain);
-        let next = match waiting.again_at {
+        let next = match again_at {
             Some(at) if at > app.now => format!(
                 "You can ask again in {} s; {quit} quits.",
                 app.seconds_until(at)
             ),
-            _ if app.conn == Conn::Connecting => "Asking again…".to_owned(),
             _ => format!("Press {again} to ask again, or {quit} to quit."),
         };
         (
             " Request turned down ",
             vec![
                 Line::styled(
-                    format!("{by} turned down your request to join #{}.", target.group),
+                    format!("{by} turned down your request to join {group}."),
                     theme.error,
                 ),
                 Line::raw(""),
@@ -57,10 +62,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Settings) {
         (
             " Waiting for approval ",
             vec![
-                Line::raw(format!(
-                    "You asked to join #{} as {}.",
-                    target.group, target.name
-                )),
+                Line::raw(format!("You asked to join {group} as {}.", target.name)),
                 Line::raw(""),
                 Line::raw(
                     "The group's admin has been asked. This screen moves on by itself as soon as they let you in.",
@@ -73,7 +75,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Settings) {
             ],
         )
     };
-    if !matches!(app.conn, Conn::Connected | Conn::Connecting) && waiting.rejected_by.is_none() {
+    if !matches!(app.conn, Conn::Connected | Conn::Connecting) && rejected.is_none() {
         let (conn, style) = connection_text(app, s);
         lines.push(Line::raw(""));
         lines.push(Line::styled(conn, style));
@@ -92,7 +94,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Settings) {
         ..inner
     };
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
-    let can_ask = waiting.rejected_by.is_some();
+    let can_ask = rejected.is_some();
     frame.render_widget(
         Paragraph::new(footer_line(s, &[Context::Pending], footer.width, |a| {
             a != Action::AskAgain || can_ask

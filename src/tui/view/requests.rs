@@ -7,11 +7,11 @@ use ratatui::{
 };
 
 use super::widgets::{ListPane, clock, list_pane};
-use crate::tui::{action::Action, keymap::Context, model::Chat, settings::Settings};
+use crate::tui::{action::Action, keymap::Context, model::conversation::Conv, settings::Settings};
 
-pub fn draw(frame: &mut Frame, area: Rect, chat: &Chat, s: &Settings, focused: bool) {
+pub fn draw(frame: &mut Frame, area: Rect, conv: &Conv, s: &Settings, focused: bool) {
     let theme = &s.theme;
-    let requests = chat.roster.requests();
+    let requests = conv.roster.requests();
     let count = requests.len();
     let pane = ListPane {
         title: format!(" Requests ({count}) "),
@@ -21,7 +21,7 @@ pub fn draw(frame: &mut Frame, area: Rect, chat: &Chat, s: &Settings, focused: b
             theme.title
         },
         focused,
-        selected: chat.roster.selected_request(),
+        selected: conv.roster.selected_request(),
         empty: "no one is waiting",
     };
     list_pane(frame, area, s, pane, requests, |r, chosen| {

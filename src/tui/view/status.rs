@@ -1,5 +1,7 @@
-//! The status bar (group, you, server, connection, what waits to be sent)
-//! and the footer (the keys that work where the focus is, from the keymap).
+//! The status bar (the conversation, you, server, connection, the join
+//! requests waiting in every group you run, unread news elsewhere when the
+//! conversations pane is hidden, what waits to be sent) and the footer
+//! (the keys that work where the focus is, from the keymap).
 
 use ratatui::{
     Frame,
@@ -14,16 +16,28 @@ use crate::tui::{
     action::Action,
     app::{App, Popup},
     keymap::Context,
-    model::{Chat, Focus},
+    model::{Chat, Focus, conversation::Standing},
     settings::Settings,
 };
 
-pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, chat: &Chat, s: &Settings) {
+pub fn draw_status(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    chat: &Chat,
+    s: &Settings,
+    pane_shown: bool,
+) {
     let theme = &s.theme;
-    let role = if chat.roster.is_admin() {
-        "admin"
-    } else {
-        "member"
+    let current = chat.current();
+    let role = match current.map(|conv| &conv.standing) {
+        None => "",
+        Some(_) if current.is_some_and(|conv| conv.is_admin()) => " (admin)",
+        Some(Standing::Member) => " (member)",
+        Some(Standing::Direct) => "",
+        Some(Standing::Pending) => " (asked to join)",
+        Some(Standing::Rejected { .. }) => " (turned down)",
+        Some(Standing::Removed { .. }) => " (removed)",
     };
     let (conn, conn_style) = connection_text(app, s);
     let mut right = vec![Span::styled(format!(" {conn} "), conn_style)];
@@ -34,6 +48,34 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, chat: &Chat, s: &Se
             Span::styled(format!(" queued ({queued}) "), theme.status_warn),
         );
     }
+    let requests = chat.requests_waiting();
+    if requests > 0 {
+        let key = s.keymap.key_for(Context::Global, Action::FocusRequests);
+        let plural = if requests == 1 { "" } else { "s" };
+        right.insert(
+            0,
+            Span::styled(
+                format!(" {requests} request{plural} ({key}) "),
+                theme.status_warn,
+            ),
+        );
+    }
+    if !pane_shown {
+        let others = chat
+            .convs()
+            .filter(|conv| Some(conv.id.as_str()) != chat.selected());
+        let (unread, mentioned) = others.fold((0, false), |(n, m), conv| {
+            (n + conv.unread.count(), m || conv.unread.mentions() > 0)
+        });
+        if unread > 0 {
+            let style = if mentioned {
+                theme.mention
+            } else {
+                theme.status_bar
+            };
+            right.insert(0, Span::styled(format!(" +{unread} unread "), style));
+        }
+    }
     if !app.mouse_captured {
         let key = s.keymap.key_for(Context::Global, Action::ToggleMouse);
         right.insert(
@@ -42,10 +84,15 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, chat: &Chat, s: &Se
         );
     }
     let right_width = right.iter().map(Span::width).sum::<usize>() as u16;
-    let who = format!(" #{} │ {} ({role}) ", app.target.group, chat.roster.me());
+    let label = current.map_or_else(|| "PyconChat".to_owned(), |conv| conv.label());
     let server = format!("│ {} ", app.target.server);
-    // The server goes first when room runs out; the connection state stays.
+    // When room runs out the server goes first, then who you are; the
+    // conversation and the connection state stay.
     let left_room = area.width.saturating_sub(right_width) as usize;
+    let mut who = format!(" {label} │ {}{role} ", chat.me());
+    if who.width() > left_room {
+        who = format!(" {label} ");
+    }
     let mut spans = vec![Span::styled(who.clone(), theme.status_bar)];
     if who.width() + server.width() <= left_room {
         spans.push(Span::styled(server, theme.status_bar));
@@ -72,6 +119,8 @@ fn footer_contexts(app: &App, chat: &Chat) -> Vec<Context> {
         Some(Popup::Help { .. }) => vec![Context::Popup],
         Some(Popup::Picker(_)) => vec![Context::Picker],
         Some(Popup::Files { .. }) => vec![Context::Files],
+        Some(Popup::Switcher(_)) => vec![Context::Switcher],
+        Some(Popup::Search(_)) => vec![Context::Search],
         None => {
             let pane = match chat.focus {
                 Focus::Input => Context::Input,
@@ -85,8 +134,8 @@ fn footer_contexts(app: &App, chat: &Chat) -> Vec<Context> {
 }
 
 pub fn draw_footer(frame: &mut Frame, area: Rect, app: &App, chat: &Chat, s: &Settings) {
-    let admin = chat.roster.is_admin();
-    let moving = !chat.files.transfers().is_empty();
+    let admin = chat.current().is_some_and(|conv| conv.is_admin());
+    let moving = chat.transfers().next().is_some();
     let shown = |action| match action {
         Action::Kick | Action::MakeAdmin | Action::Choose if chat.focus == Focus::Members => admin,
         Action::CancelTransfer => moving,

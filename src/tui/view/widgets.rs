@@ -19,7 +19,7 @@ use crate::tui::{
     app::{App, Conn},
     keymap::Context,
     model::{
-        Chat,
+        files::Files,
         transfer::{FileState, SharedFile, Transfer, human_size},
     },
     settings::Settings,
@@ -189,6 +189,11 @@ pub fn clock(at_ms: i64, s: &Settings) -> String {
 /// The date of a time, for the line that marks a new day.
 pub fn day(at_ms: i64, s: &Settings) -> String {
     format_time(at_ms, s, "%a %-d %b %Y")
+}
+
+/// A date and time, short: where search results were said.
+pub fn stamp(at_ms: i64, s: &Settings) -> String {
+    format_time(at_ms, s, "%-d %b %H:%M")
 }
 
 fn format_time(at_ms: i64, s: &Settings, format: &str) -> String {
@@ -395,7 +400,7 @@ pub fn connection_text(app: &App, s: &Settings) -> (String, Style) {
 }
 
 /// What became of a file, in a few words, and the style to say it in.
-pub fn state_text(chat: &Chat, file: &SharedFile, s: &Settings) -> (String, Style) {
+pub fn state_text(files: &Files, file: &SharedFile, s: &Settings) -> (String, Style) {
     let theme = &s.theme;
     match &file.state {
         FileState::Waiting => {
@@ -404,7 +409,7 @@ pub fn state_text(chat: &Chat, file: &SharedFile, s: &Settings) -> (String, Styl
         }
         FileState::Sent => ("sent".to_owned(), theme.info),
         FileState::Downloading(id) => {
-            let percent = chat.files.transfer(*id).map_or(0, Transfer::percent);
+            let percent = files.transfer(*id).map_or(0, Transfer::percent);
             (format!("downloading {percent}%"), theme.file)
         }
         FileState::Saved(path) => (format!("saved to {}", path.display()), theme.file_done),
@@ -414,13 +419,18 @@ pub fn state_text(chat: &Chat, file: &SharedFile, s: &Settings) -> (String, Styl
 }
 
 /// The text of an announcement after the time: who shared what, and its state.
-pub fn announcement(chat: &Chat, file: &SharedFile, s: &Settings) -> (String, String, Style) {
-    let who = if file.from == chat.roster.me() {
+pub fn announcement(
+    me: &str,
+    files: &Files,
+    file: &SharedFile,
+    s: &Settings,
+) -> (String, String, Style) {
+    let who = if file.from == me {
         "you".to_owned()
     } else {
         file.from.clone()
     };
-    let (state, style) = state_text(chat, file, s);
+    let (state, style) = state_text(files, file, s);
     // In the messages pane the hint's faint style would hide the file.
     let style = match file.state {
         FileState::Waiting => s.theme.file,

@@ -89,17 +89,18 @@ fn the_picker_browses_filters_and_sends() {
     assert_eq!(
         effects,
         vec![Effect::SendFile {
+            conv: "rust".into(),
             id: 1,
             path: PathBuf::from("/home/bob/project/report.pdf")
         }]
     );
     assert_eq!(app.popup, None);
     assert_eq!(
-        chat(&app).files.transfers()[0].total,
+        shown(&app).files.transfers()[0].total,
         9,
         "the listing knew the size"
     );
-    assert_eq!(chat(&app).files.transfers()[0].name, "report.pdf");
+    assert_eq!(shown(&app).files.transfers()[0].name, "report.pdf");
 }
 
 #[test]
@@ -143,6 +144,7 @@ fn file_transfer_with_a_path_sends_at_once() {
     assert_eq!(
         update(&mut app, key(KeyCode::Enter)),
         vec![Effect::SendFile {
+            conv: "rust".into(),
             id: 1,
             path: PathBuf::from("/home/bob/My Files/a b.txt")
         }]
@@ -151,6 +153,7 @@ fn file_transfer_with_a_path_sends_at_once() {
     assert_eq!(
         update(&mut app, key(KeyCode::Enter)),
         vec![Effect::SendFile {
+            conv: "rust".into(),
             id: 2,
             path: PathBuf::from("/home/bob/project/notes.txt")
         }]
@@ -175,11 +178,11 @@ fn an_upload_reports_size_progress_and_one_closing_line() {
     update(&mut app, transfer(TransferUpdate::Size(2_516_582)));
     app.now = t0 + Duration::from_millis(600);
     update(&mut app, transfer(TransferUpdate::Progress(1_258_291)));
-    assert_eq!(chat(&app).files.transfers()[0].percent(), 50);
+    assert_eq!(shown(&app).files.transfers()[0].percent(), 50);
     assert_eq!(app.next_tick(), Some(app.now + Duration::from_millis(100)));
     app.now = t0 + Duration::from_millis(1200);
     update(&mut app, transfer(TransferUpdate::Finished(Finish::Sent)));
-    assert!(chat(&app).files.transfers().is_empty());
+    assert!(shown(&app).files.transfers().is_empty());
     assert_eq!(app.next_tick(), None, "no timer once idle");
     assert_eq!(
         last_kind(&app),
@@ -193,7 +196,7 @@ fn an_upload_reports_size_progress_and_one_closing_line() {
         file_entry(5, "bob", "f1", "report.pdf", 2_516_582),
     );
     assert!(effects.is_empty());
-    assert_eq!(chat(&app).files.shared()[0].state, FileState::Sent);
+    assert_eq!(shown(&app).files.shared()[0].state, FileState::Sent);
 }
 
 #[test]
@@ -208,7 +211,7 @@ fn small_files_from_others_download_by_themselves_and_large_ones_wait() {
     };
     assert_eq!(file.name, "notes.txt", "the name is cleaned again");
     assert_eq!(
-        chat(&app).files.shared()[0].state,
+        shown(&app).files.shared()[0].state,
         FileState::Downloading(1)
     );
     assert_eq!(
@@ -220,7 +223,7 @@ fn small_files_from_others_download_by_themselves_and_large_ones_wait() {
     );
     let big = 21 * 1024 * 1024;
     assert!(update(&mut app, file_entry(6, "alice", "f2", "big.iso", big)).is_empty());
-    assert_eq!(chat(&app).files.shared()[1].state, FileState::Waiting);
+    assert_eq!(shown(&app).files.shared()[1].state, FileState::Waiting);
     let never = Settings {
         auto_download_mb: 0,
         ..SETTINGS.clone()
@@ -233,7 +236,7 @@ fn small_files_from_others_download_by_themselves_and_large_ones_wait() {
     );
     assert!(effects.is_empty());
     assert_eq!(
-        chat(&app).timeline.unread(),
+        shown(&app).unread.count(),
         1,
         "a file shared while away counts as unread"
     );
@@ -252,7 +255,10 @@ fn small_files_from_others_download_by_themselves_and_large_ones_wait() {
     type_text(&mut app, "/download");
     assert_eq!(
         update(&mut app, key(KeyCode::Enter)),
-        [Effect::Request(Purpose::ListFiles { download: true })]
+        [Effect::Request(Purpose::ListFiles {
+            conv: "rust".into(),
+            download: true
+        })]
     );
     assert!(update(&mut app, files_listed(true, vec![])).is_empty());
     assert_eq!(
@@ -281,7 +287,7 @@ fn downloads_end_saved_unavailable_failed_or_cancelled() {
     };
     end(&mut app, 1, Finish::Saved(PathBuf::from("/dl/f1 (1).txt")));
     assert_eq!(
-        chat(&app).files.shared()[0].state,
+        shown(&app).files.shared()[0].state,
         FileState::Saved("/dl/f1 (1).txt".into())
     );
     assert_eq!(
@@ -293,11 +299,11 @@ fn downloads_end_saved_unavailable_failed_or_cancelled() {
         "a file saved by itself is told by its announcement alone: one line"
     );
     end(&mut app, 2, Finish::Unavailable);
-    assert_eq!(chat(&app).files.shared()[1].state, FileState::Unavailable);
+    assert_eq!(shown(&app).files.shared()[1].state, FileState::Unavailable);
     assert!(matches!(last_kind(&app), ItemKind::Error(e) if e.contains("no longer has it")));
     end(&mut app, 3, Finish::Failed("checksum mismatch".into()));
     assert_eq!(
-        chat(&app).files.shared()[2].state,
+        shown(&app).files.shared()[2].state,
         FileState::Failed("checksum mismatch".into())
     );
     assert_eq!(
@@ -306,11 +312,11 @@ fn downloads_end_saved_unavailable_failed_or_cancelled() {
     );
     // The cancel key takes the newest running transfer, once.
     assert_eq!(update(&mut app, ctrl('x')), vec![Effect::CancelTransfer(4)]);
-    assert!(chat(&app).files.transfers()[0].cancelling);
+    assert!(shown(&app).files.transfers()[0].cancelling);
     assert!(update(&mut app, ctrl('x')).is_empty());
     end(&mut app, 4, Finish::Cancelled);
     assert_eq!(
-        chat(&app).files.shared()[3].state,
+        shown(&app).files.shared()[3].state,
         FileState::Waiting,
         "it can be fetched later"
     );
@@ -350,7 +356,7 @@ fn downloads_end_saved_unavailable_failed_or_cancelled() {
 #[test]
 fn catch_up_announcements_follow_the_same_rule() {
     let mut app = fixtures::app("bob", "rust");
-    app.last_seq = Some(2);
+    resume_at(&mut app, "rust", 2);
     let snap = snapshot("alice", &[("alice", true), ("bob", true)], &[], 4);
     update(
         &mut app,
@@ -365,11 +371,11 @@ fn catch_up_announcements_follow_the_same_rule() {
     );
     assert_eq!(effects.len(), 2);
     assert!(matches!(
-        chat(&app).timeline.items()[0].kind,
+        chat(&app).timeline().items()[0].kind,
         ItemKind::Divider(_)
     ));
     assert!(matches!(
-        &chat(&app).timeline.items()[1],
+        &chat(&app).timeline().items()[1],
         Item { kind: ItemKind::File { id, .. }, .. } if id == "f1"
     ));
 }
@@ -381,9 +387,12 @@ fn after_a_restart_the_server_lists_the_files_still_waiting() {
     let big = 238 * 1024 * 1024;
     assert_eq!(
         update(&mut app, ctrl('f')),
-        [Effect::Request(Purpose::ListFiles { download: false })]
+        [Effect::Request(Purpose::ListFiles {
+            conv: "rust".into(),
+            download: false
+        })]
     );
-    assert!(chat(&app).files.listing, "the popup says it is asking");
+    assert!(shown(&app).files.listing, "the popup says it is asking");
     update(
         &mut app,
         files_listed(
@@ -395,7 +404,7 @@ fn after_a_restart_the_server_lists_the_files_still_waiting() {
             ],
         ),
     );
-    let files = &chat(&app).files;
+    let files = &shown(&app).files;
     assert!(!files.listing);
     let states: Vec<_> = files
         .shared()
@@ -426,7 +435,10 @@ fn after_a_restart_the_server_lists_the_files_still_waiting() {
     type_text(&mut app, "/download");
     assert_eq!(
         update(&mut app, key(KeyCode::Enter)),
-        [Effect::Request(Purpose::ListFiles { download: true })]
+        [Effect::Request(Purpose::ListFiles {
+            conv: "rust".into(),
+            download: true
+        })]
     );
     let effects = update(
         &mut app,
@@ -446,7 +458,7 @@ fn after_a_restart_the_server_lists_the_files_still_waiting() {
             own: false
         }
     );
-    assert_eq!(chat(&app).files.shared().len(), 1);
+    assert_eq!(shown(&app).files.shared().len(), 1);
 }
 
 /// bob's client saves alice's `notes.txt` (file `f1`, announced at seq 5)
@@ -479,7 +491,7 @@ fn saved_in_an_earlier_run(data_dir: &Path) -> PathBuf {
 fn restarted(data_dir: &Path) -> (App, Vec<Effect>) {
     let mut app = fixtures::app("bob", "rust");
     app.saved = SavedFiles::load(data_dir);
-    app.last_seq = Some(4);
+    resume_at(&mut app, "rust", 4);
     let snap = snapshot("alice", &[("alice", true), ("bob", true)], &[], 5);
     let effects = feed(
         &mut app,
@@ -508,7 +520,7 @@ fn a_file_saved_in_an_earlier_run_shows_as_saved_and_is_not_fetched_again() {
     let (mut app, effects) = restarted(dir.path());
     assert_eq!(fetches(&effects), [] as [&str; 0], "{effects:?}");
     assert_eq!(
-        chat(&app).files.shared()[0].state,
+        shown(&app).files.shared()[0].state,
         FileState::Saved(path.clone())
     );
     assert_eq!(
@@ -564,7 +576,7 @@ fn a_saved_file_deleted_since_can_be_fetched_again() {
     let (mut app, effects) = restarted(dir.path());
     assert_eq!(fetches(&effects), ["f1"], "the automatic rule fetches it");
     assert_eq!(
-        chat(&app).files.shared()[0].state,
+        shown(&app).files.shared()[0].state,
         FileState::Downloading(1)
     );
     // Cancelled, it waits, and Enter in the files popup fetches it.
@@ -580,6 +592,6 @@ fn a_saved_file_deleted_since_can_be_fetched_again() {
         &mut app,
         files_listed(false, vec![listed_file(5, "alice", "f1", "notes.txt", 300)]),
     );
-    assert_eq!(chat(&app).files.shared()[0].state, FileState::Waiting);
+    assert_eq!(shown(&app).files.shared()[0].state, FileState::Waiting);
     assert_eq!(fetches(&update(&mut app, key(KeyCode::Enter))), ["f1"]);
 }

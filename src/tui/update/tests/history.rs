@@ -16,7 +16,10 @@ use crate::{
 };
 
 fn ask(before: Seq) -> Effect {
-    Effect::Request(Purpose::History { before })
+    Effect::Request(Purpose::History {
+        conv: "rust".into(),
+        before,
+    })
 }
 
 fn lines(range: std::ops::RangeInclusive<Seq>) -> Vec<LogEntry> {
@@ -29,16 +32,18 @@ fn lines(range: std::ops::RangeInclusive<Seq>) -> Vec<LogEntry> {
 /// is `head`. Returns what the welcome asked for.
 fn back(read: Seq, head: Seq) -> (App, Vec<Effect>) {
     let mut app = fixtures::app("bob", "rust");
-    app.last_seq = Some(read);
+    resume_at(&mut app, "rust", read);
     let snap = snapshot("alice", &[("alice", true), ("bob", true)], &[], head);
-    let effects = update(&mut app, welcome("bob", JoinStatus::Member, Some(snap)));
+    let unread = (head - read) as u32;
+    let rust = conversation_in("rust", JoinStatus::Member, Some(snap), read, unread);
+    let effects = update(&mut app, welcome_with("bob", vec![rust]));
     (app, effects)
 }
 
 /// The texts of the chat lines shown, oldest first.
 fn texts(app: &App) -> Vec<String> {
     chat(app)
-        .timeline
+        .timeline()
         .items()
         .iter()
         .filter_map(|i| match &i.kind {
@@ -55,7 +60,7 @@ fn coming_back_to_nothing_new_shows_the_last_messages() {
     update(&mut app, history(31, lines(11..=30)));
     assert_eq!(texts(&app).len(), 20);
     assert_eq!(texts(&app).last().unwrap(), "line 30");
-    assert_eq!(chat(&app).timeline.scroll().offset, 0, "at the newest");
+    assert_eq!(chat(&app).timeline().scroll().offset, 0, "at the newest");
     insta::assert_snapshot!(render(&app, 80, 24).backend());
 
     // Page Up to the top asks for the page before; an empty page is the
@@ -74,7 +79,7 @@ fn coming_back_to_nothing_new_shows_the_last_messages() {
     }
     assert_eq!(asked, [ask(1)]);
     update(&mut app, history(1, Vec::new()));
-    assert_eq!(chat(&app).timeline.history(), History::Start);
+    assert_eq!(chat(&app).timeline().history(), History::Start);
     assert!(update(&mut app, key(KeyCode::PageUp)).is_empty());
     // New messages still come in below, once each.
     update(&mut app, text(31, "alice", "line 31"));
@@ -90,22 +95,22 @@ fn with_missed_messages_the_view_opens_at_the_divider() {
     // The catch-up (30 lines) is taller than the pane: the divider stays
     // on its first row, the rest is below.
     let screen = render(&app, 80, 24);
-    let first_row: String = (1..58)
+    let first_row: String = (0..80)
         .map(|x| screen.backend().buffer()[(x, 2)].symbol().to_owned())
         .collect();
     assert!(first_row.contains("while you were away"), "{first_row:?}");
-    assert!(chat(&app).timeline.scroll().new_below > 0);
+    assert!(chat(&app).timeline().scroll().new_below > 0);
     // What was read before arrives above it; the view holds still.
     update(&mut app, history(11, lines(1..=10)));
     assert_eq!(texts(&app).len(), 40);
     insta::assert_snapshot!(render(&app, 80, 24).backend());
     // A live message after the catch-up does not move the view either.
-    let offset = chat(&app).timeline.scroll().offset;
+    let offset = chat(&app).timeline().scroll().offset;
     update(&mut app, text(41, "alice", "line 41"));
-    assert!(chat(&app).timeline.scroll().offset > offset);
+    assert!(chat(&app).timeline().scroll().offset > offset);
     assert_eq!(
         chat(&app)
-            .timeline
+            .timeline()
             .items()
             .iter()
             .filter(|i| matches!(i.kind, ItemKind::Divider(_)))
@@ -120,7 +125,10 @@ fn a_failed_page_is_said_and_asked_again_after_a_reconnect() {
     update(
         &mut app,
         AppEvent::Reply {
-            purpose: Purpose::History { before: 6 },
+            purpose: Purpose::History {
+                conv: "rust".into(),
+                before: 6,
+            },
             result: Err(refused("not a member")),
         },
     );
@@ -134,6 +142,9 @@ fn a_failed_page_is_said_and_asked_again_after_a_reconnect() {
 
 fn entry_event(entry: LogEntry) -> AppEvent {
     AppEvent::Client(crate::client::ClientEvent::Server(
-        crate::protocol::Event::Message { entry },
+        crate::protocol::Event::Message {
+            conv: "rust".into(),
+            entry,
+        },
     ))
 }

@@ -1,6 +1,7 @@
 //! `update` driven by events, as the running client drives it: keys,
 //! replies and server pushes in, state and effects out.
 
+mod conversations;
 mod files;
 mod history;
 mod network;
@@ -10,8 +11,8 @@ use std::time::Duration;
 use crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
 use crate::{
-    client::{ClientEvent, CloseReason},
-    protocol::{Body, Event, JoinStatus, ReplyData, Welcome},
+    client::ClientEvent,
+    protocol::{Body, Event, JoinStatus, ReplyData},
     tui::{
         action::{Effect, Failure, Purpose, RequestError, Target},
         app::{App, Conn, Popup, Screen},
@@ -27,6 +28,7 @@ use crate::{
 /// The message effect for `text`, the `id`th message queued.
 fn send(id: u64, text: &str) -> Effect {
     Effect::Request(Purpose::Send {
+        conv: "rust".into(),
         id,
         text: text.into(),
     })
@@ -72,6 +74,7 @@ fn a_refused_message_says_so_and_history_has_the_text() {
         &mut app,
         AppEvent::Reply {
             purpose: Purpose::Send {
+                conv: "rust".into(),
                 id: 1,
                 text: "lost words".into(),
             },
@@ -98,7 +101,7 @@ fn a_wrong_command_is_an_inline_error_and_the_line_is_cleared_into_the_history()
     type_text(&mut app, "/whoAdmin");
     assert_eq!(
         update(&mut app, key(KeyCode::Enter)),
-        vec![Effect::Request(Purpose::WhoAdmin)]
+        vec![Effect::Request(Purpose::WhoAdmin("rust".into()))]
     );
     update(&mut app, key(KeyCode::Up));
     update(&mut app, key(KeyCode::Up));
@@ -119,14 +122,38 @@ fn a_wrong_command_is_an_inline_error_and_the_line_is_cleared_into_the_history()
 fn commands_become_requests_and_replies_become_lines() {
     let mut app = chat_as_admin();
     for (line, purpose) in [
-        ("/kickMember bob", Purpose::Kick("bob".into())),
-        ("/changeAdmin bob", Purpose::ChangeAdmin("bob".into())),
-        ("/approveRequest carol", Purpose::Approve("carol".into())),
-        ("/rejectRequest dan", Purpose::Reject("dan".into())),
-        ("/viewRequests", Purpose::ViewRequests),
-        ("/allMembers", Purpose::AllMembers),
-        ("/onlineMembers", Purpose::OnlineMembers),
-        ("/whoAdmin", Purpose::WhoAdmin),
+        (
+            "/kickMember bob",
+            Purpose::Kick {
+                conv: "rust".into(),
+                name: "bob".into(),
+            },
+        ),
+        (
+            "/changeAdmin bob",
+            Purpose::ChangeAdmin {
+                conv: "rust".into(),
+                name: "bob".into(),
+            },
+        ),
+        (
+            "/approveRequest carol",
+            Purpose::Approve {
+                conv: "rust".into(),
+                name: "carol".into(),
+            },
+        ),
+        (
+            "/rejectRequest dan",
+            Purpose::Reject {
+                conv: "rust".into(),
+                name: "dan".into(),
+            },
+        ),
+        ("/viewRequests", Purpose::ViewRequests("rust".into())),
+        ("/allMembers", Purpose::AllMembers("rust".into())),
+        ("/onlineMembers", Purpose::OnlineMembers("rust".into())),
+        ("/whoAdmin", Purpose::WhoAdmin("rust".into())),
     ] {
         type_text(&mut app, line);
         assert_eq!(
@@ -141,6 +168,7 @@ fn commands_become_requests_and_replies_become_lines() {
     assert_eq!(
         update(&mut app, key(KeyCode::Enter)),
         vec![Effect::SendFile {
+            conv: "rust".into(),
             id: 1,
             path: "/home/bob/project/notes.txt".into()
         }]
@@ -148,7 +176,7 @@ fn commands_become_requests_and_replies_become_lines() {
     update(
         &mut app,
         reply(
-            Purpose::WhoAdmin,
+            Purpose::WhoAdmin("rust".into()),
             ReplyData::Admin {
                 name: "alice".into(),
             },
@@ -161,7 +189,7 @@ fn commands_become_requests_and_replies_become_lines() {
     update(
         &mut app,
         reply(
-            Purpose::AllMembers,
+            Purpose::AllMembers("rust".into()),
             ReplyData::Members {
                 members: vec![
                     member("alice", "alice", true),
@@ -241,16 +269,16 @@ fn typing_from_any_pane_reaches_the_input_line_and_does_nothing_else() {
             update(&mut app, key(KeyCode::Tab));
         }
         assert_eq!(chat(&app).focus, pane);
-        let before = chat(&app).roster.clone();
-        let scroll = chat(&app).timeline.scroll();
+        let before = shown(&app).roster.clone();
+        let scroll = chat(&app).timeline().scroll();
         for c in "my way, really nice: go gg ?xamr".chars() {
             assert!(update(&mut app, ch(c)).is_empty(), "{c} in {pane:?}");
         }
         assert_eq!(app.popup, None, "{pane:?}");
         assert_eq!(chat(&app).focus, Focus::Input);
         assert_eq!(input(&app), "my way, really nice: go gg ?xamr");
-        assert_eq!(chat(&app).roster, before);
-        assert_eq!(chat(&app).timeline.scroll(), scroll);
+        assert_eq!(shown(&app).roster, before);
+        assert_eq!(chat(&app).timeline().scroll(), scroll);
         chat_input_clear(&mut app);
     }
 }
@@ -266,24 +294,26 @@ fn approving_and_rejecting_ask_first_and_name_who() {
     let effects = update(
         &mut app,
         AppEvent::Client(ClientEvent::Server(Event::JoinRequested {
+            conv: "rust".into(),
             request: request("erin", 9),
         })),
     );
     assert_eq!(effects, vec![Effect::Bell]);
     assert!(
-        matches!(last_kind(&app), ItemKind::Event(e) if e.contains("erin asks to join (Ctrl-R goes to the requests, then Enter to decide)"))
+        matches!(last_kind(&app), ItemKind::Event(e) if e.contains("erin asks to join (F4 goes to the requests, then Enter to decide)"))
     );
     // The same request again (a reconnect) is not a second alert.
     let again = update(
         &mut app,
         AppEvent::Client(ClientEvent::Server(Event::JoinRequested {
+            conv: "rust".into(),
             request: request("erin", 9),
         })),
     );
     assert!(again.is_empty());
 
-    // Ctrl-R from the input line goes to the requests; Enter opens the menu.
-    update(&mut app, ctrl('r'));
+    // F4 from the input line goes to the requests; Enter opens the menu.
+    update(&mut app, key(KeyCode::F(4)));
     assert_eq!(chat(&app).focus, Focus::Requests);
     assert!(update(&mut app, key(KeyCode::Enter)).is_empty());
     let Some(Popup::Menu(menu)) = &app.popup else {
@@ -300,16 +330,25 @@ fn approving_and_rejecting_ask_first_and_name_who() {
     );
     assert_eq!(
         update(&mut app, ch('y')),
-        vec![Effect::Request(Purpose::Approve("carol".into()))]
+        vec![Effect::Request(Purpose::Approve {
+            conv: "rust".into(),
+            name: "carol".into()
+        })]
     );
     assert_eq!(app.popup, None);
     // The reply changes nothing; the entry takes the request away.
     update(
         &mut app,
-        reply(Purpose::Approve("carol".into()), ReplyData::Done),
+        reply(
+            Purpose::Approve {
+                conv: "rust".into(),
+                name: "carol".into(),
+            },
+            ReplyData::Done,
+        ),
     );
     assert_eq!(
-        chat(&app).roster.requester_names(),
+        shown(&app).roster.requester_names(),
         ["carol", "dan", "erin"]
     );
     update(
@@ -322,25 +361,34 @@ fn approving_and_rejecting_ask_first_and_name_who() {
             },
         ),
     );
-    assert_eq!(chat(&app).roster.requester_names(), ["dan", "erin"]);
+    assert_eq!(shown(&app).roster.requester_names(), ["dan", "erin"]);
 
     // Alt-r asks before rejecting; n says no.
     assert!(update(&mut app, alt('r')).is_empty());
     assert!(
-        matches!(&app.popup, Some(Popup::Confirm(c)) if c.purpose == Purpose::Reject("dan".into()))
+        matches!(&app.popup, Some(Popup::Confirm(c)) if c.purpose == Purpose::Reject { conv: "rust".into(), name: "dan".into() })
     );
     assert!(update(&mut app, ch('n')).is_empty());
     assert_eq!(app.popup, None);
     update(&mut app, alt('r'));
     assert_eq!(
         update(&mut app, key(KeyCode::Enter)),
-        vec![Effect::Request(Purpose::Reject("dan".into()))]
+        vec![Effect::Request(Purpose::Reject {
+            conv: "rust".into(),
+            name: "dan".into()
+        })]
     );
     update(
         &mut app,
-        reply(Purpose::Reject("dan".into()), ReplyData::Done),
+        reply(
+            Purpose::Reject {
+                conv: "rust".into(),
+                name: "dan".into(),
+            },
+            ReplyData::Done,
+        ),
     );
-    assert_eq!(chat(&app).roster.requester_names(), ["erin"]);
+    assert_eq!(shown(&app).roster.requester_names(), ["erin"]);
 }
 
 #[test]
@@ -353,7 +401,7 @@ fn kick_and_make_admin_ask_first() {
     assert_eq!(chat(&app).focus, Focus::Members);
     assert!(update(&mut app, alt('k')).is_empty());
     assert!(
-        matches!(&app.popup, Some(Popup::Confirm(c)) if c.purpose == Purpose::Kick("bob".into()) && c.question.starts_with("Remove bob from #rust?"))
+        matches!(&app.popup, Some(Popup::Confirm(c)) if c.purpose == Purpose::Kick { conv: "rust".into(), name: "bob".into() } && c.question.starts_with("Remove bob from #rust?"))
     );
     assert!(update(&mut app, key(KeyCode::Esc)).is_empty());
     assert_eq!(app.popup, None);
@@ -362,7 +410,10 @@ fn kick_and_make_admin_ask_first() {
     feed(&mut app, [key(KeyCode::Down), key(KeyCode::Enter)]);
     assert_eq!(
         update(&mut app, ch('y')),
-        vec![Effect::Request(Purpose::ChangeAdmin("bob".into()))]
+        vec![Effect::Request(Purpose::ChangeAdmin {
+            conv: "rust".into(),
+            name: "bob".into()
+        })]
     );
     assert_eq!(app.popup, None);
     // Yourself: an error, no popup.
@@ -387,12 +438,12 @@ fn losing_the_admin_role_hides_the_requests() {
         &mut app,
         entry(5, "alice", Body::AdminChanged { to: "bob".into() }),
     );
-    let chat = chat(&app);
-    assert!(!chat.roster.is_admin());
-    assert!(chat.roster.requests().is_empty());
-    assert_eq!(chat.focus, Focus::Input);
+    let conv = shown(&app);
+    assert!(!conv.roster.is_admin());
+    assert!(conv.roster.requests().is_empty());
+    assert_eq!(chat(&app).focus, Focus::Input);
     assert_eq!(
-        chat.roster.members()[0].name,
+        conv.roster.members()[0].name,
         "bob",
         "the admin is listed first"
     );
@@ -401,7 +452,7 @@ fn losing_the_admin_role_hides_the_requests() {
 #[test]
 fn the_divider_marks_what_came_while_away_once() {
     let mut app = fixtures::app("bob", "rust");
-    app.last_seq = Some(3);
+    resume_at(&mut app, "rust", 3);
     let snap = snapshot("alice", &[("alice", true), ("bob", true)], &[], 5);
     feed(&mut app, [welcome("bob", JoinStatus::Member, Some(snap))]);
     feed(
@@ -414,7 +465,7 @@ fn the_divider_marks_what_came_while_away_once() {
         ],
     );
     let kinds: Vec<_> = chat(&app)
-        .timeline
+        .timeline()
         .items()
         .iter()
         .map(|i| &i.kind)
@@ -425,7 +476,12 @@ fn the_divider_marks_what_came_while_away_once() {
         4,
         "divider + three messages, the duplicate dropped"
     );
-    assert_eq!(app.last_seq, Some(6));
+    assert_eq!(shown(&app).seen, Some(6));
+    assert_eq!(
+        app.resume().get("rust"),
+        Some(&6),
+        "read, so resumed after it"
+    );
     // A creator sees no divider.
     let mut app = fixtures::app("ann", "new");
     feed(
@@ -439,7 +495,7 @@ fn the_divider_marks_what_came_while_away_once() {
     feed(&mut app, [entry(1, "ann", Body::GroupCreated)]);
     assert!(
         !chat(&app)
-            .timeline
+            .timeline()
             .items()
             .iter()
             .any(|i| matches!(i.kind, ItemKind::Divider(_)))
@@ -472,10 +528,10 @@ fn mentions_ring_the_bell_and_count_as_unread() {
     update(&mut app, AppEvent::FocusLost);
     update(&mut app, text(9, "alice", "hello?"));
     update(&mut app, text(10, "alice", "hello??"));
-    assert_eq!(chat(&app).timeline.unread(), 2);
-    assert_eq!(app.title(), "(2) pyconchat · rust");
+    assert_eq!(shown(&app).unread.count(), 2);
+    assert_eq!(app.title(), "(2) pyconchat · #rust");
     update(&mut app, AppEvent::FocusGained);
-    assert_eq!(chat(&app).timeline.unread(), 0);
+    assert_eq!(shown(&app).unread.count(), 0);
 }
 
 #[test]
@@ -485,11 +541,11 @@ fn scrolling_holds_still_and_marks_new_messages() {
         update(&mut app, text(seq, "carol", "filler"));
     }
     update(&mut app, key(KeyCode::PageUp));
-    let offset = chat(&app).timeline.scroll().offset;
+    let offset = chat(&app).timeline().scroll().offset;
     assert!(offset > 0);
     update(&mut app, text(40, "alice", "new"));
-    assert_eq!(chat(&app).timeline.scroll().offset, offset + 1);
-    assert_eq!(chat(&app).timeline.scroll().new_below, 1);
+    assert_eq!(chat(&app).timeline().scroll().offset, offset + 1);
+    assert_eq!(chat(&app).timeline().scroll().new_below, 1);
     update(
         &mut app,
         AppEvent::Mouse(MouseEvent {
@@ -499,13 +555,13 @@ fn scrolling_holds_still_and_marks_new_messages() {
             modifiers: KeyModifiers::NONE,
         }),
     );
-    assert_eq!(chat(&app).timeline.scroll().offset, offset + 1 - 3);
+    assert_eq!(chat(&app).timeline().scroll().offset, offset + 1 - 3);
     update(&mut app, key(KeyCode::Tab));
     update(&mut app, key(KeyCode::End));
-    assert_eq!(chat(&app).timeline.scroll().offset, 0);
-    assert_eq!(chat(&app).timeline.scroll().new_below, 0);
+    assert_eq!(chat(&app).timeline().scroll().offset, 0);
+    assert_eq!(chat(&app).timeline().scroll().new_below, 0);
     update(&mut app, key(KeyCode::Home));
-    assert!(chat(&app).timeline.scroll().offset > offset);
+    assert!(chat(&app).timeline().scroll().offset > offset);
 }
 
 #[test]
@@ -517,7 +573,7 @@ fn ctrl_end_follows_the_newest_from_the_input_line_where_end_edits_the_line() {
     update(&mut app, key(KeyCode::PageUp));
     update(&mut app, key(KeyCode::End));
     assert!(
-        chat(&app).timeline.scroll().offset > 0,
+        chat(&app).timeline().scroll().offset > 0,
         "End stays in the line"
     );
     update(
@@ -527,7 +583,7 @@ fn ctrl_end_follows_the_newest_from_the_input_line_where_end_edits_the_line() {
             KeyModifiers::CONTROL,
         )),
     );
-    assert_eq!(chat(&app).timeline.scroll().offset, 0);
+    assert_eq!(chat(&app).timeline().scroll().offset, 0);
 }
 
 #[test]
@@ -545,11 +601,11 @@ fn clicks_focus_panes_and_select_rows() {
     let members = inner(layout.members.unwrap());
     update(&mut app, click(members.x + 1, members.y + 1));
     assert_eq!(chat(&app).focus, Focus::Members);
-    assert_eq!(chat(&app).roster.selected_member(), 1);
+    assert_eq!(shown(&app).roster.selected_member(), 1);
     let requests = inner(layout.requests.unwrap());
     update(&mut app, click(requests.x, requests.y + 1));
     assert_eq!(chat(&app).focus, Focus::Requests);
-    assert_eq!(chat(&app).roster.selected_request(), 1);
+    assert_eq!(shown(&app).roster.selected_request(), 1);
     update(
         &mut app,
         click(layout.messages.x + 3, layout.messages.y + 3),
@@ -656,6 +712,7 @@ fn answer(app: &mut App, id: u64, text: &str, result: Result<u64, Failure>) -> V
         app,
         AppEvent::Reply {
             purpose: Purpose::Send {
+                conv: "rust".into(),
                 id,
                 text: text.into(),
             },
@@ -679,7 +736,7 @@ fn fast_typing_is_queued_paced_and_shown_as_queued() {
     assert!(screen.contains("queued (59)"), "{screen}");
     // Each reply lets the next out, up to the burst.
     let mut next = 1;
-    while let [Effect::Request(Purpose::Send { id, text })] =
+    while let [Effect::Request(Purpose::Send { id, text, .. })] =
         answer(&mut app, next, &format!("line {next}"), Ok(100 + next)).as_slice()
     {
         next += 1;
@@ -734,12 +791,7 @@ fn messages_typed_while_disconnected_go_on_reconnect_in_order_once() {
     assert!(screen.contains("queued (3)"), "{screen}");
     // Back, with one entry to catch up on: the lost message, stored after all.
     let snap = snapshot("alice", &[("alice", true), ("bob", true)], &[], 5);
-    let back = AppEvent::Client(ClientEvent::Reconnected(Welcome {
-        status: JoinStatus::Member,
-        name: "bob".into(),
-        group: "rust".into(),
-        snapshot: Some(snap),
-    }));
+    let back = reconnected(snap);
     assert!(
         update(&mut app, back).is_empty(),
         "nothing goes while catching up"
@@ -761,12 +813,7 @@ fn a_lost_message_the_server_never_stored_goes_again() {
     update(&mut app, key(KeyCode::Enter));
     answer(&mut app, 1, "lost", Err(Failure::Lost));
     let snap = snapshot("alice", &[("alice", true), ("bob", true)], &[], 4);
-    let back = AppEvent::Client(ClientEvent::Reconnected(Welcome {
-        status: JoinStatus::Member,
-        name: "bob".into(),
-        group: "rust".into(),
-        snapshot: Some(snap),
-    }));
+    let back = reconnected(snap);
     assert_eq!(
         update(&mut app, back),
         vec![send(1, "lost")],
@@ -781,34 +828,45 @@ fn a_kick_is_told_once_and_offers_to_ask_again() {
     update(&mut app, key(KeyCode::Enter));
     update(
         &mut app,
-        AppEvent::Client(ClientEvent::Closed(CloseReason::Kicked {
+        server(Event::Kicked {
+            conv: "rust".into(),
             by: "alice".into(),
-        })),
+        }),
     );
-    assert_eq!(app.conn, Conn::Offline("removed by alice".into()));
+    assert_eq!(app.conn, Conn::Connected, "the connection stays");
     let said: Vec<_> = chat(&app)
-        .timeline
+        .timeline()
         .items()
         .iter()
         .filter(|i| matches!(&i.kind, ItemKind::Error(e) if e.contains("removed you")))
         .collect();
     assert_eq!(said.len(), 1, "told once");
     assert!(
-        matches!(last_kind(&app), ItemKind::Error(e) if e == "alice removed you from #rust. F5 (or /reconnect) asks to join again.")
+        matches!(last_kind(&app), ItemKind::Error(e) if e == "alice removed you from #rust. /join rust asks to join again; /leave drops it from your list.")
     );
-    let roster = &chat(&app).roster;
+    assert!(
+        chat(&app).timeline().items().iter().any(
+            |i| matches!(&i.kind, ItemKind::Error(e) if e == "not sent (you were removed): \"unsent\"")
+        ),
+        "what waited to be sent is said not sent"
+    );
+    let roster = &shown(&app).roster;
     assert!(roster.removed(), "the members pane says it is stale");
     assert_eq!(
         roster.members().len(),
         3,
         "who was there stays in view, bob too"
     );
-    type_text(&mut app, "/reconnect");
-    assert!(matches!(
-        update(&mut app, key(KeyCode::Enter)).as_slice(),
-        [Effect::Connect(_)]
-    ));
-    assert!(matches!(&app.screen, Screen::Pending(w) if w.earlier.is_some()));
+    type_text(&mut app, "more");
+    assert!(update(&mut app, key(KeyCode::Enter)).is_empty());
+    assert!(
+        matches!(last_kind(&app), ItemKind::Error(e) if e.starts_with("not sent: you are not in #rust"))
+    );
+    type_text(&mut app, "/join rust");
+    assert_eq!(
+        update(&mut app, key(KeyCode::Enter)),
+        vec![Effect::Request(Purpose::Join("rust".into()))]
+    );
 }
 
 #[test]
@@ -835,7 +893,7 @@ fn reconnect_now_hurries_a_waiting_reconnect() {
 #[test]
 fn presence_changes_are_gathered_in_one_line() {
     let mut app = chat_as_member();
-    let before = chat(&app).timeline.items().len();
+    let before = chat(&app).timeline().items().len();
     for (name, online) in [
         ("carol", true),
         ("alice", false),
@@ -843,13 +901,19 @@ fn presence_changes_are_gathered_in_one_line() {
         ("alice", false),
     ] {
         let event = if online {
-            Event::MemberOnline { name: name.into() }
+            Event::MemberOnline {
+                conv: "rust".into(),
+                name: name.into(),
+            }
         } else {
-            Event::MemberOffline { name: name.into() }
+            Event::MemberOffline {
+                conv: "rust".into(),
+                name: name.into(),
+            }
         };
         update(&mut app, AppEvent::Client(ClientEvent::Server(event)));
     }
-    assert_eq!(chat(&app).timeline.items().len(), before + 1);
+    assert_eq!(chat(&app).timeline().items().len(), before + 1);
     let ItemKind::Presence(presence) = last_kind(&app) else {
         panic!("{:?}", last_kind(&app))
     };

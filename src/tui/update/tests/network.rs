@@ -6,14 +6,13 @@ use std::time::Duration;
 use crossterm::event::KeyCode;
 
 use crate::{
-    client::{ClientEvent, CloseReason},
-    protocol::{Body, Event, JoinStatus, Seq},
+    protocol::{Body, Event, JoinStatus, ReplyData, Seq},
     tui::{
-        action::{Effect, Failure, RequestError, Target},
-        app::{Conn, Screen},
+        action::{Effect, Failure, Purpose, RequestError, Target},
+        app::Conn,
         event::AppEvent,
         fixtures::{self, *},
-        model::{timeline::ItemKind, transfer::FileState},
+        model::{conversation::Standing, timeline::ItemKind, transfer::FileState},
         update::start,
     },
 };
@@ -57,15 +56,17 @@ fn pending_then_approved_or_rejected() {
         update(&mut app, welcome("bob", JoinStatus::Pending, None)),
         vec![Effect::SaveSession]
     );
-    assert!(matches!(app.screen, Screen::Pending(_)));
+    assert!(chat(&app).lone_waiting().is_some(), "the waiting screen");
     update(
         &mut app,
-        AppEvent::Client(ClientEvent::Server(Event::RequestApproved {
+        server(Event::RequestApproved {
+            conv: "rust".into(),
             by: "alice".into(),
             snapshot: snapshot("alice", &[("alice", true), ("bob", true)], &[], 2),
-        })),
+        }),
     );
-    assert!(matches!(app.screen, Screen::Chat(_)));
+    assert!(chat(&app).lone_waiting().is_none(), "the chat");
+    assert_eq!(shown(&app).standing, Standing::Member);
 
     let mut app = fixtures::app("bob", "rust");
     start(&mut app, true);
@@ -74,17 +75,13 @@ fn pending_then_approved_or_rejected() {
         update(&mut app, ch('r')).is_empty(),
         "nothing to ask again yet"
     );
-    update(
-        &mut app,
-        AppEvent::Client(ClientEvent::Closed(CloseReason::Rejected {
-            by: "alice".into(),
-        })),
+    update(&mut app, rejected());
+    assert!(matches!(&shown(&app).standing, Standing::Rejected { by, .. } if by == "alice"));
+    assert!(
+        chat(&app).lone_waiting().is_some(),
+        "still the waiting screen"
     );
-    assert!(matches!(&app.screen, Screen::Pending(w) if w.rejected_by.as_deref() == Some("alice")));
-    assert!(matches!(
-        update(&mut app, ch('r')).as_slice(),
-        [Effect::Connect(_)]
-    ));
+    assert_eq!(update(&mut app, ch('r')), vec![ask_again()]);
     assert_eq!(update(&mut app, ctrl('c')), vec![Effect::Quit]);
 }
 
@@ -93,21 +90,19 @@ fn asking_again_too_soon_waits_on_the_waiting_screen_with_a_countdown() {
     let mut app = fixtures::app("bob", "rust");
     start(&mut app, true);
     update(&mut app, welcome("bob", JoinStatus::Pending, None));
-    update(
-        &mut app,
-        AppEvent::Client(ClientEvent::Closed(CloseReason::Rejected {
-            by: "alice".into(),
-        })),
-    );
+    update(&mut app, rejected());
     update(&mut app, ch('r'));
     update(
         &mut app,
-        AppEvent::Connected(Err(RequestError {
-            failure: Failure::RateLimited,
-            message: "the admin turned down your request; you can ask again in 58 s".into(),
-        })),
+        AppEvent::Reply {
+            purpose: Purpose::Join("rust".into()),
+            result: Err(RequestError {
+                failure: Failure::RateLimited,
+                message: "the admin turned down your request; you can ask again in 58 s".into(),
+            }),
+        },
     );
-    assert!(matches!(&app.screen, Screen::Pending(w) if w.rejected_by.is_some()));
+    assert!(matches!(&shown(&app).standing, Standing::Rejected { .. }));
     let screen = format!("{}", render(&app, 80, 20).backend());
     assert!(screen.contains("You can ask again in 58 s"), "{screen}");
     assert!(update(&mut app, ch('r')).is_empty(), "not yet");
@@ -117,10 +112,32 @@ fn asking_again_too_soon_waits_on_the_waiting_screen_with_a_countdown() {
     let screen = format!("{}", render(&app, 80, 20).backend());
     assert!(screen.contains("You can ask again in 38 s"), "{screen}");
     app.now += Duration::from_secs(38);
-    assert!(matches!(
-        update(&mut app, ch('r')).as_slice(),
-        [Effect::Connect(_)]
-    ));
+    assert_eq!(update(&mut app, ch('r')), vec![ask_again()]);
+    // Asked again: waiting again.
+    let pending = conversation_in("rust", JoinStatus::Pending, None, 0, 0);
+    update(
+        &mut app,
+        AppEvent::Reply {
+            purpose: Purpose::Join("rust".into()),
+            result: Ok(ReplyData::Conversation {
+                conversation: pending,
+            }),
+        },
+    );
+    let screen = format!("{}", render(&app, 80, 20).backend());
+    assert!(screen.contains("Waiting for approval"), "{screen}");
+}
+
+/// alice turned bob's request to join "rust" down.
+fn rejected() -> AppEvent {
+    server(Event::RequestRejected {
+        conv: "rust".into(),
+        by: "alice".into(),
+    })
+}
+
+fn ask_again() -> Effect {
+    Effect::Request(Purpose::Join("rust".into()))
 }
 
 /// rust's story: a member, removed (seq 5), asks again and is let back in
@@ -129,13 +146,23 @@ fn let_back_in(app: &mut crate::tui::app::App) -> Vec<Effect> {
     let mut effects = Vec::new();
     effects.extend(update(
         app,
-        AppEvent::Client(ClientEvent::Closed(CloseReason::Kicked {
+        server(Event::Kicked {
+            conv: "rust".into(),
             by: "alice".into(),
-        })),
+        }),
     ));
-    type_text(app, "/reconnect");
+    type_text(app, "/join rust");
     effects.extend(update(app, key(KeyCode::Enter)));
-    effects.extend(update(app, welcome("rust", JoinStatus::Pending, None)));
+    let pending = conversation_in("rust", JoinStatus::Pending, None, 0, 0);
+    effects.extend(update(
+        app,
+        AppEvent::Reply {
+            purpose: Purpose::Join("rust".into()),
+            result: Ok(ReplyData::Conversation {
+                conversation: pending,
+            }),
+        },
+    ));
     let snap = snapshot(
         "alice",
         &[("alice", true), ("carol", true), ("rust", true)],
@@ -144,10 +171,11 @@ fn let_back_in(app: &mut crate::tui::app::App) -> Vec<Effect> {
     );
     effects.extend(update(
         app,
-        AppEvent::Client(ClientEvent::Server(Event::RequestApproved {
+        server(Event::RequestApproved {
+            conv: "rust".into(),
             by: "alice".into(),
             snapshot: snap,
-        })),
+        }),
     ));
     effects.extend(feed(
         app,
@@ -177,8 +205,8 @@ fn rust_in_the_group() -> crate::tui::app::App {
 fn let_back_in_a_member_is_online_to_himself() {
     let mut app = rust_in_the_group();
     let_back_in(&mut app);
-    assert!(matches!(app.screen, Screen::Chat(_)));
-    let members: Vec<_> = chat(&app)
+    assert_eq!(shown(&app).standing, Standing::Member);
+    let members: Vec<_> = shown(&app)
         .roster
         .members()
         .iter()
@@ -213,7 +241,7 @@ fn a_member_who_joined_later_sees_the_returning_one_online() {
     update(&mut app, welcome("carol", JoinStatus::Member, Some(snap)));
     feed(&mut app, removed_and_let_back(5));
     assert!(
-        chat(&app)
+        shown(&app)
             .roster
             .members()
             .iter()
@@ -248,18 +276,19 @@ fn let_back_in_a_file_already_saved_is_not_saved_again() {
             .any(|e| matches!(e, Effect::FetchFile { .. })),
         "{effects:?}"
     );
-    let files = chat(&app).files.shared();
+    let files = shown(&app).files.shared();
     assert_eq!(files.len(), 1);
     assert_eq!(files[0].state, FileState::Saved("/dl/big-5mb.bin".into()));
 }
 
 #[test]
 fn after_a_restart_a_replayed_announcement_is_listed_but_not_fetched() {
-    // A new run that had read up to seq 4: the replay is history.
+    // A new run of a member who had read up to seq 4: the replay of what
+    // was read is history.
     let mut app = fixtures::app("rust", "rust");
-    app.last_seq = Some(4);
     let snap = snapshot("alice", &[("alice", true), ("rust", true)], &[], 6);
-    update(&mut app, welcome("rust", JoinStatus::Member, Some(snap)));
+    let rust = conversation_in("rust", JoinStatus::Member, Some(snap), 4, 2);
+    update(&mut app, welcome_with("rust", vec![rust]));
     let effects = feed(
         &mut app,
         [
@@ -271,5 +300,5 @@ fn after_a_restart_a_replayed_announcement_is_listed_but_not_fetched() {
         matches!(effects.as_slice(), [Effect::FetchFile { file, .. }] if file.id == "f2"),
         "{effects:?}"
     );
-    assert_eq!(chat(&app).files.shared()[0].state, FileState::Waiting);
+    assert_eq!(shown(&app).files.shared()[0].state, FileState::Waiting);
 }
