@@ -114,7 +114,11 @@ pub async fn run(target: &Target, mib: u64, tls: bool) -> Result<FileReport, Ben
             let mut waits = Vec::new();
             while !done.is_cancelled() {
                 let sent = Instant::now();
-                if sender.send_message("during the upload").await.is_err() {
+                if sender
+                    .send_message(GROUP, "during the upload")
+                    .await
+                    .is_err()
+                {
                     break;
                 }
                 waits.push(sent.elapsed());
@@ -124,7 +128,7 @@ pub async fn run(target: &Target, mib: u64, tls: bool) -> Result<FileReport, Ben
         })
     };
     let uploaded = sender
-        .send_file(&path, |_| {}, CancellationToken::new())
+        .send_file(GROUP, &path, |_| {}, CancellationToken::new())
         .await;
     let upload_secs = upload_started.elapsed().as_secs_f64();
     done.cancel();
@@ -211,6 +215,7 @@ async fn connect_as(
 
 async fn approve(admin: &Client, name: &str) -> Result<(), BenchError> {
     let request = crate::protocol::Request::ApproveRequest {
+        conv: GROUP.to_owned(),
         name: name.to_owned(),
     };
     admin
@@ -226,7 +231,7 @@ async fn announced(
 ) -> Result<FileInfo, BenchError> {
     loop {
         match events.recv().await {
-            Some(ClientEvent::Server(Event::Message { entry })) => {
+            Some(ClientEvent::Server(Event::Message { entry, .. })) => {
                 if let Body::File { file } = entry.body {
                     return Ok(file);
                 }

@@ -170,8 +170,8 @@ pub(crate) async fn connect(
         version: PROTOCOL_VERSION,
         name: name.to_owned(),
         secret: secret.to_vec(),
-        group: group.to_owned(),
-        last_seq: None,
+        group: Some(group.to_owned()),
+        last_seq: Default::default(),
     });
     let mut out = BytesMut::new();
     put_frame(&mut out, &encode(&hello));
@@ -233,11 +233,17 @@ fn put_request(out: &mut BytesMut, id: u32, request: Request) {
 /// Writes `approve_request` for each name, pipelined.
 pub(crate) async fn approve_all(
     write: &mut OwnedWriteHalf,
+    group: &str,
     names: impl IntoIterator<Item = String>,
 ) -> Result<(), BenchError> {
     let mut out = BytesMut::new();
     for (i, name) in names.into_iter().enumerate() {
-        put_request(&mut out, i as u32 + 1, Request::ApproveRequest { name });
+        let conv = group.to_owned();
+        put_request(
+            &mut out,
+            i as u32 + 1,
+            Request::ApproveRequest { conv, name },
+        );
         if out.len() > READ_CHUNK {
             write.write_all(&out).await.map_err(BenchError::Io)?;
             out.clear();
@@ -382,6 +388,7 @@ pub(crate) struct Pace {
 /// the session.
 pub(crate) async fn publish(
     mut write: OwnedWriteHalf,
+    group: String,
     shared: Arc<Shared>,
     publisher: usize,
     members: u64,
@@ -440,7 +447,15 @@ pub(crate) async fn publish(
             };
             write_header(&mut text, &shared.tag, publisher, n, stamp, pace.size);
             let id = MESSAGE_ID_BASE | (n as u32 & !MESSAGE_ID_BASE);
-            put_request(&mut out, id, Request::SendMessage { text: text.clone() });
+            let conv = group.clone();
+            put_request(
+                &mut out,
+                id,
+                Request::SendMessage {
+                    conv,
+                    text: text.clone(),
+                },
+            );
         }
         write.write_all(&out).await.map_err(BenchError::Io)?;
         seq += burst;

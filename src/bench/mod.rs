@@ -306,7 +306,11 @@ type GroupConnections = (usize, Vec<Option<OwnedWriteHalf>>, Vec<JoinHandle<()>>
 
 impl GroupSetup {
     fn name(&self, m: usize) -> String {
-        format!("{}-g{}-m{m}", self.tag, self.g)
+        format!("{}-m{m}", self.group())
+    }
+
+    fn group(&self) -> String {
+        group_name(&self.tag, self.g)
     }
 
     /// Connects member `m`, checks the welcome and starts its reader.
@@ -316,7 +320,7 @@ impl GroupSetup {
         expect: &str,
     ) -> Result<(OwnedWriteHalf, JoinHandle<()>), BenchError> {
         let name = self.name(m);
-        let group = format!("{}-g{}", self.tag, self.g);
+        let group = self.group();
         let member = {
             let _permit = self.gate.acquire().await.expect("the gate stays open");
             load::connect(self.addr, &name, &group, secret()).await?
@@ -358,7 +362,8 @@ impl GroupSetup {
             readers.push(reader);
         }
         let mut admin = admin;
-        load::approve_all(&mut admin, (1..this.size).map(|m| this.name(m))).await?;
+        let names = (1..this.size).map(|m| this.name(m));
+        load::approve_all(&mut admin, &this.group(), names).await?;
         writers[0] = Some(admin);
         Ok((this.g, writers, readers))
     }
@@ -475,6 +480,7 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
             let write = write.take().expect("a writer");
             publishers.spawn(load::publish(
                 write,
+                group_name(&tag_str, g),
                 shared.clone(),
                 g * per_group + p,
                 sizes[g] as u64,
@@ -615,6 +621,11 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
 
 /// Eight hex digits naming this run's groups and users, so runs against a
 /// long-lived server do not meet each other.
+/// The name of group `g` of the run tagged `tag`.
+fn group_name(tag: &str, g: usize) -> String {
+    format!("{tag}-g{g}")
+}
+
 fn run_tag() -> [u8; 8] {
     let mut raw = [0_u8; 4];
     getrandom::fill(&mut raw).expect("the operating system's random source is available");

@@ -13,26 +13,16 @@
 pub(crate) enum Scanned<'a> {
     /// A `message` event: the entry's sequence number and, for a text
     /// entry, its text.
-    Message {
-        seq: u64,
-        text: Option<&'a [u8]>,
-    },
+    Message { seq: u64, text: Option<&'a [u8]> },
     /// Any other event, by `kind`.
-    Event {
-        kind: &'a [u8],
-    },
+    Event { kind: &'a [u8] },
     /// A reply; `code` is set for an error outcome.
-    Reply {
-        id: u32,
-        code: Option<&'a [u8]>,
-    },
-    Welcome {
-        status: &'a [u8],
-    },
+    Reply { id: u32, code: Option<&'a [u8]> },
+    /// A welcome, with the status of its last conversation: the group the
+    /// hello opened, for a user new to it.
+    Welcome { status: &'a [u8] },
     /// The server's last word before it closes.
-    Error {
-        code: &'a [u8],
-    },
+    Error { code: &'a [u8] },
 }
 
 /// Reads one frame payload, or `None` if it is not a frame we understand.
@@ -48,8 +38,8 @@ pub(crate) fn scan(payload: &[u8]) -> Option<Scanned<'_>> {
         match c.str()? {
             b"type" => ty = Some(c.str()?),
             b"kind" => kind = Some(c.str()?),
-            b"status" => status = Some(c.str()?),
             b"code" => code = Some(c.str()?),
+            b"conversations" => status = c.last_status()?,
             b"id" => id = Some(u32::try_from(c.uint()?).ok()?),
             b"entry" => entry = Some(c.entry()?),
             b"outcome" => {
@@ -211,6 +201,26 @@ impl<'a> Cursor<'a> {
         Some((seq?, text))
     }
 
+    /// The `status` of the last map in an array of conversations.
+    fn last_status(&mut self) -> Option<Option<&'a [u8]>> {
+        let items = match self.byte()? {
+            b @ 0x90..=0x9f => usize::from(b & 0x0f),
+            0xdc => self.be(2)? as usize,
+            0xdd => self.be(4)? as usize,
+            _ => return None,
+        };
+        let mut status = None;
+        for _ in 0..items {
+            for _ in 0..self.map_len()? {
+                match self.str()? {
+                    b"status" => status = Some(self.str()?),
+                    _ => self.skip()?,
+                }
+            }
+        }
+        Some(status)
+    }
+
     /// A reply's outcome: whether it is ok, and the error code if not.
     fn outcome(&mut self) -> Option<(bool, Option<&'a [u8]>)> {
         let (mut status, mut code) = (None, None);
@@ -229,8 +239,9 @@ impl<'a> Cursor<'a> {
 mod tests {
     use super::*;
     use crate::protocol::{
-        Body, ErrorBody, ErrorCode, Event, GroupSnapshot, JoinRequest, JoinStatus, LogEntry,
-        MemberInfo, Outcome, Reply, ReplyData, Role, ServerFrame, Welcome, encode,
+        Body, ConvKind, Conversation, ErrorBody, ErrorCode, Event, GroupSnapshot, JoinRequest,
+        JoinStatus, LogEntry, MemberInfo, Outcome, Reply, ReplyData, Role, ServerFrame, Welcome,
+        encode,
     };
 
     fn message(seq: u64, body: Body) -> ServerFrame {
@@ -309,11 +320,21 @@ mod tests {
                 code: Some(b"not_admin")
             })
         );
-        let welcome = encode(&ServerFrame::Welcome(Welcome {
-            status: JoinStatus::Pending,
-            name: "ann".into(),
-            group: "rust".into(),
+        let conversation = |id: &str, status| Conversation {
+            id: id.into(),
+            kind: ConvKind::Group,
+            status,
             snapshot: None,
+            read: 0,
+            unread: 0,
+            mentions: 0,
+        };
+        let welcome = encode(&ServerFrame::Welcome(Welcome {
+            name: "ann".into(),
+            conversations: vec![
+                conversation("go", JoinStatus::Admin),
+                conversation("rust", JoinStatus::Pending),
+            ],
         }));
         assert_eq!(
             scan(&welcome),

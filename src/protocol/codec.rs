@@ -121,6 +121,7 @@ mod tests {
         let sent = ClientFrame::Request(RequestFrame {
             id: 7,
             request: Request::SendMessage {
+                conv: "rust".into(),
                 text: "héllo".into(),
             },
         });

@@ -20,7 +20,7 @@
 //! `spawn_blocking`.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     fs::File,
     io::{ErrorKind, Write},
     os::unix::fs::FileExt,
@@ -250,21 +250,33 @@ impl Shelf {
         Ok(removed.iter().map(|r| r.info.size).sum())
     }
 
+    /// Removes the files of `group`, which is closing.
+    pub fn remove_group_files(&self, group: &str) -> Result<(), ErrorBody> {
+        self.remove_where(|r| r.group == group).map(drop)
+    }
+
     /// Removes files past the retention time.
     pub fn expire(&self) -> Result<(), ErrorBody> {
-        let records = self.store.files().map_err(|e| internal(&e))?;
-        let expired: Vec<String> = records
-            .iter()
-            .filter(|r| self.expired(r))
-            .map(|r| r.info.id.clone())
-            .collect();
-        if expired.is_empty() {
-            return Ok(());
+        let count = self.remove_where(|r| self.expired(r))?;
+        if count > 0 {
+            tracing::info!(count, "removed expired files");
         }
-        tracing::info!(count = expired.len(), "removing expired files");
-        let freed = self.remove(&expired)?;
-        self.release(freed);
         Ok(())
+    }
+
+    /// Removes the files `doomed` picks; returns how many.
+    fn remove_where(&self, doomed: impl Fn(&FileRecord) -> bool) -> Result<usize, ErrorBody> {
+        let records = self.store.files().map_err(|e| internal(&e))?;
+        let ids: Vec<String> = records
+            .into_iter()
+            .filter(|r| doomed(r))
+            .map(|r| r.info.id)
+            .collect();
+        if !ids.is_empty() {
+            let freed = self.remove(&ids)?;
+            self.release(freed);
+        }
+        Ok(ids.len())
     }
 
     fn expired(&self, record: &FileRecord) -> bool {
@@ -275,11 +287,15 @@ impl Shelf {
     /// The record of file `id` for a member of `group` who may read what
     /// `grant` allows. Files of other groups, from before the grant,
     /// expired and unknown ones all look the same.
-    pub fn lookup(&self, group: &str, grant: Grant, id: &str) -> Result<FileRecord, ErrorBody> {
+    pub fn lookup(
+        &self,
+        grants: &HashMap<String, Grant>,
+        id: &str,
+    ) -> Result<FileRecord, ErrorBody> {
         self.store
             .file(id)
             .map_err(|e| internal(&e))?
-            .filter(|r| r.group == group && grant.may_read(r.seq) && !self.expired(r))
+            .filter(|r| grants.get(&r.group).is_some_and(|g| g.may_read(r.seq)) && !self.expired(r))
             .ok_or_else(unavailable)
     }
 

@@ -1,21 +1,23 @@
-//! The hub: every group's state, who is online, and the single task that
-//! changes any of it.
+//! The hub: every conversation's state, who is online where, and the single
+//! task that changes any of it.
 //!
-//! Sessions read group state through [`Hub::read`] (a short lock), but every
+//! Sessions read state through [`Hub::read`] (a short lock), but every
 //! change goes through one task, [`HubTask`], as a [`Job`]. That task takes
 //! whatever jobs are queued, asks [`rules`] what each may do, commits all
 //! their [`Change`]s in one store transaction (group commit), and only then
 //! tells anyone: it fans new log entries out to online members, replies to
-//! the requesters and moves sessions between states. Because one task
-//! assigns, commits and delivers, members see entries in sequence order, and
-//! nothing is delivered or acknowledged before it is durable.
+//! the requesters and moves sessions in and out of conversations. Because
+//! one task assigns, commits and delivers, members see entries in sequence
+//! order, and nothing is delivered or acknowledged before it is durable.
 //!
-//! A session registers for live delivery at a known committed head; it then
-//! reads everything up to that head from the store and everything after it
-//! arrives live, so there is no gap and no duplicate.
+//! A session enters a conversation at a known committed head; it then reads
+//! everything up to that head from the store and everything after it
+//! arrives live, so there is no gap and no duplicate. Entering is itself a
+//! message on the session's queue ([`Outbound::Enter`]), so it always comes
+//! before the conversation's live frames.
 
 use std::{
-    collections::{HashMap, HashSet, hash_map::Entry},
+    collections::{BTreeMap, HashMap, HashSet},
     net::IpAddr,
     sync::{Arc, Mutex, MutexGuard},
 };
@@ -25,50 +27,74 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     Clock, Limits, blocking,
-    files::Stored,
+    files::{Shelf, Stored},
     lock,
     rules::{self, Action, Grant, GroupState, JoinDecision, Query},
     signups::Signups,
 };
 use crate::{
     protocol::{
-        ErrorBody, ErrorCode, Event, GroupSnapshot, JoinStatus, LogEntry, MemberInfo, Outcome,
-        Reply, ReplyData, Seq, ServerFrame, encode,
+        ConvKind, ErrorBody, ErrorCode, Event, GroupSnapshot, JoinStatus, LogEntry, MemberInfo,
+        Outcome, Reply, ReplyData, Seq, ServerFrame, direct_id, direct_peer, encode,
     },
-    store::{Change, Store},
+    store::{Change, ConversationRecord, Store},
 };
 
 /// How many queued jobs one store transaction takes at most.
 const MAX_BATCH: usize = 1024;
 
-/// A frame queued for one session. `seq` is set for log entries so the
-/// session knows how far the member has been served.
+/// Something queued for one session, in the order it must reach the client.
 #[derive(Debug, Clone)]
-pub(crate) struct Outbound {
-    pub seq: Option<Seq>,
-    pub frame: Bytes,
+pub(crate) enum Outbound {
+    /// A frame to write. `entry` names the log entry it carries, so the
+    /// session knows how far it has served each conversation.
+    Frame {
+        entry: Option<(Arc<str>, Seq)>,
+        bytes: Bytes,
+    },
+    /// The session now belongs to a conversation: tell the client, serve
+    /// the log up to the entered head, then the live frames behind this.
+    Enter(Arc<Entered>),
+    /// The session no longer belongs to `conv`; `event` tells the client why.
+    Removed { conv: String, event: Bytes },
 }
 
-/// State changes the hub tells a session about, outside its frame queue so
-/// they arrive even when that queue is full.
+/// How a session came to be in a conversation, which decides what the
+/// client is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    /// The answer to this session's own hello or request: nothing to announce.
+    Asked,
+    /// The admin let the user in.
+    Approved { by: String },
+    /// Opened elsewhere: a direct conversation someone started, or a group
+    /// the user joined on another connection.
+    Added,
+}
+
+/// A session's place in one conversation.
+#[derive(Debug, Clone)]
+pub(crate) struct Entered {
+    pub conv: String,
+    pub kind: ConvKind,
+    pub status: JoinStatus,
+    /// `None` while a join request is pending.
+    pub snapshot: Option<GroupSnapshot>,
+    /// What the member may read.
+    pub grant: Grant,
+    /// Serve the log after this sequence number...
+    pub after: Seq,
+    /// ...up to and including this one; later entries arrive live.
+    pub head: Seq,
+    /// The newest entry the user has read.
+    pub read: Seq,
+    pub arrival: Arrival,
+}
+
+/// Connection-wide orders, outside the frame queue so they arrive even when
+/// that queue is full.
 #[derive(Debug)]
 pub(crate) enum Control {
-    /// The pending join was approved: serve the log after `after` up to
-    /// `head`, then live frames. The snapshot is boxed to keep `Control`
-    /// small: every session's control channel allocates room for 32 of them
-    /// up front.
-    Approved {
-        by: String,
-        snapshot: Box<GroupSnapshot>,
-        grant: Grant,
-        head: Seq,
-    },
-    Rejected {
-        by: String,
-    },
-    Kicked {
-        by: String,
-    },
     /// Close the connection with this error.
     Close(ErrorBody),
 }
@@ -78,32 +104,24 @@ pub(crate) enum Control {
 pub(crate) struct SessionHandle {
     pub id: u64,
     pub frames: mpsc::Sender<Outbound>,
-    /// Boxed, so the channel's first block (32 slots, allocated with the
-    /// channel) stays small on every connection.
-    pub control: mpsc::UnboundedSender<Box<Control>>,
+    pub control: mpsc::UnboundedSender<Control>,
 }
 
-/// The answer to a join.
-#[derive(Debug)]
-pub(crate) struct Joined {
-    pub status: JoinStatus,
-    pub snapshot: Option<GroupSnapshot>,
-    /// What the member may read.
-    pub grant: Grant,
-    /// Serve the log after this sequence number...
-    pub after: Seq,
-    /// ...up to and including this one; later entries arrive live.
-    pub head: Seq,
-}
-
-impl Joined {
-    fn pending() -> Self {
-        Self {
-            status: JoinStatus::Pending,
-            snapshot: None,
-            grant: Grant::default(),
-            after: 0,
-            head: 0,
+impl SessionHandle {
+    /// Queues `out`; a session whose queue is full is told to close (it
+    /// catches up when it comes back) so that it never holds others up.
+    /// Returns whether the session is still usable.
+    fn offer(&self, out: Outbound) -> bool {
+        match self.frames.try_send(out) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let _ = self.control.send(Control::Close(ErrorBody::new(
+                    ErrorCode::TooSlow,
+                    "you fell too far behind; reconnect to catch up",
+                )));
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 }
@@ -111,38 +129,69 @@ impl Joined {
 /// Work for the hub task.
 #[derive(Debug)]
 pub(crate) enum Job {
+    Connect(Connect),
     Join(Join),
+    Direct(Direct),
+    Ignore(Ignore),
     Leave(Leave),
     Act(Act),
 }
 
-/// A session arrives in a group.
+/// A session arrives: it enters every conversation of the user.
+#[derive(Debug)]
+pub(crate) struct Connect {
+    pub name: String,
+    pub session: SessionHandle,
+    /// Per conversation, the last sequence number the client has seen.
+    pub seen: BTreeMap<String, Seq>,
+    pub reply: oneshot::Sender<Vec<Entered>>,
+}
+
+/// A user opens a group: enters it, creates it or asks to join.
 #[derive(Debug)]
 pub(crate) struct Join {
     pub group: String,
     pub name: String,
-    pub session: SessionHandle,
-    /// The last sequence number the client says it has seen.
-    pub seen: Option<Seq>,
+    pub session: u64,
     /// Where the client connects from, should the join create the group.
     pub address: IpAddr,
-    pub reply: oneshot::Sender<Result<Joined, ErrorBody>>,
+    pub reply: oneshot::Sender<Result<Entered, ErrorBody>>,
 }
 
-/// The session ended; `cursor` is the last entry it delivered.
+/// A user opens the direct conversation with `peer` (who shares a group
+/// with them: the session checked).
+#[derive(Debug)]
+pub(crate) struct Direct {
+    pub name: String,
+    pub peer: String,
+    pub session: u64,
+    pub reply: oneshot::Sender<Result<Entered, ErrorBody>>,
+}
+
+/// A user starts or stops ignoring `peer`'s direct messages.
+#[derive(Debug)]
+pub(crate) struct Ignore {
+    pub name: String,
+    pub peer: String,
+    pub ignore: bool,
+    pub id: u32,
+    pub reply_to: mpsc::Sender<Outbound>,
+}
+
+/// The session ended; `served` is, per conversation, the last entry it delivered.
 #[derive(Debug)]
 pub(crate) struct Leave {
-    pub group: String,
     pub name: String,
     pub session: u64,
-    pub cursor: Seq,
+    pub served: Vec<(String, Seq)>,
 }
 
-/// A member asks to change the group; the reply goes to `reply_to`.
+/// A member asks to change a conversation; the reply goes to `reply_to`.
 #[derive(Debug)]
 pub(crate) struct Act {
-    pub group: String,
+    pub conv: String,
     pub name: String,
+    pub session: u64,
     pub id: u32,
     pub reply_to: mpsc::Sender<Outbound>,
     pub action: Action,
@@ -151,29 +200,21 @@ pub(crate) struct Act {
     pub stored: Option<Arc<Stored>>,
 }
 
-impl Job {
-    fn group(&self) -> &str {
-        match self {
-            Job::Join(Join { group, .. })
-            | Job::Leave(Leave { group, .. })
-            | Job::Act(Act { group, .. }) => group,
-        }
-    }
-}
-
-/// One group as the hub holds it: its state and its live sessions.
+/// One conversation as the hub holds it: its state and its live sessions.
 #[derive(Debug)]
 pub(crate) struct Group {
+    id: Arc<str>,
     pub rules: GroupState,
-    /// Members with a live session.
-    online: HashMap<String, SessionHandle>,
-    /// Pending users with a live session, waiting for the admin.
-    waiting: HashMap<String, SessionHandle>,
+    /// Members with at least one live session.
+    online: HashMap<String, Vec<SessionHandle>>,
+    /// Pending users' live sessions, waiting for the admin.
+    waiting: HashMap<String, Vec<SessionHandle>>,
 }
 
 impl Group {
-    fn new(rules: GroupState) -> Self {
+    fn new(id: &str, rules: GroupState) -> Self {
         Self {
+            id: id.into(),
             rules,
             online: HashMap::new(),
             waiting: HashMap::new(),
@@ -206,100 +247,164 @@ impl Group {
         }
     }
 
-    /// Queues a frame for every online member but `except`. Members whose
-    /// queue is full are dropped (they catch up from the store when they
-    /// come back) so that one slow reader never holds up the group.
-    fn broadcast(&mut self, out: &Outbound, except: Option<&str>) {
-        let mut slow = Vec::new();
-        self.online.retain(|name, session| {
-            if except == Some(name.as_str()) {
-                return true;
-            }
-            match session.frames.try_send(out.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    slow.push(name.clone());
-                    let _ = session.control.send(Box::new(Control::Close(ErrorBody::new(
-                        ErrorCode::TooSlow,
-                        "you fell too far behind the group; reconnect to catch up",
-                    ))));
-                    false
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            }
-        });
-        for name in slow {
-            tracing::info!(%name, "dropped a member that could not keep up");
-            let offline = event_frame(&Event::MemberOffline { name: name.clone() });
-            for session in self.online.values() {
-                let _ = session.frames.try_send(offline.clone());
-            }
+    /// Where `name` stands, for a session entering now.
+    fn entered(&self, name: &str, grant: Grant, after: Seq, arrival: Arrival) -> Entered {
+        let member = self.rules.members.get(name);
+        Entered {
+            conv: self.id.to_string(),
+            kind: self.rules.kind,
+            status: self.rules.status_of(name),
+            snapshot: member.map(|_| self.snapshot_for(name)),
+            grant,
+            after,
+            head: self.rules.head,
+            read: member.map_or(0, |m| m.read),
+            arrival,
         }
     }
 
-    fn send_to(&self, name: &str, out: Outbound) {
-        if let Some(session) = self.online.get(name) {
-            let _ = session.frames.try_send(out);
+    fn frame(&self, event: &Event) -> Outbound {
+        event_frame(event, Some(&self.id))
+    }
+
+    /// Queues a frame for every online member but `except`. Sessions whose
+    /// queue is full are dropped (they catch up from the store when they
+    /// come back) so that one slow reader never holds up the group.
+    fn broadcast(&mut self, out: &Outbound, except: Option<&str>) {
+        let mut gone = Vec::new();
+        for (name, sessions) in &mut self.online {
+            if except == Some(name.as_str()) {
+                continue;
+            }
+            sessions.retain(|session| session.offer(out.clone()));
+            if sessions.is_empty() {
+                gone.push(name.clone());
+            }
+        }
+        for name in gone {
+            tracing::info!(%name, group = %self.id, "dropped a member that could not keep up");
+            self.online.remove(&name);
+            self.announce_offline(&name);
+        }
+    }
+
+    fn send_to(&self, name: &str, out: &Outbound) {
+        for session in self.online.get(name).into_iter().flatten() {
+            session.offer(out.clone());
         }
     }
 
     /// Registers a member's session for live delivery, telling the others
     /// when the member was offline before.
     fn go_online(&mut self, name: &str, session: SessionHandle) {
-        let was_online = self.online.contains_key(name);
-        replace_session(&mut self.online, name, session);
+        let sessions = self.online.entry(name.to_owned()).or_default();
+        let was_online = !sessions.is_empty();
+        sessions.retain(|s| s.id != session.id);
+        sessions.push(session);
         if !was_online {
-            let online = event_frame(&Event::MemberOnline {
+            let online = self.frame(&Event::MemberOnline {
+                conv: self.id.to_string(),
                 name: name.to_owned(),
             });
             self.broadcast(&online, Some(name));
         }
     }
 
-    fn go_offline(&mut self, name: &str) {
-        if self.online.remove(name).is_some() {
-            let offline = event_frame(&Event::MemberOffline {
-                name: name.to_owned(),
+    /// Takes one session (or, with `None`, every session) of `name` out of
+    /// live delivery; returns the sessions taken.
+    fn go_offline(&mut self, name: &str, session: Option<u64>) -> Vec<SessionHandle> {
+        let Some(sessions) = self.online.get_mut(name) else {
+            return Vec::new();
+        };
+        let taken = take_sessions(sessions, session);
+        if sessions.is_empty() {
+            self.online.remove(name);
+            self.announce_offline(name);
+        }
+        taken
+    }
+
+    fn announce_offline(&mut self, name: &str) {
+        let offline = self.frame(&Event::MemberOffline {
+            conv: self.id.to_string(),
+            name: name.to_owned(),
+        });
+        self.broadcast(&offline, None);
+    }
+
+    fn wait(&mut self, name: &str, session: SessionHandle) {
+        let sessions = self.waiting.entry(name.to_owned()).or_default();
+        sessions.retain(|s| s.id != session.id);
+        sessions.push(session);
+    }
+
+    /// Tells every session of `name` it left the conversation, with `event`.
+    fn remove(&mut self, users: &mut Users, name: &str, event: &Event) {
+        let mut sessions = self.go_offline(name, None);
+        sessions.extend(self.waiting.remove(name).unwrap_or_default());
+        let bytes = encode(&ServerFrame::Event(event.clone()));
+        for session in sessions {
+            users.forget(name, session.id, &self.id);
+            session.offer(Outbound::Removed {
+                conv: self.id.to_string(),
+                event: bytes.clone(),
             });
-            self.broadcast(&offline, None);
         }
     }
 
-    /// Tells a pending user's session how the admin decided, and moves an
-    /// approved one online.
-    fn settle(&mut self, change: &Change, by: &str) {
+    /// Tells a pending user's sessions how the admin decided, moves
+    /// approved ones online, and tells whoever else a change concerns.
+    fn settle(&mut self, users: &mut Users, change: &Change, by: &str, session: u64) {
+        let conv = self.id.to_string();
         match change {
             Change::Approve { name, floor, .. } => {
-                if let Some(session) = self.waiting.remove(name) {
-                    let control = session.control.clone();
-                    self.go_online(name, session);
-                    let _ = control.send(Box::new(Control::Approved {
-                        by: by.to_owned(),
-                        snapshot: Box::new(self.snapshot_for(name)),
-                        grant: Grant::after(*floor),
-                        head: self.rules.head,
-                    }));
+                for waiting in self.waiting.remove(name).unwrap_or_default() {
+                    self.go_online(name, waiting.clone());
+                    let arrival = Arrival::Approved { by: by.to_owned() };
+                    let grant = Grant::after(*floor);
+                    let entered = self.entered(name, grant, *floor, arrival);
+                    waiting.offer(Outbound::Enter(Arc::new(entered)));
                 }
             }
             Change::RejectRequest { name, .. } => {
-                if let Some(session) = self.waiting.remove(name) {
-                    let rejected = Control::Rejected { by: by.to_owned() };
-                    let _ = session.control.send(Box::new(rejected));
-                }
+                let by = by.to_owned();
+                self.remove(users, name, &Event::RequestRejected { conv, by });
             }
             Change::Kick { name, .. } => {
-                if let Some(session) = self.online.get(name) {
-                    let kicked = Control::Kicked { by: by.to_owned() };
-                    let _ = session.control.send(Box::new(kicked));
+                let by = by.to_owned();
+                self.remove(users, name, &Event::Kicked { conv, by });
+            }
+            Change::Leave { name, .. } | Change::WithdrawRequest { name, .. } => {
+                self.remove(users, name, &Event::ConversationRemoved { conv });
+            }
+            Change::CloseGroup { .. } => {
+                let everyone: Vec<String> = self
+                    .online
+                    .keys()
+                    .chain(self.waiting.keys())
+                    .cloned()
+                    .collect();
+                for name in everyone {
+                    let conv = conv.clone();
+                    self.remove(users, &name, &Event::ConversationRemoved { conv });
                 }
-                self.go_offline(name);
             }
             Change::ChangeAdmin { to, .. } => {
                 for request in &self.rules.requests {
                     let request = Event::JoinRequested {
+                        conv: conv.clone(),
                         request: request.clone(),
                     };
-                    self.send_to(to, event_frame(&request));
+                    self.send_to(to, &self.frame(&request));
+                }
+            }
+            Change::SetRead { name, .. } => {
+                let seq = self.rules.members.get(name).map_or(0, |m| m.read);
+                let read = self.frame(&Event::ReadUpTo { conv, seq });
+                for other in self.online.get(name).into_iter().flatten() {
+                    if other.id != session {
+                        other.offer(read.clone());
+                    }
                 }
             }
             _ => {}
@@ -318,10 +423,13 @@ impl Group {
             rules,
             online,
             waiting,
+            ..
         } = self;
-        let keep_if = |keep: bool, session: &SessionHandle| {
+        let keep_if = |keep: bool, sessions: &Vec<SessionHandle>| {
             if !keep {
-                let _ = session.control.send(Box::new(close()));
+                for session in sessions {
+                    let _ = session.control.send(close());
+                }
             }
             keep
         };
@@ -330,22 +438,59 @@ impl Group {
     }
 }
 
-/// One live session per name and state: a newer connection replaces an older one.
-fn replace_session(
-    sessions: &mut HashMap<String, SessionHandle>,
-    name: &str,
-    session: SessionHandle,
-) {
-    match sessions.entry(name.to_owned()) {
-        Entry::Occupied(mut slot) => {
-            let old = slot.insert(session);
-            let _ = old.control.send(Box::new(Control::Close(ErrorBody::new(
-                ErrorCode::Replaced,
-                "you joined this group from another connection",
-            ))));
+/// Takes the session `id` (or every session, with `None`) out of `sessions`.
+fn take_sessions(sessions: &mut Vec<SessionHandle>, id: Option<u64>) -> Vec<SessionHandle> {
+    match id {
+        None => std::mem::take(sessions),
+        Some(id) => {
+            let (taken, kept) = std::mem::take(sessions)
+                .into_iter()
+                .partition(|s| s.id == id);
+            *sessions = kept;
+            taken
         }
-        Entry::Vacant(slot) => {
-            slot.insert(session);
+    }
+}
+
+/// One live connection of a user and the conversations it is in.
+#[derive(Debug)]
+struct Connection {
+    handle: SessionHandle,
+    convs: HashSet<String>,
+}
+
+/// Every user's live connections.
+#[derive(Debug, Default)]
+struct Users(HashMap<String, Vec<Connection>>);
+
+impl Users {
+    fn connections(&self, name: &str) -> impl Iterator<Item = &Connection> {
+        self.0.get(name).into_iter().flatten()
+    }
+
+    fn handle(&self, name: &str, session: u64) -> Option<SessionHandle> {
+        self.connections(name)
+            .find(|c| c.handle.id == session)
+            .map(|c| c.handle.clone())
+    }
+
+    fn note(&mut self, name: &str, session: u64, conv: &str) {
+        if let Some(connection) = self
+            .0
+            .get_mut(name)
+            .and_then(|all| all.iter_mut().find(|c| c.handle.id == session))
+        {
+            connection.convs.insert(conv.to_owned());
+        }
+    }
+
+    fn forget(&mut self, name: &str, session: u64, conv: &str) {
+        if let Some(connection) = self
+            .0
+            .get_mut(name)
+            .and_then(|all| all.iter_mut().find(|c| c.handle.id == session))
+        {
+            connection.convs.remove(conv);
         }
     }
 }
@@ -354,17 +499,49 @@ fn replace_session(
 #[derive(Debug, Default)]
 pub(crate) struct State {
     groups: HashMap<String, Group>,
+    users: Users,
+    /// Whom each user ignores.
+    ignores: HashMap<String, HashSet<String>>,
 }
 
 impl State {
-    /// The newest committed sequence number of `group` (0 if unknown).
-    pub fn head(&self, group: &str) -> Seq {
-        self.groups.get(group).map_or(0, |g| g.rules.head)
+    /// The newest committed sequence number of `conv` (0 if unknown).
+    pub fn head(&self, conv: &str) -> Seq {
+        self.groups.get(conv).map_or(0, |g| g.rules.head)
     }
 
-    /// Answers `query` from `by` about `group`, if the rules allow it.
-    pub fn answer(&self, group: &str, by: &str, query: Query) -> Result<ReplyData, ErrorBody> {
-        let group = self.groups.get(group).ok_or_else(rules::not_member)?;
+    /// Whom `name` ignores, sorted.
+    pub fn ignored_by(&self, name: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .ignores
+            .get(name)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Where `name` stands in `conv` now, as a conversation list shows it.
+    pub fn entered(&self, conv: &str, name: &str) -> Option<Entered> {
+        let group = self.groups.get(conv)?;
+        let grant = group
+            .rules
+            .members
+            .get(name)
+            .map(|m| m.grant)
+            .unwrap_or_default();
+        Some(group.entered(name, grant, group.rules.head, Arrival::Asked))
+    }
+
+    fn ignores(&self, name: &str, peer: &str) -> bool {
+        self.ignores.get(name).is_some_and(|i| i.contains(peer))
+    }
+
+    /// Answers `query` from `by` about `conv`, if the rules allow it.
+    pub fn answer(&self, conv: &str, by: &str, query: Query) -> Result<ReplyData, ErrorBody> {
+        let group = self.groups.get(conv).ok_or_else(rules::not_member)?;
         rules::may_ask(&group.rules, by, query)?;
         Ok(match query {
             Query::ViewRequests => ReplyData::Requests {
@@ -385,6 +562,35 @@ impl State {
             },
         })
     }
+
+    /// Puts every connection of `name` into `conv` (but `asking`, which
+    /// gets the reply instead), announcing it as `arrival`.
+    fn enter_everywhere(&mut self, conv: &str, name: &str, asking: Option<u64>, arrival: &Arrival) {
+        let Some(group) = self.groups.get_mut(conv) else {
+            return;
+        };
+        let handles: Vec<SessionHandle> = self
+            .users
+            .connections(name)
+            .map(|c| c.handle.clone())
+            .filter(|h| Some(h.id) != asking)
+            .collect();
+        for handle in handles {
+            self.users.note(name, handle.id, conv);
+            let entered = match group.rules.members.get(name) {
+                Some(member) => {
+                    let grant = member.grant;
+                    group.go_online(name, handle.clone());
+                    group.entered(name, grant, grant.floor(), arrival.clone())
+                }
+                None => {
+                    group.wait(name, handle.clone());
+                    group.entered(name, Grant::default(), 0, arrival.clone())
+                }
+            };
+            handle.offer(Outbound::Enter(Arc::new(entered)));
+        }
+    }
 }
 
 /// A cheap handle to the hub, one per session.
@@ -402,6 +608,7 @@ impl Hub {
     /// every `Hub` handle is dropped, after applying what was queued.
     pub fn new(
         store: Arc<dyn Store>,
+        shelf: Arc<Shelf>,
         limits: Limits,
         clock: Clock,
         signups: Arc<Signups>,
@@ -417,6 +624,7 @@ impl Hub {
             queue,
             state,
             store,
+            shelf,
             limits,
             clock,
             signups,
@@ -442,26 +650,31 @@ impl Hub {
     }
 }
 
-pub(crate) fn event_frame(event: &Event) -> Outbound {
-    let seq = match event {
-        Event::Message { entry } => Some(entry.seq),
+/// A frame for `event`, marked with its conversation's entry when it carries one.
+pub(crate) fn event_frame(event: &Event, conv: Option<&Arc<str>>) -> Outbound {
+    let entry = match (event, conv) {
+        (Event::Message { entry, .. }, Some(conv)) => Some((conv.clone(), entry.seq)),
         _ => None,
     };
-    Outbound {
-        seq,
-        frame: encode(&ServerFrame::Event(event.clone())),
+    Outbound::Frame {
+        entry,
+        bytes: encode(&ServerFrame::Event(event.clone())),
     }
 }
 
 pub(crate) fn reply_frame(id: u32, outcome: Result<ReplyData, ErrorBody>) -> Outbound {
+    Outbound::Frame {
+        entry: None,
+        bytes: reply_bytes(id, outcome),
+    }
+}
+
+pub(crate) fn reply_bytes(id: u32, outcome: Result<ReplyData, ErrorBody>) -> Bytes {
     let outcome = match outcome {
         Ok(data) => Outcome::Ok { data },
         Err(error) => Outcome::Error(error),
     };
-    Outbound {
-        seq: None,
-        frame: encode(&ServerFrame::Reply(Reply { id, outcome })),
-    }
+    encode(&ServerFrame::Reply(Reply { id, outcome }))
 }
 
 /// A change to commit and what to do once it is durable, kept together
@@ -473,24 +686,32 @@ struct Planned {
 
 /// What to do once a change is durable.
 enum Effect {
-    /// The join created the group: the joiner is its admin, online.
-    Created {
+    /// The join or direct message created the conversation: its people
+    /// are in it, the asker is answered.
+    Opened {
         name: String,
-        session: SessionHandle,
-        reply: oneshot::Sender<Result<Joined, ErrorBody>>,
+        session: u64,
+        reply: oneshot::Sender<Result<Entered, ErrorBody>>,
     },
     /// The join filed a request: the joiner waits, the admin is told.
     Requested {
         name: String,
-        session: SessionHandle,
-        reply: oneshot::Sender<Result<Joined, ErrorBody>>,
+        session: u64,
+        reply: oneshot::Sender<Result<Entered, ErrorBody>>,
     },
     /// A member's action: fan its entry out, settle whom it concerns, reply.
     Acted {
         id: u32,
         reply_to: mpsc::Sender<Outbound>,
         by: String,
+        session: u64,
         stored: Option<Arc<Stored>>,
+    },
+    /// An ignore list changed: move the user's sessions out of (or back
+    /// into) the direct conversation, then reply.
+    Ignored {
+        id: u32,
+        reply_to: mpsc::Sender<Outbound>,
     },
     /// A cursor save: nothing to tell anyone.
     Quiet,
@@ -500,10 +721,10 @@ impl Effect {
     /// The commit failed: tell whoever waits for an answer.
     fn fail(self, error: &ErrorBody) {
         match self {
-            Effect::Created { reply, .. } | Effect::Requested { reply, .. } => {
+            Effect::Opened { reply, .. } | Effect::Requested { reply, .. } => {
                 let _ = reply.send(Err(error.clone()));
             }
-            Effect::Acted { id, reply_to, .. } => {
+            Effect::Acted { id, reply_to, .. } | Effect::Ignored { id, reply_to } => {
                 let _ = reply_to.try_send(reply_frame(id, Err(error.clone())));
             }
             Effect::Quiet => {}
@@ -516,6 +737,8 @@ pub(crate) struct HubTask {
     queue: mpsc::Receiver<Job>,
     state: Arc<Mutex<State>>,
     store: Arc<dyn Store>,
+    /// Deletes the files of a group that closes.
+    shelf: Arc<Shelf>,
     limits: Limits,
     clock: Clock,
     /// Limits new groups per address.
@@ -524,19 +747,32 @@ pub(crate) struct HubTask {
 
 impl HubTask {
     pub async fn run(mut self) {
+        let store = self.store.clone();
+        match blocking(move || store.ignores()).await {
+            Ok(pairs) => {
+                let mut state = lock(&self.state);
+                for (name, ignored) in pairs {
+                    state.ignores.entry(name).or_default().insert(ignored);
+                }
+            }
+            Err(error) => tracing::error!(error = %error.message, "cannot load ignore lists"),
+        }
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         while self.queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-            self.load_groups(&jobs).await;
+            let conversations = self.conversations_of(&jobs).await;
+            self.load_groups(&jobs, &conversations).await;
             let now_ms = self.clock.now_ms();
-            let planned: Vec<Planned> = {
+            let mut planned = Vec::new();
+            {
                 let mut state = lock(&self.state);
-                jobs.drain(..)
-                    .filter_map(|job| self.plan(&mut state, job, now_ms))
-                    .collect()
-            };
+                for job in jobs.drain(..) {
+                    self.plan(&mut state, job, &conversations, now_ms, &mut planned);
+                }
+            }
             if planned.is_empty() {
                 continue;
             }
+            self.remove_closed_files(&planned).await;
             let store = self.store.clone();
             let batch: Vec<Change> = planned.iter().map(|p| p.change.clone()).collect();
             let committed = blocking(move || {
@@ -559,16 +795,53 @@ impl HubTask {
         tracing::debug!("hub stopped");
     }
 
-    /// Loads the groups the batch touches that are not cached yet. Groups
-    /// that do not exist stay absent; a join then creates them.
-    async fn load_groups(&self, jobs: &[Job]) {
+    /// The conversations of each user who connects in this batch, read
+    /// here so that no change can slip between the read and the entering.
+    async fn conversations_of(&self, jobs: &[Job]) -> HashMap<String, Vec<ConversationRecord>> {
+        let mut found = HashMap::new();
+        for job in jobs {
+            let Job::Connect(connect) = job else { continue };
+            if found.contains_key(&connect.name) {
+                continue;
+            }
+            let (store, name) = (self.store.clone(), connect.name.clone());
+            match blocking(move || store.conversations_of(&name)).await {
+                Ok(records) => {
+                    found.insert(connect.name.clone(), records);
+                }
+                Err(error) => {
+                    tracing::error!(name = %connect.name, error = %error.message, "cannot list conversations");
+                }
+            }
+        }
+        found
+    }
+
+    /// Loads the conversations the batch touches that are not cached yet.
+    /// Those that do not exist stay absent; a join then creates them.
+    async fn load_groups(
+        &self,
+        jobs: &[Job],
+        conversations: &HashMap<String, Vec<ConversationRecord>>,
+    ) {
         let missing: HashSet<String> = {
             let state = lock(&self.state);
-            jobs.iter()
-                .map(Job::group)
-                .filter(|g| !state.groups.contains_key(*g))
-                .map(str::to_owned)
-                .collect()
+            let touched = jobs.iter().flat_map(|job| -> Vec<String> {
+                match job {
+                    Job::Connect(c) => conversations
+                        .get(&c.name)
+                        .into_iter()
+                        .flatten()
+                        .map(|r| r.id.clone())
+                        .collect(),
+                    Job::Join(j) => vec![j.group.clone()],
+                    Job::Direct(d) => vec![direct_id(&d.name, &d.peer)],
+                    Job::Ignore(i) => vec![direct_id(&i.name, &i.peer)],
+                    Job::Act(a) => vec![a.conv.clone()],
+                    Job::Leave(_) => Vec::new(),
+                }
+            });
+            touched.filter(|g| !state.groups.contains_key(g)).collect()
         };
         for group in missing {
             let store = self.store.clone();
@@ -576,7 +849,8 @@ impl HubTask {
             match blocking(move || store.load_group(&name)).await {
                 Ok(Some(record)) => {
                     let rules = GroupState::from_record(record);
-                    lock(&self.state).groups.insert(group, Group::new(rules));
+                    let cached = Group::new(&group, rules);
+                    lock(&self.state).groups.insert(group, cached);
                 }
                 Ok(None) => {}
                 Err(error) => tracing::error!(%group, error = %error.message, "cannot load group"),
@@ -585,14 +859,68 @@ impl HubTask {
     }
 
     /// Asks the rules what a job may do and applies it to the cached state,
-    /// so later jobs in the batch see it. Returns the change to commit with
-    /// what to do after the commit, or `None` when the job is fully handled.
-    fn plan(&self, state: &mut State, job: Job, now_ms: i64) -> Option<Planned> {
+    /// so later jobs in the batch see it. Pushes the changes to commit with
+    /// what to do after the commit; jobs fully handled push nothing.
+    fn plan(
+        &self,
+        state: &mut State,
+        job: Job,
+        conversations: &HashMap<String, Vec<ConversationRecord>>,
+        now_ms: i64,
+        planned: &mut Vec<Planned>,
+    ) {
         match job {
-            Job::Join(join) => self.plan_join(state, join, now_ms),
-            Job::Leave(leave) => self.plan_leave(state, leave, now_ms),
-            Job::Act(act) => self.plan_act(state, act, now_ms),
+            Job::Connect(connect) => {
+                let records = conversations
+                    .get(&connect.name)
+                    .map_or(&[][..], Vec::as_slice);
+                self.plan_connect(state, connect, records);
+            }
+            Job::Join(join) => planned.extend(self.plan_join(state, join, now_ms)),
+            Job::Direct(direct) => planned.extend(self.plan_direct(state, direct, now_ms)),
+            Job::Ignore(ignore) => planned.push(self.plan_ignore(state, ignore)),
+            Job::Leave(leave) => self.plan_leave(state, leave, now_ms, planned),
+            Job::Act(act) => planned.extend(self.plan_act(state, act, now_ms)),
         }
+    }
+
+    /// Registers the connection and enters it into each of the user's
+    /// conversations (but direct ones with people they ignore).
+    fn plan_connect(&self, state: &mut State, connect: Connect, records: &[ConversationRecord]) {
+        let Connect {
+            name,
+            session,
+            seen,
+            reply,
+        } = connect;
+        let mut entered = Vec::new();
+        let mut convs = HashSet::new();
+        for record in records {
+            if direct_peer(&record.id, &name).is_some_and(|peer| state.ignores(&name, peer)) {
+                continue;
+            }
+            let Some(group) = state.groups.get_mut(&record.id) else {
+                continue;
+            };
+            let seen = seen.get(&record.id).copied();
+            match rules::join(Some(&group.rules), &record.id, &name, seen, &self.limits, 0) {
+                Ok(JoinDecision::Enter { grant, after, .. }) => {
+                    group.go_online(&name, session.clone());
+                    entered.push(group.entered(&name, grant, after, Arrival::Asked));
+                }
+                Ok(JoinDecision::Wait) => {
+                    group.wait(&name, session.clone());
+                    entered.push(group.entered(&name, Grant::default(), 0, Arrival::Asked));
+                }
+                _ => continue,
+            }
+            convs.insert(record.id.clone());
+        }
+        state.users.0.entry(name).or_default().push(Connection {
+            handle: session,
+            convs,
+        });
+        let _ = reply.send(entered);
     }
 
     fn plan_join(&self, state: &mut State, join: Join, now_ms: i64) -> Option<Planned> {
@@ -600,12 +928,11 @@ impl HubTask {
             group: group_name,
             name,
             session,
-            seen,
             address,
             reply,
         } = join;
         let rules = state.groups.get(&group_name).map(|g| &g.rules);
-        let decision = rules::join(rules, &group_name, &name, seen, &self.limits, now_ms).and_then(
+        let decision = rules::join(rules, &group_name, &name, None, &self.limits, now_ms).and_then(
             |decision| match decision {
                 JoinDecision::Create(_) => self.signups.new_group(address).map(|()| decision),
                 _ => Ok(decision),
@@ -621,35 +948,30 @@ impl HubTask {
         // Every decision but `Create` is about a group that exists.
         let group = state
             .groups
-            .entry(group_name)
-            .or_insert_with(|| Group::new(GroupState::created_by(&name)));
+            .entry(group_name.clone())
+            .or_insert_with(|| Group::new(&group_name, GroupState::created_by(&name)));
         match decision {
             JoinDecision::Create(change) => Some(Planned {
                 change,
-                then: Effect::Created {
+                then: Effect::Opened {
                     name,
                     session,
                     reply,
                 },
             }),
-            JoinDecision::Enter {
-                status,
-                grant,
-                after,
-            } => {
-                group.go_online(&name, session);
-                let _ = reply.send(Ok(Joined {
-                    status,
-                    snapshot: Some(group.snapshot_for(&name)),
-                    grant,
-                    after,
-                    head: group.rules.head,
-                }));
+            JoinDecision::Enter { grant, .. } => {
+                // Already in it: every connection of the user is, too.
+                let head = group.rules.head;
+                let _ = reply.send(Ok(group.entered(&name, grant, head, Arrival::Asked)));
                 None
             }
             JoinDecision::Wait => {
-                replace_session(&mut group.waiting, &name, session);
-                let _ = reply.send(Ok(Joined::pending()));
+                let _ = reply.send(Ok(group.entered(
+                    &name,
+                    Grant::default(),
+                    0,
+                    Arrival::Asked,
+                )));
                 None
             }
             JoinDecision::Request(change) => {
@@ -664,47 +986,145 @@ impl HubTask {
         }
     }
 
-    /// Takes the session out of the group and saves how far it was served.
-    fn plan_leave(&self, state: &mut State, leave: Leave, now_ms: i64) -> Option<Planned> {
-        let Leave {
-            group: group_name,
+    /// Finds or creates the direct conversation of two people.
+    fn plan_direct(&self, state: &mut State, direct: Direct, now_ms: i64) -> Option<Planned> {
+        let Direct {
             name,
+            peer,
             session,
-            cursor,
-        } = leave;
-        let group = state.groups.get_mut(&group_name)?;
-        if group.waiting.get(&name).is_some_and(|s| s.id == session) {
-            group.waiting.remove(&name);
-        }
-        if group.online.get(&name).is_some_and(|s| s.id == session) {
-            group.go_offline(&name);
-        }
-        if cursor <= group.rules.members.get(&name)?.cursor {
+            reply,
+        } = direct;
+        if state.ignores(&name, &peer) {
+            let _ = reply.send(Err(ErrorBody::new(
+                ErrorCode::InvalidTarget,
+                format!("you ignore {peer}; /unignore {peer} first"),
+            )));
             return None;
         }
-        let change = Change::SaveCursor {
-            group: group_name,
-            name,
-            seq: cursor,
+        let conv = direct_id(&name, &peer);
+        if let Some(group) = state.groups.get(&conv) {
+            let head = group.rules.head;
+            let answer = match group.rules.members.get(&name) {
+                Some(member) => Ok(group.entered(&name, member.grant, head, Arrival::Asked)),
+                None => Err(rules::not_member()),
+            };
+            let _ = reply.send(answer);
+            return None;
+        }
+        let change = Change::CreateDirect {
+            group: conv.clone(),
+            opener: name.clone(),
+            peer: peer.clone(),
         };
+        let mut group = Group::new(&conv, GroupState::direct(&name, &peer));
         group.rules.apply(&change, now_ms, &self.limits);
+        state.groups.insert(conv, group);
         Some(Planned {
             change,
-            then: Effect::Quiet,
+            then: Effect::Opened {
+                name,
+                session,
+                reply,
+            },
         })
+    }
+
+    fn plan_ignore(&self, state: &mut State, ignore: Ignore) -> Planned {
+        let Ignore {
+            name,
+            peer,
+            ignore,
+            id,
+            reply_to,
+        } = ignore;
+        let ignored = state.ignores.entry(name.clone()).or_default();
+        let change = if ignore {
+            ignored.insert(peer.clone());
+            Change::Ignore {
+                name,
+                ignored: peer,
+            }
+        } else {
+            ignored.remove(&peer);
+            Change::Unignore {
+                name,
+                ignored: peer,
+            }
+        };
+        Planned {
+            change,
+            then: Effect::Ignored { id, reply_to },
+        }
+    }
+
+    /// Takes the session out of every conversation and saves how far it
+    /// was served.
+    fn plan_leave(&self, state: &mut State, leave: Leave, now_ms: i64, planned: &mut Vec<Planned>) {
+        let Leave {
+            name,
+            session,
+            served,
+        } = leave;
+        let convs = state
+            .users
+            .0
+            .get_mut(&name)
+            .and_then(|all| {
+                let at = all.iter().position(|c| c.handle.id == session)?;
+                Some(all.swap_remove(at).convs)
+            })
+            .unwrap_or_default();
+        if state.users.0.get(&name).is_some_and(Vec::is_empty) {
+            state.users.0.remove(&name);
+        }
+        for conv in &convs {
+            if let Some(group) = state.groups.get_mut(conv) {
+                group.go_offline(&name, Some(session));
+                if let Some(waiting) = group.waiting.get_mut(&name) {
+                    take_sessions(waiting, Some(session));
+                    if waiting.is_empty() {
+                        group.waiting.remove(&name);
+                    }
+                }
+            }
+        }
+        for (conv, seq) in served {
+            let Some(group) = state.groups.get_mut(&conv) else {
+                continue;
+            };
+            if group
+                .rules
+                .members
+                .get(&name)
+                .is_none_or(|m| seq <= m.cursor)
+            {
+                continue;
+            }
+            let change = Change::SaveCursor {
+                group: conv,
+                name: name.clone(),
+                seq,
+            };
+            group.rules.apply(&change, now_ms, &self.limits);
+            planned.push(Planned {
+                change,
+                then: Effect::Quiet,
+            });
+        }
     }
 
     fn plan_act(&self, state: &mut State, act: Act, now_ms: i64) -> Option<Planned> {
         let Act {
-            group: group_name,
+            conv,
             name,
+            session,
             id,
             reply_to,
             action,
             stored,
         } = act;
-        let decided = match state.groups.get_mut(&group_name) {
-            Some(group) => rules::decide(&group.rules, &group_name, &name, &action, &self.limits)
+        let decided = match state.groups.get_mut(&conv) {
+            Some(group) => rules::decide(&group.rules, &conv, &name, &action, &self.limits)
                 .inspect(|change| group.rules.apply(change, now_ms, &self.limits)),
             None => Err(rules::not_member()),
         };
@@ -715,6 +1135,7 @@ impl HubTask {
                     id,
                     reply_to,
                     by: name,
+                    session,
                     stored,
                 },
             }),
@@ -725,16 +1146,47 @@ impl HubTask {
         }
     }
 
+    /// Deletes the files of the groups this batch closes, before the
+    /// commit forgets which they were.
+    async fn remove_closed_files(&self, planned: &[Planned]) {
+        for p in planned {
+            if let Change::CloseGroup { group } = &p.change {
+                let (shelf, group) = (self.shelf.clone(), group.clone());
+                if let Err(error) = blocking(move || shelf.remove_group_files(&group)).await {
+                    tracing::warn!(error = %error.message, "cannot delete a closed group's files");
+                }
+            }
+        }
+    }
+
     /// The commit failed: nothing in the batch happened. Tell every requester,
     /// and reload the touched groups so the cache matches the store again.
     async fn fail_batch(&self, planned: Vec<Planned>, error: &ErrorBody) {
         tracing::error!(error = %error.message, batch = planned.len(), "store commit failed");
         let touched: HashSet<String> = planned
             .iter()
-            .map(|p| p.change.group().to_owned())
+            .filter_map(|p| p.change.group().map(str::to_owned))
             .collect();
-        for Planned { then, .. } in planned {
+        let mut ignores = Vec::new();
+        for Planned { change, then } in planned {
+            if let Change::Ignore { name, ignored } | Change::Unignore { name, ignored } = change {
+                ignores.push((name, ignored));
+            }
             then.fail(error);
+        }
+        let store = self.store.clone();
+        if !ignores.is_empty()
+            && let Ok(pairs) = blocking(move || store.ignores()).await
+        {
+            let mut state = lock(&self.state);
+            for (name, _) in &ignores {
+                state.ignores.remove(name);
+            }
+            for (name, ignored) in pairs {
+                if ignores.iter().any(|(n, _)| *n == name) {
+                    state.ignores.entry(name).or_default().insert(ignored);
+                }
+            }
         }
         for group in touched {
             let store = self.store.clone();
@@ -749,7 +1201,11 @@ impl HubTask {
                     }
                 }
                 Ok(None) => {
-                    state.groups.remove(&group);
+                    if let Some(mut cached) = state.groups.remove(&group) {
+                        cached.rules.members.clear();
+                        cached.rules.requests.clear();
+                        cached.drop_strays();
+                    }
                 }
                 Err(_) => {
                     // The store cannot even be read: forget the group so the
@@ -768,53 +1224,100 @@ impl HubTask {
 /// Runs after the commit: moves the head, fans the entry out, and tells
 /// whoever the change concerns.
 fn deliver(state: &mut State, Planned { change, then }: Planned, entry: Option<LogEntry>) {
-    let Some(group) = state.groups.get_mut(change.group()) else {
+    if let Effect::Ignored { id, reply_to } = then {
+        settle_ignore(state, &change);
+        let _ = reply_to.try_send(reply_frame(id, Ok(ReplyData::Done)));
+        return;
+    }
+    let Some(conv) = change.group().map(str::to_owned) else {
+        return;
+    };
+    let State {
+        groups,
+        users,
+        ignores,
+    } = state;
+    let Some(group) = groups.get_mut(&conv) else {
         return;
     };
     if let Some(entry) = &entry {
         group.rules.head = entry.seq;
     }
     match then {
-        Effect::Quiet => {}
-        Effect::Created {
+        Effect::Quiet | Effect::Ignored { .. } => {}
+        Effect::Opened {
             name,
             session,
             reply,
         } => {
-            group.go_online(&name, session);
-            let _ = reply.send(Ok(Joined {
-                status: JoinStatus::Created,
-                snapshot: Some(group.snapshot_for(&name)),
-                grant: Grant::default(),
-                after: 0,
-                head: group.rules.head,
-            }));
+            if let Some(handle) = users.handle(&name, session) {
+                users.note(&name, session, &conv);
+                group.go_online(&name, handle);
+            }
+            let mut opened = group.entered(&name, Grant::default(), 0, Arrival::Asked);
+            if matches!(change, Change::CreateGroup { .. }) {
+                opened.status = JoinStatus::Created;
+            }
+            let _ = reply.send(Ok(opened));
+            let people: Vec<String> = group
+                .rules
+                .members
+                .keys()
+                .filter(|person| !ignores.get(*person).is_some_and(|i| i.contains(&name)))
+                .cloned()
+                .collect();
+            for person in people {
+                let asking = (person == name).then_some(session);
+                state.enter_everywhere(&conv, &person, asking, &Arrival::Added);
+            }
         }
         Effect::Requested {
             name,
             session,
             reply,
         } => {
-            replace_session(&mut group.waiting, &name, session);
+            if let Some(handle) = users.handle(&name, session) {
+                users.note(&name, session, &conv);
+                group.wait(&name, handle);
+            }
             if let Some(request) = group.rules.requests.iter().find(|r| r.name == name) {
                 let requested = Event::JoinRequested {
+                    conv: conv.clone(),
                     request: request.clone(),
                 };
-                group.send_to(&group.rules.admin, event_frame(&requested));
+                group.send_to(&group.rules.admin, &group.frame(&requested));
             }
-            let _ = reply.send(Ok(Joined::pending()));
+            let _ = reply.send(Ok(group.entered(
+                &name,
+                Grant::default(),
+                0,
+                Arrival::Asked,
+            )));
+            state.enter_everywhere(&conv, &name, Some(session), &Arrival::Added);
         }
         Effect::Acted {
             id,
             reply_to,
             by,
+            session,
             stored,
         } => {
             let seq = entry.as_ref().map(|e| e.seq);
             if let Some(entry) = entry {
-                group.broadcast(&event_frame(&Event::Message { entry }), None);
+                // In a direct conversation, someone who ignores the sender
+                // does not get what they send.
+                let ignoring = direct_peer(&conv, &by)
+                    .filter(|peer| ignores.get(*peer).is_some_and(|i| i.contains(&by)));
+                let message = group.frame(&Event::Message {
+                    conv: conv.clone(),
+                    entry,
+                });
+                group.broadcast(&message, ignoring);
             }
-            group.settle(&change, &by);
+            group.settle(users, &change, &by, session);
+            if matches!(change, Change::CloseGroup { .. }) {
+                groups.remove(&conv);
+            }
             if let Some(stored) = stored {
                 stored.keep();
             }
@@ -826,5 +1329,28 @@ fn deliver(state: &mut State, Planned { change, then }: Planned, entry: Option<L
             };
             let _ = reply_to.try_send(reply_frame(id, Ok(data)));
         }
+    }
+}
+
+/// After an ignore list changed: the user's connections leave the direct
+/// conversation with the ignored person, or come back to it.
+fn settle_ignore(state: &mut State, change: &Change) {
+    match change {
+        Change::Ignore { name, ignored } => {
+            let conv = direct_id(name, ignored);
+            let State { groups, users, .. } = state;
+            if let Some(group) = groups.get_mut(&conv) {
+                group.remove(
+                    users,
+                    name,
+                    &Event::ConversationRemoved { conv: conv.clone() },
+                );
+            }
+        }
+        Change::Unignore { name, ignored } => {
+            let conv = direct_id(name, ignored);
+            state.enter_everywhere(&conv, name, None, &Arrival::Added);
+        }
+        _ => {}
     }
 }

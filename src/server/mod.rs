@@ -215,7 +215,13 @@ async fn serve(
     let clock = Clock::new();
     let shelf = Arc::new(files::Shelf::new(store.clone(), &limits, clock));
     let signups = Arc::new(signups::Signups::new(&limits));
-    let (hub, hub_task) = hub::Hub::new(store.clone(), limits.clone(), clock, signups.clone());
+    let (hub, hub_task) = hub::Hub::new(
+        store.clone(),
+        shelf.clone(),
+        limits.clone(),
+        clock,
+        signups.clone(),
+    );
     let hub_done = tokio::spawn(hub_task.run());
     let sessions = TaskTracker::new();
     let prepare = shelf.clone();

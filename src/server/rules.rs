@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::{Limits, clock::millis};
 use crate::{
-    protocol::{ErrorBody, ErrorCode, FileInfo, JoinRequest, JoinStatus, Role, Seq, quote},
+    protocol::{
+        ConvKind, ErrorBody, ErrorCode, FileInfo, JoinRequest, JoinStatus, Role, Seq, quote,
+    },
     store::{Change, GroupRecord},
 };
 
@@ -49,12 +51,28 @@ pub(crate) struct Membership {
     /// The last log entry delivered to them, as stored.
     pub cursor: Seq,
     pub grant: Grant,
+    /// The last log entry they have read, on any connection.
+    pub read: Seq,
+}
+
+impl Membership {
+    /// A membership that may read the log after `floor`, delivered and
+    /// read up to there.
+    fn from(floor: Seq) -> Self {
+        Self {
+            cursor: floor,
+            grant: Grant::after(floor),
+            read: floor,
+        }
+    }
 }
 
 /// A group's state as the rules see it: what the store holds, plus recent
 /// rejections (kept in memory only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct GroupState {
+    pub kind: ConvKind,
+    /// Empty in a direct conversation.
     pub admin: String,
     pub members: BTreeMap<String, Membership>,
     /// Oldest first.
@@ -68,6 +86,7 @@ pub(crate) struct GroupState {
 impl GroupState {
     pub fn from_record(record: GroupRecord) -> Self {
         Self {
+            kind: record.kind,
             admin: record.admin,
             members: record
                 .members
@@ -76,6 +95,7 @@ impl GroupState {
                     let standing = Membership {
                         cursor: m.cursor,
                         grant: Grant::after(m.floor),
+                        read: m.read,
                     };
                     (m.name, standing)
                 })
@@ -89,17 +109,45 @@ impl GroupState {
     /// A group just created by `admin`, who may read all of it.
     pub fn created_by(admin: &str) -> Self {
         Self {
+            kind: ConvKind::Group,
             admin: admin.to_owned(),
-            members: BTreeMap::from([(
-                admin.to_owned(),
-                Membership {
-                    cursor: 0,
-                    grant: Grant::default(),
-                },
-            )]),
+            members: BTreeMap::from([(admin.to_owned(), Membership::from(0))]),
             requests: Vec::new(),
             head: 0,
             rejected: HashMap::new(),
+        }
+    }
+
+    /// A direct conversation just opened: two people, no admin, both read
+    /// all of it.
+    pub fn direct(a: &str, b: &str) -> Self {
+        Self {
+            kind: ConvKind::Direct,
+            admin: String::new(),
+            members: BTreeMap::from([
+                (a.to_owned(), Membership::from(0)),
+                (b.to_owned(), Membership::from(0)),
+            ]),
+            requests: Vec::new(),
+            head: 0,
+            rejected: HashMap::new(),
+        }
+    }
+
+    pub fn is_direct(&self) -> bool {
+        self.kind == ConvKind::Direct
+    }
+
+    /// How `name` stands here, as a welcome tells it.
+    pub fn status_of(&self, name: &str) -> JoinStatus {
+        if self.is_direct() {
+            JoinStatus::Direct
+        } else if self.admin == name {
+            JoinStatus::Admin
+        } else if self.members.contains_key(name) {
+            JoinStatus::Member
+        } else {
+            JoinStatus::Pending
         }
     }
 
@@ -122,6 +170,7 @@ impl GroupState {
     pub fn apply(&mut self, change: &Change, now_ms: i64, limits: &Limits) {
         match change {
             Change::CreateGroup { admin, .. } => *self = GroupState::created_by(admin),
+            Change::CreateDirect { opener, peer, .. } => *self = GroupState::direct(opener, peer),
             Change::AddRequest { name, .. } => {
                 let cooldown = millis(limits.rejoin_cooldown);
                 self.rejected
@@ -137,14 +186,20 @@ impl GroupState {
             }
             Change::Approve { name, floor, .. } => {
                 self.requests.retain(|r| &r.name != name);
-                let standing = Membership {
-                    cursor: *floor,
-                    grant: Grant::after(*floor),
-                };
-                self.members.insert(name.clone(), standing);
+                self.members.insert(name.clone(), Membership::from(*floor));
             }
-            Change::Kick { name, .. } => {
+            Change::Kick { name, .. } | Change::Leave { name, .. } => {
                 self.members.remove(name);
+            }
+            Change::WithdrawRequest { name, .. } => self.requests.retain(|r| &r.name != name),
+            Change::CloseGroup { .. } => {
+                self.members.clear();
+                self.requests.clear();
+            }
+            Change::SetRead { name, seq, .. } => {
+                if let Some(member) = self.members.get_mut(name) {
+                    member.read = member.read.max(*seq);
+                }
             }
             Change::ChangeAdmin { to, .. } => self.admin.clone_from(to),
             Change::SaveCursor { name, seq, .. } => {
@@ -152,7 +207,10 @@ impl GroupState {
                     member.cursor = member.cursor.max(*seq);
                 }
             }
-            Change::Post { .. } | Change::PostFile { .. } => {}
+            Change::Post { .. }
+            | Change::PostFile { .. }
+            | Change::Ignore { .. }
+            | Change::Unignore { .. } => {}
         }
     }
 }
@@ -191,18 +249,17 @@ pub(crate) fn join(
         }));
     };
     if let Some(member) = group.members.get(name) {
-        let status = match group.role_of(name) {
-            Role::Admin => JoinStatus::Admin,
-            Role::Member => JoinStatus::Member,
-        };
         let after = member
             .grant
             .resume_after(seen.unwrap_or(member.cursor), group.head);
         return Ok(JoinDecision::Enter {
-            status,
+            status: group.status_of(name),
             grant: member.grant,
             after,
         });
+    }
+    if group.is_direct() {
+        return Err(not_member());
     }
     if group.requests.iter().any(|r| r.name == name) {
         return Ok(JoinDecision::Wait);
@@ -235,12 +292,30 @@ pub(crate) fn join(
 /// A request that changes a group, checked by [`decide`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Action {
-    Post { text: String },
-    PostFile { file: FileInfo },
-    Approve { name: String },
-    Reject { name: String },
-    Kick { name: String },
-    ChangeAdmin { name: String },
+    Post {
+        text: String,
+    },
+    PostFile {
+        file: FileInfo,
+    },
+    Approve {
+        name: String,
+    },
+    Reject {
+        name: String,
+    },
+    Kick {
+        name: String,
+    },
+    ChangeAdmin {
+        name: String,
+    },
+    /// Leave the group, or withdraw a pending request.
+    Leave,
+    /// The member has read up to `seq`.
+    MarkRead {
+        seq: Seq,
+    },
 }
 
 /// Whether `by` may do `action` in the group now, and the change it makes.
@@ -252,11 +327,19 @@ pub(crate) fn decide(
     limits: &Limits,
 ) -> Result<Change, ErrorBody> {
     let group_name = group_name.to_owned();
+    if *action == Action::Leave && group.requests.iter().any(|r| r.name == by) {
+        return Ok(Change::WithdrawRequest {
+            group: group_name,
+            name: by.to_owned(),
+        });
+    }
     if !group.members.contains_key(by) {
         return Err(not_member());
     }
     let admin_only = || {
-        if group.admin == by {
+        if group.is_direct() {
+            Err(no_admin())
+        } else if group.admin == by {
             Ok(())
         } else {
             Err(ErrorBody::new(
@@ -344,7 +427,36 @@ pub(crate) fn decide(
                 to: name.clone(),
             }
         }
+        Action::Leave if group.is_direct() => {
+            return Err(ErrorBody::new(
+                ErrorCode::InvalidTarget,
+                "a direct conversation cannot be left; /ignore NAME stops their messages",
+            ));
+        }
+        Action::Leave if group.admin != by => Change::Leave {
+            group: group_name,
+            name: by.to_owned(),
+        },
+        Action::Leave if group.members.len() == 1 => Change::CloseGroup { group: group_name },
+        Action::Leave => {
+            return Err(ErrorBody::new(
+                ErrorCode::InvalidTarget,
+                "you are the admin: hand the role to another member first (/changeAdmin NAME)",
+            ));
+        }
+        Action::MarkRead { seq } => Change::SetRead {
+            group: group_name,
+            name: by.to_owned(),
+            seq: (*seq).min(group.head),
+        },
     })
+}
+
+fn no_admin() -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::InvalidTarget,
+        "a direct conversation has no admin",
+    )
 }
 
 /// Something a member asks about the group; answered from its state.
@@ -361,6 +473,9 @@ pub(crate) fn may_ask(group: &GroupState, by: &str, query: Query) -> Result<(), 
     if !group.members.contains_key(by) {
         return Err(not_member());
     }
+    if group.is_direct() && matches!(query, Query::ViewRequests | Query::WhoAdmin) {
+        return Err(no_admin());
+    }
     if query == Query::ViewRequests && group.admin != by {
         return Err(ErrorBody::new(
             ErrorCode::NotAdmin,
@@ -371,7 +486,10 @@ pub(crate) fn may_ask(group: &GroupState, by: &str, query: Query) -> Result<(), 
 }
 
 pub(crate) fn not_member() -> ErrorBody {
-    ErrorBody::new(ErrorCode::NotMember, "you are not a member of this group")
+    ErrorBody::new(
+        ErrorCode::NotMember,
+        "you are not a member of this conversation",
+    )
 }
 
 #[cfg(test)]
@@ -385,17 +503,20 @@ mod tests {
     /// grant after 30, delivered up to 45), "cid" pending; head 50.
     fn group() -> GroupState {
         GroupState::from_record(GroupRecord {
+            kind: ConvKind::Group,
             admin: "ann".into(),
             members: vec![
                 MemberRecord {
                     name: "ann".into(),
                     cursor: 50,
                     floor: 0,
+                    read: 50,
                 },
                 MemberRecord {
                     name: "bob".into(),
                     cursor: 45,
                     floor: 30,
+                    read: 40,
                 },
             ],
             requests: vec![JoinRequest {
@@ -672,5 +793,107 @@ mod tests {
                 "{by} {query:?}"
             );
         }
+    }
+
+    #[test]
+    fn leaving_row_by_row() {
+        let l = limits();
+        let g = group();
+        let mut alone = GroupState::created_by("ann");
+        alone.head = 3;
+        let leave = |g: &GroupState, by: &str| decide(g, "g", by, &Action::Leave, &l);
+        assert_eq!(
+            leave(&g, "bob"),
+            Ok(Change::Leave {
+                group: "g".into(),
+                name: "bob".into()
+            })
+        );
+        assert_eq!(
+            leave(&g, "cid"),
+            Ok(Change::WithdrawRequest {
+                group: "g".into(),
+                name: "cid".into()
+            }),
+            "a pending user withdraws"
+        );
+        assert_eq!(
+            leave(&g, "ann").map_err(|e| e.code),
+            Err(ErrorCode::InvalidTarget)
+        );
+        assert_eq!(
+            leave(&alone, "ann"),
+            Ok(Change::CloseGroup { group: "g".into() }),
+            "the last member closes the group"
+        );
+        assert_eq!(
+            leave(&g, "dee").map_err(|e| e.code),
+            Err(ErrorCode::NotMember)
+        );
+    }
+
+    #[test]
+    fn a_direct_conversation_has_two_people_and_no_admin() {
+        let l = limits();
+        let dm = GroupState::direct("ann", "bob");
+        assert_eq!(dm.status_of("bob"), JoinStatus::Direct);
+        assert!(matches!(
+            join(Some(&dm), "ann+bob", "ann", None, &l, 0),
+            Ok(JoinDecision::Enter {
+                status: JoinStatus::Direct,
+                ..
+            })
+        ));
+        assert_eq!(
+            join(Some(&dm), "ann+bob", "cid", None, &l, 0).map_err(|e| e.code),
+            Err(ErrorCode::NotMember),
+            "nobody asks to join a direct conversation"
+        );
+        for action in [
+            Action::Kick { name: "bob".into() },
+            Action::ChangeAdmin { name: "bob".into() },
+            Action::Approve { name: "bob".into() },
+            Action::Leave,
+        ] {
+            assert_eq!(
+                decide(&dm, "ann+bob", "ann", &action, &l).map_err(|e| e.code),
+                Err(ErrorCode::InvalidTarget),
+                "{action:?}"
+            );
+        }
+        assert!(
+            decide(
+                &dm,
+                "ann+bob",
+                "bob",
+                &Action::Post { text: "hi".into() },
+                &l
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            may_ask(&dm, "ann", Query::WhoAdmin).map_err(|e| e.code),
+            Err(ErrorCode::InvalidTarget)
+        );
+        assert_eq!(may_ask(&dm, "ann", Query::AllMembers), Ok(()));
+    }
+
+    #[test]
+    fn a_read_position_stays_within_the_log_and_never_moves_back() {
+        let l = limits();
+        let mut g = group();
+        let read = |g: &GroupState, seq| decide(g, "g", "bob", &Action::MarkRead { seq }, &l);
+        let change = read(&g, 500).unwrap();
+        assert_eq!(
+            change,
+            Change::SetRead {
+                group: "g".into(),
+                name: "bob".into(),
+                seq: 50
+            }
+        );
+        g.apply(&change, 0, &l);
+        g.apply(&read(&g, 10).unwrap(), 0, &l);
+        assert_eq!(g.members["bob"].read, 50);
     }
 }

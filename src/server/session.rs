@@ -5,7 +5,7 @@
 //! hub queues for it. Anything a client sends that is not valid ends only
 //! this session, with an error frame where the socket still allows one.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
@@ -23,18 +23,19 @@ use super::{
     admission::Permit,
     blocking,
     hub::{
-        Act, Control, Job, Join, Joined, Leave, Outbound, SessionHandle, event_frame, reply_frame,
+        Act, Arrival, Connect, Control, Direct, Entered, Ignore, Job, Join, Leave, Outbound,
+        SessionHandle, reply_bytes,
     },
     internal,
     rate::TokenBucket,
-    rules::{Action, Grant, Query},
+    rules::{self, Action, Grant, Query},
     transfers::{Announcer, Transfers, newest_within},
     writer::FrameWriter,
 };
 use crate::protocol::{
-    ClientFrame, ErrorBody, ErrorCode, Event, FrameCodec, FrameError, Hello, JoinStatus,
-    PROTOCOL_VERSION, ReplyData, Request, Seq, ServerFrame, Welcome, decode, encode,
-    validate_group, validate_name,
+    ClientFrame, Conversation, ErrorBody, ErrorCode, Event, FrameCodec, FrameError, Hello,
+    JoinStatus, PROTOCOL_VERSION, ReplyData, Request, SearchHit, Seq, ServerFrame,
+    UNREAD_COUNT_MAX, Welcome, decode, encode, quote, validate_group, validate_name,
 };
 use crate::store::NameClaim;
 
@@ -46,6 +47,8 @@ const GOODBYE: Duration = Duration::from_secs(2);
 const CATCH_UP_PAGE: usize = 512;
 /// Most entries one history reply holds.
 const HISTORY_PAGE: u32 = 200;
+/// Most hits one search reply holds.
+const SEARCH_PAGE: u32 = 100;
 /// The read buffer a connection starts with; it grows for bigger frames.
 /// Most clients send little, and an idle one keeps this much per connection.
 const READ_BUFFER: usize = 1024;
@@ -213,19 +216,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
         };
         if hello.version != PROTOCOL_VERSION {
-            return Err(ErrorBody::new(
-                ErrorCode::VersionMismatch,
-                format!(
-                    "this server speaks protocol version {PROTOCOL_VERSION}, the client {}; update the older side",
-                    hello.version
-                ),
-            )
-            .into());
+            return Err(version_mismatch(hello.version).into());
         }
         validate_name(&hello.name)
             .map_err(|e| ErrorBody::new(ErrorCode::InvalidName, e.to_string()))?;
-        validate_group(&hello.group)
-            .map_err(|e| ErrorBody::new(ErrorCode::InvalidGroup, e.to_string()))?;
+        if let Some(group) = &hello.group {
+            validate_group(group)
+                .map_err(|e| ErrorBody::new(ErrorCode::InvalidGroup, e.to_string()))?;
+        }
         let secret: [u8; 32] = hello.secret.as_slice().try_into().map_err(|_| {
             ErrorBody::new(
                 ErrorCode::InvalidSecret,
@@ -249,18 +247,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             )
             .into());
         }
-        tracing::info!(peer = %self.peer, name = %hello.name, group = %hello.group, new_name = claim == NameClaim::Claimed, "hello");
+        tracing::info!(peer = %self.peer, name = %hello.name, group = ?hello.group, new_name = claim == NameClaim::Claimed, "hello");
         Ok(hello)
     }
 
-    /// Joins the group and serves the session in whatever state the join
-    /// leaves it: pending, then (once approved) member.
+    /// Enters every conversation of the user (and the hello's group), says
+    /// welcome, serves each log from its resume point, then serves the
+    /// connection until something ends it.
     async fn joined(&mut self, hello: Hello) -> End {
         let (frames_tx, mut frames) = mpsc::channel(self.ctx.limits.outbound_queue);
         let (control_tx, mut control) = mpsc::unbounded_channel();
-        let (reply, joined) = oneshot::channel();
-        let join = Job::Join(Join {
-            group: hello.group.clone(),
+        let (reply, entered) = oneshot::channel();
+        let connect = Job::Connect(Connect {
             name: hello.name.clone(),
             session: SessionHandle {
                 id: self.id,
@@ -268,115 +266,182 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 control: control_tx,
             },
             seen: hello.last_seq,
-            address: self.peer.ip(),
             reply,
         });
-        let joined = match self.ctx.hub.submit(join).await {
-            Ok(()) => joined.await.unwrap_or_else(|_| Err(shutting_down())),
+        let entered = match self.ctx.hub.submit(connect).await {
+            Ok(()) => entered.await.map_err(|_| shutting_down()),
             Err(e) => Err(e),
         };
-        let Joined {
-            status,
-            snapshot,
-            grant,
-            after,
-            head,
-        } = match joined {
-            Ok(joined) => joined,
-            Err(error) => return End::Error(error),
-        };
-        let welcome = ServerFrame::Welcome(Welcome {
-            status,
-            name: hello.name.clone(),
-            group: hello.group.clone(),
-            snapshot,
-        });
-        let mut member = Member {
-            group: hello.group,
+        let mut user = User {
             name: hello.name,
             frames: frames_tx,
-            served: after,
-            grant,
+            subs: HashMap::new(),
         };
         let end = async {
+            let mut entered = entered?;
+            if let Some(group) = hello.group
+                && !entered.iter().any(|e| e.conv == group)
+            {
+                entered.push(self.open_group(&user, group).await?);
+            }
+            let mut conversations = Vec::with_capacity(entered.len());
+            for e in &entered {
+                conversations.push(self.conversation(&user.name, e).await?);
+            }
+            let welcome = ServerFrame::Welcome(Welcome {
+                name: user.name.clone(),
+                conversations,
+            });
             self.write(encode(&welcome)).await?;
-            let (after, head) = if status == JoinStatus::Pending {
-                let (grant, head) = self.wait_for_approval(&member, &mut control).await?;
-                member.grant = grant;
-                (grant.floor(), head)
-            } else {
-                (after, head)
-            };
-            member.served = self.catch_up(&member.group, after, head).await?;
-            self.serve_member(&mut member, &mut frames, &mut control)
-                .await
+            for e in entered {
+                self.enter(&mut user, &e).await?;
+            }
+            self.serve_user(&mut user, &mut frames, &mut control).await
         };
         let end = match end.await {
             Ok(never) => match never {},
             Err(end) => end,
         };
         let leave = Job::Leave(Leave {
-            group: member.group,
-            name: member.name,
+            name: user.name,
             session: self.id,
-            cursor: member.served,
+            served: user
+                .subs
+                .into_iter()
+                .filter(|(_, sub)| !sub.pending)
+                .map(|(conv, sub)| (conv, sub.served))
+                .collect(),
         });
         let _ = self.ctx.hub.submit(leave).await;
         end
     }
 
-    /// The pending state: only `ping` and `disconnect` are allowed until the
-    /// admin decides. Returns the member's grant and the head to catch up
-    /// to once approved.
-    async fn wait_for_approval(
-        &mut self,
-        member: &Member,
-        control: &mut mpsc::UnboundedReceiver<Box<Control>>,
-    ) -> Result<(Grant, Seq), End> {
-        let ctx = self.ctx.clone();
-        loop {
-            tokio::select! {
-                biased;
-                () = ctx.shutdown.cancelled() => return Err(End::Event(Event::ServerShutdown)),
-                signal = control.recv() => match signal.map(|signal| *signal) {
-                    Some(Control::Approved { by, snapshot, grant, head }) => {
-                        self.write(event_frame(&Event::RequestApproved { by, snapshot: *snapshot }).frame).await?;
-                        return Ok((grant, head));
-                    }
-                    Some(Control::Rejected { by }) => return Err(End::Event(Event::RequestRejected { by })),
-                    Some(Control::Kicked { by }) => return Err(End::Event(Event::Kicked { by })),
-                    Some(Control::Close(error)) => return Err(End::Error(error)),
-                    None => return Err(End::Error(shutting_down())),
-                },
-                () = tokio::time::sleep_until(self.idle_deadline()) => return Err(self.idle()),
-                frame = self.reader.next() => {
-                    let (id, request) = self.request_of(frame)?;
-                    let answer = match request {
-                        Err(error) => Err(error),
-                        Ok(_) if !self.requests.take() => Err(rate_limited("requests")),
-                        Ok(Request::Ping) => Ok(ReplyData::Done),
-                        Ok(Request::Disconnect) => {
-                            self.write(reply_frame(id, Ok(ReplyData::Done)).frame).await?;
-                            return Err(End::Gone);
-                        }
-                        Ok(_) => Err(ErrorBody::new(
-                            ErrorCode::Pending,
-                            format!("your request to join {} is waiting for the admin", member.group),
-                        )),
-                    };
-                    self.write(reply_frame(id, answer).frame).await?;
+    /// Asks the hub to open a group for this connection: enter, create or
+    /// request.
+    async fn open_group(&self, user: &User, group: String) -> Result<Entered, ErrorBody> {
+        validate_group(&group)
+            .map_err(|e| ErrorBody::new(ErrorCode::InvalidGroup, e.to_string()))?;
+        let (reply, opened) = oneshot::channel();
+        let join = Job::Join(Join {
+            group,
+            name: user.name.clone(),
+            session: self.id,
+            address: self.peer.ip(),
+            reply,
+        });
+        self.ctx.hub.submit(join).await?;
+        opened.await.unwrap_or_else(|_| Err(shutting_down()))
+    }
+
+    /// Opens the direct conversation with `peer`, who must share a group
+    /// with the user.
+    async fn open_direct(&self, user: &User, peer: String) -> Result<Entered, ErrorBody> {
+        let peer = self.other_person(user, peer)?;
+        let store = self.ctx.hub.store().clone();
+        let (me, them) = (user.name.clone(), peer.clone());
+        if !blocking(move || store.shares_group(&me, &them)).await? {
+            return Err(ErrorBody::new(
+                ErrorCode::NoSuchUser,
+                format!(
+                    "you can only message people who share a group with you, and {} does not",
+                    quote(&peer)
+                ),
+            ));
+        }
+        let (reply, opened) = oneshot::channel();
+        let direct = Job::Direct(Direct {
+            name: user.name.clone(),
+            peer,
+            session: self.id,
+            reply,
+        });
+        self.ctx.hub.submit(direct).await?;
+        opened.await.unwrap_or_else(|_| Err(shutting_down()))
+    }
+
+    /// `name` as the other person of a direct conversation or ignore: a
+    /// valid name that is not the user's own.
+    fn other_person(&self, user: &User, name: String) -> Result<String, ErrorBody> {
+        validate_name(&name).map_err(|e| ErrorBody::new(ErrorCode::InvalidName, e.to_string()))?;
+        if name == user.name {
+            return Err(ErrorBody::new(
+                ErrorCode::InvalidTarget,
+                "that is you; pick someone else",
+            ));
+        }
+        Ok(name)
+    }
+
+    /// A conversation as the client sees it, with its unread counts.
+    async fn conversation(&self, name: &str, e: &Entered) -> Result<Conversation, ErrorBody> {
+        let (unread, mentions) = if e.status == JoinStatus::Pending || e.read >= e.head {
+            (0, 0)
+        } else {
+            let store = self.ctx.hub.store().clone();
+            let (conv, name, after) =
+                (e.conv.clone(), name.to_owned(), e.read.max(e.grant.floor()));
+            blocking(move || store.unread(&conv, &name, after, UNREAD_COUNT_MAX)).await?
+        };
+        Ok(Conversation {
+            id: e.conv.clone(),
+            kind: e.kind,
+            status: e.status,
+            snapshot: e.snapshot.clone(),
+            read: e.read,
+            unread,
+            mentions,
+        })
+    }
+
+    /// Takes the session into a conversation: tells the client how it
+    /// arrived, then serves the log up to the entered head. A conversation
+    /// the session is already in is left as it is.
+    async fn enter(&mut self, user: &mut User, e: &Entered) -> Result<(), End> {
+        if user.subs.get(&e.conv).is_some_and(|sub| !sub.pending) {
+            return Ok(());
+        }
+        match &e.arrival {
+            Arrival::Asked => {}
+            Arrival::Approved { by } => {
+                if let Some(snapshot) = e.snapshot.clone() {
+                    let conv = e.conv.clone();
+                    let by = by.clone();
+                    self.write_event(&Event::RequestApproved { conv, by, snapshot })
+                        .await?;
                 }
             }
+            Arrival::Added => {
+                let conversation = self.conversation(&user.name, e).await?;
+                self.write_event(&Event::ConversationAdded { conversation })
+                    .await?;
+            }
         }
+        let pending = e.status == JoinStatus::Pending;
+        let served = if pending {
+            0
+        } else {
+            self.catch_up(&e.conv, e.after, e.head).await?
+        };
+        let sub = Sub {
+            served,
+            grant: e.grant,
+            pending,
+        };
+        user.subs.insert(e.conv.clone(), sub);
+        Ok(())
+    }
+
+    async fn write_event(&mut self, event: &Event) -> Result<(), End> {
+        self.write(encode(&ServerFrame::Event(event.clone()))).await
     }
 
     /// Writes the log entries after `after` up to `head` straight from the
     /// store. Returns the last sequence number written.
-    async fn catch_up(&mut self, group: &str, after: Seq, head: Seq) -> Result<Seq, End> {
+    async fn catch_up(&mut self, conv: &str, after: Seq, head: Seq) -> Result<Seq, End> {
         let mut served = after;
         while served < head {
             let store = self.ctx.hub.store().clone();
-            let (group_name, after) = (group.to_owned(), served);
+            let (group_name, after) = (conv.to_owned(), served);
             let limit = CATCH_UP_PAGE.min((head - served) as usize);
             let entries = blocking(move || store.read_log(&group_name, after, limit)).await?;
             if entries.is_empty() {
@@ -384,8 +449,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
             for entry in entries {
                 served = entry.seq;
-                self.feed(event_frame(&Event::Message { entry }).frame)
-                    .await?;
+                let message = Event::Message {
+                    conv: conv.to_owned(),
+                    entry,
+                };
+                self.feed(encode(&ServerFrame::Event(message))).await?;
             }
             self.flush().await?;
         }
@@ -393,25 +461,26 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Ok(served)
     }
 
-    /// The member state: requests in, queued frames out, until something ends it.
-    async fn serve_member(
+    /// Requests in, queued frames out, until something ends it.
+    async fn serve_user(
         &mut self,
-        member: &mut Member,
+        user: &mut User,
         frames: &mut mpsc::Receiver<Outbound>,
-        control: &mut mpsc::UnboundedReceiver<Box<Control>>,
+        control: &mut mpsc::UnboundedReceiver<Control>,
     ) -> Result<std::convert::Infallible, End> {
         let ctx = self.ctx.clone();
         // Queued frames are taken in batches: one `recv_many` returns the
         // queue's permits once, where a `try_recv` per frame paid for each.
         let mut batch = Vec::new();
+        // Entries written but not yet flushed: they count as served once
+        // they reach the socket.
+        let mut written: Vec<(Arc<str>, Seq)> = Vec::new();
         loop {
             tokio::select! {
                 biased;
                 () = ctx.shutdown.cancelled() => return Err(End::Event(Event::ServerShutdown)),
-                signal = control.recv() => match signal.map(|signal| *signal) {
-                    Some(Control::Kicked { by }) => return Err(End::Event(Event::Kicked { by })),
+                signal = control.recv() => match signal {
                     Some(Control::Close(error)) => return Err(End::Error(error)),
-                    Some(Control::Approved { .. } | Control::Rejected { .. }) => {}
                     None => return Err(End::Error(shutting_down())),
                 },
                 received = frames.recv_many(&mut batch, WRITE_BATCH), if !frames.is_closed() => {
@@ -419,14 +488,29 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                         continue;
                     }
                     self.writer.reserve(received);
-                    let mut newest = None;
                     for out in batch.drain(..) {
-                        newest = out.seq.or(newest);
-                        self.feed(out.frame).await?;
+                        match out {
+                            Outbound::Frame { entry: Some((conv, seq)), bytes } => {
+                                if user.subs.get(&*conv).is_some_and(|sub| !sub.pending && seq > sub.served) {
+                                    self.feed(bytes).await?;
+                                    written.push((conv, seq));
+                                }
+                            }
+                            Outbound::Frame { entry: None, bytes } => self.feed(bytes).await?,
+                            Outbound::Enter(entered) => {
+                                self.flush().await?;
+                                user.served(written.drain(..));
+                                self.enter(user, &entered).await?;
+                            }
+                            Outbound::Removed { conv, event } => {
+                                user.subs.remove(&conv);
+                                self.feed(event).await?;
+                            }
+                        }
                     }
                     self.flush().await?;
                     // Only what reached the socket counts as served.
-                    member.served = newest.unwrap_or(member.served);
+                    user.served(written.drain(..));
                     if frames.is_empty() {
                         self.release_write_buffer();
                         if batch.capacity() > IDLE_BATCH {
@@ -439,37 +523,53 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     (id, Ok(request)) if !self.transfers.is_bulk(&request) && !self.requests.take() => {
                         self.reply(id, Err(rate_limited("requests"))).await?;
                     }
-                    (id, Ok(request)) => self.handle(member, id, request).await?,
+                    (id, Ok(request)) => self.handle(user, id, request).await?,
                     (id, Err(error)) => self.reply(id, Err(error)).await?,
                 }
             }
         }
     }
 
-    /// Answers a member's request: queries from the hub's state now, group
-    /// actions through the hub (whose reply arrives on the frame queue),
-    /// file transfers through this connection's [`Transfers`].
-    async fn handle(&mut self, member: &Member, id: u32, request: Request) -> Result<(), End> {
-        let action = match request {
-            Request::SendMessage { text } => match self.check_message(text) {
-                Ok(text) => Action::Post { text },
+    /// Answers a request: queries from the hub's state now, changes
+    /// through the hub (whose reply arrives on the frame queue), file
+    /// transfers through this connection's [`Transfers`].
+    async fn handle(&mut self, user: &mut User, id: u32, request: Request) -> Result<(), End> {
+        let (conv, action) = match request {
+            Request::SendMessage { conv, text } => match self.check_message(text) {
+                Ok(text) => (conv, Action::Post { text }),
                 Err(error) => return self.reply(id, Err(error)).await,
             },
-            Request::ApproveRequest { name } => Action::Approve { name },
-            Request::RejectRequest { name } => Action::Reject { name },
-            Request::KickMember { name } => Action::Kick { name },
-            Request::ChangeAdmin { name } => Action::ChangeAdmin { name },
-            Request::ViewRequests => return self.ask(member, id, Query::ViewRequests).await,
-            Request::WhoAdmin => return self.ask(member, id, Query::WhoAdmin).await,
-            Request::AllMembers => return self.ask(member, id, Query::AllMembers).await,
-            Request::OnlineMembers => return self.ask(member, id, Query::OnlineMembers).await,
+            Request::ApproveRequest { conv, name } => (conv, Action::Approve { name }),
+            Request::RejectRequest { conv, name } => (conv, Action::Reject { name }),
+            Request::KickMember { conv, name } => (conv, Action::Kick { name }),
+            Request::ChangeAdmin { conv, name } => (conv, Action::ChangeAdmin { name }),
+            Request::LeaveGroup { group } => (group, Action::Leave),
+            Request::MarkRead { conv, seq } => (conv, Action::MarkRead { seq }),
+            Request::ViewRequests { conv } => {
+                return self.ask(user, id, &conv, Query::ViewRequests).await;
+            }
+            Request::WhoAdmin { conv } => return self.ask(user, id, &conv, Query::WhoAdmin).await,
+            Request::AllMembers { conv } => {
+                return self.ask(user, id, &conv, Query::AllMembers).await;
+            }
+            Request::OnlineMembers { conv } => {
+                return self.ask(user, id, &conv, Query::OnlineMembers).await;
+            }
             Request::Ping => return self.reply(id, Ok(ReplyData::Done)).await,
             Request::Disconnect => {
                 self.reply(id, Ok(ReplyData::Done)).await?;
                 return Err(End::Gone);
             }
-            Request::OfferFile { name, size, blake3 } => {
-                let answer = self.transfers.offer(name, size, blake3).await;
+            Request::OfferFile {
+                conv,
+                name,
+                size,
+                blake3,
+            } => {
+                let answer = match user.grant(&conv) {
+                    Ok(_) => self.transfers.offer(conv, name, size, blake3).await,
+                    Err(error) => Err(error),
+                };
                 return self.reply(id, answer).await;
             }
             Request::FileChunk {
@@ -487,42 +587,159 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Request::CompleteUpload { upload } => {
                 let to = Announcer {
                     hub: self.ctx.hub.clone(),
-                    group: member.group.clone(),
-                    name: member.name.clone(),
-                    reply_to: member.frames.clone(),
+                    name: user.name.clone(),
+                    session: self.id,
+                    reply_to: user.frames.clone(),
                 };
                 return match self.transfers.complete(upload, id, to) {
                     Ok(()) => Ok(()),
                     Err(error) => self.reply(id, Err(error)).await,
                 };
             }
-            Request::History { before, limit } => {
-                let answer = self.history(member, before, limit).await;
+            Request::History {
+                conv,
+                before,
+                limit,
+            } => {
+                let answer = match user.grant(&conv) {
+                    Ok(grant) => self.history(&conv, grant, before, limit).await,
+                    Err(error) => Err(error),
+                };
                 return self.reply(id, answer).await;
             }
-            Request::ListFiles => {
+            Request::ListFiles { conv } => {
                 let budget = self.reply_budget();
-                let answer = (self.transfers)
-                    .list(&member.group, member.grant, budget)
-                    .await;
+                let answer = match user.grant(&conv) {
+                    Ok(grant) => self.transfers.list(&conv, grant, budget).await,
+                    Err(error) => Err(error),
+                };
                 return self.reply(id, answer).await;
             }
             Request::FetchFile { file, offset, len } => {
-                let answer = (self.transfers)
-                    .fetch(&member.group, member.grant, file, offset, len)
+                let grants = user.grants();
+                let answer = self.transfers.fetch(grants, file, offset, len).await;
+                return self.reply(id, answer).await;
+            }
+            Request::JoinGroup { group } => {
+                return match self.open_group(user, group).await {
+                    Ok(entered) => self.opened(user, id, entered).await,
+                    Err(error) => self.reply(id, Err(error)).await,
+                };
+            }
+            Request::OpenDirect { name } => {
+                return match self.open_direct(user, name).await {
+                    Ok(entered) => self.opened(user, id, entered).await,
+                    Err(error) => self.reply(id, Err(error)).await,
+                };
+            }
+            Request::Ignore { name } | Request::Unignore { name } if name == user.name => {
+                let error = self.other_person(user, name).err();
+                return self
+                    .reply(id, Err(error.unwrap_or_else(shutting_down)))
                     .await;
+            }
+            Request::Ignore { name } => return self.ignore(user, id, name, true).await,
+            Request::Unignore { name } => return self.ignore(user, id, name, false).await,
+            Request::ListIgnored => {
+                let names = self.ctx.hub.read().ignored_by(&user.name);
+                return self.reply(id, Ok(ReplyData::Names { names })).await;
+            }
+            Request::Search { text, limit } => {
+                let answer = self.search(user, text, limit).await;
+                return self.reply(id, answer).await;
+            }
+            Request::ListConversations => {
+                let answer = self.conversations(user).await;
                 return self.reply(id, answer).await;
             }
         };
+        if let Some(sub) = user.subs.get(&conv)
+            && sub.pending
+            && action != Action::Leave
+        {
+            return self.reply(id, Err(pending(&conv))).await;
+        }
         let job = Job::Act(Act {
-            group: member.group.clone(),
-            name: member.name.clone(),
+            conv,
+            name: user.name.clone(),
+            session: self.id,
             id,
-            reply_to: member.frames.clone(),
+            reply_to: user.frames.clone(),
             action,
             stored: None,
         });
         self.ctx.hub.submit(job).await.map_err(End::Error)
+    }
+
+    /// Replies to `join_group` or `open_direct` with the conversation, then
+    /// serves its log.
+    async fn opened(&mut self, user: &mut User, id: u32, entered: Entered) -> Result<(), End> {
+        let conversation = self.conversation(&user.name, &entered).await;
+        let ok = conversation.is_ok();
+        self.reply(
+            id,
+            conversation.map(|conversation| ReplyData::Conversation { conversation }),
+        )
+        .await?;
+        if ok {
+            self.enter(user, &entered).await?;
+        }
+        Ok(())
+    }
+
+    async fn ignore(
+        &mut self,
+        user: &User,
+        id: u32,
+        name: String,
+        ignore: bool,
+    ) -> Result<(), End> {
+        let peer = match self.other_person(user, name) {
+            Ok(peer) => peer,
+            Err(error) => return self.reply(id, Err(error)).await,
+        };
+        let job = Job::Ignore(Ignore {
+            name: user.name.clone(),
+            peer,
+            ignore,
+            id,
+            reply_to: user.frames.clone(),
+        });
+        self.ctx.hub.submit(job).await.map_err(End::Error)
+    }
+
+    /// Messages with every word of `text` the user may read, newest first,
+    /// as many as fit in one reply.
+    async fn search(&self, user: &User, text: String, limit: u32) -> Result<ReplyData, ErrorBody> {
+        let store = self.ctx.hub.store().clone();
+        let name = user.name.clone();
+        let limit = limit.min(SEARCH_PAGE) as usize;
+        let found = blocking(move || store.search(&name, &text, limit)).await?;
+        let mut hits: Vec<SearchHit> = found
+            .into_iter()
+            .map(|(conv, entry)| SearchHit { conv, entry })
+            .rev()
+            .collect();
+        hits = newest_within(hits, self.reply_budget());
+        hits.reverse();
+        Ok(ReplyData::SearchHits { hits })
+    }
+
+    /// Every conversation this connection is in, with unread counts.
+    async fn conversations(&self, user: &User) -> Result<ReplyData, ErrorBody> {
+        let entered: Vec<Entered> = {
+            let state = self.ctx.hub.read();
+            user.subs
+                .keys()
+                .filter_map(|conv| state.entered(conv, &user.name))
+                .collect()
+        };
+        let mut conversations = Vec::with_capacity(entered.len());
+        for e in &entered {
+            conversations.push(self.conversation(&user.name, e).await?);
+        }
+        conversations.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(ReplyData::Conversations { conversations })
     }
 
     /// A chat message as the server takes it: within the flood limit, not
@@ -550,28 +767,30 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Ok(text)
     }
 
-    /// Up to `limit` log entries before `before` that the member may
-    /// read, oldest first, as many of the newest as fit in one reply.
+    /// Up to `limit` log entries of `conv` before `before` that `grant`
+    /// lets the member read, oldest first, as many of the newest as fit in
+    /// one reply.
     async fn history(
         &self,
-        member: &Member,
+        conv: &str,
+        grant: Grant,
         before: Seq,
         limit: u32,
     ) -> Result<ReplyData, ErrorBody> {
-        let head = self.ctx.hub.read().head(&member.group);
+        let head = self.ctx.hub.read().head(conv);
         let newest = before.saturating_sub(1).min(head);
         let after = newest
             .saturating_sub(u64::from(limit.min(HISTORY_PAGE)))
-            .max(member.grant.floor());
+            .max(grant.floor());
         if newest <= after {
             return Ok(ReplyData::History {
                 entries: Vec::new(),
             });
         }
         let store = self.ctx.hub.store().clone();
-        let group = member.group.clone();
+        let conv = conv.to_owned();
         let count = (newest - after) as usize;
-        let entries = blocking(move || store.read_log(&group, after, count)).await?;
+        let entries = blocking(move || store.read_log(&conv, after, count)).await?;
         Ok(ReplyData::History {
             entries: newest_within(entries, self.reply_budget()),
         })
@@ -583,17 +802,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         self.ctx.limits.max_frame_bytes / 2
     }
 
-    async fn ask(&mut self, member: &Member, id: u32, query: Query) -> Result<(), End> {
-        let answer = self
-            .ctx
-            .hub
-            .read()
-            .answer(&member.group, &member.name, query);
+    async fn ask(&mut self, user: &User, id: u32, conv: &str, query: Query) -> Result<(), End> {
+        let answer = match user.subs.get(conv) {
+            Some(sub) if sub.pending => Err(pending(conv)),
+            _ => self.ctx.hub.read().answer(conv, &user.name, query),
+        };
         self.reply(id, answer).await
     }
 
     async fn reply(&mut self, id: u32, answer: Result<ReplyData, ErrorBody>) -> Result<(), End> {
-        self.write(reply_frame(id, answer).frame).await
+        self.write(reply_bytes(id, answer)).await
     }
 
     /// Queues a frame the server built; one over the limit is the
@@ -638,7 +856,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 tracing::info!(peer = %self.peer, code = ?error.code, "closing: {}", error.message);
                 Some(encode(&ServerFrame::Error(error)))
             }
-            End::Event(event) => Some(event_frame(&event).frame),
+            End::Event(event) => Some(encode(&ServerFrame::Event(event))),
             End::Gone => None,
         };
         // The last word gets a short deadline of its own, so a client that
@@ -654,16 +872,58 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 }
 
-/// What a member session needs to know about itself.
-struct Member {
-    group: String,
+/// The user a session serves and its place in each conversation.
+struct User {
     name: String,
     /// Where the hub queues this session's replies.
     frames: mpsc::Sender<Outbound>,
+    subs: HashMap<String, Sub>,
+}
+
+/// The session's place in one conversation.
+struct Sub {
     /// The newest log entry written to this client.
     served: Seq,
-    /// What this member may read.
+    /// What the member may read.
     grant: Grant,
+    /// Waiting for the admin: nothing to read yet.
+    pending: bool,
+}
+
+impl User {
+    /// What the user may read of `conv`, if they are in it.
+    fn grant(&self, conv: &str) -> Result<Grant, ErrorBody> {
+        match self.subs.get(conv) {
+            Some(sub) if sub.pending => Err(pending(conv)),
+            Some(sub) => Ok(sub.grant),
+            None => Err(rules::not_member()),
+        }
+    }
+
+    /// What the user may read of each conversation they are in.
+    fn grants(&self) -> HashMap<String, Grant> {
+        self.subs
+            .iter()
+            .filter(|(_, sub)| !sub.pending)
+            .map(|(conv, sub)| (conv.clone(), sub.grant))
+            .collect()
+    }
+
+    /// Records entries that reached the socket.
+    fn served(&mut self, written: impl Iterator<Item = (Arc<str>, Seq)>) {
+        for (conv, seq) in written {
+            if let Some(sub) = self.subs.get_mut(&*conv) {
+                sub.served = sub.served.max(seq);
+            }
+        }
+    }
+}
+
+fn pending(conv: &str) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::Pending,
+        format!("your request to join {conv} is waiting for the admin"),
+    )
 }
 
 /// What one inbound frame turned out to be.
@@ -678,12 +938,14 @@ enum Inbound {
     },
 }
 
-/// Just enough of a request to answer it.
+/// Just enough of a frame to answer it when the whole does not decode: a
+/// request's id, or an older or newer client's protocol version.
 #[derive(serde::Deserialize)]
-struct RequestId {
+struct FrameHead {
     #[serde(rename = "type")]
     kind: String,
-    id: u32,
+    id: Option<u32>,
+    version: Option<u32>,
 }
 
 fn parse(frame: Option<Result<Bytes, FrameError>>) -> Result<Inbound, End> {
@@ -694,8 +956,17 @@ fn parse(frame: Option<Result<Bytes, FrameError>>) -> Result<Inbound, End> {
     };
     match decode::<ClientFrame>(&payload) {
         Ok(frame) => Ok(Inbound::Frame(frame)),
-        Err(error) => match decode::<RequestId>(&payload) {
-            Ok(RequestId { kind, id }) if kind == "request" => Ok(Inbound::BadRequest {
+        Err(error) => match decode::<FrameHead>(&payload) {
+            Ok(FrameHead {
+                kind,
+                version: Some(version),
+                ..
+            }) if kind == "hello" && version != PROTOCOL_VERSION => {
+                Err(version_mismatch(version).into())
+            }
+            Ok(FrameHead {
+                kind, id: Some(id), ..
+            }) if kind == "request" => Ok(Inbound::BadRequest {
                 id,
                 error: ErrorBody::new(
                     ErrorCode::UnknownRequest,
@@ -705,6 +976,15 @@ fn parse(frame: Option<Result<Bytes, FrameError>>) -> Result<Inbound, End> {
             _ => Err(error.into()),
         },
     }
+}
+
+fn version_mismatch(version: u32) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::VersionMismatch,
+        format!(
+            "this server speaks protocol version {PROTOCOL_VERSION}, the client {version}; update the older side"
+        ),
+    )
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {

@@ -22,20 +22,20 @@ const FETCHING: usize = 16;
 
 pub(crate) struct Transfers {
     shelf: Arc<Shelf>,
-    /// Uploads in progress; dropping one deletes its bytes, so whatever
-    /// ends the session cleans them up.
-    uploads: HashMap<u64, Upload>,
+    /// Uploads in progress with the conversation each is for; dropping one
+    /// deletes its bytes, so whatever ends the session cleans them up.
+    uploads: HashMap<u64, (String, Upload)>,
     next_upload: u64,
     /// Records of the files this connection fetches from.
     fetching: HashMap<String, Arc<FileRecord>>,
 }
 
-/// Who a finished upload is announced for, and where the reply goes.
+/// Who announces a finished upload, and where the reply goes.
 #[derive(Clone)]
 pub(crate) struct Announcer {
     pub hub: Hub,
-    pub group: String,
     pub name: String,
+    pub session: u64,
     pub reply_to: tokio::sync::mpsc::Sender<Outbound>,
 }
 
@@ -68,8 +68,10 @@ impl Transfers {
         }
     }
 
+    /// Accepts an offer of a file for `conv`.
     pub async fn offer(
         &mut self,
+        conv: String,
         name: String,
         size: u64,
         blake3: Vec<u8>,
@@ -84,7 +86,7 @@ impl Transfers {
         let chunk_bytes = shelf.chunk_bytes();
         let upload = blocking(move || shelf.offer(&name, size, &blake3)).await?;
         self.next_upload += 1;
-        self.uploads.insert(self.next_upload, upload);
+        self.uploads.insert(self.next_upload, (conv, upload));
         Ok(ReplyData::Upload {
             upload: self.next_upload,
             chunk_bytes,
@@ -98,7 +100,7 @@ impl Transfers {
         offset: u64,
         data: Vec<u8>,
     ) -> Result<ReplyData, ErrorBody> {
-        let mut upload = self.uploads.remove(&id).ok_or_else(|| no_upload(id))?;
+        let (conv, mut upload) = self.uploads.remove(&id).ok_or_else(|| no_upload(id))?;
         let max = self.shelf.chunk_bytes() as usize;
         if data.len() > max {
             return Err(ErrorBody::new(
@@ -107,7 +109,7 @@ impl Transfers {
             ));
         }
         let upload = blocking(move || upload.write(offset, &data).map(|()| upload)).await?;
-        self.uploads.insert(id, upload);
+        self.uploads.insert(id, (conv, upload));
         Ok(ReplyData::Done)
     }
 
@@ -123,7 +125,7 @@ impl Transfers {
     /// the member through its frame queue. Syncing a large file can take a
     /// while, and the session must go on delivering chat meanwhile.
     pub fn complete(&mut self, upload: u64, id: u32, to: Announcer) -> Result<(), ErrorBody> {
-        let upload = self
+        let (conv, upload) = self
             .uploads
             .remove(&upload)
             .ok_or_else(|| no_upload(upload))?;
@@ -132,8 +134,9 @@ impl Transfers {
             let failed = match blocking(move || upload.finish(&shelf)).await {
                 Ok((file, stored)) => {
                     let announce = Job::Act(Act {
-                        group: to.group,
+                        conv,
                         name: to.name,
+                        session: to.session,
                         id,
                         reply_to: to.reply_to.clone(),
                         action: Action::PostFile { file },
@@ -150,22 +153,27 @@ impl Transfers {
         Ok(())
     }
 
-    /// Reads a piece of a file of `group` that `grant` lets the member
-    /// read. The file's record is looked up once per connection, not once
-    /// per piece.
+    /// Reads a piece of a file that `grants` (what the member may read of
+    /// each of their conversations) allow. The file's record is looked up
+    /// once per connection, not once per piece.
     pub async fn fetch(
         &mut self,
-        group: &str,
-        grant: Grant,
+        grants: HashMap<String, Grant>,
         file: String,
         offset: u64,
         len: u32,
     ) -> Result<ReplyData, ErrorBody> {
         let record = match self.fetching.get(&file) {
-            Some(record) => record.clone(),
-            None => {
-                let (shelf, group) = (self.shelf.clone(), group.to_owned());
-                let record = Arc::new(blocking(move || shelf.lookup(&group, grant, &file)).await?);
+            Some(record)
+                if grants
+                    .get(&record.group)
+                    .is_some_and(|g| g.may_read(record.seq)) =>
+            {
+                record.clone()
+            }
+            _ => {
+                let shelf = self.shelf.clone();
+                let record = Arc::new(blocking(move || shelf.lookup(&grants, &file)).await?);
                 if self.fetching.len() >= FETCHING {
                     self.fetching.clear();
                 }

@@ -3,6 +3,10 @@
 //! and a raw framed connection for speaking (or mangling) the wire protocol.
 #![allow(dead_code)]
 
+mod peer;
+
+pub use peer::Peer;
+
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::{BufMut, BytesMut};
@@ -226,9 +230,10 @@ impl User {
     }
 }
 
-/// As the group's admin: lets `name` in, or panics with the server's reason.
-pub async fn approve(admin: &Client, name: &str) {
+/// As the admin of `group`: lets `name` in, or panics with the server's reason.
+pub async fn approve(admin: &Client, group: &str, name: &str) {
     let request = pyconchat::protocol::Request::ApproveRequest {
+        conv: group.to_owned(),
         name: name.to_owned(),
     };
     admin
@@ -242,15 +247,18 @@ pub fn names(members: Vec<pyconchat::protocol::MemberInfo>) -> Vec<String> {
     members.into_iter().map(|m| m.name).collect()
 }
 
-/// One connection of a user, with its event stream.
+/// One connection of a user, opened on one group, with its event stream.
 pub struct Session {
     pub client: Client,
     pub welcome: Welcome,
     pub events: mpsc::Receiver<ClientEvent>,
+    /// The group the connection opened.
+    pub group: String,
 }
 
 impl Session {
     pub async fn connect(options: ConnectOptions) -> Result<Self, pyconchat::client::ClientError> {
+        let group = options.group.clone().unwrap_or_default();
         let (client, welcome, events) = tokio::time::timeout(DEADLINE, Client::connect(options))
             .await
             .expect("connect in time")?;
@@ -258,7 +266,26 @@ impl Session {
             client,
             welcome,
             events,
+            group,
         })
+    }
+
+    /// Posts `text` to the session's group; returns its sequence number.
+    pub async fn say(&self, text: &str) -> pyconchat::protocol::Seq {
+        self.client
+            .send_message(&self.group, text)
+            .await
+            .expect("the message is posted")
+    }
+
+    /// How the welcome says this user stands in the session's group.
+    pub fn status(&self) -> pyconchat::protocol::JoinStatus {
+        self.welcome
+            .conversations
+            .iter()
+            .find(|c| c.id == self.group)
+            .map(|c| c.status)
+            .expect("the session's group is in the welcome")
     }
 
     pub async fn next(&mut self) -> ClientEvent {
@@ -281,7 +308,7 @@ impl Session {
     /// The next log entry, skipping presence and other events.
     pub async fn entry(&mut self) -> LogEntry {
         self.wait_for(|e| match e {
-            ClientEvent::Server(Event::Message { entry }) => Some(entry.clone()),
+            ClientEvent::Server(Event::Message { entry, .. }) => Some(entry.clone()),
             _ => None,
         })
         .await
@@ -301,10 +328,7 @@ impl Session {
     /// would come first, and no clock has to say that nothing more is coming.
     pub async fn assert_nothing_more(&mut self) {
         let marker = "(nothing more before this)";
-        self.client
-            .send_message(marker)
-            .await
-            .expect("the marker is posted");
+        self.say(marker).await;
         let entry = self.entry().await;
         assert_eq!(text_of(&entry), marker, "unexpected entry {entry:?}");
     }
@@ -314,7 +338,7 @@ impl Session {
         let quiet = tokio::time::timeout(Duration::from_millis(300), async {
             loop {
                 match self.events.recv().await {
-                    Some(ClientEvent::Server(Event::Message { entry })) => return entry,
+                    Some(ClientEvent::Server(Event::Message { entry, .. })) => return entry,
                     Some(_) => {}
                     None => std::future::pending().await,
                 }
@@ -373,8 +397,8 @@ impl Raw {
             version: PROTOCOL_VERSION,
             name: user.name.clone(),
             secret: user.identity.secret().to_vec(),
-            group: group.into(),
-            last_seq: None,
+            group: Some(group.into()),
+            last_seq: Default::default(),
         }))
         .await;
         self.read().await.expect("an answer to hello")
