@@ -206,7 +206,8 @@ async fn the_hello_version_is_a_uint32() {
     let server = TestServer::start().await;
     let secret = User::new("ann").identity.secret().to_vec();
     for (version, code) in [
-        (Value::Uint(2), ErrorCode::VersionMismatch),
+        (Value::Uint(1), ErrorCode::VersionMismatch),
+        (Value::Uint(3), ErrorCode::VersionMismatch),
         (Value::Uint(u64::from(u32::MAX)), ErrorCode::VersionMismatch),
         (Value::Uint(1 << 40), ErrorCode::Malformed),
         (Value::Int(-1), ErrorCode::Malformed),
@@ -235,6 +236,7 @@ async fn a_str_secret_and_bin_text_are_accepted() {
             "request",
             map([
                 ("op", Value::Str("send_message")),
+                ("conv", Value::Str("rust")),
                 ("text", Value::Bin(b"hi".to_vec())),
             ]),
         ),
