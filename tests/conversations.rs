@@ -289,6 +289,8 @@ async fn a_member_reads_only_from_their_grant_on_every_path() {
     );
     let hostile = a.ok(search("\"secret\" OR NEAR(early * -")).await;
     assert!(matches!(hostile, ReplyData::SearchHits { .. }));
+    let long = a.ask(search(&"word ".repeat(100))).await.unwrap_err();
+    assert_eq!(long.code, ErrorCode::MessageTooLarge);
 }
 
 #[tokio::test]

@@ -49,6 +49,8 @@ const CATCH_UP_PAGE: usize = 512;
 const HISTORY_PAGE: u32 = 200;
 /// Most hits one search reply holds.
 const SEARCH_PAGE: u32 = 100;
+/// Longest search text: a few words are a search, a page of them is a load.
+const SEARCH_TEXT_MAX_BYTES: usize = 256;
 /// The read buffer a connection starts with; it grows for bigger frames.
 /// Most clients send little, and an idle one keeps this much per connection.
 const READ_BUFFER: usize = 1024;
@@ -711,6 +713,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Messages with every word of `text` the user may read, newest first,
     /// as many as fit in one reply.
     async fn search(&self, user: &User, text: String, limit: u32) -> Result<ReplyData, ErrorBody> {
+        if text.len() > SEARCH_TEXT_MAX_BYTES {
+            return Err(ErrorBody::new(
+                ErrorCode::MessageTooLarge,
+                format!("search for at most {SEARCH_TEXT_MAX_BYTES} bytes of text"),
+            ));
+        }
         let store = self.ctx.hub.store().clone();
         let name = user.name.clone();
         let limit = limit.min(SEARCH_PAGE) as usize;

@@ -61,8 +61,10 @@ const MIGRATIONS: &[Migration] = &[
 /// the same transaction (for data SQL cannot read, such as log bodies).
 struct Migration {
     sql: &'static str,
-    then: Option<fn(&Transaction<'_>) -> Result<(), StoreError>>,
+    then: Option<MigrationStep>,
 }
+
+type MigrationStep = fn(&Transaction<'_>) -> Result<(), StoreError>;
 
 impl Migration {
     const fn sql(sql: &'static str) -> Self {
@@ -597,7 +599,9 @@ impl Store for SqliteStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let conn = lock(&self.reader);
+        let reader = lock(&self.reader);
+        // One snapshot, so an entry found in the index is still in the log.
+        let conn = reader.unchecked_transaction()?;
         let floors = searchable(&conn, name)?;
         if floors.is_empty() {
             return Ok(Vec::new());
