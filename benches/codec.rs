@@ -13,6 +13,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 fn message_event() -> ServerFrame {
     ServerFrame::Event(Event::Message {
+        conv: "group-3".into(),
         entry: LogEntry {
             seq: 1_234_567,
             at_ms: 1_764_000_000_000,
@@ -28,6 +29,7 @@ fn send_request() -> ClientFrame {
     ClientFrame::Request(RequestFrame {
         id: 42,
         request: Request::SendMessage {
+            conv: "group-3".into(),
             text: "x".repeat(64),
         },
     })

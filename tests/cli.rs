@@ -38,8 +38,12 @@ async fn serve_prints_its_address_and_stops_cleanly_on_sigterm() {
     let alice = User::new("alice");
     let options = ConnectOptions::new(&address, "alice", "rust", alice.identity.clone());
     let mut session = Session::connect(options).await.unwrap();
-    assert_eq!(session.welcome.status, JoinStatus::Created);
-    session.client.send_message("hello").await.unwrap();
+    assert_eq!(session.status(), JoinStatus::Created);
+    session
+        .client
+        .send_message(&session.group, "hello")
+        .await
+        .unwrap();
     session.entry().await;
 
     stop_with_sigterm(&mut server);

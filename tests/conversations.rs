@@ -207,6 +207,11 @@ async fn ignoring_someone_stops_their_direct_messages_without_telling_them() {
     );
     let refused = b.ask(Request::OpenDirect { name: "ann".into() }).await;
     assert_eq!(refused.unwrap_err().code, ErrorCode::InvalidTarget);
+    let refused = b.ask(Request::SendMessage {
+        conv: dm.clone(),
+        text: "only while ignoring".into(),
+    });
+    assert_eq!(refused.await.unwrap_err().code, ErrorCode::InvalidTarget);
     b.ok(Request::Unignore { name: "ann".into() }).await;
     b.wait_for(|e| match e {
         Event::ConversationAdded { conversation } if conversation.id == dm => Some(()),

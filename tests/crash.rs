@@ -38,8 +38,10 @@ fn serve(data_dir: &Path, listen: &str) -> (Child, String) {
     )
 }
 
+const GROUP: &str = "rust";
+
 fn options(user: &User, address: &str) -> ConnectOptions {
-    let mut options = ConnectOptions::new(address, &user.name, "rust", user.identity.clone());
+    let mut options = ConnectOptions::new(address, &user.name, GROUP, user.identity.clone());
     options.min_backoff = Duration::from_millis(50);
     options.max_backoff = Duration::from_millis(200);
     options
@@ -52,7 +54,7 @@ async fn acknowledged_messages_survive_sigkill_exactly_once() {
     let (alice, bob) = (User::new("alice"), User::new("bob"));
     let admin = Session::connect(options(&alice, &address)).await.unwrap();
     drop(Session::connect(options(&bob, &address)).await.unwrap());
-    common::approve(&admin.client, "bob").await;
+    common::approve(&admin.client, &admin.group, "bob").await;
     let member = Session::connect(options(&bob, &address)).await.unwrap();
 
     // Clients stop reading their sockets while their events sit unread, so
@@ -69,7 +71,7 @@ async fn acknowledged_messages_survive_sigkill_exactly_once() {
             };
             tokio::select! {
                 event = events.recv() => match event {
-                    Some(ClientEvent::Server(Event::Message { entry })) => received.push(entry.seq),
+                    Some(ClientEvent::Server(Event::Message { entry, .. })) => received.push(entry.seq),
                     Some(ClientEvent::Closed(reason)) => panic!("bob gave up: {reason:?}"),
                     Some(_) => {}
                     None => panic!("bob's events ended"),
@@ -99,7 +101,7 @@ async fn acknowledged_messages_survive_sigkill_exactly_once() {
                         .map(|i| {
                             let client = client.clone();
                             let text = format!("{who} {i}");
-                            async move { (client.send_message(text.clone()).await, text) }
+                            async move { (client.send_message(GROUP, text.clone()).await, text) }
                         })
                         .collect();
                     sent += 32;
@@ -143,9 +145,9 @@ async fn acknowledged_messages_survive_sigkill_exactly_once() {
 
     // The log after the restart, read from the start.
     let mut reader_options = options(&alice, &address);
-    reader_options.last_seq = Some(0);
+    reader_options.last_seq = [(GROUP.to_owned(), 0)].into();
     let mut reader = Session::connect(reader_options).await.unwrap();
-    let head = reader.welcome.snapshot.as_ref().unwrap().head;
+    let head = reader.snapshot().unwrap().head;
     let mut log = Vec::new();
     while log.len() < head as usize {
         let entry = reader.entry().await;

@@ -43,13 +43,17 @@ async fn group(server: &TestServer, others: &[&str]) -> (Session, Vec<Session>) 
     for name in others {
         let user = User::new(name);
         drop(user.join(server, "files").await);
-        common::approve(&admin.client, name).await;
+        common::approve(&admin.client, &admin.group, name).await;
         let mut session = user.join(server, "files").await;
         skip_past_joins(&mut session).await;
         sessions.push(session);
     }
     // Everyone reads up to a marker, so tests start with nothing unread.
-    admin.client.send_message("ready").await.unwrap();
+    admin
+        .client
+        .send_message(&admin.group, "ready")
+        .await
+        .unwrap();
     for session in std::iter::once(&mut admin).chain(&mut sessions) {
         while common::text_of(&session.entry().await) != "ready" {}
     }
@@ -80,9 +84,10 @@ async fn fetch(client: &Client, file: &FileInfo, dir: &Path) -> Result<PathBuf, 
         .await
 }
 
+/// Sends the file at `path` to the group "files".
 async fn send(client: &Client, path: &Path) -> Result<u64, TransferError> {
     client
-        .send_file(path, |_| {}, CancellationToken::new())
+        .send_file("files", path, |_| {}, CancellationToken::new())
         .await
 }
 
@@ -137,6 +142,7 @@ async fn no_partial_uploads(server: &TestServer) {
 
 fn offer(name: &str, data: &[u8]) -> Request {
     Request::OfferFile {
+        conv: "files".to_owned(),
         name: name.to_owned(),
         size: data.len() as u64,
         blake3: blake3::hash(data).as_bytes().to_vec(),
@@ -179,7 +185,12 @@ async fn a_file_reaches_every_member_intact() {
     let mut reported = Vec::new();
     let seq = alice
         .client
-        .send_file(&path, |n| reported.push(n), CancellationToken::new())
+        .send_file(
+            &alice.group,
+            &path,
+            |n| reported.push(n),
+            CancellationToken::new(),
+        )
         .await
         .unwrap();
     assert_eq!(reported.last(), Some(&(data.len() as u64)));
@@ -249,8 +260,15 @@ async fn chat_keeps_flowing_both_ways_during_a_transfer() {
     // Half the file is on the server and the upload is open: chat goes on
     // in both directions on the same connections.
     for i in 0..20 {
-        alice.client.send_message(format!("a{i}")).await.unwrap();
-        bob.client.send_message(format!("b{i}")).await.unwrap();
+        alice
+            .client
+            .send_message(&alice.group, format!("a{i}"))
+            .await
+            .unwrap();
+        bob.client
+            .send_message(&bob.group, format!("b{i}"))
+            .await
+            .unwrap();
     }
     let expected: Vec<String> = (0..20)
         .flat_map(|i| [format!("a{i}"), format!("b{i}")])
@@ -292,7 +310,7 @@ async fn chat_keeps_flowing_both_ways_during_a_transfer() {
     });
     alice
         .client
-        .send_message("during the download")
+        .send_message(&alice.group, "during the download")
         .await
         .unwrap();
     assert_eq!(bob.texts(1).await, ["during the download"]);
@@ -310,7 +328,13 @@ async fn a_concurrent_upload_and_chat_both_finish() {
     let upload = tokio::spawn(async move { send(&client, &path).await });
     let mut seqs = Vec::new();
     for i in 0..50 {
-        seqs.push(alice.client.send_message(format!("m{i}")).await.unwrap());
+        seqs.push(
+            alice
+                .client
+                .send_message(&alice.group, format!("m{i}"))
+                .await
+                .unwrap(),
+        );
     }
     let file_seq = upload.await.unwrap().unwrap();
     let mut texts = Vec::new();
@@ -344,7 +368,12 @@ async fn an_oversize_offer_is_refused_before_any_byte_moves() {
     let mut progress = 0;
     let error = alice
         .client
-        .send_file(&path, |n| progress = n, CancellationToken::new())
+        .send_file(
+            &alice.group,
+            &path,
+            |n| progress = n,
+            CancellationToken::new(),
+        )
         .await
         .unwrap_err();
     assert_eq!(code(&error), Some(ErrorCode::FileTooLarge), "{error}");
@@ -384,7 +413,7 @@ async fn hostile_names_are_saved_as_plain_names_inside_the_download_dir() {
     for name in hostile {
         alice
             .client
-            .upload(name, &path, |_| {}, CancellationToken::new())
+            .upload(&alice.group, name, &path, |_| {}, CancellationToken::new())
             .await
             .unwrap();
         let (_, file) = announced(bob).await;
@@ -410,7 +439,7 @@ async fn a_client_that_vanishes_mid_upload_leaves_nothing() {
     let mut raw = Raw::connect(&server).await;
     let carol = User::new("carol");
     drop(carol.join(&server, "files").await);
-    common::approve(&alice.client, "carol").await;
+    common::approve(&alice.client, &alice.group, "carol").await;
     assert!(matches!(
         raw.hello(&carol, "files").await,
         ServerFrame::Welcome(_)
@@ -485,7 +514,7 @@ async fn a_cancelled_upload_leaves_nothing_and_says_nothing() {
     cancel.cancel();
     let error = alice
         .client
-        .send_file(&path, |_| {}, cancel)
+        .send_file(&alice.group, &path, |_| {}, cancel)
         .await
         .unwrap_err();
     assert!(matches!(error, TransferError::Cancelled), "{error}");
@@ -563,13 +592,21 @@ async fn a_member_who_was_away_fetches_the_file_later_even_after_a_restart() {
     let bob = User::new("bob");
     let admin = alice.join(&server, "files").await;
     drop(bob.join(&server, "files").await);
-    common::approve(&admin.client, "bob").await;
+    common::approve(&admin.client, &admin.group, "bob").await;
     let work = tempfile::tempdir().unwrap();
     let data = contents(3 * 1024 * 1024, 10);
     let path = write_file(work.path(), "minutes.md", &data);
-    admin.client.send_message("before").await.unwrap();
+    admin
+        .client
+        .send_message(&admin.group, "before")
+        .await
+        .unwrap();
     send(&admin.client, &path).await.unwrap();
-    admin.client.send_message("after").await.unwrap();
+    admin
+        .client
+        .send_message(&admin.group, "after")
+        .await
+        .unwrap();
     drop(admin);
     server.restart().await;
 
@@ -674,7 +711,11 @@ async fn a_write_error_reaches_the_sender_and_nothing_is_announced() {
     assert!(error.to_string().contains("could not write"), "{error}");
     alice.assert_no_entry().await;
     // The connection is fine and chat goes on.
-    alice.client.send_message("still here").await.unwrap();
+    alice
+        .client
+        .send_message(&alice.group, "still here")
+        .await
+        .unwrap();
     assert_eq!(alice.texts(1).await, ["still here"]);
 }
 
@@ -701,7 +742,7 @@ async fn a_full_database_refuses_the_announcement_and_the_file_goes_too() {
     let mut fillers = None;
     for i in 0..10_000 {
         let filler = format!("filler {i:>40}");
-        if let Err(error) = alice.client.send_message(filler).await {
+        if let Err(error) = alice.client.send_message(&alice.group, filler).await {
             assert_eq!(error.code(), Some(ErrorCode::Internal), "{error}");
             fillers = Some(i);
             break;
@@ -756,7 +797,7 @@ async fn leftovers_of_a_crash_are_cleared_at_start_and_stored_files_kept() {
 
     // The server accepts connections only once it has tidied up.
     let mut options = alice.options(&server, "files");
-    options.last_seq = Some(0);
+    options.last_seq = [("files".to_owned(), 0)].into();
     let mut session = Session::connect(options).await.unwrap();
     let stored = listing(&files);
     assert_eq!(stored.len(), 2, "{stored:?}");
@@ -828,7 +869,11 @@ async fn two_uploads_and_chat_share_one_connection() {
         send(&alice.client, &path),
         async {
             for i in 0..300 {
-                alice.client.send_message(format!("m{i}")).await.unwrap();
+                alice
+                    .client
+                    .send_message(&alice.group, format!("m{i}"))
+                    .await
+                    .unwrap();
             }
         }
     );

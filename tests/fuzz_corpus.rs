@@ -78,7 +78,11 @@ fn server_requests_corpus_leaves_the_server_serving() {
         // A well-behaved client still gets the full service.
         let alice = User::new("alice");
         let mut admin = alice.join(&server, "after-the-corpus").await;
-        admin.client.send_message("still standing").await.unwrap();
+        admin
+            .client
+            .send_message(&admin.group, "still standing")
+            .await
+            .unwrap();
         while text_of(&admin.entry().await) != "still standing" {}
     });
     assert!(!PANICKED.load(Ordering::SeqCst), "something panicked");

@@ -165,7 +165,7 @@ fn random_and_mutated_frames_never_hurt_the_server() {
         while text_of(&admin.entry().await) != "still standing" {}
         let fresh = User::new("bob").join(&server, "rust").await;
         assert!(matches!(
-            fresh.welcome.status,
+            fresh.status(),
             pyconchat::protocol::JoinStatus::Pending
         ));
     });

@@ -29,7 +29,11 @@ async fn server() -> TestServer {
 
 async fn post(admin: &Session, count: usize) {
     for i in 0..count {
-        admin.client.send_message(format!("m{i}")).await.unwrap();
+        admin
+            .client
+            .send_message(&admin.group, format!("m{i}"))
+            .await
+            .unwrap();
     }
 }
 
@@ -37,13 +41,13 @@ async fn post(admin: &Session, count: usize) {
 /// the entry that says so.
 async fn let_in(server: &TestServer, admin: &mut Session, user: &User, group: &str) -> Seq {
     let pending = user.join(server, group).await;
-    assert_eq!(pending.welcome.status, JoinStatus::Pending);
+    assert_eq!(pending.status(), JoinStatus::Pending);
     drop(pending);
-    common::approve(&admin.client, &user.name).await;
+    common::approve(&admin.client, &admin.group, &user.name).await;
     let name = user.name.clone();
     admin
         .wait_for(|e| match e {
-            ClientEvent::Server(Event::Message { entry }) => {
+            ClientEvent::Server(Event::Message { entry, .. }) => {
                 matches!(&entry.body, Body::MemberJoined { name: n } if *n == name)
                     .then_some(entry.seq)
             }
@@ -66,15 +70,15 @@ async fn resume(
         version: PROTOCOL_VERSION,
         name: user.name.clone(),
         secret: user.identity.secret().to_vec(),
-        group: group.into(),
-        last_seq: Some(last_seq),
+        group: Some(group.into()),
+        last_seq: [(group.to_owned(), last_seq)].into(),
     }))
     .await;
     assert!(matches!(raw.read().await, Some(ServerFrame::Welcome(_))));
     let mut seqs = Vec::new();
     while seqs.last() != Some(&head) {
         match raw.read().await.expect("the log up to the head") {
-            ServerFrame::Event(Event::Message { entry }) => seqs.push(entry.seq),
+            ServerFrame::Event(Event::Message { entry, .. }) => seqs.push(entry.seq),
             ServerFrame::Event(_) => {}
             other => panic!("unexpected {other:?}"),
         }
@@ -119,7 +123,10 @@ async fn a_member_let_back_in_reads_from_the_new_grant_only() {
     let_in(&server, &mut alice, &bob, "g").await;
     alice
         .client
-        .request(Request::KickMember { name: "bob".into() })
+        .request(Request::KickMember {
+            conv: alice.group.clone(),
+            name: "bob".into(),
+        })
         .await
         .unwrap();
     post(&alice, 10).await; // said while bob was out
@@ -191,7 +198,7 @@ async fn a_history_page_fits_in_a_frame() {
     let server = server().await;
     let alice = User::new("alice").join(&server, "g").await;
     let long = "x".repeat(server.limits.max_message_bytes);
-    let sends = (0..100).map(|_| alice.client.send_message(long.clone()));
+    let sends = (0..100).map(|_| alice.client.send_message(&alice.group, long.clone()));
     futures::future::try_join_all(sends).await.unwrap();
     let page = history(&alice, u64::MAX, 200).await;
     assert!(!page.is_empty() && page.len() < 100, "{}", page.len());
@@ -212,9 +219,9 @@ async fn the_file_list_holds_what_the_member_may_fetch() {
     share(&mut other, work.path(), "elsewhere.txt").await;
 
     let listed = |session: &Session| {
-        let client = session.client.clone();
+        let (client, conv) = (session.client.clone(), session.group.clone());
         async move {
-            match client.request(Request::ListFiles).await.unwrap() {
+            match client.request(Request::ListFiles { conv }).await.unwrap() {
                 ReplyData::Files { files } => files.into_iter().map(|f| f.file).collect::<Vec<_>>(),
                 other => panic!("{other:?}"),
             }
@@ -253,7 +260,11 @@ async fn files_around_a_grant(server: &TestServer, dir: &std::path::Path) -> Sha
 async fn history(session: &Session, before: Seq, limit: u32) -> Vec<Seq> {
     match session
         .client
-        .request(Request::History { before, limit })
+        .request(Request::History {
+            conv: session.group.clone(),
+            before,
+            limit,
+        })
         .await
         .unwrap()
     {
@@ -269,12 +280,12 @@ async fn share(sender: &mut Session, dir: &std::path::Path, name: &str) -> FileI
     std::fs::write(&path, name.repeat(100)).unwrap();
     sender
         .client
-        .send_file(&path, |_| {}, CancellationToken::new())
+        .send_file(&sender.group, &path, |_| {}, CancellationToken::new())
         .await
         .unwrap();
     sender
         .wait_for(|e| match e {
-            ClientEvent::Server(Event::Message { entry }) => match &entry.body {
+            ClientEvent::Server(Event::Message { entry, .. }) => match &entry.body {
                 Body::File { file } => Some(file.clone()),
                 _ => None,
             },

@@ -33,7 +33,7 @@ async fn bystander(server: &TestServer) -> Session {
 async fn still_chatting(alice: &mut Session, text: &str) {
     alice
         .client
-        .send_message(text)
+        .send_message(&alice.group, text)
         .await
         .expect("the bystander can still post");
     while text_of(&alice.entry().await) != text {}
@@ -103,7 +103,9 @@ async fn the_handshake_is_checked() {
     let mut raw = Raw::connect(&server).await;
     raw.send(&ClientFrame::Request(RequestFrame {
         id: 1,
-        request: Request::WhoAdmin,
+        request: Request::WhoAdmin {
+            conv: "rust".into(),
+        },
     }))
     .await;
     assert_eq!(error_code(raw.last_words().await), ErrorCode::Malformed);
@@ -114,8 +116,8 @@ async fn the_handshake_is_checked() {
         version: PROTOCOL_VERSION + 1,
         name: "bob".into(),
         secret: bob.identity.secret().to_vec(),
-        group: "rust".into(),
-        last_seq: None,
+        group: Some("rust".into()),
+        last_seq: Default::default(),
     }))
     .await;
     let Some(ServerFrame::Error(error)) = raw.last_words().await else {
@@ -123,7 +125,9 @@ async fn the_handshake_is_checked() {
     };
     assert_eq!(error.code, ErrorCode::VersionMismatch);
     assert!(
-        error.message.contains("protocol version 1"),
+        error
+            .message
+            .contains(&format!("protocol version {PROTOCOL_VERSION}")),
         "{}",
         error.message
     );
@@ -134,8 +138,8 @@ async fn the_handshake_is_checked() {
         version: PROTOCOL_VERSION,
         name: "bob".into(),
         secret: vec![1, 2, 3],
-        group: "rust".into(),
-        last_seq: None,
+        group: Some("rust".into()),
+        last_seq: Default::default(),
     }))
     .await;
     assert_eq!(error_code(raw.last_words().await), ErrorCode::InvalidSecret);
@@ -154,8 +158,8 @@ async fn the_handshake_is_checked() {
         version: PROTOCOL_VERSION,
         name: "bob".into(),
         secret: bob.identity.secret().to_vec(),
-        group: "rust".into(),
-        last_seq: None,
+        group: Some("rust".into()),
+        last_seq: Default::default(),
     }))
     .await;
     assert_eq!(error_code(raw.last_words().await), ErrorCode::Malformed);
@@ -198,7 +202,9 @@ async fn an_unknown_request_gets_an_error_reply_and_the_connection_goes_on() {
     .await;
     raw.send(&ClientFrame::Request(RequestFrame {
         id: 42,
-        request: Request::WhoAdmin,
+        request: Request::WhoAdmin {
+            conv: "rust".into(),
+        },
     }))
     .await;
     let mut replies = Vec::new();
@@ -233,7 +239,7 @@ async fn a_client_that_vanishes_is_marked_offline() {
     let (alice, bob) = (User::new("alice"), User::new("bob"));
     let admin = alice.join(&server, "rust").await;
     drop(bob.join(&server, "rust").await);
-    common::approve(&admin.client, "bob").await;
+    common::approve(&admin.client, &admin.group, "bob").await;
     let mut raw = Raw::connect(&server).await;
     assert!(matches!(
         raw.hello(&bob, "rust").await,
@@ -242,7 +248,7 @@ async fn a_client_that_vanishes_is_marked_offline() {
     drop(raw);
     let deadline = tokio::time::Instant::now() + common::DEADLINE;
     loop {
-        let online = admin.client.online_members().await.unwrap();
+        let online = admin.client.online_members(&admin.group).await.unwrap();
         if online.iter().all(|m| m.name != "bob") {
             break;
         }
@@ -282,7 +288,11 @@ async fn heartbeats_keep_a_quiet_client_connected() {
     session.entry().await;
     let quiet = tokio::time::timeout(Duration::from_millis(1500), session.events.recv()).await;
     assert!(quiet.is_err(), "no reconnect while quiet: {quiet:?}");
-    session.client.send_message("still here").await.unwrap();
+    session
+        .client
+        .send_message(&session.group, "still here")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -290,7 +300,7 @@ async fn the_client_notices_a_server_that_stops_answering() {
     use futures::{SinkExt, StreamExt};
     use pyconchat::{
         client::{ConnectOptions, Identity, Transport},
-        protocol::{FrameCodec, JoinStatus, Welcome, encode},
+        protocol::{FrameCodec, Welcome, encode},
     };
     // A peer that completes the hello and then never says another word,
     // like a server behind a dead link.
@@ -303,10 +313,8 @@ async fn the_client_notices_a_server_that_stops_answering() {
             let mut framed = tokio_util::codec::Framed::new(socket, FrameCodec::new(1 << 20));
             framed.next().await;
             let welcome = ServerFrame::Welcome(Welcome {
-                status: JoinStatus::Pending,
                 name: "ann".into(),
-                group: "rust".into(),
-                snapshot: None,
+                conversations: Vec::new(),
             });
             framed.send(encode(&welcome)).await.unwrap();
             peers.push(framed);
@@ -339,12 +347,13 @@ async fn a_flood_is_refused_politely_and_only_for_the_flooder() {
     let mut alice = bystander(&server).await;
     let flooder = User::new("flo");
     drop(flooder.join(&server, "rust").await);
-    common::approve(&alice.client, "flo").await;
+    common::approve(&alice.client, &alice.group, "flo").await;
     let mut flo = flooder.join(&server, "rust").await;
 
-    let results =
-        futures::future::join_all((0..40).map(|i| flo.client.send_message(format!("spam {i}"))))
-            .await;
+    let results = futures::future::join_all(
+        (0..40).map(|i| flo.client.send_message(&flo.group, format!("spam {i}"))),
+    )
+    .await;
     let limited = results
         .iter()
         .filter(|r| r.as_ref().err().and_then(|e| e.code()) == Some(ErrorCode::RateLimited))
@@ -357,7 +366,7 @@ async fn a_flood_is_refused_politely_and_only_for_the_flooder() {
     );
 
     // Still connected: a request is answered on the same connection.
-    flo.client.online_members().await.unwrap();
+    flo.client.online_members(&flo.group).await.unwrap();
     while let Ok(event) = flo.events.try_recv() {
         assert!(
             !matches!(
@@ -377,6 +386,9 @@ async fn a_flood_is_refused_politely_and_only_for_the_flooder() {
         .map(|i| format!("line {i}"))
         .collect::<Vec<_>>()
         .join("\n");
-    flo.client.send_message(paste.clone()).await.unwrap();
+    flo.client
+        .send_message(&flo.group, paste.clone())
+        .await
+        .unwrap();
     while text_of(&alice.entry().await) != paste {}
 }

@@ -506,17 +506,17 @@ fn read_log(server: &str, name: &str, data_dir: &Path) -> Vec<(String, String)> 
     runtime.block_on(async {
         let identity = Identity::load_or_create(&data_dir.join(Identity::FILE_NAME)).unwrap();
         let mut options = ConnectOptions::new(server, name, "rust", identity);
-        options.last_seq = Some(0);
+        options.last_seq = [("rust".to_owned(), 0)].into();
         options.transport = Transport::Tls {
             known_servers: Some(KnownServers::new(data_dir.join(KnownServers::FILE_NAME))),
         };
         let mut session = common::Session::connect(options).await.unwrap();
-        let head = session.welcome.snapshot.as_ref().expect("a member").head;
+        let head = session.snapshot().expect("a member").head;
         let mut texts = Vec::new();
         loop {
             let entry = session
                 .wait_for(|e| match e {
-                    ClientEvent::Server(Event::Message { entry }) => Some(entry.clone()),
+                    ClientEvent::Server(Event::Message { entry, .. }) => Some(entry.clone()),
                     _ => None,
                 })
                 .await;

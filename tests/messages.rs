@@ -16,7 +16,7 @@ async fn group_of(server: &TestServer, alice: &User, others: &[&User]) -> Sessio
     let admin = alice.join(server, "rust").await;
     for user in others {
         drop(user.join(server, "rust").await);
-        common::approve(&admin.client, &user.name).await;
+        common::approve(&admin.client, &admin.group, &user.name).await;
     }
     admin
 }
@@ -25,8 +25,8 @@ async fn group_of(server: &TestServer, alice: &User, others: &[&User]) -> Sessio
 async fn send_all(session: &Session, texts: impl IntoIterator<Item = String>) -> Vec<u64> {
     stream::iter(texts)
         .map(|text| {
-            let client = session.client.clone();
-            async move { client.send_message(text).await.unwrap() }
+            let (client, group) = (session.client.clone(), session.group.clone());
+            async move { client.send_message(group, text).await.unwrap() }
         })
         .buffered(64)
         .collect()
@@ -70,7 +70,11 @@ async fn a_member_who_was_away_gets_what_they_missed_once_in_order() {
     let (alice, bob) = (User::new("alice"), User::new("bob"));
     let admin = group_of(&server, &alice, &[&bob]).await;
     let mut member = bob.join(&server, "rust").await;
-    admin.client.send_message("seen").await.unwrap();
+    admin
+        .client
+        .send_message(&admin.group, "seen")
+        .await
+        .unwrap();
     skip_to(&mut member, "seen").await;
     member.client.disconnect().await.unwrap();
 
@@ -143,7 +147,7 @@ async fn a_new_member_gets_the_configured_amount_of_history() {
     let admin = alice.join(&server, "rust").await;
     send_all(&admin, (0..10).map(|i| format!("old {i}"))).await;
     drop(bob.join(&server, "rust").await);
-    common::approve(&admin.client, "bob").await;
+    common::approve(&admin.client, &admin.group, "bob").await;
     let mut member = bob.join(&server, "rust").await;
     assert_eq!(
         member.texts(4).await,
@@ -162,16 +166,28 @@ async fn message_limits_are_enforced_with_a_clear_error() {
     let mut admin = User::new("alice").join(&server, "rust").await;
     let error = admin
         .client
-        .send_message("x".repeat(101))
+        .send_message(&admin.group, "x".repeat(101))
         .await
         .unwrap_err();
     assert_eq!(error.code(), Some(ErrorCode::MessageTooLarge));
     assert!(error.to_string().contains("limit is 100 bytes"), "{error}");
-    let error = admin.client.send_message(" \n ").await.unwrap_err();
+    let error = admin
+        .client
+        .send_message(&admin.group, " \n ")
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Some(ErrorCode::EmptyMessage));
     // A multi-line message is one message.
-    admin.client.send_message("x".repeat(100)).await.unwrap();
-    admin.client.send_message("line 1\nline 2").await.unwrap();
+    admin
+        .client
+        .send_message(&admin.group, "x".repeat(100))
+        .await
+        .unwrap();
+    admin
+        .client
+        .send_message(&admin.group, "line 1\nline 2")
+        .await
+        .unwrap();
     skip_to(&mut admin, &"x".repeat(100)).await;
     assert_eq!(admin.texts(1).await, ["line 1\nline 2"]);
 }
@@ -203,7 +219,7 @@ async fn a_member_who_falls_behind_is_dropped_and_catches_up_without_gaps() {
     let sent = stream::iter(texts.clone())
         .map(|text| {
             let client = sender.clone();
-            async move { client.send_message(text).await.unwrap() }
+            async move { client.send_message("rust", text).await.unwrap() }
         })
         .buffered(64)
         .collect::<Vec<_>>()
@@ -214,7 +230,7 @@ async fn a_member_who_falls_behind_is_dropped_and_catches_up_without_gaps() {
     let mut reconnects = 0;
     while received.len() < texts.len() {
         match member.next().await {
-            ClientEvent::Server(Event::Message { entry }) => received.push(text_of(&entry)),
+            ClientEvent::Server(Event::Message { entry, .. }) => received.push(text_of(&entry)),
             ClientEvent::Reconnected(_) => reconnects += 1,
             _ => {}
         }
@@ -257,7 +273,7 @@ async fn a_reader_that_stalls_is_dropped_and_others_carry_on() {
         let texts = texts.clone();
         async move {
             for text in texts {
-                sender.send_message(text).await.unwrap();
+                sender.send_message("rust", text).await.unwrap();
             }
             sender
         }
@@ -271,7 +287,7 @@ async fn a_reader_that_stalls_is_dropped_and_others_carry_on() {
         }
     }
     let sender = sending.await.unwrap();
-    let online: Vec<_> = common::names(sender.online_members().await.unwrap());
+    let online: Vec<_> = common::names(sender.online_members("rust").await.unwrap());
     assert_eq!(online, ["alice", "bob"], "the stalled reader was dropped");
     drain.abort();
     drop(stalled);
@@ -282,7 +298,11 @@ async fn shutdown_tells_clients_and_keeps_everything() {
     let mut server = TestServer::with_limits(without_rate_limits()).await;
     let alice = User::new("alice");
     let mut admin = alice.join(&server, "rust").await;
-    admin.client.send_message("durable").await.unwrap();
+    admin
+        .client
+        .send_message(&admin.group, "durable")
+        .await
+        .unwrap();
     server.stop().await;
     admin
         .wait_for(|e| matches!(e, ClientEvent::Server(Event::ServerShutdown)).then_some(()))
@@ -294,7 +314,7 @@ async fn shutdown_tells_clients_and_keeps_everything() {
 
     server.restart().await;
     let mut options = alice.options(&server, "rust");
-    options.last_seq = Some(0);
+    options.last_seq = [("rust".to_owned(), 0)].into();
     let mut again = Session::connect(options).await.unwrap();
     assert_eq!(again.texts(2).await, ["GroupCreated", "durable"]);
 }
@@ -304,7 +324,11 @@ async fn a_full_disk_refuses_the_write_and_loses_nothing() {
     let server = TestServer::with_limits(without_rate_limits()).await;
     let alice = User::new("alice");
     let mut admin = alice.join(&server, "rust").await;
-    admin.client.send_message("kept").await.unwrap();
+    admin
+        .client
+        .send_message(&admin.group, "kept")
+        .await
+        .unwrap();
     skip_to(&mut admin, "kept").await;
 
     // Capped at (at most) its current size, the database refuses the next
@@ -312,12 +336,20 @@ async fn a_full_disk_refuses_the_write_and_loses_nothing() {
     server.cap_database(1);
 
     let big = "z".repeat(8 * 1024);
-    let error = admin.client.send_message(big).await.unwrap_err();
+    let error = admin
+        .client
+        .send_message(&admin.group, big)
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Some(pyconchat::protocol::ErrorCode::Internal));
     assert!(error.to_string().contains("full"), "{error}");
     // Still connected, still readable, and nothing half-written appears.
-    assert_eq!(admin.client.who_admin().await.unwrap(), "alice");
+    assert_eq!(admin.client.who_admin(&admin.group).await.unwrap(), "alice");
     server.cap_database(0);
-    admin.client.send_message("after").await.unwrap();
+    admin
+        .client
+        .send_message(&admin.group, "after")
+        .await
+        .unwrap();
     assert_eq!(admin.texts(1).await, ["after"]);
 }

@@ -15,7 +15,7 @@ async fn alice_and_bob(server: &TestServer) -> (Session, Session) {
     let alice = User::new("alice").join(server, "shown").await;
     let bob = User::new("bob");
     drop(bob.join(server, "shown").await);
-    common::approve(&alice.client, "bob").await;
+    common::approve(&alice.client, &alice.group, "bob").await;
     let mut bob = bob.join(server, "shown").await;
     while !matches!(bob.entry().await.body, Body::MemberJoined { ref name } if name == "bob") {}
     (alice, bob)
@@ -24,7 +24,7 @@ async fn alice_and_bob(server: &TestServer) -> (Session, Session) {
 /// The next file bob hears of.
 async fn announced(bob: &mut Session) -> FileInfo {
     bob.wait_for(|event| match event {
-        ClientEvent::Server(Event::Message { entry }) => match &entry.body {
+        ClientEvent::Server(Event::Message { entry, .. }) => match &entry.body {
             Body::File { file } => Some(file.clone()),
             _ => None,
         },
@@ -54,7 +54,13 @@ async fn a_file_name_reaches_others_without_direction_controls() {
     ] {
         alice
             .client
-            .upload(offered, &path, |_| {}, CancellationToken::new())
+            .upload(
+                &alice.group,
+                offered,
+                &path,
+                |_| {},
+                CancellationToken::new(),
+            )
             .await
             .unwrap();
         assert_eq!(announced(&mut bob).await.name, shown, "{offered:?}");

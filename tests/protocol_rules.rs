@@ -206,7 +206,8 @@ async fn the_hello_version_is_a_uint32() {
     let server = TestServer::start().await;
     let secret = User::new("ann").identity.secret().to_vec();
     for (version, code) in [
-        (Value::Uint(2), ErrorCode::VersionMismatch),
+        (Value::Uint(1), ErrorCode::VersionMismatch),
+        (Value::Uint(3), ErrorCode::VersionMismatch),
         (Value::Uint(u64::from(u32::MAX)), ErrorCode::VersionMismatch),
         (Value::Uint(1 << 40), ErrorCode::Malformed),
         (Value::Int(-1), ErrorCode::Malformed),
@@ -235,6 +236,7 @@ async fn a_str_secret_and_bin_text_are_accepted() {
             "request",
             map([
                 ("op", Value::Str("send_message")),
+                ("conv", Value::Str("rust")),
                 ("text", Value::Bin(b"hi".to_vec())),
             ]),
         ),
@@ -242,7 +244,9 @@ async fn a_str_secret_and_bin_text_are_accepted() {
     raw.send_payload(&payload(&post)).await;
     let posted = loop {
         match raw.read().await {
-            Some(ServerFrame::Event(Event::Message { entry })) if entry.seq == 2 => break entry,
+            Some(ServerFrame::Event(Event::Message { entry, .. })) if entry.seq == 2 => {
+                break entry;
+            }
             Some(_) => {}
             None => panic!("closed"),
         }
@@ -264,10 +268,13 @@ async fn the_creator_hears_group_created_then_its_own_message_before_the_reply()
     let ServerFrame::Welcome(welcome) = raw.hello(&User::new("ann"), "rust").await else {
         panic!("no welcome");
     };
-    assert_eq!(welcome.status, JoinStatus::Created);
-    assert_eq!(welcome.snapshot.expect("a snapshot").head, 1);
+    let [rust] = &welcome.conversations[..] else {
+        panic!("one conversation: {welcome:?}");
+    };
+    assert_eq!(rust.status, JoinStatus::Created);
+    assert_eq!(rust.snapshot.as_ref().expect("a snapshot").head, 1);
     let entry = |frame: Option<ServerFrame>| match frame {
-        Some(ServerFrame::Event(Event::Message { entry })) => entry,
+        Some(ServerFrame::Event(Event::Message { entry, .. })) => entry,
         other => panic!("expected a log entry, got {other:?}"),
     };
     let LogEntry {
@@ -277,7 +284,10 @@ async fn the_creator_hears_group_created_then_its_own_message_before_the_reply()
 
     raw.send(&ClientFrame::Request(RequestFrame {
         id: 7,
-        request: Request::SendMessage { text: "hi".into() },
+        request: Request::SendMessage {
+            conv: "rust".into(),
+            text: "hi".into(),
+        },
     }))
     .await;
     let own = entry(raw.read().await);
@@ -312,8 +322,8 @@ async fn a_frame_trickled_a_byte_at_a_time_is_closed_by_the_idle_timeout() {
         version: PROTOCOL_VERSION,
         name: ann.name.clone(),
         secret: ann.identity.secret().to_vec(),
-        group: "rust".into(),
-        last_seq: None,
+        group: Some("rust".into()),
+        last_seq: Default::default(),
     }));
     write
         .write_all(&frame(&hello))

@@ -15,7 +15,10 @@ use pyconchat::{
 /// Says hello as `user` to `group` and expects a welcome with `status`.
 async fn welcomed(server: &TestServer, user: &User, group: &str, status: JoinStatus) {
     match Raw::connect(server).await.hello(user, group).await {
-        ServerFrame::Welcome(welcome) => assert_eq!(welcome.status, status, "{}", user.name),
+        ServerFrame::Welcome(welcome) => {
+            let opened = welcome.conversations.iter().find(|c| c.id == group);
+            assert_eq!(opened.map(|c| c.status), Some(status), "{}", user.name);
+        }
         other => panic!("{} was not welcomed: {other:?}", user.name),
     }
 }

@@ -70,7 +70,7 @@ async fn a_reconnect_storm_loses_and_doubles_nothing() {
             let admin = &admin;
             async move {
                 drop(user.join(server, "storm").await);
-                common::approve(admin, &user.name).await;
+                common::approve(admin, "storm", &user.name).await;
             }
         })
         .await;
@@ -101,7 +101,7 @@ async fn a_reconnect_storm_loses_and_doubles_nothing() {
                     }
                     tokio::select! {
                         event = events.recv() => match event {
-                            Some(ClientEvent::Server(Event::Message { entry })) => seqs.push(entry.seq),
+                            Some(ClientEvent::Server(Event::Message { entry, .. })) => seqs.push(entry.seq),
                             Some(ClientEvent::Reconnected(_)) => reconnects += 1,
                             Some(ClientEvent::Closed(reason)) => panic!("a member gave up: {reason:?}"),
                             Some(_) => {}
@@ -125,7 +125,7 @@ async fn a_reconnect_storm_loses_and_doubles_nothing() {
             let mut acked = Vec::new();
             let mut i = 0;
             while !*stop_rx.borrow() {
-                if let Ok(seq) = publisher.send_message(format!("storm {i}")).await {
+                if let Ok(seq) = publisher.send_message("storm", format!("storm {i}")).await {
                     acked.push(seq);
                     acknowledged.fetch_add(1, Ordering::Relaxed);
                 } else {
@@ -159,7 +159,7 @@ async fn a_reconnect_storm_loses_and_doubles_nothing() {
 
     // Everyone catches up to the head; a fresh reader tells the head.
     let probe = admin_user.join(&server, "storm").await;
-    let head = probe.welcome.snapshot.as_ref().unwrap().head;
+    let head = probe.snapshot().unwrap().head;
     head_tx.send(Some(head)).unwrap();
     let mut reconnected = 0;
     let (mut delivered, mut lost, mut doubled) = (0, 0, 0);
@@ -213,7 +213,7 @@ async fn latencies(count: usize, stalled: bool) -> Vec<Duration> {
     }
     for user in &names {
         drop(user.join(&server, "lat").await);
-        common::approve(&admin, &user.name).await;
+        common::approve(&admin, "lat", &user.name).await;
     }
     let mut raw = None;
     if stalled {
@@ -230,7 +230,7 @@ async fn latencies(count: usize, stalled: bool) -> Vec<Duration> {
         collectors.push(tokio::spawn(async move {
             let mut out = Vec::new();
             while out.len() < count {
-                if let ClientEvent::Server(Event::Message { entry }) = session.next().await
+                if let ClientEvent::Server(Event::Message { entry, .. }) = session.next().await
                     && let pyconchat::protocol::Body::Text { text } = entry.body
                     && let Some(i) = text.split(' ').next().and_then(|i| i.parse::<usize>().ok())
                 {
@@ -248,7 +248,7 @@ async fn latencies(count: usize, stalled: bool) -> Vec<Duration> {
         sent.lock().unwrap()[i] = Some(Instant::now());
         let client = admin.clone();
         let text = format!("{i} {pad}");
-        tokio::spawn(async move { client.send_message(text).await.unwrap() });
+        tokio::spawn(async move { client.send_message("lat", text).await.unwrap() });
     }
     let mut all = Vec::new();
     for collector in collectors {

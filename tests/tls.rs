@@ -78,7 +78,7 @@ async fn the_first_certificate_is_pinned_and_then_required() {
     let mut first = Session::connect(options(&alice, addr, &pins))
         .await
         .unwrap();
-    assert_eq!(first.welcome.status, JoinStatus::Created);
+    assert_eq!(first.status(), JoinStatus::Created);
     let pinned = first
         .wait_for(|e| match e {
             ClientEvent::ServerPinned { fingerprint, .. } => Some(fingerprint.clone()),
@@ -90,14 +90,18 @@ async fn the_first_certificate_is_pinned_and_then_required() {
         pins.get(&addr.to_string()).unwrap(),
         Some(fingerprint.clone())
     );
-    first.client.send_message("over TLS").await.unwrap();
+    first
+        .client
+        .send_message(&first.group, "over TLS")
+        .await
+        .unwrap();
     first.client.disconnect().await.unwrap();
 
     // The same certificate again: accepted quietly.
     let again = Session::connect(options(&alice, addr, &pins))
         .await
         .unwrap();
-    assert_eq!(again.client.who_admin().await.unwrap(), "alice");
+    assert_eq!(again.client.who_admin(&again.group).await.unwrap(), "alice");
     again.client.disconnect().await.unwrap();
 
     // The server comes back with another certificate on the same address.

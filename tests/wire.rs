@@ -2,10 +2,12 @@
 //! the document is checked byte for byte against what the code encodes, and
 //! decodes back to the same value.
 
+use std::collections::BTreeMap;
+
 use pyconchat::protocol::{
-    Body, ClientFrame, ErrorBody, ErrorCode, Event, FileInfo, GroupSnapshot, Hello, JoinRequest,
-    JoinStatus, LogEntry, MemberInfo, Outcome, Reply, ReplyData, Request, RequestFrame, Role,
-    ServerFrame, Welcome, decode, encode,
+    Body, ClientFrame, ConvKind, Conversation, ErrorBody, ErrorCode, Event, FileInfo,
+    GroupSnapshot, Hello, JoinRequest, JoinStatus, LogEntry, MemberInfo, Outcome, Reply, ReplyData,
+    Request, RequestFrame, Role, SearchHit, ServerFrame, Welcome, decode, encode,
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -31,42 +33,87 @@ fn examples() -> Vec<Example> {
         });
         (name, frame, check)
     }
+    let ann_online = || MemberInfo {
+        name: "ann".into(),
+        role: Role::Admin,
+        online: true,
+    };
+    let online = |name: &str| MemberInfo {
+        name: name.into(),
+        role: Role::Member,
+        online: true,
+    };
+    let text = |seq, from: &str, text: &str| LogEntry {
+        seq,
+        at_ms: 1_700_000_000_000,
+        from: from.into(),
+        body: Body::Text { text: text.into() },
+    };
+    let request = |id, request| ClientFrame::Request(RequestFrame { id, request });
+    let ok = |id, data| {
+        ServerFrame::Reply(Reply {
+            id,
+            outcome: Outcome::Ok { data },
+        })
+    };
     vec![
         example(
             "hello",
             ClientFrame::Hello(Hello {
-                version: 1,
+                version: 2,
                 name: "ann".into(),
                 secret: vec![0xab; 32],
-                group: "rust".into(),
-                last_seq: Some(41),
+                group: None,
+                last_seq: BTreeMap::from([("rust".into(), 39), ("ann+bob".into(), 3)]),
             }),
         ),
         example(
             "welcome",
             ServerFrame::Welcome(Welcome {
-                status: JoinStatus::Pending,
                 name: "ann".into(),
-                group: "rust".into(),
-                snapshot: None,
+                conversations: vec![
+                    Conversation {
+                        id: "rust".into(),
+                        kind: ConvKind::Group,
+                        status: JoinStatus::Admin,
+                        snapshot: Some(GroupSnapshot {
+                            admin: "ann".into(),
+                            members: vec![ann_online(), online("bob")],
+                            requests: Vec::new(),
+                            head: 41,
+                        }),
+                        read: 39,
+                        unread: 2,
+                        mentions: 1,
+                    },
+                    Conversation {
+                        id: "ann+bob".into(),
+                        kind: ConvKind::Direct,
+                        status: JoinStatus::Direct,
+                        snapshot: Some(GroupSnapshot {
+                            admin: String::new(),
+                            members: vec![online("ann"), online("bob")],
+                            requests: Vec::new(),
+                            head: 3,
+                        }),
+                        read: 3,
+                        unread: 0,
+                        mentions: 0,
+                    },
+                ],
             }),
         ),
         example(
             "send_message",
-            ClientFrame::Request(RequestFrame {
-                id: 7,
-                request: Request::SendMessage { text: "hi".into() },
-            }),
-        ),
-        example(
-            "reply_sent",
-            ServerFrame::Reply(Reply {
-                id: 7,
-                outcome: Outcome::Ok {
-                    data: ReplyData::Sent { seq: 42 },
+            request(
+                7,
+                Request::SendMessage {
+                    conv: "rust".into(),
+                    text: "hi".into(),
                 },
-            }),
+            ),
         ),
+        example("reply_sent", ok(7, ReplyData::Sent { seq: 42 })),
         example(
             "reply_error",
             ServerFrame::Reply(Reply {
@@ -77,17 +124,14 @@ fn examples() -> Vec<Example> {
         example(
             "event_message",
             ServerFrame::Event(Event::Message {
-                entry: LogEntry {
-                    seq: 42,
-                    at_ms: 1_700_000_000_000,
-                    from: "ann".into(),
-                    body: Body::Text { text: "hi".into() },
-                },
+                conv: "rust".into(),
+                entry: text(42, "ann", "hi"),
             }),
         ),
         example(
             "event_join_requested",
             ServerFrame::Event(Event::JoinRequested {
+                conv: "rust".into(),
                 request: JoinRequest {
                     name: "bob".into(),
                     at_ms: 1_700_000_000_000,
@@ -97,63 +141,153 @@ fn examples() -> Vec<Example> {
         example(
             "event_request_approved",
             ServerFrame::Event(Event::RequestApproved {
+                conv: "rust".into(),
                 by: "ann".into(),
                 snapshot: GroupSnapshot {
                     admin: "ann".into(),
-                    members: vec![
-                        MemberInfo {
-                            name: "ann".into(),
-                            role: Role::Admin,
-                            online: true,
-                        },
-                        MemberInfo {
-                            name: "bob".into(),
-                            role: Role::Member,
-                            online: true,
-                        },
-                    ],
+                    members: vec![ann_online(), online("bob")],
                     requests: Vec::new(),
                     head: 3,
                 },
             }),
         ),
         example(
+            "join_group",
+            request(11, Request::JoinGroup { group: "go".into() }),
+        ),
+        example(
+            "reply_conversation",
+            ok(
+                11,
+                ReplyData::Conversation {
+                    conversation: Conversation {
+                        id: "go".into(),
+                        kind: ConvKind::Group,
+                        status: JoinStatus::Created,
+                        snapshot: Some(GroupSnapshot {
+                            admin: "ann".into(),
+                            members: vec![ann_online()],
+                            requests: Vec::new(),
+                            head: 1,
+                        }),
+                        read: 0,
+                        unread: 0,
+                        mentions: 0,
+                    },
+                },
+            ),
+        ),
+        example(
+            "leave_group",
+            request(12, Request::LeaveGroup { group: "go".into() }),
+        ),
+        example(
+            "event_conversation_removed",
+            ServerFrame::Event(Event::ConversationRemoved { conv: "go".into() }),
+        ),
+        example(
+            "open_direct",
+            request(13, Request::OpenDirect { name: "cid".into() }),
+        ),
+        example(
+            "event_conversation_added",
+            ServerFrame::Event(Event::ConversationAdded {
+                conversation: Conversation {
+                    id: "ann+cid".into(),
+                    kind: ConvKind::Direct,
+                    status: JoinStatus::Direct,
+                    snapshot: Some(GroupSnapshot {
+                        admin: String::new(),
+                        members: vec![online("ann"), online("cid")],
+                        requests: Vec::new(),
+                        head: 1,
+                    }),
+                    read: 0,
+                    unread: 0,
+                    mentions: 0,
+                },
+            }),
+        ),
+        example(
+            "search",
+            request(
+                14,
+                Request::Search {
+                    text: "cafe lait".into(),
+                    limit: 20,
+                },
+            ),
+        ),
+        example(
+            "reply_search_hits",
+            ok(
+                14,
+                ReplyData::SearchHits {
+                    hits: vec![SearchHit {
+                        conv: "rust".into(),
+                        entry: text(40, "bob", "Café au lait?"),
+                    }],
+                },
+            ),
+        ),
+        example(
+            "mark_read",
+            request(
+                15,
+                Request::MarkRead {
+                    conv: "rust".into(),
+                    seq: 42,
+                },
+            ),
+        ),
+        example(
+            "event_read_up_to",
+            ServerFrame::Event(Event::ReadUpTo {
+                conv: "rust".into(),
+                seq: 42,
+            }),
+        ),
+        example(
+            "list_conversations",
+            request(16, Request::ListConversations),
+        ),
+        example(
             "offer_file",
-            ClientFrame::Request(RequestFrame {
-                id: 9,
-                request: Request::OfferFile {
+            request(
+                9,
+                Request::OfferFile {
+                    conv: "rust".into(),
                     name: "a.txt".into(),
                     size: 5,
                     blake3: blake3::hash(b"hello").as_bytes().to_vec(),
                 },
-            }),
+            ),
         ),
         example(
             "reply_upload",
-            ServerFrame::Reply(Reply {
-                id: 9,
-                outcome: Outcome::Ok {
-                    data: ReplyData::Upload {
-                        upload: 1,
-                        chunk_bytes: 262_144,
-                    },
+            ok(
+                9,
+                ReplyData::Upload {
+                    upload: 1,
+                    chunk_bytes: 262_144,
                 },
-            }),
+            ),
         ),
         example(
             "file_chunk",
-            ClientFrame::Request(RequestFrame {
-                id: 10,
-                request: Request::FileChunk {
+            request(
+                10,
+                Request::FileChunk {
                     upload: 1,
                     offset: 0,
                     data: b"hello".to_vec(),
                 },
-            }),
+            ),
         ),
         example(
             "event_file",
             ServerFrame::Event(Event::Message {
+                conv: "rust".into(),
                 entry: LogEntry {
                     seq: 43,
                     at_ms: 1_700_000_000_000,

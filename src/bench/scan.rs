@@ -246,6 +246,7 @@ mod tests {
 
     fn message(seq: u64, body: Body) -> ServerFrame {
         ServerFrame::Event(Event::Message {
+            conv: "rust".into(),
             entry: LogEntry {
                 seq,
                 at_ms: 1_700_000_000_000,
@@ -275,6 +276,7 @@ mod tests {
         let joined = encode(&message(3, Body::MemberJoined { name: "bob".into() }));
         assert_eq!(scan(&joined), Some(Scanned::Message { seq: 3, text: None }));
         let approved = encode(&ServerFrame::Event(Event::RequestApproved {
+            conv: "rust".into(),
             by: "ann".into(),
             snapshot: GroupSnapshot {
                 admin: "ann".into(),

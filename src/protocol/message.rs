@@ -73,9 +73,19 @@ pub struct Hello {
     pub group: Option<String>,
     /// Per conversation, the last sequence number this client has seen, so
     /// the server resumes right after it. A conversation left out resumes
-    /// from the cursor the server keeps for this user.
-    #[serde(default)]
+    /// from the cursor the server keeps for this user. Nil counts as empty.
+    #[serde(default, deserialize_with = "nil_as_empty")]
     pub last_seq: BTreeMap<ConvId, Seq>,
+}
+
+/// A map that may also arrive as nil, which reads as empty.
+fn nil_as_empty<'de, D, K, V>(deserializer: D) -> Result<BTreeMap<K, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    K: Deserialize<'de> + Ord,
+    V: Deserialize<'de>,
+{
+    Ok(Option::<BTreeMap<K, V>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// A request with the id its reply will echo.

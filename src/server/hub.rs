@@ -338,9 +338,29 @@ impl Group {
         sessions.push(session);
     }
 
-    /// Tells every session of `name` it left the conversation, with `event`.
+    /// Tells every session of `name` it left the conversation, with
+    /// `event`; the others see `name` go offline.
     fn remove(&mut self, users: &mut Users, name: &str, event: &Event) {
-        let mut sessions = self.go_offline(name, None);
+        let sessions = self.go_offline(name, None);
+        self.dismiss(users, name, sessions, event);
+    }
+
+    /// [`Group::remove`] without telling the others: to them `name` stays
+    /// as they last saw them.
+    fn remove_quietly(&mut self, users: &mut Users, name: &str, event: &Event) {
+        let sessions = self.online.remove(name).unwrap_or_default();
+        self.dismiss(users, name, sessions, event);
+    }
+
+    /// Sends `event` to `sessions` and every waiting session of `name`,
+    /// and takes the conversation off their connections.
+    fn dismiss(
+        &mut self,
+        users: &mut Users,
+        name: &str,
+        mut sessions: Vec<SessionHandle>,
+        event: &Event,
+    ) {
         sessions.extend(self.waiting.remove(name).unwrap_or_default());
         let bytes = encode(&ServerFrame::Event(event.clone()));
         for session in sessions {
@@ -995,10 +1015,7 @@ impl HubTask {
             reply,
         } = direct;
         if state.ignores(&name, &peer) {
-            let _ = reply.send(Err(ErrorBody::new(
-                ErrorCode::InvalidTarget,
-                format!("you ignore {peer}; /unignore {peer} first"),
-            )));
+            let _ = reply.send(Err(ignoring(&peer)));
             return None;
         }
         let conv = direct_id(&name, &peer);
@@ -1123,10 +1140,12 @@ impl HubTask {
             action,
             stored,
         } = act;
-        let decided = match state.groups.get_mut(&conv) {
-            Some(group) => rules::decide(&group.rules, &conv, &name, &action, &self.limits)
+        let ignored = direct_peer(&conv, &name).filter(|peer| state.ignores(&name, peer));
+        let decided = match (state.groups.get_mut(&conv), ignored) {
+            (_, Some(peer)) => Err(ignoring(peer)),
+            (Some(group), None) => rules::decide(&group.rules, &conv, &name, &action, &self.limits)
                 .inspect(|change| group.rules.apply(change, now_ms, &self.limits)),
-            None => Err(rules::not_member()),
+            (None, None) => Err(rules::not_member()),
         };
         match decided {
             Ok(change) => Some(Planned {
@@ -1332,6 +1351,13 @@ fn deliver(state: &mut State, Planned { change, then }: Planned, entry: Option<L
     }
 }
 
+fn ignoring(peer: &str) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::InvalidTarget,
+        format!("you ignore {peer}; /unignore {peer} first"),
+    )
+}
+
 /// After an ignore list changed: the user's connections leave the direct
 /// conversation with the ignored person, or come back to it.
 fn settle_ignore(state: &mut State, change: &Change) {
@@ -1340,11 +1366,10 @@ fn settle_ignore(state: &mut State, change: &Change) {
             let conv = direct_id(name, ignored);
             let State { groups, users, .. } = state;
             if let Some(group) = groups.get_mut(&conv) {
-                group.remove(
-                    users,
-                    name,
-                    &Event::ConversationRemoved { conv: conv.clone() },
-                );
+                // The ignored person is not told, not even by seeing the
+                // other go offline.
+                let event = Event::ConversationRemoved { conv: conv.clone() };
+                group.remove_quietly(users, name, &event);
             }
         }
         Change::Unignore { name, ignored } => {

@@ -1,6 +1,7 @@
-//! Durable state: identities, groups, membership, join requests, the
-//! per-group message log, delivery cursors and the records of stored files
-//! (whose contents live in [`Store::files_dir`]).
+//! Durable state: identities, conversations (groups and direct
+//! conversations), membership, join requests, the per-conversation message
+//! log with its search index, delivery cursors, read positions, ignores and
+//! the records of stored files (whose contents live in [`Store::files_dir`]).
 //!
 //! The server talks to storage only through [`Store`], a deliberately narrow,
 //! synchronous trait: the server calls it from `spawn_blocking`, and every
@@ -15,7 +16,7 @@ pub use sqlite::SqliteStore;
 
 use std::path::PathBuf;
 
-use crate::protocol::{Body, FileInfo, JoinRequest, LogEntry, Seq};
+use crate::protocol::{Body, ConvId, ConvKind, FileInfo, JoinRequest, LogEntry, Seq};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -82,9 +83,11 @@ pub enum NameClaim {
     Taken,
 }
 
-/// A group as stored.
+/// A conversation as stored: a group, or a direct conversation (whose
+/// admin is empty and whose two people are its members).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupRecord {
+    pub kind: ConvKind,
     pub admin: String,
     pub members: Vec<MemberRecord>,
     /// Oldest first.
@@ -101,6 +104,19 @@ pub struct MemberRecord {
     /// The member may read the log after this sequence number: where their
     /// current membership began.
     pub floor: Seq,
+    /// The newest entry the member has read, on any connection; unread
+    /// counts start after it.
+    pub read: Seq,
+}
+
+/// A conversation someone is in, or asked to join; see
+/// [`Store::conversations_of`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRecord {
+    pub id: ConvId,
+    pub kind: ConvKind,
+    /// A join request waits for the admin; not a member yet.
+    pub pending: bool,
 }
 
 /// One durable change. Changes that other members should see in the chat
@@ -116,6 +132,11 @@ pub enum Change {
         name: String,
     },
     RejectRequest {
+        group: String,
+        name: String,
+    },
+    /// The user takes their own join request back.
+    WithdrawRequest {
         group: String,
         name: String,
     },
@@ -156,21 +177,64 @@ pub enum Change {
         name: String,
         seq: Seq,
     },
+    /// Opens the direct conversation `group` (see
+    /// [`direct_id`](crate::protocol::direct_id)) between `opener` and
+    /// `peer`: no admin, both members reading from its start.
+    CreateDirect {
+        group: ConvId,
+        opener: String,
+        peer: String,
+    },
+    /// A member leaves a group; the others see it in the log.
+    Leave {
+        group: String,
+        name: String,
+    },
+    /// Deletes a conversation and everything of it: members, requests, log,
+    /// search index and file records (read them first with
+    /// [`Store::group_files`] to delete their contents after the commit).
+    CloseGroup {
+        group: String,
+    },
+    /// Moves a member's read position forward (never back).
+    SetRead {
+        group: String,
+        name: String,
+        seq: Seq,
+    },
+    /// `name` stops seeing `ignored`'s direct messages.
+    Ignore {
+        name: String,
+        ignored: String,
+    },
+    Unignore {
+        name: String,
+        ignored: String,
+    },
 }
 
 impl Change {
-    pub fn group(&self) -> &str {
-        match self {
+    /// The conversation the change is about; `None` for a change between
+    /// two people (ignores).
+    pub fn group(&self) -> Option<&str> {
+        let group = match self {
             Change::CreateGroup { group, .. }
             | Change::AddRequest { group, .. }
             | Change::RejectRequest { group, .. }
+            | Change::WithdrawRequest { group, .. }
             | Change::Approve { group, .. }
             | Change::Kick { group, .. }
             | Change::ChangeAdmin { group, .. }
             | Change::Post { group, .. }
             | Change::PostFile { group, .. }
-            | Change::SaveCursor { group, .. } => group,
-        }
+            | Change::SaveCursor { group, .. }
+            | Change::CreateDirect { group, .. }
+            | Change::Leave { group, .. }
+            | Change::CloseGroup { group }
+            | Change::SetRead { group, .. } => group,
+            Change::Ignore { .. } | Change::Unignore { .. } => return None,
+        };
+        Some(group)
     }
 
     /// The log entry this change appends: who caused it and what it says.
@@ -186,9 +250,16 @@ impl Change {
             }
             Change::Post { from, text, .. } => Some((from, Body::Text { text: text.clone() })),
             Change::PostFile { from, file, .. } => Some((from, Body::File { file: file.clone() })),
+            Change::CreateDirect { opener, .. } => Some((opener, Body::GroupCreated)),
+            Change::Leave { name, .. } => Some((name, Body::MemberLeft { name: name.clone() })),
             Change::AddRequest { .. }
             | Change::RejectRequest { .. }
-            | Change::SaveCursor { .. } => None,
+            | Change::WithdrawRequest { .. }
+            | Change::SaveCursor { .. }
+            | Change::CloseGroup { .. }
+            | Change::SetRead { .. }
+            | Change::Ignore { .. }
+            | Change::Unignore { .. } => None,
         }
     }
 }
@@ -225,7 +296,7 @@ pub struct IdleGroup {
     pub active_ms: i64,
 }
 
-/// What [`SqliteStore::close_group`] removed.
+/// What closing a group removed; see [`SqliteStore::close_group`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClosedGroup {
     pub members: usize,
@@ -275,6 +346,43 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets these files; returns the records that were there. The caller
     /// deletes their contents afterwards.
     fn delete_files(&self, ids: &[String]) -> Result<Vec<FileRecord>, StoreError>;
+
+    /// The files of one conversation, oldest first: what closing it leaves
+    /// on disk for the caller to delete.
+    fn group_files(&self, group: &str) -> Result<Vec<FileRecord>, StoreError>;
+
+    /// The conversations `name` is a member of or asked to join, by id.
+    fn conversations_of(&self, name: &str) -> Result<Vec<ConversationRecord>, StoreError>;
+
+    /// Whether `a` and `b` are both members of one group (direct
+    /// conversations do not count): who may open a direct conversation.
+    fn shares_group(&self, a: &str, b: &str) -> Result<bool, StoreError>;
+
+    /// Every `(name, ignored)` pair, for the server to keep in memory.
+    fn ignores(&self) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Up to `limit` messages containing every word of `query`, newest
+    /// first, from what `name` may read: conversations they are a member
+    /// of, after their floor, leaving out direct conversations with people
+    /// they ignore. The words are matched as plain words, never as search
+    /// syntax; a query without words finds nothing.
+    fn search(
+        &self,
+        name: &str,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<(ConvId, LogEntry)>, StoreError>;
+
+    /// Messages and files from others than `name` after `after`, counted up
+    /// to `limit`, and how many of those mention `name`
+    /// ([`mentions`](crate::protocol::mentions)).
+    fn unread(
+        &self,
+        group: &str,
+        name: &str,
+        after: Seq,
+        limit: u32,
+    ) -> Result<(u32, u32), StoreError>;
 }
 
 /// Milliseconds since the Unix epoch: the timestamp of log entries and requests.

@@ -11,23 +11,33 @@
 //! sender are waiting for, pays only for appending to the WAL. The writer
 //! still checkpoints by itself if the WAL grows past
 //! [`WRITER_CHECKPOINT_PAGES`], which bounds the WAL under sustained load.
+//!
+//! Text messages are indexed for search as they are appended (FTS5, see
+//! `migrations/0005_conversations.sql`): the index keeps each message's
+//! words and where it is in the log, not its text, and its rows are in time
+//! order, so newest first needs no sort.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     path::{Path, PathBuf},
     sync::{Mutex, mpsc},
     thread::JoinHandle,
     time::Duration,
 };
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{
+    Connection, OptionalExtension, ToSql, Transaction, params,
+    types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef},
+};
 
 use super::{
-    Change, ClosedGroup, FileRecord, GroupRecord, IdleGroup, MemberRecord, NameClaim, Store,
-    StoreError, UnusedName, now_ms,
+    Change, ClosedGroup, ConversationRecord, FileRecord, GroupRecord, IdleGroup, MemberRecord,
+    NameClaim, Store, StoreError, UnusedName, now_ms,
 };
 use crate::{
-    protocol::{Body, FileInfo, JoinRequest, LogEntry, Seq},
+    protocol::{
+        Body, ConvId, ConvKind, FileInfo, JoinRequest, LogEntry, Seq, direct_peer, mentions,
+    },
     sync::lock,
 };
 
@@ -36,12 +46,29 @@ const APPLICATION_ID: i64 = 0x5043_4354;
 
 /// Schema migrations, numbered files run in order; `PRAGMA user_version`
 /// counts how many have run.
-const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_groups.sql"),
-    include_str!("migrations/0002_files.sql"),
-    include_str!("migrations/0003_read_grants.sql"),
-    include_str!("migrations/0004_last_seen.sql"),
+const MIGRATIONS: &[Migration] = &[
+    Migration::sql(include_str!("migrations/0001_groups.sql")),
+    Migration::sql(include_str!("migrations/0002_files.sql")),
+    Migration::sql(include_str!("migrations/0003_read_grants.sql")),
+    Migration::sql(include_str!("migrations/0004_last_seen.sql")),
+    Migration {
+        sql: include_str!("migrations/0005_conversations.sql"),
+        then: Some(index_log),
+    },
 ];
+
+/// One schema step: its SQL, and the work in Rust that must follow it in
+/// the same transaction (for data SQL cannot read, such as log bodies).
+struct Migration {
+    sql: &'static str,
+    then: Option<fn(&Transaction<'_>) -> Result<(), StoreError>>,
+}
+
+impl Migration {
+    const fn sql(sql: &'static str) -> Self {
+        Self { sql, then: None }
+    }
+}
 
 /// How often the background thread checkpoints the WAL.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
@@ -238,25 +265,12 @@ impl SqliteStore {
         let mut writer = lock(&self.writer);
         let Writer { conn, heads } = &mut *writer;
         let tx = conn.transaction()?;
-        let files = tx
-            .prepare(&format!(
-                "DELETE FROM files WHERE grp = ?1 RETURNING {FILE_COLUMNS}"
-            ))?
-            .query_map([group], file_record)?
-            .collect::<Result<Vec<_>, _>>()?;
-        let entries = tx.execute("DELETE FROM log WHERE grp = ?1", [group])?;
-        tx.execute("DELETE FROM requests WHERE grp = ?1", [group])?;
-        let members = tx.execute("DELETE FROM members WHERE grp = ?1", [group])?;
-        if tx.execute("DELETE FROM groups WHERE name = ?1", [group])? == 0 {
+        let Some(closed) = delete_group(&tx, group)? else {
             return Ok(None);
-        }
+        };
         tx.commit()?;
         heads.remove(group);
-        Ok(Some(ClosedGroup {
-            members,
-            entries,
-            files,
-        }))
+        Ok(Some(closed))
     }
 
     /// Caps the database file at about `bytes` (0: no cap). Writes past the
@@ -331,8 +345,11 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         });
     }
     let tx = conn.transaction()?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        tx.execute_batch(sql)?;
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(migration.sql)?;
+        if let Some(then) = migration.then {
+            then(&tx)?;
+        }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
     }
     tx.pragma_update(None, "application_id", APPLICATION_ID)?;
@@ -400,11 +417,11 @@ impl Store for SqliteStore {
 
     fn load_group(&self, group: &str) -> Result<Option<GroupRecord>, StoreError> {
         let conn = lock(&self.reader);
-        let Some((admin, head)) = conn
+        let Some((kind, admin, head)) = conn
             .query_row(
-                "SELECT admin, head FROM groups WHERE name = ?1",
+                "SELECT kind, admin, head FROM groups WHERE name = ?1",
                 [group],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Seq>(1)?)),
+                |r| Ok((r.get(0)?, r.get::<_, String>(1)?, r.get::<_, Seq>(2)?)),
             )
             .optional()?
         else {
@@ -412,13 +429,14 @@ impl Store for SqliteStore {
         };
         let members = conn
             .prepare_cached(
-                "SELECT name, cursor, floor FROM members WHERE grp = ?1 ORDER BY joined_ms, name",
+                "SELECT name, cursor, floor, read FROM members WHERE grp = ?1 ORDER BY joined_ms, name",
             )?
             .query_map([group], |r| {
                 Ok(MemberRecord {
                     name: r.get(0)?,
                     cursor: r.get(1)?,
                     floor: r.get(2)?,
+                    read: r.get(3)?,
                 })
             })?
             .collect::<Result<_, _>>()?;
@@ -432,6 +450,7 @@ impl Store for SqliteStore {
             })?
             .collect::<Result<_, _>>()?;
         Ok(Some(GroupRecord {
+            kind,
             admin,
             members,
             requests,
@@ -455,17 +474,11 @@ impl Store for SqliteStore {
         let mut entries = Vec::new();
         for row in rows {
             let (seq, at_ms, from, body) = row?;
-            let body: Body =
-                rmp_serde::from_slice(&body).map_err(|source| StoreError::CorruptEntry {
-                    group: group.to_owned(),
-                    seq,
-                    source,
-                })?;
             entries.push(LogEntry {
                 seq,
                 at_ms,
                 from,
-                body,
+                body: decode_body(group, seq, &body)?,
             });
         }
         Ok(entries)
@@ -521,6 +534,323 @@ impl Store for SqliteStore {
         tx.commit()?;
         Ok(deleted)
     }
+
+    fn group_files(&self, group: &str) -> Result<Vec<FileRecord>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {FILE_COLUMNS} FROM files WHERE grp = ?1 ORDER BY at_ms, id"
+        ))?;
+        Ok(stmt
+            .query_map([group], file_record)?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn conversations_of(&self, name: &str) -> Result<Vec<ConversationRecord>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT g.name, g.kind, false FROM members m JOIN groups g ON g.name = m.grp
+                WHERE m.name = ?1
+             UNION ALL
+             SELECT g.name, g.kind, true FROM requests r JOIN groups g ON g.name = r.grp
+                WHERE r.name = ?1
+             ORDER BY 1",
+        )?;
+        Ok(stmt
+            .query_map([name], |r| {
+                Ok(ConversationRecord {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    pending: r.get(2)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn shares_group(&self, a: &str, b: &str) -> Result<bool, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM members x
+                JOIN members y ON y.grp = x.grp AND y.name = ?2
+                JOIN groups g ON g.name = x.grp AND g.kind = 'group'
+                WHERE x.name = ?1)",
+        )?;
+        Ok(stmt.query_row([a, b], |r| r.get(0))?)
+    }
+
+    fn ignores(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached("SELECT name, ignored FROM ignores ORDER BY 1, 2")?;
+        Ok(stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn search(
+        &self,
+        name: &str,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<(ConvId, LogEntry)>, StoreError> {
+        let Some(words) = search_words(query) else {
+            return Ok(Vec::new());
+        };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let conn = lock(&self.reader);
+        let floors = searchable(&conn, name)?;
+        if floors.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut hits = Hits {
+            floors,
+            limit,
+            found: Vec::new(),
+            below: i64::MAX,
+        };
+        let words_only = format!("text : ({words})");
+        if hits.scan(&conn, &words_only, Some(UNNARROWED_ROWS))? && !hits.done() {
+            let narrowed = format!(
+                "{words_only} AND {}",
+                conv_filter(hits.floors.keys().map(String::as_str))
+            );
+            hits.scan(&conn, &narrowed, None)?;
+        }
+        let mut stmt =
+            conn.prepare_cached("SELECT at_ms, sender, body FROM log WHERE grp = ?1 AND seq = ?2")?;
+        hits.found
+            .into_iter()
+            .map(|(conv, seq)| {
+                let (at_ms, from, body) = stmt.query_row(params![conv, seq], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get::<_, Vec<u8>>(2)?))
+                })?;
+                let body = decode_body(&conv, seq, &body)?;
+                Ok((
+                    conv,
+                    LogEntry {
+                        seq,
+                        at_ms,
+                        from,
+                        body,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    fn unread(
+        &self,
+        group: &str,
+        name: &str,
+        after: Seq,
+        limit: u32,
+    ) -> Result<(u32, u32), StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, body FROM log WHERE grp = ?1 AND seq > ?2 AND sender <> ?3 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query(params![group, after, name])?;
+        let (mut unread, mut mentioned) = (0, 0);
+        while unread < limit {
+            let Some(row) = rows.next()? else { break };
+            match decode_body(group, row.get(0)?, &row.get::<_, Vec<u8>>(1)?)? {
+                Body::Text { text } => {
+                    unread += 1;
+                    mentioned += u32::from(mentions(&text, name));
+                }
+                Body::File { .. } => unread += 1,
+                _ => {}
+            }
+        }
+        Ok((unread, mentioned))
+    }
+}
+
+/// The conversations `name` may search, with their floors: those they are a
+/// member of, but not direct conversations with people they ignore.
+fn searchable(conn: &Connection, name: &str) -> Result<HashMap<ConvId, Seq>, StoreError> {
+    let ignored: HashSet<String> = conn
+        .prepare_cached("SELECT ignored FROM ignores WHERE name = ?1")?
+        .query_map([name], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut floors = HashMap::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.grp, g.kind, m.floor FROM members m JOIN groups g ON g.name = m.grp
+         WHERE m.name = ?1",
+    )?;
+    for row in stmt.query_map([name], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, ConvKind>(1)?,
+            r.get::<_, Seq>(2)?,
+        ))
+    })? {
+        let (conv, kind, floor) = row?;
+        let ignoring = kind == ConvKind::Direct
+            && direct_peer(&conv, name).is_some_and(|peer| ignored.contains(peer));
+        if !ignoring {
+            floors.insert(conv, floor);
+        }
+    }
+    Ok(floors)
+}
+
+/// How many matches of the words alone a search reads before it narrows
+/// them to the searcher's conversations inside the index. Narrowing costs
+/// time in proportion to how much the searcher may read (about 30 ms for
+/// someone who may read 1,000,000 messages), so it pays only when most
+/// matches are elsewhere; most searches end within this many rows (about
+/// 2 ms), as rare words have few matches and common ones fill the limit.
+const UNNARROWED_ROWS: usize = 2_000;
+
+/// Matches in the search index older than `?2`, newest first, at most `?3`
+/// (-1: all). The index walks its rowids backwards, so the first rows come
+/// without reading the others.
+const SEARCH: &str = "SELECT rowid, grp, seq FROM search
+    WHERE search MATCH ?1 AND rowid < ?2 ORDER BY rowid DESC LIMIT ?3";
+
+/// The hits of one search so far, newest first.
+struct Hits {
+    /// The conversations the searcher may read, with their floors.
+    floors: HashMap<ConvId, Seq>,
+    limit: usize,
+    found: Vec<(ConvId, Seq)>,
+    /// The rowid of the last match read: the next scan goes on below it.
+    below: i64,
+}
+
+impl Hits {
+    /// Reads on through the matches of `expression`, at most `rows` of them
+    /// (`None`: all), keeping those the searcher may read until the limit.
+    /// True if it stopped at `rows`, so older matches may remain.
+    fn scan(
+        &mut self,
+        conn: &Connection,
+        expression: &str,
+        rows: Option<usize>,
+    ) -> Result<bool, StoreError> {
+        let mut stmt = conn.prepare_cached(SEARCH)?;
+        let budget = rows.map_or(-1, |rows| rows as i64);
+        let mut matches = stmt.query(params![expression, self.below, budget])?;
+        let mut read = 0;
+        while let Some(row) = matches.next()? {
+            read += 1;
+            let (rowid, conv, seq): (i64, ConvId, Seq) = (row.get(0)?, row.get(1)?, row.get(2)?);
+            self.below = rowid;
+            if self.floors.get(&conv).is_some_and(|floor| seq > *floor) {
+                self.found.push((conv, seq));
+                if self.done() {
+                    break;
+                }
+            }
+        }
+        Ok(rows == Some(read))
+    }
+
+    fn done(&self) -> bool {
+        self.found.len() >= self.limit
+    }
+}
+
+fn decode_body(group: &str, seq: Seq, body: &[u8]) -> Result<Body, StoreError> {
+    rmp_serde::from_slice(body).map_err(|source| StoreError::CorruptEntry {
+        group: group.to_owned(),
+        seq,
+        source,
+    })
+}
+
+/// Every word of a search query (split at white space) as an FTS5 string,
+/// so nothing a user types is read as search syntax; words without a
+/// letter or digit are left out, as the index has no words like that.
+/// `None` when no word is left.
+fn search_words(query: &str) -> Option<String> {
+    let words: Vec<String> = query
+        .split_whitespace()
+        .filter(|word| word.chars().any(char::is_alphanumeric))
+        .map(|word| format!("\"{}\"", word.replace('"', "\"\"")))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// The token in the `conv` column of the search index naming a
+/// conversation: its id in hex, one word whatever characters the id has.
+fn conv_token(conv: &str) -> String {
+    conv.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An FTS5 expression for rows of any of these conversations.
+fn conv_filter<'a>(convs: impl Iterator<Item = &'a str>) -> String {
+    let tokens: Vec<String> = convs.map(|c| format!("\"{}\"", conv_token(c))).collect();
+    format!("conv : ({})", tokens.join(" OR "))
+}
+
+/// Adds a text message to the search index. Called as entries are
+/// appended, so rowids follow time.
+fn index_text(tx: &Transaction<'_>, group: &str, seq: Seq, text: &str) -> Result<(), StoreError> {
+    tx.prepare_cached("INSERT INTO search (text, conv, grp, seq) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![text, conv_token(group), group, seq])?;
+    Ok(())
+}
+
+/// Indexes the text messages already in the log, oldest first (migration
+/// 0005).
+fn index_log(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare("SELECT grp, seq, body FROM log ORDER BY at_ms, grp, seq")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let (group, seq): (String, Seq) = (row.get(0)?, row.get(1)?);
+        if let Body::Text { text } = decode_body(&group, seq, &row.get::<_, Vec<u8>>(2)?)? {
+            index_text(tx, &group, seq, &text)?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a conversation with its members, requests, log, search rows and
+/// file records; `None` if there is no such conversation.
+fn delete_group(tx: &Transaction<'_>, group: &str) -> Result<Option<ClosedGroup>, StoreError> {
+    let files = tx
+        .prepare_cached(&format!(
+            "DELETE FROM files WHERE grp = ?1 RETURNING {FILE_COLUMNS}"
+        ))?
+        .query_map([group], file_record)?
+        .collect::<Result<Vec<_>, _>>()?;
+    tx.prepare_cached("DELETE FROM search WHERE search MATCH ?1")?
+        .execute([conv_filter(std::iter::once(group))])?;
+    let entries = tx.execute("DELETE FROM log WHERE grp = ?1", [group])?;
+    tx.execute("DELETE FROM requests WHERE grp = ?1", [group])?;
+    let members = tx.execute("DELETE FROM members WHERE grp = ?1", [group])?;
+    if tx.execute("DELETE FROM groups WHERE name = ?1", [group])? == 0 {
+        return Ok(None);
+    }
+    Ok(Some(ClosedGroup {
+        members,
+        entries,
+        files,
+    }))
+}
+
+/// Stored as `groups.kind`.
+impl ToSql for ConvKind {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(match self {
+            ConvKind::Group => "group",
+            ConvKind::Direct => "direct",
+        }))
+    }
+}
+
+impl FromSql for ConvKind {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value.as_str()? {
+            "group" => Ok(ConvKind::Group),
+            "direct" => Ok(ConvKind::Direct),
+            other => Err(FromSqlError::Other(
+                format!("unknown conversation kind {other:?}").into(),
+            )),
+        }
+    }
 }
 
 /// Which users rows are unused: in no group, with no pending request, and
@@ -546,6 +876,27 @@ fn file_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<FileRecord> {
     })
 }
 
+fn insert_group(
+    tx: &Transaction<'_>,
+    group: &str,
+    kind: ConvKind,
+    admin: &str,
+    members: &[&str],
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO groups (name, kind, admin, head, created_ms) VALUES (?1, ?2, ?3, 0, ?4)",
+        params![group, kind, admin, at_ms],
+    )?;
+    for name in members {
+        tx.execute(
+            "INSERT INTO members (grp, name, cursor, joined_ms) VALUES (?1, ?2, 0, ?3)",
+            params![group, name, at_ms],
+        )?;
+    }
+    Ok(())
+}
+
 /// Runs one change inside the batch's transaction. `new_heads` holds the
 /// heads this batch moved; they reach the cache only after the commit.
 fn apply_one(
@@ -557,14 +908,14 @@ fn apply_one(
 ) -> Result<Option<LogEntry>, StoreError> {
     match change {
         Change::CreateGroup { group, admin } => {
-            tx.execute(
-                "INSERT INTO groups (name, admin, head, created_ms) VALUES (?1, ?2, 0, ?3)",
-                params![group, admin, at_ms],
-            )?;
-            tx.execute(
-                "INSERT INTO members (grp, name, cursor, joined_ms) VALUES (?1, ?2, 0, ?3)",
-                params![group, admin, at_ms],
-            )?;
+            insert_group(tx, group, ConvKind::Group, admin, &[admin], at_ms)?;
+        }
+        Change::CreateDirect {
+            group,
+            opener,
+            peer,
+        } => {
+            insert_group(tx, group, ConvKind::Direct, "", &[opener, peer], at_ms)?;
         }
         Change::AddRequest { group, name } => {
             tx.execute(
@@ -572,7 +923,7 @@ fn apply_one(
                 params![group, name, at_ms],
             )?;
         }
-        Change::RejectRequest { group, name } => {
+        Change::RejectRequest { group, name } | Change::WithdrawRequest { group, name } => {
             tx.execute(
                 "DELETE FROM requests WHERE grp = ?1 AND name = ?2",
                 params![group, name],
@@ -585,12 +936,14 @@ fn apply_one(
                 "DELETE FROM requests WHERE grp = ?1 AND name = ?2",
                 params![group, name],
             )?;
+            // What lies before the floor cannot be read, so is never unread.
             tx.execute(
-                "INSERT INTO members (grp, name, cursor, floor, joined_ms) VALUES (?1, ?2, ?3, ?3, ?4)",
+                "INSERT INTO members (grp, name, cursor, floor, read, joined_ms)
+                 VALUES (?1, ?2, ?3, ?3, ?3, ?4)",
                 params![group, name, floor, at_ms],
             )?;
         }
-        Change::Kick { group, name, .. } => {
+        Change::Kick { group, name, .. } | Change::Leave { group, name } => {
             tx.execute(
                 "DELETE FROM members WHERE grp = ?1 AND name = ?2",
                 params![group, name],
@@ -610,11 +963,36 @@ fn apply_one(
             )?
             .execute(params![group, name, seq])?;
         }
+        Change::SetRead { group, name, seq } => {
+            tx.prepare_cached(
+                "UPDATE members SET read = max(read, ?3) WHERE grp = ?1 AND name = ?2",
+            )?
+            .execute(params![group, name, seq])?;
+        }
+        Change::CloseGroup { group } => {
+            delete_group(tx, group)?;
+            // A group opened again under this name starts afresh.
+            new_heads.insert(group.clone(), 0);
+        }
+        Change::Ignore { name, ignored } => {
+            tx.execute(
+                "INSERT OR IGNORE INTO ignores (name, ignored, at_ms) VALUES (?1, ?2, ?3)",
+                params![name, ignored, at_ms],
+            )?;
+        }
+        Change::Unignore { name, ignored } => {
+            tx.execute(
+                "DELETE FROM ignores WHERE name = ?1 AND ignored = ?2",
+                params![name, ignored],
+            )?;
+        }
     }
     let Some((from, body)) = change.log_body() else {
         return Ok(None);
     };
-    let group = change.group();
+    let group = change
+        .group()
+        .expect("every change with a log entry names its conversation");
     let head = match new_heads.get(group).or_else(|| heads.get(group)) {
         Some(head) => *head,
         None => tx.query_row("SELECT head FROM groups WHERE name = ?1", [group], |r| {
@@ -639,6 +1017,9 @@ fn apply_one(
             params![file.id, group, file.name, file.size, file.blake3, from, at_ms, seq],
         )?;
     }
+    if let Body::Text { text } = &body {
+        index_text(tx, group, seq, text)?;
+    }
     Ok(Some(LogEntry {
         seq,
         at_ms,
@@ -650,6 +1031,7 @@ fn apply_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::direct_id;
 
     fn post(group: &str, from: &str, text: &str) -> Change {
         Change::Post {
@@ -892,8 +1274,10 @@ mod tests {
                 ],
             )
             .unwrap();
+        assert_eq!(indexed(&store, "rust"), 1);
         let closed = store.close_group("rust").unwrap().unwrap();
         assert_eq!((closed.members, closed.entries), (1, 3));
+        assert_eq!(indexed(&store, "rust"), 0);
         assert_eq!(
             closed.files.iter().map(|f| &f.info).collect::<Vec<_>>(),
             [&file]
@@ -943,8 +1327,8 @@ mod tests {
     fn names_from_before_last_seen_count_from_their_creation() {
         let dir = tempfile::tempdir().unwrap();
         let conn = Connection::open(dir.path().join(SqliteStore::FILE_NAME)).unwrap();
-        conn.execute_batch(MIGRATIONS[0]).unwrap();
-        conn.execute_batch(MIGRATIONS[1]).unwrap();
+        conn.execute_batch(MIGRATIONS[0].sql).unwrap();
+        conn.execute_batch(MIGRATIONS[1].sql).unwrap();
         conn.pragma_update(None, "user_version", 2).unwrap();
         conn.pragma_update(None, "application_id", APPLICATION_ID)
             .unwrap();
@@ -956,6 +1340,642 @@ mod tests {
         drop(conn);
         let store = SqliteStore::open(dir.path()).unwrap();
         assert_eq!(store.unused_names(43).unwrap()[0].last_seen_ms, 42);
+    }
+
+    fn create(group: &str, admin: &str) -> Change {
+        Change::CreateGroup {
+            group: group.into(),
+            admin: admin.into(),
+        }
+    }
+
+    fn approve(group: &str, name: &str, floor: Seq) -> [Change; 2] {
+        [
+            Change::AddRequest {
+                group: group.into(),
+                name: name.into(),
+            },
+            Change::Approve {
+                group: group.into(),
+                name: name.into(),
+                by: "ann".into(),
+                floor,
+            },
+        ]
+    }
+
+    fn direct(opener: &str, peer: &str) -> Change {
+        Change::CreateDirect {
+            group: direct_id(opener, peer),
+            opener: opener.into(),
+            peer: peer.into(),
+        }
+    }
+
+    fn file(id: &str) -> FileInfo {
+        FileInfo {
+            id: id.into(),
+            name: "notes.txt".into(),
+            size: 3,
+            blake3: vec![0; 32],
+        }
+    }
+
+    /// What a search finds, as (conversation, text).
+    fn found(store: &SqliteStore, name: &str, query: &str) -> Vec<(String, String)> {
+        store
+            .search(name, query, 100)
+            .unwrap()
+            .into_iter()
+            .map(|(conv, entry)| match entry.body {
+                Body::Text { text } => (conv, text),
+                other => panic!("search found {other:?}"),
+            })
+            .collect()
+    }
+
+    fn hit(conv: &str, text: &str) -> (String, String) {
+        (conv.into(), text.into())
+    }
+
+    /// How many rows the search index holds for `group`.
+    fn indexed(store: &SqliteStore, group: &str) -> usize {
+        lock(&store.reader)
+            .query_row(
+                "SELECT count(*) FROM search WHERE search MATCH ?1",
+                [conv_filter(std::iter::once(group))],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
+    /// `rust` (ann admin; bob approved at 2, reading after 2) and `go`
+    /// (cat admin), and the direct conversation of ann and cat.
+    fn conversations(dir: &Path) -> SqliteStore {
+        let store = SqliteStore::open(dir).unwrap();
+        store
+            .apply(1, &[create("rust", "ann"), post("rust", "ann", "old news")])
+            .unwrap();
+        store.apply(2, &approve("rust", "bob", 2)).unwrap();
+        store
+            .apply(3, &[create("go", "cat"), direct("cat", "ann")])
+            .unwrap();
+        store
+    }
+
+    #[test]
+    fn a_direct_conversation_has_two_members_and_no_admin() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = conversations(dir.path());
+        let out = store.apply(4, &[post("ann+cat", "ann", "hi cat")]).unwrap();
+        assert_eq!(out[0].as_ref().unwrap().seq, 2);
+        let dm = store.load_group("ann+cat").unwrap().unwrap();
+        assert_eq!(
+            (dm.kind, dm.admin.as_str(), dm.head),
+            (ConvKind::Direct, "", 2)
+        );
+        assert_eq!(
+            dm.members
+                .iter()
+                .map(|m| (m.name.as_str(), m.floor, m.read))
+                .collect::<Vec<_>>(),
+            [("ann", 0, 0), ("cat", 0, 0)]
+        );
+        let first = &store.read_log("ann+cat", 0, 1).unwrap()[0];
+        assert_eq!(
+            (first.from.as_str(), &first.body),
+            ("cat", &Body::GroupCreated)
+        );
+        assert_eq!(
+            store.load_group("go").unwrap().unwrap().kind,
+            ConvKind::Group
+        );
+    }
+
+    #[test]
+    fn lists_the_conversations_someone_is_in_or_asked_to_join() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = conversations(dir.path());
+        store
+            .apply(
+                4,
+                &[Change::AddRequest {
+                    group: "go".into(),
+                    name: "ann".into(),
+                }],
+            )
+            .unwrap();
+        let record = |id: &str, kind, pending| ConversationRecord {
+            id: id.into(),
+            kind,
+            pending,
+        };
+        assert_eq!(
+            store.conversations_of("ann").unwrap(),
+            [
+                record("ann+cat", ConvKind::Direct, false),
+                record("go", ConvKind::Group, true),
+                record("rust", ConvKind::Group, false),
+            ]
+        );
+        assert!(store.conversations_of("dan").unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_a_group_counts_as_shared() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = conversations(dir.path());
+        assert!(store.shares_group("ann", "bob").unwrap());
+        assert!(store.shares_group("bob", "ann").unwrap());
+        // ann and cat share only their direct conversation.
+        assert!(!store.shares_group("ann", "cat").unwrap());
+        store.apply(4, &approve("go", "ann", 0)).unwrap();
+        assert!(store.shares_group("ann", "cat").unwrap());
+        assert!(!store.shares_group("bob", "cat").unwrap());
+    }
+
+    #[test]
+    fn leaving_drops_the_membership_and_tells_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = conversations(dir.path());
+        let out = store
+            .apply(
+                4,
+                &[Change::Leave {
+                    group: "rust".into(),
+                    name: "bob".into(),
+                }],
+            )
+            .unwrap();
+        let entry = out[0].as_ref().unwrap();
+        assert_eq!(
+            (entry.seq, entry.from.as_str(), &entry.body),
+            (4, "bob", &Body::MemberLeft { name: "bob".into() })
+        );
+        let rust = store.load_group("rust").unwrap().unwrap();
+        assert_eq!(
+            rust.members.iter().map(|m| &m.name[..]).collect::<Vec<_>>(),
+            ["ann"]
+        );
+        assert!(!store.shares_group("ann", "bob").unwrap());
+    }
+
+    #[test]
+    fn closing_a_group_in_a_batch_removes_everything_of_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = conversations(dir.path());
+        let announce = Change::PostFile {
+            group: "rust".into(),
+            from: "ann".into(),
+            file: file("f1"),
+        };
+        store
+            .apply(4, &[post("rust", "ann", "rust news"), announce])
+            .unwrap();
+        store.apply(4, &[post("go", "cat", "go news")]).unwrap();
+        assert_eq!(indexed(&store, "rust"), 2);
+        assert_eq!(
+            store
+                .group_files("rust")
+                .unwrap()
+                .iter()
+                .map(|f| &f.info)
+                .collect::<Vec<_>>(),
+            [&file("f1")]
+        );
+        let close = Change::CloseGroup {
+            group: "rust".into(),
+        };
+        // Closed, then opened again in the same batch: it starts afresh.
+        let out = store
+            .apply(5, &[close.clone(), create("rust", "bob")])
+            .unwrap();
+        assert_eq!(out[0], None);
+        assert_eq!(out[1].as_ref().unwrap().seq, 1);
+        let rust = store.load_group("rust").unwrap().unwrap();
+        assert_eq!(
+            (rust.admin.as_str(), rust.head, rust.members.len()),
+            ("bob", 1, 1)
+        );
+        assert!(store.files().unwrap().is_empty());
+        assert!(store.group_files("rust").unwrap().is_empty());
+        assert_eq!(indexed(&store, "rust"), 0);
+        assert!(found(&store, "bob", "news").is_empty());
+        assert_eq!(found(&store, "cat", "news"), [hit("go", "go news")]);
+
+        store.apply(6, &[close]).unwrap();
+        assert_eq!(store.load_group("rust").unwrap(), None);
+        assert!(store.read_log("rust", 0, 10).unwrap().is_empty());
+        assert!(store.conversations_of("bob").unwrap().is_empty());
+        // Closing what is not there changes nothing.
+        store
+            .apply(
+                7,
+                &[Change::CloseGroup {
+                    group: "rust".into(),
+                }],
+            )
+            .unwrap();
+        let out = store.apply(8, &[create("rust", "cat")]).unwrap();
+        assert_eq!(out[0].as_ref().unwrap().seq, 1);
+    }
+
+    #[test]
+    fn a_read_position_only_moves_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = conversations(dir.path());
+        let set_read = |seq| Change::SetRead {
+            group: "rust".into(),
+            name: "bob".into(),
+            seq,
+        };
+        let read_of_bob = || store.load_group("rust").unwrap().unwrap().members[1].read;
+        assert_eq!(read_of_bob(), 2, "a newcomer starts at their floor");
+        store.apply(4, &[set_read(3)]).unwrap();
+        assert_eq!(read_of_bob(), 3);
+        store.apply(5, &[set_read(1)]).unwrap();
+        assert_eq!(read_of_bob(), 3);
+        let rust = store.load_group("rust").unwrap().unwrap();
+        assert_eq!(rust.members[1].cursor, 2, "reading is not delivery");
+    }
+
+    #[test]
+    fn ignoring_twice_or_unignoring_twice_is_harmless() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = conversations(dir.path());
+        let ignore = |name: &str, ignored: &str| Change::Ignore {
+            name: name.into(),
+            ignored: ignored.into(),
+        };
+        let unignore = Change::Unignore {
+            name: "ann".into(),
+            ignored: "cat".into(),
+        };
+        let out = store
+            .apply(
+                4,
+                &[
+                    ignore("ann", "cat"),
+                    ignore("ann", "cat"),
+                    ignore("bob", "ann"),
+                ],
+            )
+            .unwrap();
+        assert_eq!(out, [None, None, None]);
+        store.apply(5, &[ignore("ann", "cat")]).unwrap();
+        let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        assert_eq!(
+            store.ignores().unwrap(),
+            [pair("ann", "cat"), pair("bob", "ann")]
+        );
+        store.apply(6, &[unignore.clone(), unignore]).unwrap();
+        assert_eq!(store.ignores().unwrap(), [pair("bob", "ann")]);
+    }
+
+    #[test]
+    fn counts_unread_messages_and_mentions_from_others_up_to_a_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = conversations(dir.path());
+        // After seq 3: two mentions of ann, a file, her own words (which
+        // never count), and bob's arrival (not a message).
+        store
+            .apply(
+                4,
+                &[
+                    post("rust", "bob", "@ann look"),
+                    post("rust", "ann", "@ann talking to myself"),
+                    post("rust", "bob", "plain"),
+                    Change::PostFile {
+                        group: "rust".into(),
+                        from: "bob".into(),
+                        file: file("f1"),
+                    },
+                    post("rust", "bob", "ann: and this"),
+                    post("rust", "bob", "@annie is someone else"),
+                ],
+            )
+            .unwrap();
+        store.apply(5, &approve("rust", "cat", 9)).unwrap();
+        assert_eq!(store.unread("rust", "ann", 3, 999).unwrap(), (5, 2));
+        assert_eq!(store.unread("rust", "ann", 3, 2).unwrap(), (2, 1));
+        assert_eq!(store.unread("rust", "ann", 6, 999).unwrap(), (3, 1));
+        assert_eq!(store.unread("rust", "ann", 9, 999).unwrap(), (0, 0));
+        assert_eq!(store.unread("rust", "ann", 3, 0).unwrap(), (0, 0));
+        // bob's own messages are not unread for him; ann's are.
+        assert_eq!(store.unread("rust", "bob", 3, 999).unwrap(), (1, 0));
+        assert_eq!(store.unread("nope", "ann", 0, 999).unwrap(), (0, 0));
+    }
+
+    #[test]
+    fn search_finds_every_word_newest_first_ignoring_case_and_accents() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = conversations(dir.path());
+        store
+            .apply(4, &[post("rust", "ann", "Café au lait, anyone?")])
+            .unwrap();
+        store
+            .apply(
+                5,
+                &[
+                    post("rust", "bob", "the cafe is closed"),
+                    post("ann+cat", "cat", "meet at the CAFÉ"),
+                    post("rust", "bob", "lait only"),
+                ],
+            )
+            .unwrap();
+        assert_eq!(
+            found(&store, "ann", "café"),
+            [
+                hit("ann+cat", "meet at the CAFÉ"),
+                hit("rust", "the cafe is closed"),
+                hit("rust", "Café au lait, anyone?"),
+            ]
+        );
+        assert_eq!(
+            found(&store, "ann", "  LAIT   cafe "),
+            [hit("rust", "Café au lait, anyone?")]
+        );
+        let newest = store.search("ann", "cafe", 1).unwrap();
+        assert_eq!(newest[0].0, "ann+cat");
+        assert_eq!(newest[0].1.seq, 2);
+        assert_eq!(newest[0].1.from, "cat");
+        assert!(store.search("ann", "cafe", 0).unwrap().is_empty());
+        assert!(found(&store, "ann", "").is_empty());
+        assert!(found(&store, "ann", " \t\n").is_empty());
+        assert!(found(&store, "ann", "caf").is_empty(), "whole words only");
+    }
+
+    #[test]
+    fn search_keeps_to_what_the_searcher_may_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = conversations(dir.path());
+        store
+            .apply(
+                4,
+                &[
+                    post("rust", "ann", "secret plan"),
+                    post("go", "cat", "secret recipe"),
+                    post("ann+cat", "cat", "secret gift"),
+                    Change::AddRequest {
+                        group: "go".into(),
+                        name: "bob".into(),
+                    },
+                ],
+            )
+            .unwrap();
+        // bob reads rust after his floor (2): not "old news"; a pending
+        // request opens nothing.
+        assert_eq!(found(&store, "bob", "secret"), [hit("rust", "secret plan")]);
+        assert!(found(&store, "bob", "old news").is_empty());
+        assert_eq!(found(&store, "ann", "old news"), [hit("rust", "old news")]);
+        assert!(found(&store, "dan", "secret").is_empty());
+        assert_eq!(
+            found(&store, "cat", "secret"),
+            [hit("ann+cat", "secret gift"), hit("go", "secret recipe")]
+        );
+        // ann ignores cat: their direct conversation leaves her results,
+        // not cat's; cat's groups are not affected.
+        let ignore = Change::Ignore {
+            name: "ann".into(),
+            ignored: "cat".into(),
+        };
+        store.apply(5, &[ignore]).unwrap();
+        store.apply(6, &approve("go", "ann", 0)).unwrap();
+        assert_eq!(
+            found(&store, "ann", "secret"),
+            [hit("go", "secret recipe"), hit("rust", "secret plan")]
+        );
+        assert_eq!(found(&store, "cat", "secret").len(), 2);
+        store
+            .apply(
+                7,
+                &[Change::Unignore {
+                    name: "ann".into(),
+                    ignored: "cat".into(),
+                }],
+            )
+            .unwrap();
+        assert_eq!(found(&store, "ann", "secret").len(), 3);
+        // A member who left reads nothing more of the group.
+        store
+            .apply(
+                8,
+                &[Change::Leave {
+                    group: "rust".into(),
+                    name: "bob".into(),
+                }],
+            )
+            .unwrap();
+        assert!(found(&store, "bob", "secret").is_empty());
+    }
+
+    #[test]
+    fn search_reads_what_users_type_as_words_not_syntax() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = conversations(dir.path());
+        let texts = [
+            "say \"hello\" to NEAR(the) world",
+            "hello-world OR not",
+            "party time 🎉",
+            "conv : 72757374",
+            "wildcards* are stars",
+        ];
+        let posts: Vec<Change> = texts.iter().map(|t| post("rust", "ann", t)).collect();
+        store.apply(4, &posts).unwrap();
+        let one = |text: &str| vec![hit("rust", text)];
+        for (query, expected) in [
+            (
+                "\"hello\"",
+                vec![hit("rust", texts[1]), hit("rust", texts[0])],
+            ),
+            (
+                "\"hello",
+                vec![hit("rust", texts[1]), hit("rust", texts[0])],
+            ),
+            ("NEAR(the", one(texts[0])),
+            // A phrase of two words, not hello near world.
+            ("NEAR(hello world)", vec![]),
+            ("NEAR(the) world", one(texts[0])),
+            ("hello OR world", one(texts[1])),
+            (
+                "world -hello",
+                vec![hit("rust", texts[1]), hit("rust", texts[0])],
+            ),
+            ("NOT world", one(texts[1])),
+            ("wild*", vec![]),
+            ("wildcards*", one(texts[4])),
+            ("🎉 party", one(texts[2])),
+            ("conv : 72757374", one(texts[3])),
+            ("text:hello", vec![]),
+            ("{text}: hello", vec![]),
+            ("\"\" '' ( ) * - ^ : + AND OR NOT", vec![]),
+        ] {
+            assert_eq!(found(&store, "ann", query), expected, "query {query:?}");
+        }
+        for query in ["\"", "*", "-", "🎉", "(", "\"\"\"", ":", "^"] {
+            assert!(found(&store, "ann", query).is_empty(), "query {query:?}");
+        }
+    }
+
+    #[test]
+    fn search_finds_a_readers_messages_among_many_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = conversations(dir.path());
+        let busy = |n| -> Vec<Change> {
+            (0..n)
+                .map(|i| post("go", "cat", &format!("needle {i}")))
+                .collect()
+        };
+        store
+            .apply(4, &[post("rust", "ann", "needle one")])
+            .unwrap();
+        store.apply(5, &busy(UNNARROWED_ROWS * 2)).unwrap();
+        store
+            .apply(6, &[post("rust", "ann", "needle two")])
+            .unwrap();
+        store.apply(7, &busy(10)).unwrap();
+        let expected = [hit("rust", "needle two"), hit("rust", "needle one")];
+        assert_eq!(found(&store, "bob", "needle"), expected);
+        assert_eq!(found(&store, "ann", "needle"), expected);
+        let newest = store.search("ann", "needle", 1).unwrap();
+        assert_eq!(newest[0].1.seq, 5);
+        assert_eq!(found(&store, "cat", "needle").len(), 100);
+    }
+
+    #[test]
+    fn search_reads_newest_first_without_sorting() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let conn = lock(&store.reader);
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {SEARCH}"))
+            .unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(params!["x", i64::MAX, 10], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter().all(|step| !step.contains("TEMP B-TREE")),
+            "{plan:?}"
+        );
+    }
+
+    /// A database as the schema before conversations (version 4) left it.
+    fn version_4_database(dir: &Path) {
+        let conn = Connection::open(dir.join(SqliteStore::FILE_NAME)).unwrap();
+        for migration in &MIGRATIONS[..4] {
+            conn.execute_batch(migration.sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 4).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO groups (name, admin, head, created_ms) VALUES ('rust', 'ann', 4, 1), ('go', 'bob', 1, 1);
+             INSERT INTO members (grp, name, cursor, floor, joined_ms)
+                VALUES ('rust', 'ann', 4, 0, 1), ('rust', 'bob', 3, 1, 2), ('go', 'bob', 0, 0, 1);",
+        )
+        .unwrap();
+        let entries = [
+            ("rust", 1, 10, "ann", Body::GroupCreated),
+            (
+                "rust",
+                2,
+                20,
+                "ann",
+                Body::Text {
+                    text: "first rust words".into(),
+                },
+            ),
+            (
+                "go",
+                1,
+                25,
+                "bob",
+                Body::Text {
+                    text: "first go words".into(),
+                },
+            ),
+            (
+                "rust",
+                3,
+                30,
+                "bob",
+                Body::MemberJoined { name: "bob".into() },
+            ),
+            (
+                "rust",
+                4,
+                40,
+                "bob",
+                Body::Text {
+                    text: "later rust words".into(),
+                },
+            ),
+        ];
+        for (group, seq, at_ms, from, body) in entries {
+            conn.execute(
+                "INSERT INTO log (grp, seq, at_ms, sender, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    group,
+                    seq,
+                    at_ms,
+                    from,
+                    rmp_serde::to_vec_named(&body).unwrap()
+                ],
+            )
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_version_4_database_gains_conversations_and_search() {
+        let dir = tempfile::tempdir().unwrap();
+        version_4_database(dir.path());
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let rust = store.load_group("rust").unwrap().unwrap();
+        assert_eq!(rust.kind, ConvKind::Group);
+        assert_eq!(
+            rust.members
+                .iter()
+                .map(|m| (m.name.as_str(), m.read))
+                .collect::<Vec<_>>(),
+            [("ann", 4), ("bob", 3)],
+            "read up to what was delivered"
+        );
+        assert_eq!(
+            found(&store, "bob", "words"),
+            [
+                hit("rust", "later rust words"),
+                hit("go", "first go words"),
+                hit("rust", "first rust words"),
+            ]
+        );
+        // New messages come after the old ones, whatever their group.
+        store.apply(50, &[post("go", "bob", "new words")]).unwrap();
+        store
+            .apply(51, &[post("rust", "ann", "newer words")])
+            .unwrap();
+        assert_eq!(
+            found(&store, "bob", "words")[..3],
+            [
+                hit("rust", "newer words"),
+                hit("go", "new words"),
+                hit("rust", "later rust words"),
+            ]
+        );
+        store
+            .apply(
+                52,
+                &[Change::CloseGroup {
+                    group: "rust".into(),
+                }],
+            )
+            .unwrap();
+        assert_eq!(
+            found(&store, "bob", "words"),
+            [hit("go", "new words"), hit("go", "first go words")]
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod peer;
 
+#[allow(unused_imports)]
 pub use peer::Peer;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -278,14 +279,23 @@ impl Session {
             .expect("the message is posted")
     }
 
-    /// How the welcome says this user stands in the session's group.
-    pub fn status(&self) -> pyconchat::protocol::JoinStatus {
+    /// The welcome's word on the session's group.
+    pub fn conversation(&self) -> &pyconchat::protocol::Conversation {
         self.welcome
             .conversations
             .iter()
             .find(|c| c.id == self.group)
-            .map(|c| c.status)
             .expect("the session's group is in the welcome")
+    }
+
+    /// How the welcome says this user stands in the session's group.
+    pub fn status(&self) -> pyconchat::protocol::JoinStatus {
+        self.conversation().status
+    }
+
+    /// The session's group as the welcome showed it; `None` while pending.
+    pub fn snapshot(&self) -> Option<&pyconchat::protocol::GroupSnapshot> {
+        self.conversation().snapshot.as_ref()
     }
 
     pub async fn next(&mut self) -> ClientEvent {
