@@ -60,8 +60,8 @@ const IDLE_BATCH: usize = 64;
 enum End {
     /// Send this error, then close.
     Error(ErrorBody),
-    /// Send this event, then close.
-    Event(Event),
+    /// The server is going down: say so, then close.
+    Shutdown,
     /// The client left or the socket failed: nothing more to say.
     Gone,
 }
@@ -172,7 +172,7 @@ where
             }
             Err(end) => end,
         },
-        () = ctx.shutdown.cancelled() => End::Event(Event::ServerShutdown),
+        () = ctx.shutdown.cancelled() => End::Shutdown,
     };
     session.finish(end).await;
 }
@@ -478,7 +478,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         loop {
             tokio::select! {
                 biased;
-                () = ctx.shutdown.cancelled() => return Err(End::Event(Event::ServerShutdown)),
+                () = ctx.shutdown.cancelled() => return Err(End::Shutdown),
                 signal = control.recv() => match signal {
                     Some(Control::Close(error)) => return Err(End::Error(error)),
                     None => return Err(End::Error(shutting_down())),
@@ -827,7 +827,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     async fn flush(&mut self) -> Result<(), End> {
         let flushed = tokio::select! {
             flushed = tokio::time::timeout(self.ctx.limits.write_timeout, self.writer.flush()) => flushed,
-            () = self.ctx.shutdown.cancelled() => return Err(End::Event(Event::ServerShutdown)),
+            () = self.ctx.shutdown.cancelled() => return Err(End::Shutdown),
         };
         match flushed {
             Ok(result) => result.map_err(End::from),
@@ -856,7 +856,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 tracing::info!(peer = %self.peer, code = ?error.code, "closing: {}", error.message);
                 Some(encode(&ServerFrame::Error(error)))
             }
-            End::Event(event) => Some(encode(&ServerFrame::Event(event))),
+            End::Shutdown => Some(encode(&ServerFrame::Event(Event::ServerShutdown))),
             End::Gone => None,
         };
         // The last word gets a short deadline of its own, so a client that
