@@ -1,7 +1,10 @@
 //! The seed's story, end to end: the real binary in tmux against a real
 //! server. alice creates a group; bob asks to join; alice types with the
 //! focus on every pane (and only types), then approves through the menu
-//! and its question; they chat; alice sends a file, which bob's client
+//! and its question; they chat; alice opens a second group without
+//! reconnecting and lets bob in there too; bob writes to alice directly,
+//! and alice finds his message again with the history search; alice sends
+//! a file, which bob's client
 //! saves by itself; bob quits, alice writes and sends another with the file
 //! picker, bob returns and sees both after the divider (what he read before
 //! above it), the file saved; alice sends 300 lines in a loop and types
@@ -82,7 +85,7 @@ impl Tmux {
             .expect("run tmux")
     }
 
-    /// Starts `pyconchat join ...` in `cwd` in a new 100×30 session named
+    /// Starts `pyconchat join ...` in `cwd` in a new 120×30 session named
     /// `name`, saving received files in `downloads`.
     fn join(&self, session: &str, cwd: &Path, downloads: &Path, join_args: &[String]) {
         let mut command = format!(
@@ -99,7 +102,7 @@ impl Tmux {
             "-s",
             session,
             "-x",
-            "100",
+            "120",
             "-y",
             "30",
             &command,
@@ -268,13 +271,13 @@ fn the_story_in_a_real_terminal() {
     tmux.type_only("alice", "go get it, gg", &unchanged);
     tmux.keys("alice", &["Tab", "Tab"]); // the members
     tmux.type_only("alice", "my way", &unchanged);
-    tmux.keys("alice", &["C-r"]); // the requests
+    tmux.keys("alice", &["F4"]); // the requests
     tmux.type_only("alice", "really nice", &unchanged);
     tmux.wait_for("bob", &["Waiting for approval"]);
 
-    // alice approves: Ctrl-R to the requests, Enter for the menu, Enter on
+    // alice approves: F4 to the requests, Enter for the menu, Enter on
     // "Approve", and yes to the question that names bob.
-    tmux.keys("alice", &["C-r", "Enter"]);
+    tmux.keys("alice", &["F4", "Enter"]);
     tmux.wait_for("alice", &["bob asks to join #rust", "Approve: let bob in"]);
     tmux.keys("alice", &["Enter"]);
     tmux.wait_for("alice", &["Let bob into #rust?"]);
@@ -306,6 +309,63 @@ fn the_story_in_a_real_terminal() {
     let screen = tmux.wait_for("bob", &needles);
     let at: Vec<usize> = needles.iter().map(|n| screen.find(n).unwrap()).collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "in order:\n{screen}");
+
+    // alice opens a second group without reconnecting; bob asks to join
+    // it from his client, and alice lets him in.
+    tmux.say("alice", "/join go");
+    tmux.wait_for(
+        "alice",
+        &[
+            "You created #go and are its admin",
+            "#go │ alice (admin)",
+            "#rust",
+        ],
+    );
+    tmux.say("bob", "/join go");
+    tmux.wait_for("bob", &["You asked to join #go.", "◌#go"]);
+    tmux.wait_for("alice", &["bob asks to join", "Requests (1)"]);
+    tmux.keys("alice", &["F4", "Enter", "Enter", "y"]);
+    tmux.wait_for("bob", &["alice let you into #go"]);
+    tmux.say("bob", "hello go");
+    tmux.wait_for("alice", &["bob hello go"]);
+
+    // bob writes to alice directly; she sees it waiting in her list, goes
+    // there with the switcher, and answers.
+    tmux.say("bob", "/msg alice psst, a secret");
+    tmux.wait_for("bob", &["to @alice: psst, a secret", "@alice"]);
+    tmux.wait_for("alice", &["@bob"]);
+    tmux.keys("alice", &["C-g"]);
+    tmux.type_text("alice", "bob");
+    tmux.wait_for("alice", &["Go to a conversation", "Name: bob"]);
+    tmux.keys("alice", &["Enter"]);
+    tmux.wait_for("alice", &["@bob │ alice", "bob psst, a secret"]);
+    tmux.say("alice", "my lips are sealed");
+    tmux.keys("bob", &["C-g"]);
+    tmux.type_text("bob", "alice");
+    tmux.keys("bob", &["Enter"]);
+    tmux.wait_for("bob", &["alice my lips are sealed"]);
+
+    // The history search finds it again from another conversation, and
+    // goes there.
+    tmux.keys("alice", &["M-1"]);
+    tmux.wait_for("alice", &["#go │ alice (admin)"]);
+    tmux.keys("alice", &["C-r"]);
+    tmux.type_text("alice", "secret");
+    tmux.keys("alice", &["Enter"]);
+    tmux.wait_for(
+        "alice",
+        &["Search every conversation", "bob: psst, a secret"],
+    );
+    tmux.keys("alice", &["Enter"]);
+    tmux.wait_for("alice", &["@bob │ alice", "bob psst, a secret"]);
+
+    // Back to #rust, both.
+    for who in ["alice", "bob"] {
+        tmux.keys(who, &["C-g"]);
+        tmux.type_text(who, "rust");
+        tmux.keys(who, &["Enter"]);
+        tmux.wait_for(who, &["#rust │", "hello alice"]);
+    }
 
     // alice sends a file by its path; bob's client saves it by itself (it
     // is under the automatic limit) and says where.
@@ -458,9 +518,15 @@ fn the_story_in_a_real_terminal() {
     tmux.wait_for("bob3", &["Remove alice from #rust?"]);
     tmux.keys("bob3", &["y"]);
     tmux.wait_for("bob3", &["bob removed alice from the group", "Members 1/1"]);
+    // alice stays connected, in #go and her direct conversation; #rust
+    // stays on her list, read-only.
     tmux.wait_for(
         "alice",
-        &["bob removed you from #rust", "offline: removed by bob"],
+        &[
+            "bob removed you from #rust",
+            "alice (removed)",
+            "● connected",
+        ],
     );
 
     // Both leave cleanly: bob with Ctrl-C, alice by closing her window.

@@ -251,8 +251,6 @@ pub enum Purpose {
     Ignore(String),
     Unignore(String),
     ListIgnored,
-    /// The user's conversations, to find one that came back (unignored).
-    ListConversations,
     Search(String),
     /// Tell the server how far the user read.
     MarkRead {
@@ -315,7 +313,6 @@ impl Purpose {
             Purpose::Ignore(name) => Request::Ignore { name: name.clone() },
             Purpose::Unignore(name) => Request::Unignore { name: name.clone() },
             Purpose::ListIgnored => Request::ListIgnored,
-            Purpose::ListConversations => Request::ListConversations,
             Purpose::Search(text) => Request::Search {
                 text: text.clone(),
                 limit: SEARCH_LIMIT,

@@ -139,6 +139,10 @@ pub struct Conv {
     pub head: Seq,
     /// What was typed here when another conversation was chosen.
     pub draft: Input,
+    /// The user asked to leave it (or to ignore its other person): what
+    /// to say once it is gone, whichever comes first, the answer or the
+    /// server's word that it went.
+    pub going: Option<String>,
 }
 
 impl Conv {
@@ -159,6 +163,7 @@ impl Conv {
             seen: None,
             head: 0,
             draft: Input::default(),
+            going: None,
         };
         conv.reset(conversation, resume);
         conv

@@ -303,7 +303,24 @@ fn drop_conv(app: &mut App, s: &Settings, id: &str) {
     info(app, s, format!("{} is off your list", conv.label()));
 }
 
-/// The answer to `/leave`: the conversation goes, and what happened is said.
+/// `/leave` was confirmed: what to say once the conversation is gone.
+pub(super) fn leaving(app: &mut App, id: &str) {
+    let Some(chat) = app.chat_mut() else { return };
+    let me = chat.me().to_owned();
+    let Some(conv) = chat.conv_mut(id) else {
+        return;
+    };
+    let alone = !conv.roster.members().iter().any(|m| m.name != me);
+    let label = conv.label();
+    conv.going = Some(match conv.standing {
+        Standing::Pending => format!("you withdrew your request to join {label}"),
+        Standing::Member if alone => format!("you closed {label}"),
+        _ => format!("you left {label}"),
+    });
+}
+
+/// The answer to `/leave`: the conversation goes (unless the server's
+/// word that it went came first), and what happened is said.
 pub(super) fn on_left(
     app: &mut App,
     s: &Settings,
@@ -311,21 +328,13 @@ pub(super) fn on_left(
     result: Result<ReplyData, RequestError>,
 ) {
     if let Err(failure) = result {
+        if let Some(conv) = app.chat_mut().and_then(|chat| chat.conv_mut(id)) {
+            conv.going = None;
+        }
         error(app, s, format!("cannot leave #{id}: {}", failure.message));
         return;
     }
-    let Some(chat) = app.chat_mut() else { return };
-    let me = chat.me().to_owned();
-    let Some(conv) = chat.remove(id) else { return };
-    let unsent = chat.composer.outbox.abandon(id);
-    let alone = !conv.roster.members().iter().any(|m| m.name != me);
-    let said = match conv.standing {
-        Standing::Pending => format!("you withdrew your request to join {}", conv.label()),
-        Standing::Member if alone => format!("you closed {}", conv.label()),
-        _ => format!("you left {}", conv.label()),
-    };
-    info(app, s, said);
-    say_unsent(app, s, &conv.label(), unsent, "you left");
+    removed(app, s, id);
 }
 
 /// Says each message that will not be sent, with its text.
@@ -417,25 +426,41 @@ pub(super) fn ignore(app: &mut App, s: &Settings, name: Option<String>, on: bool
             error(app, s, "you cannot ignore yourself");
             return Vec::new();
         }
-        Some(name) if on => Purpose::Ignore(name),
+        Some(name) if on => {
+            // The answer says what it means; the conversation goes quietly.
+            if let Some(chat) = app.chat_mut() {
+                let id = direct_id(chat.me(), &name);
+                if let Some(conv) = chat.conv_mut(&id) {
+                    conv.going = Some(String::new());
+                }
+            }
+            Purpose::Ignore(name)
+        }
         Some(name) => Purpose::Unignore(name),
     };
     vec![Effect::Request(purpose)]
 }
 
 /// The answer to `/ignore` or `/unignore`: an ignored person's direct
-/// conversation leaves the list; one unignored comes back (the list of
-/// conversations is asked for to find it).
+/// conversation leaves the list (one unignored comes back as the server
+/// adds it).
 pub(super) fn on_ignored(
     app: &mut App,
     s: &Settings,
     name: &str,
     on: bool,
     result: Result<ReplyData, RequestError>,
-) -> Vec<Effect> {
+) {
+    let id = app
+        .chat()
+        .map(|chat| direct_id(chat.me(), name))
+        .unwrap_or_default();
     if let Err(failure) = result {
+        if let Some(conv) = app.chat_mut().and_then(|chat| chat.conv_mut(&id)) {
+            conv.going = None;
+        }
         error(app, s, failure.message);
-        return Vec::new();
+        return;
     }
     if !on {
         info(
@@ -443,13 +468,9 @@ pub(super) fn on_ignored(
             s,
             format!("you see {name}'s direct messages again, with what they sent meanwhile"),
         );
-        return vec![Effect::Request(Purpose::ListConversations)];
+        return;
     }
-    if let Some(chat) = app.chat_mut() {
-        let id = direct_id(chat.me(), name);
-        chat.remove(&id);
-        chat.composer.outbox.abandon(&id);
-    }
+    removed(app, s, &id);
     info(
         app,
         s,
@@ -458,19 +479,6 @@ pub(super) fn on_ignored(
              undoes it)"
         ),
     );
-    Vec::new()
-}
-
-/// The server's list of conversations: those missing here join the list.
-pub(super) fn on_list(app: &mut App, conversations: Vec<Conversation>) {
-    for conversation in conversations {
-        let known = app
-            .chat()
-            .is_some_and(|chat| chat.conv(&conversation.id).is_some());
-        if !known {
-            added(app, conversation, false);
-        }
-    }
 }
 
 // ---------------------------------------------------------------- what the server says
@@ -574,17 +582,22 @@ pub(super) fn kicked(app: &mut App, s: &Settings, id: &str, by: &str) {
     );
 }
 
-/// A conversation went away elsewhere: left on another client, or closed.
+/// A conversation went away: left here or on another client, closed, or
+/// its other person ignored.
 pub(super) fn removed(app: &mut App, s: &Settings, id: &str) {
     let Some(chat) = app.chat_mut() else { return };
     let Some(conv) = chat.remove(id) else { return };
     let unsent = chat.composer.outbox.abandon(id);
     let label = conv.label();
-    info(
-        app,
-        s,
-        format!("{label} is no longer yours (left on another client, or closed)"),
-    );
+    match conv.going {
+        Some(said) if said.is_empty() => {}
+        Some(said) => info(app, s, said),
+        None => info(
+            app,
+            s,
+            format!("{label} is no longer yours (left on another client, or closed)"),
+        ),
+    }
     say_unsent(app, s, &label, unsent, "it is gone");
 }
 

@@ -13,7 +13,7 @@ use super::{
     standing::{self, Change},
 };
 use crate::tui::{
-    action::{Action, Effect},
+    action::{Action, Effect, Purpose},
     app::{App, Popup, Screen},
     keymap::Context,
     model::{
@@ -70,7 +70,12 @@ fn on_popup_key(app: &mut App, s: &Settings, key: KeyEvent) -> Vec<Effect> {
         Some(Popup::Search(_)) => search::on_search_key(app, s, key),
         Some(Popup::Confirm(_)) => match keymap.action(Context::Confirm, &key) {
             Some(Action::Confirm) => match app.popup.take() {
-                Some(Popup::Confirm(confirm)) => vec![Effect::Request(confirm.purpose)],
+                Some(Popup::Confirm(confirm)) => {
+                    if let Purpose::Leave(id) = &confirm.purpose {
+                        conversations::leaving(app, id);
+                    }
+                    vec![Effect::Request(confirm.purpose)]
+                }
                 _ => Vec::new(),
             },
             Some(Action::Cancel) => {

@@ -62,9 +62,13 @@ pub(super) fn on_reply(
         Purpose::OpenDirect { name, text } => {
             return conversations::on_direct(app, s, &name, text, result);
         }
-        Purpose::Ignore(name) => return conversations::on_ignored(app, s, &name, true, result),
+        Purpose::Ignore(name) => {
+            conversations::on_ignored(app, s, &name, true, result);
+            return Vec::new();
+        }
         Purpose::Unignore(name) => {
-            return conversations::on_ignored(app, s, &name, false, result);
+            conversations::on_ignored(app, s, &name, false, result);
+            return Vec::new();
         }
         Purpose::Search(query) => {
             search::on_results(app, &query, result);
@@ -84,9 +88,6 @@ pub(super) fn on_reply(
     match (purpose, data) {
         (Purpose::ListIgnored, ReplyData::Names { names }) => {
             conversations::on_ignored_list(app, s, names);
-        }
-        (Purpose::ListConversations, ReplyData::Conversations { conversations }) => {
-            conversations::on_list(app, conversations);
         }
         (Purpose::ViewRequests(conv), ReplyData::Requests { requests }) => {
             let list = if requests.is_empty() {

@@ -319,12 +319,26 @@ fn leave_says_what_it_means_and_asks_first() {
         update(&mut app, ch('y')),
         [Effect::Request(Purpose::Leave("rust".into()))]
     );
+    // The server's word that it went may come before the answer: said once.
+    update(
+        &mut app,
+        server(Event::ConversationRemoved {
+            conv: "rust".into(),
+        }),
+    );
     update(
         &mut app,
         reply(Purpose::Leave("rust".into()), ReplyData::Done),
     );
     assert!(chat(&app).conv("rust").is_none());
     assert!(matches!(last_kind(&app), ItemKind::Info(i) if i == "you left #rust"));
+    let said = chat(&app)
+        .timeline()
+        .items()
+        .iter()
+        .filter(|i| matches!(&i.kind, ItemKind::Info(i) if i.contains("#rust")))
+        .count();
+    assert_eq!(said, 1);
     // Pending: the request is withdrawn.
     submit(&mut app, "/leave python");
     assert!(
@@ -493,23 +507,17 @@ fn ignoring_someone_takes_their_conversation_off_the_list() {
         ),
     );
     assert!(matches!(last_kind(&app), ItemKind::Info(i) if i == "you ignore: alice"));
-    // Unignored, the list of conversations brings it back.
+    // Unignored, the server brings the conversation back.
     submit(&mut app, "/unignore alice");
-    assert_eq!(
-        update(
-            &mut app,
-            reply(Purpose::Unignore("alice".into()), ReplyData::Done)
-        ),
-        [Effect::Request(Purpose::ListConversations)]
+    update(
+        &mut app,
+        reply(Purpose::Unignore("alice".into()), ReplyData::Done),
     );
     update(
         &mut app,
-        reply(
-            Purpose::ListConversations,
-            ReplyData::Conversations {
-                conversations: vec![conversation("rust"), conversation("alice+bob")],
-            },
-        ),
+        server(Event::ConversationAdded {
+            conversation: conversation("alice+bob"),
+        }),
     );
     assert!(chat(&app).conv("alice+bob").is_some());
 }
