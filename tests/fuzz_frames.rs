@@ -22,16 +22,30 @@ fn seeds(user: &User) -> Vec<Vec<u8>> {
         version: PROTOCOL_VERSION,
         name: user.name.clone(),
         secret: user.identity.secret().to_vec(),
-        group: "rust".into(),
-        last_seq: Some(3),
+        group: Some("rust".into()),
+        last_seq: [("rust".to_owned(), 3)].into(),
     });
     let requests = [
-        Request::SendMessage { text: "hi".into() },
+        Request::SendMessage {
+            conv: "rust".into(),
+            text: "hi".into(),
+        },
         Request::KickMember {
+            conv: "rust".into(),
             name: "alice".into(),
         },
-        Request::ApproveRequest { name: "x".into() },
-        Request::AllMembers,
+        Request::ApproveRequest {
+            conv: "rust".into(),
+            name: "x".into(),
+        },
+        Request::AllMembers {
+            conv: "rust".into(),
+        },
+        Request::Search {
+            text: "hi".into(),
+            limit: 5,
+        },
+        Request::OpenDirect { name: "ann".into() },
     ];
     std::iter::once(hello)
         .chain(requests.into_iter().enumerate().map(|(i, request)| {
@@ -159,7 +173,7 @@ fn random_and_mutated_frames_never_hurt_the_server() {
     runtime.block_on(async {
         admin
             .client
-            .send_message("still standing")
+            .send_message("rust", "still standing")
             .await
             .expect("the server is up");
         while text_of(&admin.entry().await) != "still standing" {}

@@ -55,8 +55,12 @@ async fn a_failed_change_and_a_post_sharing_an_id_each_get_one_reply() {
     let mut raw = Raw::connect(&server).await;
     raw.hello(&User::new("ann"), "rust").await;
     for request in [
-        Request::SendMessage { text: "hi".into() },
+        Request::SendMessage {
+            conv: "rust".into(),
+            text: "hi".into(),
+        },
         Request::KickMember {
+            conv: "rust".into(),
             name: "nobody".into(),
         },
     ] {

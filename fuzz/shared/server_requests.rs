@@ -163,30 +163,38 @@ impl Text {
 }
 
 impl Op {
-    pub fn request(&self) -> Request {
+    /// The request, about `group` where it names a conversation.
+    pub fn request(&self, group: &str) -> Request {
+        let conv = group.to_owned();
         match self {
             Op::SendMessage(text) => Request::SendMessage {
+                conv,
                 text: text.resolve(),
             },
-            Op::ViewRequests => Request::ViewRequests,
+            Op::ViewRequests => Request::ViewRequests { conv },
             Op::ApproveRequest(name) => Request::ApproveRequest {
+                conv,
                 name: name.resolve(),
             },
             Op::RejectRequest(name) => Request::RejectRequest {
+                conv,
                 name: name.resolve(),
             },
             Op::KickMember(name) => Request::KickMember {
+                conv,
                 name: name.resolve(),
             },
             Op::ChangeAdmin(name) => Request::ChangeAdmin {
+                conv,
                 name: name.resolve(),
             },
-            Op::WhoAdmin => Request::WhoAdmin,
-            Op::AllMembers => Request::AllMembers,
-            Op::OnlineMembers => Request::OnlineMembers,
+            Op::WhoAdmin => Request::WhoAdmin { conv },
+            Op::AllMembers => Request::AllMembers { conv },
+            Op::OnlineMembers => Request::OnlineMembers { conv },
             Op::Ping => Request::Ping,
             Op::Disconnect => Request::Disconnect,
             Op::OfferFile { name, size, blake3 } => Request::OfferFile {
+                conv,
                 name: name.clone(),
                 size: u64::from(*size),
                 blake3: blake3.clone(),
@@ -201,10 +209,11 @@ impl Op {
                 data: data.clone(),
             },
             Op::History { before, limit } => Request::History {
+                conv,
                 before: u64::from(*before),
                 limit: u32::from(*limit),
             },
-            Op::ListFiles => Request::ListFiles,
+            Op::ListFiles => Request::ListFiles { conv },
             Op::CompleteUpload(upload) => Request::CompleteUpload {
                 upload: u64::from(*upload),
             },
@@ -246,8 +255,10 @@ fn hello(user: usize, group: &str, last_seq: Option<Seq>) -> Bytes {
         version: PROTOCOL_VERSION,
         name: USERS[user].to_owned(),
         secret: secret(user),
-        group: group.to_owned(),
-        last_seq,
+        group: Some(group.to_owned()),
+        last_seq: last_seq
+            .map(|seq| [(group.to_owned(), seq)].into())
+            .unwrap_or_default(),
     })))
 }
 
@@ -274,10 +285,10 @@ impl Answer {
             Request::OfferFile { .. } => Answer::Upload,
             Request::FetchFile { .. } => Answer::FileData,
             Request::History { .. } => Answer::History,
-            Request::ListFiles => Answer::Files,
-            Request::ViewRequests => Answer::Requests,
-            Request::AllMembers | Request::OnlineMembers => Answer::Members,
-            Request::WhoAdmin => Answer::Admin,
+            Request::ListFiles { .. } => Answer::Files,
+            Request::ViewRequests { .. } => Answer::Requests,
+            Request::AllMembers { .. } | Request::OnlineMembers { .. } => Answer::Members,
+            Request::WhoAdmin { .. } => Answer::Admin,
             Request::ApproveRequest { .. }
             | Request::RejectRequest { .. }
             | Request::KickMember { .. }
@@ -285,7 +296,16 @@ impl Answer {
             | Request::FileChunk { .. }
             | Request::CancelUpload { .. }
             | Request::Ping
-            | Request::Disconnect => Answer::Done,
+            | Request::Disconnect
+            | Request::LeaveGroup { .. }
+            | Request::Ignore { .. }
+            | Request::Unignore { .. }
+            | Request::MarkRead { .. } => Answer::Done,
+            Request::JoinGroup { .. }
+            | Request::OpenDirect { .. }
+            | Request::ListIgnored
+            | Request::Search { .. }
+            | Request::ListConversations => Answer::Any,
         }
     }
 
@@ -363,7 +383,9 @@ impl Conn {
             }
             Ok(Some(Ok(payload))) => match decode::<ServerFrame>(&payload) {
                 Ok(ServerFrame::Welcome(welcome)) => {
-                    if welcome.name != USERS[user] || welcome.group != group {
+                    if welcome.name != USERS[user]
+                        || !welcome.conversations.iter().any(|c| c.id == group)
+                    {
                         return Err(format!("a welcome for someone else: {welcome:?}"));
                     }
                 }
@@ -389,7 +411,7 @@ impl Conn {
     async fn send(&mut self, frame: &Frame, group: &str) {
         let bytes = match frame {
             Frame::Request { id, request } => {
-                let request = request.request();
+                let request = request.request(group);
                 self.awaiting.push((*id, Answer::to(&request)));
                 framed(&encode(&ClientFrame::Request(RequestFrame {
                     id: *id,
@@ -424,8 +446,10 @@ impl Conn {
                 version: *version,
                 name: name.resolve(),
                 secret: secret.clone(),
-                group: group.to_owned(),
-                last_seq: *last_seq,
+                group: Some(group.to_owned()),
+                last_seq: last_seq
+                    .map(|seq| [(group.to_owned(), seq)].into())
+                    .unwrap_or_default(),
             }))),
             Frame::Payload(payload) => {
                 self.exact = false;
@@ -493,7 +517,7 @@ impl Conn {
                     ));
                 }
             }
-            ServerFrame::Event(Event::Message { entry }) => {
+            ServerFrame::Event(Event::Message { entry, .. }) => {
                 if let Some(last) = self.last_seq
                     && entry.seq != last + 1
                 {
@@ -504,10 +528,14 @@ impl Conn {
                 }
                 self.last_seq = Some(entry.seq);
             }
-            ServerFrame::Event(
-                Event::Kicked { .. } | Event::RequestRejected { .. } | Event::ServerShutdown,
-            )
-            | ServerFrame::Error(_) => self.finished = true,
+            // Out of the group, the connection stays: its log for the
+            // group starts afresh should the user be let in again.
+            ServerFrame::Event(Event::Kicked { .. } | Event::RequestRejected { .. }) => {
+                self.last_seq = None;
+            }
+            ServerFrame::Event(Event::ServerShutdown) | ServerFrame::Error(_) => {
+                self.finished = true;
+            }
             ServerFrame::Event(_) => {}
         }
         Ok(())
@@ -617,8 +645,8 @@ impl Health {
             version: PROTOCOL_VERSION,
             name: Self::NAME.to_owned(),
             secret: vec![0xee; 32],
-            group: Self::GROUP.to_owned(),
-            last_seq: None,
+            group: Some(Self::GROUP.to_owned()),
+            last_seq: Default::default(),
         }));
         framed
             .send(hello)
@@ -646,7 +674,10 @@ impl Health {
         let text = format!("still here {id}");
         let request = encode(&ClientFrame::Request(RequestFrame {
             id,
-            request: Request::SendMessage { text: text.clone() },
+            request: Request::SendMessage {
+                conv: Self::GROUP.to_owned(),
+                text: text.clone(),
+            },
         }));
         self.framed
             .send(request)
@@ -655,7 +686,7 @@ impl Health {
         let (mut delivered, mut replied) = (false, false);
         while !(delivered && replied) {
             match self.next().await? {
-                ServerFrame::Event(Event::Message { entry }) => {
+                ServerFrame::Event(Event::Message { entry, .. }) => {
                     delivered |= matches!(entry.body, pyconchat::protocol::Body::Text { text: ref t } if *t == text);
                 }
                 ServerFrame::Reply(reply) if reply.id == id => match reply.outcome {
