@@ -32,3 +32,5 @@ run fanout-10x100 -n 1000 -g 10 -p 1 -s 64 -t "$SECS"
 run fanout-1x1000 -n 1000 -g 1 -p 1 -s 64 -t "$SECS"
 run latency-20k -n 1000 -g 10 -p 1 -s 64 -r 200 -t "$SECS"
 run idle-10k -n 10000 -g 100 -p 0 -t 2 --spawn
+run conv-100x100x10 -n 1000 -g 100 -k 10 -p 1 -s 64 -t "$SECS" --spawn
+run idle-10k-x10 -n 10000 -g 1000 -k 10 -p 0 -t 2 --spawn

@@ -39,6 +39,22 @@ fn one_large_group_is_not_held_back_by_flood_control() {
 }
 
 #[test]
+fn each_client_in_several_groups_on_one_connection() {
+    // 12 clients, 4 in each of 3 groups first; each client also joins the
+    // next two groups, so every group has all 12 as members.
+    let options = BenchOptions {
+        groups_per_client: 3,
+        ..small(3, 12, 1)
+    };
+    let report = run(&options).expect("the bench runs");
+    assert!(report.deliveries > 0, "{report}");
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.members_per_group, (12, 12), "{report}");
+    assert_eq!(report.deliveries, report.messages_sent * 12, "{report}");
+    assert!(report.errors.is_empty(), "{report}");
+}
+
+#[test]
 fn a_fixed_rate_with_several_publishers_per_group() {
     let options = BenchOptions {
         rate: Some(200.0),
@@ -63,6 +79,14 @@ fn refuses_options_that_make_no_sense() {
         BenchOptions {
             size: 10,
             ..small(1, 2, 1)
+        },
+        BenchOptions {
+            groups_per_client: 0,
+            ..small(2, 8, 1)
+        },
+        BenchOptions {
+            groups_per_client: 3,
+            ..small(2, 8, 1)
         },
     ] {
         assert!(run(&options).is_err(), "{options:?}");

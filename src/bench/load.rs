@@ -29,6 +29,7 @@ use tokio::{
 
 use super::{
     BenchError,
+    layout::{Layout, group_index},
     scan::{Scanned, scan},
 };
 use crate::protocol::{
@@ -37,6 +38,8 @@ use crate::protocol::{
 
 /// Reply ids at or above this one answer `send_message`; below it, setup requests.
 const MESSAGE_ID_BASE: u32 = 1 << 31;
+/// Reply ids from this one up to [`MESSAGE_ID_BASE`] answer `join_group`.
+const JOIN_ID_BASE: u32 = 1 << 30;
 /// Bytes of a message's header: run tag, publisher, sequence number, send time.
 pub(crate) const HEADER_BYTES: usize = 8 + 8 + 16 + 16;
 /// Latency histograms are sharded so readers on different threads rarely meet.
@@ -59,34 +62,69 @@ pub(crate) struct PublisherState {
     pub notify: Notify,
 }
 
+/// A count that set-up waits on.
+#[derive(Debug, Default)]
+pub(crate) struct Milestone {
+    count: AtomicUsize,
+    notify: Notify,
+}
+
+impl Milestone {
+    fn add(&self, n: usize) {
+        self.count.fetch_add(n, Ordering::Relaxed);
+        self.notify.notify_one();
+    }
+
+    pub fn get(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Returns once the count is at least `target`.
+    pub async fn reach(&self, target: usize) {
+        while self.get() < target {
+            // A wake-up between the check and the wait is not lost for
+            // long: the wait gives up after a tick and checks again.
+            let _ = tokio::time::timeout(Duration::from_millis(100), self.notify.notified()).await;
+        }
+    }
+}
+
 /// Everything the generator's tasks share.
 pub(crate) struct Shared {
     pub epoch: Instant,
     pub tag: [u8; 8],
+    pub layout: Layout,
     pub publishers_per_group: usize,
     /// Indexed by global publisher number, `group * publishers_per_group + p`.
     pub publishers: Vec<PublisherState>,
     histograms: Vec<Mutex<Histogram<u64>>>,
+    /// Log entries a member received again or out of order, and bench
+    /// messages of one publisher that arrived again or after a later one.
     pub duplicates: AtomicU64,
-    /// Bench messages that reached a member of another group, or that did
-    /// not parse: both would be server bugs.
+    /// Bench messages that reached a member of another group or came in
+    /// a conversation other than the one they were posted to: both would
+    /// be server bugs.
     pub misrouted: AtomicU64,
     /// Error replies and error frames, by code.
     errors: Mutex<BTreeMap<String, u64>>,
-    /// Members whose join request has been approved.
-    pub approved: AtomicUsize,
-    pub approved_notify: Notify,
+    /// Join requests filed with `join_group` (those filed by a hello are
+    /// filed once it is welcomed).
+    pub joined: Milestone,
+    /// Join requests approved.
+    pub approved: Milestone,
+    /// Frames the readers have read, so set-up can tell when its traffic
+    /// has drained.
+    pub frames: AtomicU64,
     /// Connections the server closed during the run.
     pub closed: AtomicUsize,
 }
 
 impl Shared {
-    pub fn new(tag: [u8; 8], groups: usize, publishers_per_group: usize) -> Self {
+    pub fn new(tag: [u8; 8], layout: Layout, publishers_per_group: usize) -> Self {
         Self {
             epoch: Instant::now(),
             tag,
-            publishers_per_group,
-            publishers: (0..groups * publishers_per_group)
+            publishers: (0..layout.groups() * publishers_per_group)
                 .map(|_| PublisherState::default())
                 .collect(),
             histograms: (0..HISTOGRAM_SHARDS)
@@ -97,11 +135,14 @@ impl Shared {
                     )
                 })
                 .collect(),
+            layout,
+            publishers_per_group,
             duplicates: AtomicU64::new(0),
             misrouted: AtomicU64::new(0),
             errors: Mutex::new(BTreeMap::new()),
-            approved: AtomicUsize::new(0),
-            approved_notify: Notify::new(),
+            joined: Milestone::default(),
+            approved: Milestone::default(),
+            frames: AtomicU64::new(0),
             closed: AtomicUsize::new(0),
         }
     }
@@ -236,14 +277,32 @@ pub(crate) async fn approve_all(
     group: &str,
     names: impl IntoIterator<Item = String>,
 ) -> Result<(), BenchError> {
+    let requests = names.into_iter().map(|name| Request::ApproveRequest {
+        conv: group.to_owned(),
+        name,
+    });
+    write_all_requests(write, 1, requests).await
+}
+
+/// Writes `join_group` for each group, pipelined; the readers count the
+/// replies in [`Shared::joined`].
+pub(crate) async fn join_all(
+    write: &mut OwnedWriteHalf,
+    groups: impl IntoIterator<Item = String>,
+) -> Result<(), BenchError> {
+    let requests = groups.into_iter().map(|group| Request::JoinGroup { group });
+    write_all_requests(write, JOIN_ID_BASE, requests).await
+}
+
+/// Writes requests with consecutive ids from `first_id`, a chunk at a time.
+async fn write_all_requests(
+    write: &mut OwnedWriteHalf,
+    first_id: u32,
+    requests: impl IntoIterator<Item = Request>,
+) -> Result<(), BenchError> {
     let mut out = BytesMut::new();
-    for (i, name) in names.into_iter().enumerate() {
-        let conv = group.to_owned();
-        put_request(
-            &mut out,
-            i as u32 + 1,
-            Request::ApproveRequest { conv, name },
-        );
+    for (id, request) in (first_id..).zip(requests) {
+        put_request(&mut out, id, request);
         if out.len() > READ_CHUNK {
             write.write_all(&out).await.map_err(BenchError::Io)?;
             out.clear();
@@ -254,13 +313,14 @@ pub(crate) async fn approve_all(
 
 /// Who a reader works for.
 pub(crate) struct ReaderRole {
-    pub group: usize,
+    /// The client's home group; see [`Layout`] for the others.
+    pub home: usize,
     /// Set if this connection publishes: its global publisher number.
     pub publisher: Option<usize>,
 }
 
-/// Reads one connection until it closes: counts and checks bench messages,
-/// answers setup events, tallies replies.
+/// Reads one connection until it closes: counts and checks bench messages
+/// per conversation, tallies setup events and replies.
 pub(crate) async fn read_loop(
     mut read: OwnedReadHalf,
     mut buf: BytesMut,
@@ -269,14 +329,17 @@ pub(crate) async fn read_loop(
     shard: usize,
 ) {
     let per_group = shared.publishers_per_group;
-    let first = role.group * per_group;
-    // The next sequence number expected from each publisher of the group.
-    let mut expected = vec![1_u64; per_group];
-    let mut counts = vec![0_u64; per_group];
+    let layout = &shared.layout;
+    // Per conversation (by slot): the newest log entry seen...
+    let mut last_seq = vec![0_u64; layout.per_client()];
+    // ...and per publisher of it (slot * per_group + p), the next sequence
+    // number expected and the receipts not yet added to the shared count.
+    let mut expected = vec![1_u64; layout.per_client() * per_group];
+    let mut counts = vec![0_u64; layout.per_client() * per_group];
     let mut latencies = Vec::new();
     loop {
         let now = shared.now_ns();
-        let mut at = 0;
+        let (mut at, mut frames) = (0, 0);
         loop {
             let len = match frame_len(&buf[at..]) {
                 Ok(Some(len)) => len,
@@ -288,36 +351,48 @@ pub(crate) async fn read_loop(
             };
             let payload = &buf[at + 4..at + 4 + len];
             at += 4 + len;
+            frames += 1;
             match scan(payload) {
-                Some(Scanned::Message {
-                    text: Some(text), ..
-                }) => {
-                    let Some(stamp) = parse_header(&shared.tag, text) else {
-                        continue; // someone else's text
+                Some(Scanned::Message { conv, seq, text }) => {
+                    let stamp = text.and_then(|text| parse_header(&shared.tag, text));
+                    let group = group_index(&shared.tag, conv)
+                        .and_then(|g| Some((g, layout.slot(role.home, g)?)));
+                    let Some((g, slot)) = group else {
+                        if stamp.is_some() {
+                            shared.misrouted.fetch_add(1, Ordering::Relaxed);
+                        }
+                        continue; // not one of this client's conversations
+                    };
+                    if seq <= last_seq[slot] {
+                        shared.duplicates.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    last_seq[slot] = seq;
+                    let Some(stamp) = stamp else {
+                        continue; // membership entries, someone else's text
                     };
                     let Some(p) = stamp
                         .publisher
-                        .checked_sub(first)
+                        .checked_sub(g * per_group)
                         .filter(|&p| p < per_group)
                     else {
                         shared.misrouted.fetch_add(1, Ordering::Relaxed);
                         continue;
                     };
-                    if stamp.seq >= expected[p] {
+                    let i = slot * per_group + p;
+                    if stamp.seq >= expected[i] {
                         // A jump shows up at the end as receipts short of
                         // what was sent: those are the gaps.
-                        expected[p] = stamp.seq + 1;
-                        counts[p] += 1;
+                        expected[i] = stamp.seq + 1;
+                        counts[i] += 1;
                         latencies.push(now.saturating_sub(stamp.sent_ns));
                     } else {
                         shared.duplicates.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                Some(Scanned::Message { text: None, .. }) => {}
                 Some(Scanned::Event { kind }) => {
                     if kind == b"request_approved" {
-                        shared.approved.fetch_add(1, Ordering::Relaxed);
-                        shared.approved_notify.notify_one();
+                        shared.approved.add(1);
                     }
                 }
                 Some(Scanned::Reply { id, code }) => match (role.publisher, code) {
@@ -325,6 +400,9 @@ pub(crate) async fn read_loop(
                         shared.publishers[p]
                             .accepted
                             .fetch_add(1, Ordering::Relaxed);
+                    }
+                    (_, None) if (JOIN_ID_BASE..MESSAGE_ID_BASE).contains(&id) => {
+                        shared.joined.add(1)
                     }
                     (_, Some(code)) => shared.record_error(code),
                     _ => {}
@@ -340,9 +418,12 @@ pub(crate) async fn read_loop(
             }
         }
         buf.advance(at);
-        for (p, count) in counts.iter_mut().enumerate() {
+        shared.frames.fetch_add(frames, Ordering::Relaxed);
+        for (i, count) in counts.iter_mut().enumerate() {
             if *count > 0 {
-                let publisher = &shared.publishers[first + p];
+                let (slot, p) = (i / per_group, i % per_group);
+                let g = (role.home + slot) % layout.groups();
+                let publisher = &shared.publishers[g * per_group + p];
                 publisher.receipts.fetch_add(*count, Ordering::Release);
                 publisher.notify.notify_one();
                 *count = 0;

@@ -3,12 +3,14 @@
 //!
 //! [`run`] starts a server (embedded by default, see [`BenchOptions`]),
 //! connects `clients` members spread over `groups` groups (each group's
-//! first member creates it and approves the others), then lets
-//! `publishers` members of each group post messages for `duration` seconds,
-//! flat out or at a fixed total rate. Every message carries its publisher,
-//! a per-publisher sequence number and its send time; every member checks
-//! what it receives for gaps and duplicates and records the end-to-end
-//! latency in an HDR histogram. The result is a [`Report`].
+//! first member creates it and approves the others), optionally puts each
+//! client in several groups (`groups_per_client`, one connection holding
+//! many conversations), then lets `publishers` members of each group post
+//! messages for `duration` seconds, flat out or at a fixed total rate.
+//! Every message carries its publisher, a per-publisher sequence number and
+//! its send time; every member checks what it receives, per conversation,
+//! for gaps, duplicates and misroutes, and records the end-to-end latency
+//! in an HDR histogram. The result is a [`Report`].
 //!
 //! Flat out is bounded: a publisher may have at most `in_flight` messages
 //! that have not yet reached every member of its group, so the generator
@@ -19,6 +21,7 @@
 //! `docs/performance.md` describes the method and the numbers.
 
 mod file;
+mod layout;
 mod load;
 mod report;
 mod scan;
@@ -38,6 +41,7 @@ use std::{
 use clap::Args;
 use tokio::{sync::Semaphore, task::JoinSet};
 
+use layout::{Layout, group_name, member_name};
 use load::{Pace, ReaderRole, Shared};
 use std::sync::atomic::AtomicUsize;
 use target::{GENERATOR_THREAD, Target};
@@ -47,6 +51,7 @@ const EXAMPLES: &str = "\
 Examples:
   pyconchat bench                              10 groups x 100 members, 1 publisher each, flat out
   pyconchat bench -n 1000 -g 1                 one group of 1,000
+  pyconchat bench -n 1000 -g 100 -k 10         100 groups of 100, each client in 10 of them
   pyconchat bench -r 200                       200 messages/s offered (20,000 deliveries/s)
   pyconchat bench -n 10000 -g 100 -p 0 --spawn 10,000 idle clients; the server's own RSS
   pyconchat bench --server 127.0.0.1:7667      against a running (plaintext) server
@@ -65,6 +70,11 @@ pub struct BenchOptions {
     /// Groups to spread the clients over.
     #[arg(short = 'g', long, default_value_t = 10)]
     pub groups: usize,
+    /// Groups each client is in, all on its one connection: the group it
+    /// opens with its hello and the next K − 1 (joined with `join_group`),
+    /// so every group has about K × clients ÷ groups members.
+    #[arg(short = 'k', long, default_value_t = 1, value_name = "K")]
+    pub groups_per_client: usize,
     /// Members of each group that post messages (0: connect and stay idle).
     #[arg(short = 'p', long, default_value_t = 1)]
     pub publishers: usize,
@@ -245,9 +255,15 @@ fn validate(options: &BenchOptions) -> Result<(), BenchError> {
             options.clients, options.groups
         ));
     }
+    if options.groups_per_client == 0 || options.groups_per_client > options.groups {
+        return bad(format!(
+            "--groups-per-client must be between 1 and the number of groups ({})",
+            options.groups
+        ));
+    }
     if options.publishers > options.clients / options.groups {
         return bad(format!(
-            "{} publishers per group, but only {} members in the smallest group",
+            "{} publishers per group, but only {} clients have the smallest group as their first",
             options.publishers,
             options.clients / options.groups
         ));
@@ -267,14 +283,14 @@ fn validate(options: &BenchOptions) -> Result<(), BenchError> {
     if options.in_flight == 0 {
         return bad("--in-flight must be at least 1".into());
     }
-    let queued = options.publishers as u64 * options.in_flight;
+    let queued = (options.groups_per_client * options.publishers) as u64 * options.in_flight;
     let limit = crate::server::Limits::default().outbound_queue as u64;
     if queued > limit * 7 / 8 && !options.quiet {
         eprintln!(
             "warning: up to {queued} messages may be queued for one member \
-             ({} publishers x --in-flight {}); a default server drops a member \
-             whose queue passes {limit} as too slow",
-            options.publishers, options.in_flight
+             ({} groups x {} publishers x --in-flight {}); a default server \
+             drops a member whose queue passes {limit} as too slow",
+            options.groups_per_client, options.publishers, options.in_flight
         );
     }
     Ok(())
@@ -288,9 +304,10 @@ fn resolve(addr: &str) -> Result<SocketAddr, BenchError> {
         .ok_or_else(|| BenchError::Options(format!("{addr} resolves to no address")))
 }
 
-/// Creates one group: its first member creates it, the others ask to join
-/// and are approved. Each connection's reader starts as soon as it is
-/// welcomed, so no client lets the server's queue for it fill up.
+/// Creates one group with its home members: the first creates it, the
+/// others ask to join through their hello and are approved. Each
+/// connection's reader starts as soon as it is welcomed, so no client lets
+/// the server's queue for it fill up.
 struct GroupSetup {
     addr: SocketAddr,
     tag: String,
@@ -306,7 +323,7 @@ type GroupConnections = (usize, Vec<Option<OwnedWriteHalf>>, Vec<JoinHandle<()>>
 
 impl GroupSetup {
     fn name(&self, m: usize) -> String {
-        format!("{}-m{m}", self.group())
+        member_name(&self.tag, self.g, m)
     }
 
     fn group(&self) -> String {
@@ -333,7 +350,7 @@ impl GroupSetup {
         }
         self.connected.fetch_add(1, Ordering::Relaxed);
         let role = ReaderRole {
-            group: self.g,
+            home: self.g,
             publisher: (m < self.per_group).then_some(self.g * self.per_group + m),
         };
         let reader = tokio::spawn(load::read_loop(
@@ -374,14 +391,15 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
     let tag = run_tag();
     let groups = options.groups;
     let per_group = options.publishers;
-    let shared = Arc::new(Shared::new(tag, groups, per_group));
-    let sizes: Vec<usize> = (0..groups)
-        .map(|g| options.clients / groups + usize::from(g < options.clients % groups))
-        .collect();
+    let layout = Layout::new(options.clients, groups, options.groups_per_client);
+    let shared = Arc::new(Shared::new(tag, layout, per_group));
+    let layout = &shared.layout;
     let tag_str = std::str::from_utf8(&tag).expect("hex").to_owned();
     let progress = !options.quiet;
+    let to_approve = options.clients * layout.per_client() - groups;
 
-    // Set-up: create each group, connect its members, approve them.
+    // Set-up: create each group, connect its home members, approve them;
+    // then take every client into its other groups.
     let setup_start = Instant::now();
     let gate = Arc::new(Semaphore::new(options.connect_concurrency.max(1)));
     let addr = target.addr();
@@ -395,9 +413,10 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
             loop {
                 tick.tick().await;
                 eprint!(
-                    "\rset-up: {} of {total} connected, {} approved   ",
+                    "\rset-up: {} of {total} connected, {} more groups asked, {} of {to_approve} approved   ",
                     connected.load(Ordering::Relaxed),
-                    shared.approved.load(Ordering::Relaxed)
+                    shared.joined.get(),
+                    shared.approved.get()
                 );
                 let _ = std::io::stderr().flush();
             }
@@ -407,12 +426,12 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
     let mut writers: Vec<Vec<Option<OwnedWriteHalf>>> = (0..groups).map(|_| Vec::new()).collect();
     let setup = async {
         let mut group_tasks = JoinSet::new();
-        for (g, &size) in sizes.iter().enumerate() {
+        for g in 0..groups {
             let setup = GroupSetup {
                 addr,
                 tag: tag_str.clone(),
                 g,
-                size,
+                size: layout.home_members(g),
                 per_group,
                 gate: gate.clone(),
                 shared: shared.clone(),
@@ -426,13 +445,10 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
             writers[g] = group_writers;
             readers.extend(group_readers);
         }
-        let to_approve = options.clients - groups;
-        while shared.approved.load(Ordering::Relaxed) < to_approve {
-            let _ = tokio::time::timeout(
-                Duration::from_millis(100),
-                shared.approved_notify.notified(),
-            )
-            .await;
+        shared.approved.reach(options.clients - groups).await;
+        if layout.per_client() > 1 {
+            join_other_groups(&shared, &tag_str, &mut writers).await?;
+            shared.approved.reach(to_approve).await;
         }
         Ok::<_, BenchError>(())
     };
@@ -445,15 +461,17 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
         Ok(result) => result?,
         Err(_) => {
             return Err(BenchError::Setup(format!(
-                "not done after {SETUP_TIMEOUT:?}: {} connected, {} approved",
+                "not done after {SETUP_TIMEOUT:?}: {} connected, {} more groups asked, \
+                 {} of {to_approve} approved; errors: {:?}",
                 connected.load(Ordering::Relaxed),
-                shared.approved.load(Ordering::Relaxed)
+                shared.joined.get(),
+                shared.approved.get(),
+                shared.errors()
             )));
         }
     }
     let setup_time = setup_start.elapsed();
-    // Let the presence events of set-up drain before the clock starts.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    settle(&shared).await;
 
     // The run.
     let (cpu_server_0, cpu_generator_0) = target.cpu();
@@ -483,7 +501,7 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
                 group_name(&tag_str, g),
                 shared.clone(),
                 g * per_group + p,
-                sizes[g] as u64,
+                layout.members(g) as u64,
                 pace(g * per_group + p),
             ));
         }
@@ -493,7 +511,7 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
             .publishers
             .iter()
             .enumerate()
-            .map(|(i, p)| p.sent.load(Ordering::Relaxed) * sizes[i / per_group.max(1)] as u64)
+            .map(|(i, p)| p.sent.load(Ordering::Relaxed) * layout.members(i / per_group) as u64)
             .sum()
     };
     let progress_task = progress.then(|| {
@@ -570,13 +588,19 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
     drop(still_open);
 
     let secs = elapsed.as_secs_f64();
+    let members = (0..groups).map(|g| layout.members(g));
+    let server_cpu_s = match (cpu_server_0, cpu_server_1) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
     Ok(Report {
         server: target.describe(),
         clients: options.clients,
         groups,
+        groups_per_client: layout.per_client(),
         members_per_group: (
-            *sizes.iter().min().unwrap_or(&0),
-            *sizes.iter().max().unwrap_or(&0),
+            members.clone().min().unwrap_or(0),
+            members.max().unwrap_or(0),
         ),
         publishers_per_group: per_group,
         message_bytes: options.size,
@@ -605,10 +629,10 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
         server_peak_rss_bytes: peak_rss.map(|(b, _)| b),
         server_rss_at_end_bytes: rss_now,
         server_peak_rss_covers: peak_rss.map(|(_, what)| what.to_owned()),
-        server_cpu_s: match (cpu_server_0, cpu_server_1) {
-            (Some(a), Some(b)) => Some(b - a),
-            _ => None,
-        },
+        server_cpu_s,
+        server_cpu_ns_per_delivery: server_cpu_s
+            .filter(|_| receipts > 0)
+            .map(|s| s * 1e9 / receipts as f64),
         generator_cpu_s: cpu_generator_1 - cpu_generator_0,
         other_cpu_s: match (machine_0, machine_1) {
             (Some(a), Some(b)) => Some(((b - a) - (own_1 - own_0)).max(0.0)),
@@ -619,13 +643,51 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
     })
 }
 
-/// Eight hex digits naming this run's groups and users, so runs against a
-/// long-lived server do not meet each other.
-/// The name of group `g` of the run tagged `tag`.
-fn group_name(tag: &str, g: usize) -> String {
-    format!("{tag}-g{g}")
+/// Takes every client into the groups after its home (see [`Layout`]):
+/// each asks with pipelined `join_group`s, and once every request is filed
+/// each group's first member approves them all, pipelined.
+async fn join_other_groups(
+    shared: &Shared,
+    tag: &str,
+    writers: &mut [Vec<Option<OwnedWriteHalf>>],
+) -> Result<(), BenchError> {
+    let layout = &shared.layout;
+    let mut asked = 0;
+    for (home, members) in writers.iter_mut().enumerate() {
+        for write in members.iter_mut() {
+            let write = write.as_mut().expect("every client is connected");
+            let others = layout.groups_of(home).skip(1).map(|g| group_name(tag, g));
+            load::join_all(write, others).await?;
+            asked += layout.per_client() - 1;
+        }
+    }
+    shared.joined.reach(asked).await;
+    for (g, members) in writers.iter_mut().enumerate() {
+        let admin = members[0].as_mut().expect("every group has its creator");
+        let names = layout.joiners(g).map(|(home, m)| member_name(tag, home, m));
+        load::approve_all(admin, &group_name(tag, g), names).await?;
+    }
+    Ok(())
 }
 
+/// Waits until set-up's traffic (presence events, membership entries) has
+/// drained, so the clock starts on a quiet server: until no frame has
+/// arrived for 200 ms.
+async fn settle(shared: &Shared) {
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    let mut seen = shared.frames.load(Ordering::Relaxed);
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = shared.frames.load(Ordering::Relaxed);
+        if now == seen || Instant::now() >= deadline {
+            return;
+        }
+        seen = now;
+    }
+}
+
+/// Eight hex digits naming this run's groups and users, so runs against a
+/// long-lived server do not meet each other.
 fn run_tag() -> [u8; 8] {
     let mut raw = [0_u8; 4];
     getrandom::fill(&mut raw).expect("the operating system's random source is available");

@@ -37,7 +37,9 @@ pub struct Report {
     pub server: String,
     pub clients: usize,
     pub groups: usize,
-    /// Smallest and largest group.
+    /// Conversations each client holds on its one connection.
+    pub groups_per_client: usize,
+    /// Smallest and largest group: how many members a message reaches.
     pub members_per_group: (usize, usize),
     pub publishers_per_group: usize,
     pub message_bytes: usize,
@@ -58,9 +60,11 @@ pub struct Report {
     pub latency: Latency,
     /// Deliveries that never happened: (messages sent × members) − deliveries.
     pub gaps: u64,
-    /// Messages a member received again, or after a later one.
+    /// Log entries a member received again or after a later one of the
+    /// same conversation (bench messages also per publisher).
     pub duplicates: u64,
-    /// Bench messages received by a member of another group.
+    /// Bench messages received by a member of another group, or in
+    /// another conversation than the one they were posted to.
     pub misrouted: u64,
     /// Error replies and error frames from the server, by code.
     pub errors: BTreeMap<String, u64>,
@@ -73,6 +77,8 @@ pub struct Report {
     pub server_peak_rss_covers: Option<String>,
     /// CPU seconds during the run (not set-up).
     pub server_cpu_s: Option<f64>,
+    /// `server_cpu_s` over `deliveries`: what fan-out costs the server.
+    pub server_cpu_ns_per_delivery: Option<f64>,
     pub generator_cpu_s: f64,
     /// CPU seconds the rest of the machine used during the run: anything
     /// well above zero means the numbers were taken on a busy machine.
@@ -117,11 +123,15 @@ impl fmt::Display for Report {
         } else {
             format!("{lo}-{hi}")
         };
+        let each_in = match self.groups_per_client {
+            1 => String::new(),
+            k => format!(" (each client in {k})"),
+        };
         row(
             f,
             "clients",
             format!(
-                "{} in {} groups of {members}, {} publisher(s) each",
+                "{} in {} groups of {members}{each_in}, {} publisher(s) each",
                 self.clients, self.groups, self.publishers_per_group
             ),
         )?;
@@ -214,9 +224,11 @@ impl fmt::Display for Report {
             f,
             "CPU during run",
             format!(
-                "server {}, generator {:.2} s",
+                "server {}{}, generator {:.2} s",
                 self.server_cpu_s
                     .map_or("unknown".into(), |s| format!("{s:.2} s")),
+                self.server_cpu_ns_per_delivery
+                    .map_or(String::new(), |ns| format!(" ({ns:.0} ns per delivery)")),
                 self.generator_cpu_s
             ),
         )?;

@@ -11,9 +11,13 @@
 /// What one server frame is, as far as the generator cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scanned<'a> {
-    /// A `message` event: the entry's sequence number and, for a text
-    /// entry, its text.
-    Message { seq: u64, text: Option<&'a [u8]> },
+    /// A `message` event: the conversation it belongs to, the entry's
+    /// sequence number and, for a text entry, its text.
+    Message {
+        conv: &'a [u8],
+        seq: u64,
+        text: Option<&'a [u8]>,
+    },
     /// Any other event, by `kind`.
     Event { kind: &'a [u8] },
     /// A reply; `code` is set for an error outcome.
@@ -32,13 +36,14 @@ pub(crate) fn scan(payload: &[u8]) -> Option<Scanned<'_>> {
         pos: 0,
     };
     let fields = c.map_len()?;
-    let (mut ty, mut kind, mut status, mut code) = (None, None, None, None);
+    let (mut ty, mut kind, mut status, mut code, mut conv) = (None, None, None, None, None);
     let (mut id, mut entry, mut outcome_code, mut outcome_ok) = (None, None, None, false);
     for _ in 0..fields {
         match c.str()? {
             b"type" => ty = Some(c.str()?),
             b"kind" => kind = Some(c.str()?),
             b"code" => code = Some(c.str()?),
+            b"conv" => conv = Some(c.str()?),
             b"conversations" => status = c.last_status()?,
             b"id" => id = Some(u32::try_from(c.uint()?).ok()?),
             b"entry" => entry = Some(c.entry()?),
@@ -54,7 +59,11 @@ pub(crate) fn scan(payload: &[u8]) -> Option<Scanned<'_>> {
         b"event" => match kind? {
             b"message" => {
                 let (seq, text) = entry?;
-                Some(Scanned::Message { seq, text })
+                Some(Scanned::Message {
+                    conv: conv?,
+                    seq,
+                    text,
+                })
             }
             kind => Some(Scanned::Event { kind }),
         },
@@ -245,8 +254,12 @@ mod tests {
     };
 
     fn message(seq: u64, body: Body) -> ServerFrame {
+        message_in("rust", seq, body)
+    }
+
+    fn message_in(conv: &str, seq: u64, body: Body) -> ServerFrame {
         ServerFrame::Event(Event::Message {
-            conv: "rust".into(),
+            conv: conv.into(),
             entry: LogEntry {
                 seq,
                 at_ms: 1_700_000_000_000,
@@ -269,12 +282,20 @@ mod tests {
         assert_eq!(
             scan(&payload),
             Some(Scanned::Message {
+                conv: b"rust",
                 seq: 300_000,
                 text: Some(expected.as_bytes())
             })
         );
         let joined = encode(&message(3, Body::MemberJoined { name: "bob".into() }));
-        assert_eq!(scan(&joined), Some(Scanned::Message { seq: 3, text: None }));
+        assert_eq!(
+            scan(&joined),
+            Some(Scanned::Message {
+                conv: b"rust",
+                seq: 3,
+                text: None
+            })
+        );
         let approved = encode(&ServerFrame::Event(Event::RequestApproved {
             conv: "rust".into(),
             by: "ann".into(),
@@ -347,11 +368,72 @@ mod tests {
     }
 
     #[test]
+    fn picks_out_the_conversation_of_each_message() {
+        let long = "g".repeat(300);
+        for conv in ["0badf00d-g4021", "ann+bob", "r", long.as_str()] {
+            let text = encode(&message_in(conv, 5, Body::Text { text: "hi".into() }));
+            assert_eq!(
+                scan(&text),
+                Some(Scanned::Message {
+                    conv: conv.as_bytes(),
+                    seq: 5,
+                    text: Some(b"hi")
+                }),
+                "{conv}"
+            );
+            let created = encode(&message_in(conv, 1, Body::GroupCreated));
+            assert_eq!(
+                scan(&created),
+                Some(Scanned::Message {
+                    conv: conv.as_bytes(),
+                    seq: 1,
+                    text: None
+                })
+            );
+        }
+        // Other events name their conversation too; only the kind matters.
+        let online = encode(&ServerFrame::Event(Event::MemberOnline {
+            conv: "rust".into(),
+            name: "bob".into(),
+        }));
+        assert_eq!(
+            scan(&online),
+            Some(Scanned::Event {
+                kind: b"member_online"
+            })
+        );
+        // A message that does not say where it belongs cannot be checked.
+        // {"type": "event", "kind": "message", "entry": {"seq": 1, "body": {"kind": "group_created"}}}
+        let payload = [
+            &[0x83, 0xa4][..],
+            b"type",
+            &[0xa5],
+            b"event",
+            &[0xa4],
+            b"kind",
+            &[0xa7],
+            b"message",
+            &[0xa5],
+            b"entry",
+            &[0x82, 0xa3],
+            b"seq",
+            &[0x01, 0xa4],
+            b"body",
+            &[0x81, 0xa4],
+            b"kind",
+            &[0xad],
+            b"group_created",
+        ]
+        .concat();
+        assert_eq!(scan(&payload), None);
+    }
+
+    #[test]
     fn accepts_any_field_order_integer_width_and_unknown_fields() {
         // {"extra": [nil, 1.5], "entry": {"body": {"text": "hi", "kind": "text"},
-        //  "seq": int64 7}, "kind": "message", "type": "event"}
+        //  "seq": int64 7}, "kind": "message", "conv": str8 "go", "type": "event"}
         let payload = [
-            &[0x84, 0xa5][..],
+            &[0x85, 0xa5][..],
             b"extra",
             &[0x92, 0xc0, 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0],
             &[0xa5],
@@ -374,6 +456,10 @@ mod tests {
             &[0xa7],
             b"message",
             &[0xa4],
+            b"conv",
+            &[0xd9, 2],
+            b"go",
+            &[0xa4],
             b"type",
             &[0xa5],
             b"event",
@@ -382,6 +468,7 @@ mod tests {
         assert_eq!(
             scan(&payload),
             Some(Scanned::Message {
+                conv: b"go",
                 seq: 7,
                 text: Some(b"hi")
             })
