@@ -51,6 +51,12 @@ impl LoginForm {
         }
     }
 
+    /// Whether the group is left out: the user's conversations open, at
+    /// the one shown last, with no group joined or created.
+    pub fn no_group(&self) -> bool {
+        self.value(2).is_empty()
+    }
+
     /// What is wrong with field `i`, in the server's words.
     pub fn problem(&self, i: usize) -> Option<String> {
         let value = self.value(i);
@@ -59,6 +65,7 @@ impl LoginForm {
             1 => crate::protocol::validate_name(value)
                 .err()
                 .map(|e| e.to_string()),
+            _ if value.is_empty() => None,
             _ => crate::protocol::validate_group(value)
                 .err()
                 .map(|e| e.to_string()),
@@ -106,9 +113,18 @@ mod tests {
 
     #[test]
     fn the_form_checks_like_the_server() {
-        let form = form("127.0.0.1:7667", "ann", "");
-        assert_eq!(form.focus, 2, "focus starts on what is missing");
-        assert_eq!(form.problem(2).as_deref(), Some("group name is empty"));
+        let form = form("127.0.0.1:7667", "", "rust");
+        assert_eq!(form.focus, 1, "focus starts on what is missing");
+        assert_eq!(form.problem(1).as_deref(), Some("name is empty"));
+        let form = self::form("127.0.0.1:7667", "ann", "");
+        assert_eq!(
+            form.problem(2),
+            None,
+            "no group opens the user's conversations"
+        );
+        assert!(form.no_group());
+        let form = self::form("h:1", "ann", "a b");
+        assert!(form.problem(2).is_some());
         let form = self::form("h:1", "a b", "rust");
         assert_eq!(
             form.problem(1).as_deref(),

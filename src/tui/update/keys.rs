@@ -144,6 +144,11 @@ fn on_login_key(app: &mut App, s: &Settings, key: KeyEvent) -> Vec<Effect> {
                 form.focus = i;
                 return Vec::new();
             }
+            // The group may be left out; show what that means before going.
+            if form.focus < 2 && form.no_group() {
+                form.focus = 2;
+                return Vec::new();
+            }
             let target = form.target();
             return connect(app, target);
         }

@@ -59,6 +59,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, form: &LoginForm, s: &Sett
                 label_w,
                 theme.invalid,
             )),
+            None if i == 2 && form.no_group() => lines.push(Line::styled(
+                format!("{:label_w$}✓ none: your conversations open", ""),
+                theme.valid,
+            )),
             None => lines.push(Line::styled(format!("{:label_w$}✓", ""), theme.valid)),
         }
     }

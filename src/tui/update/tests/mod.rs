@@ -637,6 +637,7 @@ fn the_login_form_connects_only_when_valid() {
         panic!("not the login form")
     };
     assert_eq!(form.focus, 2, "focus moves to the empty group");
+    assert!(form.no_group());
     type_text(&mut app, "#rust");
     assert_eq!(
         update(&mut app, key(KeyCode::Enter)),
@@ -659,6 +660,21 @@ fn the_login_form_connects_only_when_valid() {
         Some("cannot reach 127.0.0.1:7667: refused")
     );
     assert_eq!(update(&mut app, key(KeyCode::Esc)), vec![Effect::Quit]);
+}
+
+#[test]
+fn a_login_without_a_group_opens_the_users_conversations() {
+    let mut app = fixtures::app("ann", "");
+    let effects = start(&mut app, true);
+    assert_eq!(
+        effects,
+        vec![Effect::Connect(Target {
+            server: "127.0.0.1:7667".into(),
+            name: "ann".into(),
+            group: String::new(),
+        })],
+        "a known name and no group go straight to the conversations"
+    );
 }
 
 #[test]
