@@ -254,6 +254,22 @@ impl Chat {
         self.convs.values().map(Conv::requests_waiting).sum()
     }
 
+    /// Where a decision on `name`'s join request goes: the group shown
+    /// when they wait there, else the one group this user runs where they
+    /// wait, so `/approveRequest bob` works from any conversation.
+    pub fn asked_in(&self, name: &str) -> Option<&Conv> {
+        let waits =
+            |conv: &&Conv| conv.is_admin() && conv.roster.requests().iter().any(|r| r.name == name);
+        if let Some(conv) = self.current().filter(waits) {
+            return Some(conv);
+        }
+        let mut convs = self.convs.values().filter(waits);
+        match (convs.next(), convs.next()) {
+            (Some(conv), None) => Some(conv),
+            _ => None,
+        }
+    }
+
     /// Unread messages in every conversation.
     pub fn unread(&self) -> u32 {
         self.convs.values().map(|conv| conv.unread.count()).sum()

@@ -76,7 +76,12 @@ fn post(app: &mut App, s: &Settings, text: String) -> Vec<Effect> {
 
 fn run_command(app: &mut App, s: &Settings, command: Command) -> Vec<Effect> {
     let spec = command.spec();
-    let current = app.chat().and_then(|chat| chat.current());
+    let current = app.chat().and_then(|chat| match &command {
+        Command::ApproveRequest(name) | Command::RejectRequest(name) => {
+            chat.asked_in(name).or_else(|| chat.current())
+        }
+        _ => chat.current(),
+    });
     let admin = current.is_some_and(|conv| conv.is_admin());
     let conv = current.map(|conv| conv.id.clone()).unwrap_or_default();
     if spec.admin_only && !admin {

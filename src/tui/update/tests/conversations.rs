@@ -663,3 +663,40 @@ fn a_failed_search_says_why_in_the_popup() {
     let screen = format!("{}", render(&app, 80, 24).backend());
     assert!(screen.contains("The search failed: slow down"), "{screen}");
 }
+
+#[test]
+fn a_decision_on_a_request_goes_to_the_group_where_the_user_waits() {
+    let mut app = app("alice", "python");
+    let rust = snapshot("alice", &[("alice", true)], &["carol"], 1);
+    let python = snapshot("bob", &[("alice", true), ("bob", true)], &[], 1);
+    feed(
+        &mut app,
+        [welcome_with(
+            "alice",
+            vec![
+                conversation_in("python", JoinStatus::Member, Some(python), 1, 0),
+                conversation_in("rust", JoinStatus::Admin, Some(rust), 1, 0),
+            ],
+        )],
+    );
+    assert_eq!(
+        selected(&app),
+        "python",
+        "a group alice does not run is shown"
+    );
+    type_text(&mut app, "/approveRequest carol");
+    assert_eq!(
+        update(&mut app, AppEvent::Key(KeyEvent::from(KeyCode::Enter))),
+        vec![Effect::Request(Purpose::Approve {
+            conv: "rust".into(),
+            name: "carol".into(),
+        })],
+        "carol waits in rust, the one group alice runs"
+    );
+    type_text(&mut app, "/rejectRequest dan");
+    update(&mut app, AppEvent::Key(KeyEvent::from(KeyCode::Enter)));
+    assert!(
+        matches!(last_kind(&app), ItemKind::Error(e) if e.contains("admin only")),
+        "nobody called dan waits anywhere"
+    );
+}
