@@ -135,4 +135,10 @@ pub struct ServeArgs {
     /// Serve without TLS: for local development and tests only.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     pub plaintext: bool,
+    /// Join a cluster: the NATS bus between the nodes (nats://host:port).
+    #[arg(long, value_name = "URL")]
+    pub bus: Option<String>,
+    /// This node's name in the cluster, unique among its nodes [default: random].
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
 }

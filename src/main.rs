@@ -10,6 +10,7 @@ use pyconchat::{
         Cli, CloseGroupArgs, Command, ForgetServerArgs, GroupsArgs, NamesArgs, ReleaseNameArgs,
         ServeArgs,
     },
+    cluster::Bus,
     config::Config,
     server,
     store::{SqliteStore, Store, now_ms},
@@ -96,7 +97,19 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
     server.tls_cert = args.tls_cert.or(server.tls_cert.take());
     server.tls_key = args.tls_key.or(server.tls_key.take());
     server.plaintext |= args.plaintext;
+    let cluster = &mut config.cluster;
+    cluster.bus = args.bus.or(cluster.bus.take());
+    cluster.node_name = args.node_name.or(cluster.node_name.take());
     let limits = config.server.limits()?;
+    let bus = match config.cluster.bus_settings()? {
+        Some(settings) => {
+            let node = settings.node.clone();
+            let bus = Bus::connect(settings).await?;
+            tracing::info!(%node, "joined the cluster's bus");
+            bus
+        }
+        None => Bus::Local,
+    };
     let data_dir = config.server.data_dir()?;
     let store = SqliteStore::open_exclusive(&data_dir)?;
     store.set_max_bytes(config.server.max_database_mb * 1024 * 1024)?;
@@ -115,7 +128,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         announce(format_args!(
             "WARNING: TLS is off (--plaintext): names, secrets and messages travel in the clear"
         ));
-        server::run(listener, store, limits, shutdown).await;
+        server::run_node(listener, store, limits, None, bus, shutdown).await;
     } else {
         let (cert, key) = (
             config.server.tls_cert.as_deref(),
@@ -128,7 +141,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
             tls.cert_path.display()
         ));
         announce(format_args!("certificate fingerprint {}", tls.fingerprint));
-        server::run_tls(listener, store, limits, tls.config, shutdown).await;
+        server::run_node(listener, store, limits, Some(tls.config), bus, shutdown).await;
     }
     Ok(())
 }

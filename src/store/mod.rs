@@ -120,8 +120,9 @@ pub struct ConversationRecord {
 }
 
 /// One durable change. Changes that other members should see in the chat
-/// also append a log entry (see [`Change::log_body`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// also append a log entry (see [`Change::log_body`]). Serializable so a
+/// node can tell the others of a cluster what it committed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Change {
     CreateGroup {
         group: String,
