@@ -3,7 +3,9 @@
 //! and a raw framed connection for speaking (or mangling) the wire protocol.
 #![allow(dead_code)]
 
+pub mod cluster;
 mod peer;
+pub mod services;
 
 #[allow(unused_imports)]
 pub use peer::Peer;
@@ -198,8 +200,12 @@ impl User {
     }
 
     pub fn options(&self, server: &TestServer, group: &str) -> ConnectOptions {
-        let mut options =
-            ConnectOptions::new(server.address(), &self.name, group, self.identity.clone());
+        self.options_at(server.address(), group)
+    }
+
+    /// Options to connect to the server at `address` (a node of a cluster).
+    pub fn options_at(&self, address: String, group: &str) -> ConnectOptions {
+        let mut options = ConnectOptions::new(address, &self.name, group, self.identity.clone());
         options.min_backoff = Duration::from_millis(50);
         options.max_backoff = Duration::from_millis(500);
         options.transport = Transport::Plaintext;
@@ -375,7 +381,11 @@ pub struct Raw {
 
 impl Raw {
     pub async fn connect(server: &TestServer) -> Self {
-        let stream = TcpStream::connect(server.addr).await.expect("connect");
+        Self::connect_to(server.addr).await
+    }
+
+    pub async fn connect_to(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).await.expect("connect");
         Self {
             framed: Framed::new(stream, FrameCodec::new(16 << 20)),
         }
