@@ -142,6 +142,32 @@ fn errors_are_plain_sentences_without_location_or_backtrace() {
 }
 
 #[test]
+fn serve_stops_at_start_with_one_sentence_when_the_bus_is_wrong_or_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let away = format!("nats://{}", closed.local_addr().unwrap());
+    drop(closed);
+    for (bus, sentence) in [
+        (
+            "http://bus:4222",
+            "Error: the bus URL http://bus:4222 is not a nats:// URL".to_owned(),
+        ),
+        (
+            away.as_str(),
+            format!("Error: cannot reach the bus at {away}: "),
+        ),
+    ] {
+        let args = ["--plaintext", "--data-dir", data_dir, "--bus", bus];
+        let stderr = failed_serve(&[], &args, false);
+        assert!(
+            stderr.lines().any(|line| line.starts_with(&sentence)),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
 fn join_refuses_output_that_is_not_a_terminal_without_writing_escape_codes() {
     let dir = tempfile::tempdir().unwrap();
     let mut join = pyconchat()

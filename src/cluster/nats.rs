@@ -19,7 +19,10 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -51,6 +54,8 @@ pub struct NatsBus {
     settings: BusSettings,
     client: async_nats::Client,
     outbox: mpsc::Sender<(String, Bytes)>,
+    /// Whether notes are being dropped, so that is logged once per outage.
+    dropping: AtomicBool,
     /// Taken by [`NatsBus::run`].
     parts: Mutex<Option<Parts>>,
     /// The newest entry this node committed per conversation, and when: the
@@ -99,6 +104,7 @@ impl NatsBus {
             settings,
             client,
             outbox,
+            dropping: AtomicBool::new(false),
             parts: Mutex::new(Some(Parts {
                 outbox: queued,
                 events,
@@ -116,8 +122,20 @@ impl NatsBus {
     }
 
     fn send(&self, subject: String, payload: Bytes) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.try_send((subject, payload)) {
-            tracing::warn!("the bus is not keeping up; other nodes will read this from the store");
+        match self.outbox.try_send((subject, payload)) {
+            Ok(()) => {
+                if self.dropping.swap(false, Ordering::Relaxed) {
+                    tracing::info!("the bus keeps up again");
+                }
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.dropping.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "the bus is not keeping up; dropping notes, other nodes read them from the store"
+                    );
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 
