@@ -12,7 +12,7 @@ use pyconchat::{
     },
     config::Config,
     server,
-    store::{SqliteStore, Store, now_ms},
+    store::{Maintenance, SqliteStore, Store, now_ms},
     tls::{self, KnownServers},
     tui,
 };
