@@ -113,8 +113,9 @@ pub struct TestServer {
 enum TestStore {
     /// The embedded store in the data dir.
     Sqlite(Arc<SqliteStore>),
-    /// A schema of its own on the tests' PostgreSQL (`services`).
-    Postgres(Arc<PostgresStore>, Arc<services::Database>),
+    /// A schema on the tests' PostgreSQL (`services`), and the URL the
+    /// server reaches it at.
+    Postgres(Arc<PostgresStore>, Arc<services::Database>, String),
 }
 
 impl TestServer {
@@ -131,9 +132,16 @@ impl TestServer {
     /// A server on PostgreSQL, in a migrated schema of its own; its data
     /// dir holds only uploaded files.
     pub async fn on_postgres() -> Self {
-        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
         let database = Arc::new(services::Database::migrated());
-        let store = Self::open_postgres(&dir, database).await;
+        let url = database.url.clone();
+        Self::on_database(database, url).await
+    }
+
+    /// A server on `database`, which other servers may share, reaching it
+    /// at `url` (the database's own, or one through a relay).
+    pub async fn on_database(database: Arc<services::Database>, url: String) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let store = Self::open_postgres(&dir, database, url).await;
         Self::serve(
             dir,
             store,
@@ -146,13 +154,14 @@ impl TestServer {
     async fn open_postgres(
         dir: &tempfile::TempDir,
         database: Arc<services::Database>,
+        url: String,
     ) -> TestStore {
-        let (url, files) = (database.url.clone(), dir.path().join("files"));
-        let store = tokio::task::spawn_blocking(move || PostgresStore::open(&url, files))
+        let (opened, files) = (url.clone(), dir.path().join("files"));
+        let store = tokio::task::spawn_blocking(move || PostgresStore::open(&opened, files))
             .await
             .expect("the opening thread")
             .expect("open the PostgreSQL store");
-        TestStore::Postgres(Arc::new(store), database)
+        TestStore::Postgres(Arc::new(store), database, url)
     }
 
     async fn serve(
@@ -163,7 +172,7 @@ impl TestServer {
     ) -> Self {
         let serving: Arc<dyn Store> = match &store {
             TestStore::Sqlite(store) => store.clone(),
-            TestStore::Postgres(store, _) => store.clone(),
+            TestStore::Postgres(store, ..) => store.clone(),
         };
         let listener = TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().unwrap();
@@ -202,8 +211,8 @@ impl TestServer {
             TestStore::Sqlite(_) => TestStore::Sqlite(Arc::new(
                 SqliteStore::open(self.dir.path()).expect("open store"),
             )),
-            TestStore::Postgres(_, database) => {
-                Self::open_postgres(&self.dir, database.clone()).await
+            TestStore::Postgres(_, database, url) => {
+                Self::open_postgres(&self.dir, database.clone(), url.clone()).await
             }
         };
         *self = Self::serve(self.dir.clone(), store, self.addr, self.limits.clone()).await;

@@ -56,6 +56,23 @@ impl Database {
         database
     }
 
+    /// The server's `host:port`.
+    pub fn address(&self) -> String {
+        let (start, end) = authority(&self.url);
+        let host_port = &self.url[start..end];
+        if host_port.contains(':') {
+            host_port.to_owned()
+        } else {
+            format!("{host_port}:5432")
+        }
+    }
+
+    /// The URL of this schema through another `host:port` (a relay).
+    pub fn url_via(&self, address: &str) -> String {
+        let (start, end) = authority(&self.url);
+        format!("{}{address}{}", &self.url[..start], &self.url[end..])
+    }
+
     /// Runs `statements` in this schema.
     pub fn execute(&self, statements: &str) {
         sql(
@@ -64,6 +81,18 @@ impl Database {
         )
         .expect("run SQL in the test schema");
     }
+}
+
+/// Where the `host:port` of a `postgres://user@host:port/db` URL is.
+fn authority(url: &str) -> (usize, usize) {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let end = url[after_scheme..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| after_scheme + i);
+    let start = url[after_scheme..end]
+        .rfind('@')
+        .map_or(after_scheme, |i| after_scheme + i + 1);
+    (start, end)
 }
 
 impl Drop for Database {
