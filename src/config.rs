@@ -49,8 +49,9 @@ pub enum ConfigError {
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
-    pub client: ClientConfig,
+    /// `[cluster]`: what several servers share.
     pub cluster: ClusterConfig,
+    pub client: ClientConfig,
     /// `[keys]`: action name → key or list of keys, replacing the client's
     /// default bindings (see `docs/config-client.toml`). Checked against the
     /// actions when the client starts.
@@ -255,6 +256,9 @@ const MIB: u64 = 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
+    /// The store's URL: `postgres://...` for PostgreSQL, shared by every
+    /// server of a cluster; unset, the embedded database in the data dir.
+    pub store: Option<String>,
     /// The bus between the nodes, `nats://host:port`; none for one server.
     pub bus: Option<String>,
     /// This node's name, unique in the cluster [default: `node-` and
@@ -268,6 +272,7 @@ pub struct ClusterConfig {
 impl Default for ClusterConfig {
     fn default() -> Self {
         Self {
+            store: None,
             bus: None,
             node_name: None,
             namespace: DEFAULT_NAMESPACE.to_owned(),
@@ -467,7 +472,7 @@ impl Config {
             let Some((section, key)) = rest.split_once('_') else {
                 continue;
             };
-            if !matches!(section, "server" | "client" | "cluster" | "keys") {
+            if !matches!(section, "server" | "cluster" | "client" | "keys") {
                 continue;
             }
             let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
@@ -559,6 +564,29 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("unknown field `listen_on`"), "{err}");
+    }
+
+    #[test]
+    fn the_cluster_store_comes_from_the_file_or_the_environment() {
+        let file = "[cluster]\nstore = \"postgres://chat@db/pyconchat\"\n";
+        let config = Config::from_sources(Some((Path::new("c.toml"), file)), env(&[])).unwrap();
+        assert_eq!(
+            config.cluster.store.as_deref(),
+            Some("postgres://chat@db/pyconchat")
+        );
+        let config = Config::from_sources(
+            Some((Path::new("c.toml"), file)),
+            env(&[(
+                "PYCONCHAT_CLUSTER_STORE",
+                "postgres://chat@other/db?sslmode=disable",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.cluster.store.as_deref(),
+            Some("postgres://chat@other/db?sslmode=disable")
+        );
+        assert_eq!(Config::default().cluster.store, None);
     }
 
     #[test]

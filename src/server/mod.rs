@@ -119,16 +119,33 @@ pub(crate) fn internal(error: &dyn std::fmt::Display) -> ErrorBody {
 }
 
 impl From<StoreError> for ErrorBody {
-    /// A full disk is worth telling the client; anything else is internal.
+    /// A full disk, an unreachable database and a change made meanwhile by
+    /// another server are worth telling the client; anything else is
+    /// internal.
     fn from(error: StoreError) -> Self {
-        if error.is_full() {
-            tracing::error!(%error, "the store is full");
-            ErrorBody::new(
-                ErrorCode::Internal,
-                "the server could not save that: its disk is full",
-            )
-        } else {
-            internal(&error)
+        match error {
+            StoreError::Unavailable(_) => {
+                tracing::warn!(%error, "the store is unreachable");
+                ErrorBody::new(
+                    ErrorCode::Unavailable,
+                    "the server cannot reach its database right now; nothing changed; try again shortly",
+                )
+            }
+            StoreError::Conflict(_) => {
+                tracing::info!(%error, "a batch met another server's change");
+                ErrorBody::new(
+                    ErrorCode::Conflict,
+                    "the conversation changed on another server at the same moment; nothing changed; try again",
+                )
+            }
+            error if error.is_full() => {
+                tracing::error!(%error, "the store is full");
+                ErrorBody::new(
+                    ErrorCode::Internal,
+                    "the server could not save that: its disk is full",
+                )
+            }
+            error => internal(&error),
         }
     }
 }
