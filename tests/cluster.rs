@@ -1,17 +1,22 @@
 //! Several nodes as one server: real nodes (`server::run_node` each) on one
-//! store and one NATS namespace, real TCP, real frames. The same guarantees
+//! PostgreSQL schema and one NATS namespace, real TCP, real frames. The same guarantees
 //! as one node: one group, one admin, one order for every member wherever
 //! they are connected; a lost bus message only slows delivery.
 
 mod common;
 
-use std::{collections::HashSet, time::Duration};
+use std::{
+    collections::HashSet,
+    net::SocketAddr,
+    process::{Child, Command},
+    time::Duration,
+};
 
 use common::{
     DEADLINE, Peer, User, cluster::Cluster, services::NatsServer, text_of, without_rate_limits,
 };
 use pyconchat::{
-    cluster::gapfill,
+    cluster::{gapfill, presence},
     protocol::{Body, Event, ReplyData, Request, Seq, direct_id},
     server::Limits,
 };
@@ -68,11 +73,10 @@ async fn online_becomes(peer: &mut Peer, conv: &str, want: &[&str]) {
 }
 
 /// The chat messages of `conv` in the store, in order.
-fn stored_texts(cluster: &Cluster, conv: &str) -> Vec<(Seq, String)> {
+async fn stored_texts(cluster: &Cluster, conv: &str) -> Vec<(Seq, String)> {
     cluster
-        .store
-        .read_log(conv, 0, usize::MAX)
-        .expect("the log reads")
+        .log(conv)
+        .await
         .into_iter()
         .filter(|e| matches!(e.body, Body::Text { .. }))
         .map(|e| (e.seq, text_of(&e)))
@@ -208,13 +212,7 @@ async fn the_story_spread_over_three_nodes() {
 
     // One log: bob and cid were delivered the store's entries, in order.
     let marker = bob_b.say("rust", "the end").await;
-    let log: Vec<Seq> = cluster
-        .store
-        .read_log("rust", 0, 1000)
-        .unwrap()
-        .iter()
-        .map(|e| e.seq)
-        .collect();
+    let log: Vec<Seq> = cluster.log("rust").await.iter().map(|e| e.seq).collect();
     for peer in [&mut bob_b, &mut cid_c] {
         let mut seen = Vec::new();
         loop {
@@ -275,7 +273,7 @@ async fn ten_thousand_messages_arrive_in_one_order_on_every_node() {
         received.push(task.await.expect("a member's task"));
     }
 
-    let stored = stored_texts(&cluster, conv);
+    let stored = stored_texts(&cluster, conv).await;
     assert_eq!(stored.len(), MESSAGES);
     for (i, got) in received.iter().enumerate() {
         let (delivered, lost, doubled) = counts(got, &stored);
@@ -322,7 +320,7 @@ async fn a_stopped_nodes_members_resume_on_another_without_gap_or_duplicate() {
     let last = before.last().expect("something arrived").0;
     let mut bob_b = talk.await.expect("bob's task");
     let mut ann_b = Peer::connect_to(b, &ann, None, &[("talk", last)]).await;
-    let stored = stored_texts(&cluster, "talk");
+    let stored = stored_texts(&cluster, "talk").await;
     let after = read_texts(&mut ann_b, "talk", stored.len() - before.len()).await;
     let all: Vec<(Seq, String)> = before.into_iter().chain(after).collect();
     let (delivered, lost, doubled) = counts(&all, &stored);
@@ -358,7 +356,7 @@ async fn what_the_bus_loses_is_read_from_the_store_in_order() {
             ann_a.say("g", &format!("heard {n}")).await;
         }
     }
-    let stored = stored_texts(&cluster, "g");
+    let stored = stored_texts(&cluster, "g").await;
     assert_eq!(stored.len(), ROUNDS + ROUNDS / 10);
     for (who, peer) in [("ann", &mut ann_a), ("bob", &mut bob_b)] {
         let got = read_texts(peer, "g", stored.len()).await;
@@ -395,7 +393,7 @@ async fn a_bus_restart_under_load_loses_and_doubles_nothing() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     nats.start_again();
     let _bob_b = talk.await.expect("bob's task");
-    let stored = stored_texts(&cluster, "r");
+    let stored = stored_texts(&cluster, "r").await;
     let have: HashSet<Seq> = got.iter().map(|(s, _)| *s).collect();
     got.extend(read_texts(&mut ann_a, "r", MESSAGES - have.len()).await);
     let (delivered, lost, doubled) = counts(&got, &stored);
@@ -403,5 +401,88 @@ async fn a_bus_restart_under_load_loses_and_doubles_nothing() {
         "across a bus restart: delivered {delivered}, lost {lost}, doubled {doubled}, filled so far {}",
         gapfill::entries_filled()
     );
+    assert_eq!(got, stored);
+}
+
+/// A node in a process of its own, killed when dropped.
+struct Process(Child);
+
+impl Process {
+    /// SIGKILL: the node ends at once, telling nobody.
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `pyconchat serve` as node `name` of the cluster, a process of its own.
+fn serve_process(
+    cluster: &Cluster,
+    name: &str,
+    data_dir: &std::path::Path,
+) -> (Process, SocketAddr) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pyconchat"));
+    command
+        .args(["serve", "--plaintext", "--listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--store", &cluster.database_url()])
+        .args(["--bus", &cluster.url, "--node-name", name])
+        .env("PYCONCHAT_CLUSTER_NAMESPACE", &cluster.namespace)
+        .env("PYCONCHAT_SERVER_MESSAGES_PER_SECOND", "1000000")
+        .env("PYCONCHAT_SERVER_MESSAGE_BURST", "1000000")
+        .env("PYCONCHAT_SERVER_REQUESTS_PER_SECOND", "1000000")
+        .env("PYCONCHAT_SERVER_REQUEST_BURST", "1000000");
+    let (child, address) = common::spawn_serve(&mut command);
+    (Process(child), address.parse().expect("a socket address"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_node_goes_offline_within_the_bound_and_its_members_resume_elsewhere() {
+    let cluster = Cluster::start(0, Limits::default()).await;
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut node_a, a) = serve_process(&cluster, "a", dirs.0.path());
+    let (_node_b, b) = serve_process(&cluster, "b", dirs.1.path());
+    let (ann, bob) = (User::new("ann"), User::new("bob"));
+    let mut bob_b = Peer::connect_to(b, &bob, Some("k"), &[]).await;
+    let mut ann_a = Peer::connect_to(a, &ann, Some("k"), &[]).await;
+    let_in(&mut bob_b, "k", "ann").await;
+    approved(&mut ann_a, "k").await;
+    online_becomes(&mut bob_b, "k", &["ann", "bob"]).await;
+    for n in 0..100 {
+        bob_b.say("k", &format!("k{n}")).await;
+    }
+    let mut got = read_texts(&mut ann_a, "k", 60).await;
+
+    node_a.kill();
+    // ann's connection is cut, mid-stream, without a word.
+    while let Some(event) = ann_a.next_event().await {
+        if let Event::Message { entry, .. } = event
+            && matches!(entry.body, Body::Text { .. })
+        {
+            got.push((entry.seq, text_of(&entry)));
+        }
+    }
+    // Her node's heartbeats stop; after the expiry she is offline for bob.
+    let killed = std::time::Instant::now();
+    online_becomes(&mut bob_b, "k", &["bob"]).await;
+    println!(
+        "ann shown offline {:?} after her node was killed (bound: {:?})",
+        killed.elapsed(),
+        presence::EXPIRY + presence::HEARTBEAT
+    );
+
+    let last = got.last().map_or(0, |(seq, _)| *seq);
+    let mut ann_b = Peer::connect_to(b, &ann, None, &[("k", last)]).await;
+    let stored = stored_texts(&cluster, "k").await;
+    got.extend(read_texts(&mut ann_b, "k", stored.len() - got.len()).await);
+    let (delivered, lost, doubled) = counts(&got, &stored);
+    println!("ann across a killed node: delivered {delivered}, lost {lost}, doubled {doubled}");
     assert_eq!(got, stored);
 }

@@ -1,12 +1,13 @@
-//! Several nodes (`server::run_node` each, in this process) on one store
-//! and one bus namespace: a cluster for tests.
+//! Several nodes (`server::run_node` each, in this process) on one
+//! PostgreSQL schema and one bus namespace: a cluster for tests.
 
 use std::{net::SocketAddr, sync::Arc};
 
 use pyconchat::{
     cluster::{Bus, BusSettings},
+    protocol::LogEntry,
     server::{self, Limits},
-    store::{SqliteStore, Store},
+    store::{PostgresStore, Store},
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
@@ -84,13 +85,16 @@ impl Drop for Node {
     }
 }
 
-/// Nodes `a`, `b`, `c`, ... on one store and one fresh bus namespace.
+/// Nodes `a`, `b`, `c`, ... on one fresh PostgreSQL schema and one fresh
+/// bus namespace.
 pub struct Cluster {
     pub store: Arc<dyn Store>,
     pub nodes: Vec<Node>,
     pub url: String,
     pub namespace: String,
     pub limits: Limits,
+    /// Dropped after the store: the schema goes last.
+    database: services::Database,
     _dir: tempfile::TempDir,
 }
 
@@ -102,14 +106,19 @@ impl Cluster {
     /// A cluster on the NATS server at `url`.
     pub async fn on_bus(nodes: usize, limits: Limits, url: &str) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).expect("open store"));
-        let namespace = services::namespace();
+        let database = services::Database::migrated();
+        let (db_url, files) = (database.url.clone(), dir.path().join("files"));
+        let store = tokio::task::spawn_blocking(move || PostgresStore::open(&db_url, files))
+            .await
+            .expect("the opening thread")
+            .expect("open the PostgreSQL store");
         let mut cluster = Cluster {
-            store,
+            store: Arc::new(store),
             nodes: Vec::new(),
             url: url.to_owned(),
-            namespace,
+            namespace: services::namespace(),
             limits,
+            database,
             _dir: dir,
         };
         for i in 0..nodes {
@@ -132,6 +141,20 @@ impl Cluster {
         .await;
         self.nodes.push(node);
         self.nodes.last().expect("just added")
+    }
+
+    /// The store's URL, for nodes in processes of their own.
+    pub fn database_url(&self) -> String {
+        self.database.url.clone()
+    }
+
+    /// The whole log of `conv`, read on a blocking thread: the store blocks.
+    pub async fn log(&self, conv: &str) -> Vec<LogEntry> {
+        let (store, conv) = (self.store.clone(), conv.to_owned());
+        tokio::task::spawn_blocking(move || store.read_log(&conv, 0, 1_000_000))
+            .await
+            .expect("the reading thread")
+            .expect("the log reads")
     }
 
     pub fn node(&self, name: &str) -> &Node {
