@@ -10,6 +10,8 @@ Examples:
   pyconchat serve                                 listen on 127.0.0.1:7667
   pyconchat serve --listen 0.0.0.0:7667           accept connections from other machines
   pyconchat serve --listen 127.0.0.1:0            any free port (the address is printed)
+  pyconchat migrate --store postgres://db/chat    create or upgrade a PostgreSQL store's schema
+  pyconchat serve --store postgres://db/chat      keep everything in PostgreSQL
   pyconchat join --name ann --group rust          join (or create) the group 'rust'
   pyconchat join --server chat.example.org:7667   ask for name and group in a form";
 
@@ -41,6 +43,8 @@ pub enum Command {
     Groups(GroupsArgs),
     /// Server side, with the server stopped: remove a group, its log and its files.
     CloseGroup(CloseGroupArgs),
+    /// Server side: create or upgrade the schema of a PostgreSQL store.
+    Migrate(MigrateArgs),
     /// Load-test a server: many clients, many messages; reports throughput and latency.
     Bench(crate::bench::BenchOptions),
 }
@@ -53,6 +57,10 @@ pub struct ReleaseNameArgs {
     /// The server's data dir [default: the platform's data dir].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The store, if not the embedded one in the data dir: a postgres:// URL
+    /// [default: the config's `[cluster] store`].
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +75,10 @@ pub struct NamesArgs {
     /// The server's data dir [default: the platform's data dir].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The store, if not the embedded one in the data dir: a postgres:// URL
+    /// [default: the config's `[cluster] store`].
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +89,10 @@ pub struct GroupsArgs {
     /// The server's data dir [default: the platform's data dir].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The store, if not the embedded one in the data dir: a postgres:// URL
+    /// [default: the config's `[cluster] store`].
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +103,18 @@ pub struct CloseGroupArgs {
     /// The server's data dir [default: the platform's data dir].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The store, if not the embedded one in the data dir: a postgres:// URL
+    /// [default: the config's `[cluster] store`].
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The PostgreSQL store, postgres://user@host/database
+    /// [default: the config's `[cluster] store`].
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +154,10 @@ pub struct ServeArgs {
     /// Where the database lives [default: the platform's data dir].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep everything in PostgreSQL instead of the data dir's database:
+    /// postgres://user@host/database [default: the config's `[cluster] store`].
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// TLS certificate chain (PEM) [default: a self-signed one made in the data dir].
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -135,4 +167,10 @@ pub struct ServeArgs {
     /// Serve without TLS: for local development and tests only.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     pub plaintext: bool,
+    /// Join a cluster: the NATS bus between the nodes (nats://host:port).
+    #[arg(long, value_name = "URL")]
+    pub bus: Option<String>,
+    /// This node's name in the cluster, unique among its nodes [default: random].
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
 }

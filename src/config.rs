@@ -16,6 +16,7 @@ use std::{
 use serde::Deserialize;
 
 use crate::{
+    cluster::{BusSettings, DEFAULT_NAMESPACE},
     protocol::DEFAULT_MAX_FRAME_BYTES,
     server::Limits,
     tui::settings::{Notify, Osc},
@@ -48,6 +49,8 @@ pub enum ConfigError {
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
+    /// `[cluster]`: what several servers share.
+    pub cluster: ClusterConfig,
     pub client: ClientConfig,
     /// `[keys]`: action name → key or list of keys, replacing the client's
     /// default bindings (see `docs/config-client.toml`). Checked against the
@@ -248,6 +251,61 @@ impl ServerConfig {
 
 const MIB: u64 = 1024 * 1024;
 
+/// `[cluster]`: several `serve` nodes as one server; see
+/// `config.example.toml` and `docs/cluster.md`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The store's URL: `postgres://...` for PostgreSQL, shared by every
+    /// server of a cluster; unset, the embedded database in the data dir.
+    pub store: Option<String>,
+    /// The bus between the nodes, `nats://host:port`; none for one server.
+    pub bus: Option<String>,
+    /// This node's name, unique in the cluster [default: `node-` and
+    /// random hex, new at every start].
+    pub node_name: Option<String>,
+    /// Prefix of every bus subject, so that clusters sharing one NATS
+    /// server keep apart.
+    pub namespace: String,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            store: None,
+            bus: None,
+            node_name: None,
+            namespace: DEFAULT_NAMESPACE.to_owned(),
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Where this node finds the bus; `None` for a single server.
+    pub fn bus_settings(&self) -> Result<Option<BusSettings>, ConfigError> {
+        let Some(url) = self.bus.clone() else {
+            return Ok(None);
+        };
+        let node = match &self.node_name {
+            Some(name) if name.trim().is_empty() => {
+                return Err(invalid("cluster.node_name", "must not be empty"));
+            }
+            Some(name) => name.clone(),
+            None => {
+                let mut random = [0_u8; 4];
+                getrandom::fill(&mut random)
+                    .map_err(|e| invalid("cluster.node_name", e.to_string()))?;
+                format!("node-{:08x}", u32::from_be_bytes(random))
+            }
+        };
+        Ok(Some(BusSettings {
+            url,
+            node,
+            namespace: self.namespace.clone(),
+        }))
+    }
+}
+
 /// `[client]`: see `config.example.toml` for each key.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -414,7 +472,7 @@ impl Config {
             let Some((section, key)) = rest.split_once('_') else {
                 continue;
             };
-            if !matches!(section, "server" | "client" | "keys") {
+            if !matches!(section, "server" | "cluster" | "client" | "keys") {
                 continue;
             }
             let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
@@ -509,6 +567,29 @@ mod tests {
     }
 
     #[test]
+    fn the_cluster_store_comes_from_the_file_or_the_environment() {
+        let file = "[cluster]\nstore = \"postgres://chat@db/pyconchat\"\n";
+        let config = Config::from_sources(Some((Path::new("c.toml"), file)), env(&[])).unwrap();
+        assert_eq!(
+            config.cluster.store.as_deref(),
+            Some("postgres://chat@db/pyconchat")
+        );
+        let config = Config::from_sources(
+            Some((Path::new("c.toml"), file)),
+            env(&[(
+                "PYCONCHAT_CLUSTER_STORE",
+                "postgres://chat@other/db?sslmode=disable",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.cluster.store.as_deref(),
+            Some("postgres://chat@other/db?sslmode=disable")
+        );
+        assert_eq!(Config::default().cluster.store, None);
+    }
+
+    #[test]
     fn a_bad_environment_variable_is_named() {
         let err = Config::from_sources(None, env(&[("PYCONCHAT_SERVER_OUTBOUND_QUEUE", "lots")]))
             .unwrap_err()
@@ -536,6 +617,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("c.toml"), "{err}");
+    }
+
+    #[test]
+    fn the_cluster_keys_layer_and_a_node_gets_a_name() {
+        let file = "[cluster]\nbus = \"nats://bus:4222\"\n";
+        let config = Config::from_sources(
+            Some((Path::new("c.toml"), file)),
+            env(&[("PYCONCHAT_CLUSTER_NODE_NAME", "a")]),
+        )
+        .unwrap();
+        let bus = config.cluster.bus_settings().unwrap().unwrap();
+        assert_eq!(
+            (bus.url.as_str(), bus.node.as_str(), bus.namespace.as_str()),
+            ("nats://bus:4222", "a", DEFAULT_NAMESPACE)
+        );
+        let unnamed = ClusterConfig {
+            bus: Some("nats://bus:4222".into()),
+            ..ClusterConfig::default()
+        };
+        let (one, two) = (
+            unnamed.bus_settings().unwrap().unwrap().node,
+            unnamed.bus_settings().unwrap().unwrap().node,
+        );
+        assert!(one.starts_with("node-") && one != two, "{one} {two}");
+        assert_eq!(ClusterConfig::default().bus_settings().unwrap(), None);
     }
 
     #[test]

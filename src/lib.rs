@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - [`bench`](mod@bench): `pyconchat bench`, the load generator.
+//! - [`cluster`]: several nodes on one store, with a bus between them.
 //! - [`cli`] and [`config`]: flags, the TOML file and `PYCONCHAT_*` variables, layered.
 //! - [`client`]: connect, requests, events and reconnection, for the TUI and tests alike.
 //! - [`protocol`]: the wire messages and the length-prefixed MessagePack framing.
@@ -15,6 +16,7 @@
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod config;
 mod private_file;
 pub mod protocol;

@@ -7,12 +7,13 @@ use color_eyre::{
 };
 use pyconchat::{
     cli::{
-        Cli, CloseGroupArgs, Command, ForgetServerArgs, GroupsArgs, NamesArgs, ReleaseNameArgs,
-        ServeArgs,
+        Cli, CloseGroupArgs, Command, ForgetServerArgs, GroupsArgs, MigrateArgs, NamesArgs,
+        ReleaseNameArgs, ServeArgs,
     },
+    cluster::Bus,
     config::Config,
     server,
-    store::{SqliteStore, Store, now_ms},
+    store::{Maintenance, PostgresStore, SqliteStore, Store, now_ms, shown_url},
     tls::{self, KnownServers},
     tui,
 };
@@ -78,6 +79,7 @@ fn run() -> Result<()> {
         Command::Names(args) => names(config, args),
         Command::Groups(args) => groups(config, args),
         Command::CloseGroup(args) => close_group(config, args),
+        Command::Migrate(args) => migrate(&config, args),
         Command::Bench(options) => Ok(pyconchat::bench::main(options)?),
     }
 }
@@ -96,11 +98,36 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
     server.tls_cert = args.tls_cert.or(server.tls_cert.take());
     server.tls_key = args.tls_key.or(server.tls_key.take());
     server.plaintext |= args.plaintext;
+    let cluster = &mut config.cluster;
+    cluster.bus = args.bus.or(cluster.bus.take());
+    cluster.node_name = args.node_name.or(cluster.node_name.take());
     let limits = config.server.limits()?;
+    let bus = match config.cluster.bus_settings()? {
+        Some(settings) => {
+            let node = settings.node.clone();
+            let bus = Bus::connect(settings).await?;
+            tracing::info!(%node, "joined the cluster's bus");
+            bus
+        }
+        None => Bus::Local,
+    };
     let data_dir = config.server.data_dir()?;
-    let store = SqliteStore::open_exclusive(&data_dir)?;
-    store.set_max_bytes(config.server.max_database_mb * 1024 * 1024)?;
-    tracing::info!(database = %store.path().display(), "store open");
+    let store: Arc<dyn Store> = match postgres_url(args.store, &config)? {
+        Some(url) => {
+            let files = data_dir.join(SqliteStore::FILES_DIR);
+            let shown = shown_url(&url);
+            let store =
+                tokio::task::spawn_blocking(move || PostgresStore::open(&url, files)).await??;
+            tracing::info!(database = %shown, "store open");
+            Arc::new(store)
+        }
+        None => {
+            let store = SqliteStore::open_exclusive(&data_dir)?;
+            store.set_max_bytes(config.server.max_database_mb * 1024 * 1024)?;
+            tracing::info!(database = %store.path().display(), "store open");
+            Arc::new(store)
+        }
+    };
     let shutdown = shutdown_signal()?;
     let listener = TcpListener::bind(&config.server.listen)
         .await
@@ -110,12 +137,11 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         env!("CARGO_PKG_VERSION"),
         listener.local_addr()?
     ));
-    let store = Arc::new(store);
     if config.server.plaintext {
         announce(format_args!(
             "WARNING: TLS is off (--plaintext): names, secrets and messages travel in the clear"
         ));
-        server::run(listener, store, limits, shutdown).await;
+        server::run_node(listener, store, limits, None, bus, shutdown).await;
     } else {
         let (cert, key) = (
             config.server.tls_cert.as_deref(),
@@ -128,7 +154,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
             tls.cert_path.display()
         ));
         announce(format_args!("certificate fingerprint {}", tls.fingerprint));
-        server::run_tls(listener, store, limits, tls.config, shutdown).await;
+        server::run_node(listener, store, limits, Some(tls.config), bus, shutdown).await;
     }
     Ok(())
 }
@@ -141,26 +167,67 @@ enum Access {
     Exclusive,
 }
 
-/// The store of the data dir an operator command names (`--data-dir`, else
-/// the config's).
+/// The PostgreSQL store a server-side command names: `--store`, else the
+/// config's `[cluster] store`; `None` for the embedded one.
+fn postgres_url(flag: Option<String>, config: &Config) -> Result<Option<String>> {
+    match flag.or_else(|| config.cluster.store.clone()) {
+        None => Ok(None),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Some(url))
+        }
+        Some(other) => bail!(
+            "the store must be a postgres:// URL, not {}",
+            shown_url(&other)
+        ),
+    }
+}
+
+/// The store an operator command names: PostgreSQL (see [`postgres_url`]),
+/// else the database of the data dir (`--data-dir`, else the config's).
+/// On PostgreSQL nothing holds other commands off: stop the servers first
+/// where the command says so.
 fn operator_store(
     config: &Config,
     data_dir: Option<PathBuf>,
+    store: Option<String>,
     access: Access,
-) -> Result<SqliteStore> {
+) -> Result<Box<dyn Maintenance>> {
     let dir = match data_dir {
         Some(dir) => dir,
         None => config.server.data_dir()?,
     };
-    Ok(match access {
-        Access::Shared => SqliteStore::open(&dir)?,
-        Access::Exclusive => SqliteStore::open_exclusive(&dir)?,
+    Ok(match (postgres_url(store, config)?, access) {
+        (Some(url), _) => Box::new(PostgresStore::open(&url, dir.join(SqliteStore::FILES_DIR))?),
+        (None, Access::Shared) => Box::new(SqliteStore::open(&dir)?),
+        (None, Access::Exclusive) => Box::new(SqliteStore::open_exclusive(&dir)?),
     })
+}
+
+/// Creates or upgrades a PostgreSQL store's schema.
+fn migrate(config: &Config, args: MigrateArgs) -> Result<()> {
+    let Some(url) = postgres_url(args.store, config)? else {
+        bail!(
+            "migrate needs a PostgreSQL store: --store postgres://... or [cluster] store in the config"
+        );
+    };
+    let shown = shown_url(&url);
+    let done = PostgresStore::migrate(&url)?;
+    match done.from {
+        0 => println!("Created the schema at {shown} (version {}).", done.to),
+        from if from == done.to => {
+            println!("The schema at {shown} is up to date (version {from}).");
+        }
+        from => println!(
+            "Upgraded the schema at {shown} from version {from} to {}.",
+            done.to
+        ),
+    }
+    Ok(())
 }
 
 /// Frees a name on the server so its owner can claim it with a new identity.
 fn release_name(config: Config, args: ReleaseNameArgs) -> Result<()> {
-    let store = operator_store(&config, args.data_dir, Access::Shared)?;
+    let store = operator_store(&config, args.data_dir, args.store, Access::Shared)?;
     if store.release_name(&args.name)? {
         println!(
             "Released {}: the next join under that name claims it.",
@@ -176,7 +243,7 @@ fn release_name(config: Config, args: ReleaseNameArgs) -> Result<()> {
 /// them if asked. Safe while the server runs: it looks names up afresh on
 /// every hello.
 fn names(config: Config, args: NamesArgs) -> Result<()> {
-    let store = operator_store(&config, args.data_dir, Access::Shared)?;
+    let store = operator_store(&config, args.data_dir, args.store, Access::Shared)?;
     let before = days_ago(args.unused_days);
     if args.release {
         let released = store.release_unused_names(before)?;
@@ -201,7 +268,7 @@ fn names(config: Config, args: NamesArgs) -> Result<()> {
 /// Lists the groups with nothing logged and no member connected for the
 /// given days.
 fn groups(config: Config, args: GroupsArgs) -> Result<()> {
-    let store = operator_store(&config, args.data_dir, Access::Shared)?;
+    let store = operator_store(&config, args.data_dir, args.store, Access::Shared)?;
     let idle = store.idle_groups(days_ago(args.idle_days))?;
     for group in &idle {
         println!(
@@ -223,7 +290,7 @@ fn groups(config: Config, args: GroupsArgs) -> Result<()> {
 /// Removes a group and everything of it. The server keeps groups in
 /// memory, so this refuses to run beside it.
 fn close_group(config: Config, args: CloseGroupArgs) -> Result<()> {
-    let store = operator_store(&config, args.data_dir, Access::Exclusive)?;
+    let store = operator_store(&config, args.data_dir, args.store, Access::Exclusive)?;
     let Some(closed) = store.close_group(&args.group)? else {
         println!("There is no group {} on this server.", args.group);
         return Ok(());

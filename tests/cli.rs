@@ -142,6 +142,32 @@ fn errors_are_plain_sentences_without_location_or_backtrace() {
 }
 
 #[test]
+fn serve_stops_at_start_with_one_sentence_when_the_bus_is_wrong_or_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let away = format!("nats://{}", closed.local_addr().unwrap());
+    drop(closed);
+    for (bus, sentence) in [
+        (
+            "http://bus:4222",
+            "Error: the bus URL http://bus:4222 is not a nats:// URL".to_owned(),
+        ),
+        (
+            away.as_str(),
+            format!("Error: cannot reach the bus at {away}: "),
+        ),
+    ] {
+        let args = ["--plaintext", "--data-dir", data_dir, "--bus", bus];
+        let stderr = failed_serve(&[], &args, false);
+        assert!(
+            stderr.lines().any(|line| line.starts_with(&sentence)),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
 fn join_refuses_output_that_is_not_a_terminal_without_writing_escape_codes() {
     let dir = tempfile::tempdir().unwrap();
     let mut join = pyconchat()
@@ -393,4 +419,114 @@ fn a_second_server_on_the_same_data_dir_is_refused() {
     );
     server.kill().unwrap();
     server.wait().unwrap();
+}
+
+#[test]
+fn serve_refuses_a_postgresql_store_it_cannot_use_in_one_sentence() {
+    use common::services::Database;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let empty = Database::empty();
+    let newer = Database::migrated();
+    newer.execute("UPDATE schema_version SET version = 99");
+    for (store, sentence) in [
+        (
+            empty.url.as_str(),
+            "has no PyconChat schema; create it with `pyconchat migrate --store URL`",
+        ),
+        (
+            newer.url.as_str(),
+            "has schema version 99, newer than this build understands (1); upgrade PyconChat",
+        ),
+        (
+            "postgres://chat:secret@127.0.0.1:1/pyconchat",
+            "Error: cannot connect to the database at postgres://chat:***@127.0.0.1:1/pyconchat: ",
+        ),
+        ("postgres://127.0.0.1:port/db", "is not a PostgreSQL URL"),
+        (
+            "mysql://db/chat",
+            "Error: the store must be a postgres:// URL, not mysql://db/chat",
+        ),
+    ] {
+        let args = [
+            "--plaintext",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data_dir,
+            "--store",
+            store,
+        ];
+        let stderr = failed_serve(&[], &args, false);
+        assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
+        assert!(
+            stderr.starts_with("Error: ") && stderr.contains(sentence),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("secret"), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn migrate_then_serve_and_the_operator_commands_on_postgresql() {
+    use common::services::Database;
+    let database = Database::empty();
+    let migrate = || {
+        let output = pyconchat()
+            .args(["migrate", "--store", &database.url])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert!(migrate().starts_with("Created the schema at "), "version 1");
+    assert!(migrate().contains("is up to date (version 1)"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, address) = common::spawn_serve(
+        pyconchat()
+            .args([
+                "serve",
+                "--plaintext",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .env("PYCONCHAT_CLUSTER_STORE", &database.url),
+    );
+    let alice = User::new("alice");
+    let mut options = ConnectOptions::new(&address, "alice", "rust", alice.identity.clone());
+    options.transport = pyconchat::client::Transport::Plaintext;
+    let mut session = Session::connect(options).await.unwrap();
+    assert_eq!(session.status(), JoinStatus::Created);
+    session.say("hello").await;
+    session.entry().await;
+    stop_with_sigterm(&mut server);
+    assert!(
+        !dir.path().join("pyconchat.db").exists(),
+        "nothing stored in the data dir"
+    );
+
+    let store = ["--store", database.url.as_str()];
+    let listed = operator(
+        &[&["groups", "--idle-days", "0"][..], &store].concat(),
+        dir.path(),
+    )
+    .unwrap();
+    assert!(
+        listed.starts_with("rust ") && listed.contains("admin alice"),
+        "{listed}"
+    );
+    let released = operator(
+        &[&["release-name", "alice"][..], &store].concat(),
+        dir.path(),
+    )
+    .unwrap();
+    assert!(released.starts_with("Released alice"), "{released}");
+    let closed = operator(&[&["close-group", "rust"][..], &store].concat(), dir.path()).unwrap();
+    assert!(
+        closed.starts_with("Closed rust: removed 1 members, 2 log entries"),
+        "{closed}"
+    );
 }

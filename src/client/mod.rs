@@ -726,6 +726,7 @@ fn retryable(code: ErrorCode) -> bool {
             | ErrorCode::ShuttingDown
             | ErrorCode::Timeout
             | ErrorCode::Internal
+            | ErrorCode::Unavailable
             | ErrorCode::TooManyConnections
     )
 }

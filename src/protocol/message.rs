@@ -623,4 +623,10 @@ pub enum ErrorCode {
     FileUnavailable,
     /// The server failed (for example its disk is full); nothing was changed.
     Internal,
+    /// The server cannot reach its database right now; nothing was
+    /// changed. Try again shortly.
+    Unavailable,
+    /// Another server of the same cluster changed the conversation at the
+    /// same moment; nothing was changed. Try again.
+    Conflict,
 }

@@ -96,7 +96,7 @@ pub(crate) async fn record(seen: Arc<LastSeen>, store: Arc<dyn Store>, stop: Can
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SqliteStore;
+    use crate::store::{Maintenance, SqliteStore};
 
     #[test]
     fn a_name_counts_while_any_of_its_connections_lasts_and_once_after() {

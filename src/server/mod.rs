@@ -25,6 +25,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
+    cluster::Bus,
     protocol::{DEFAULT_MAX_FRAME_BYTES, ErrorBody, ErrorCode},
     store::{Store, StoreError},
 };
@@ -118,16 +119,33 @@ pub(crate) fn internal(error: &dyn std::fmt::Display) -> ErrorBody {
 }
 
 impl From<StoreError> for ErrorBody {
-    /// A full disk is worth telling the client; anything else is internal.
+    /// A full disk, an unreachable database and a change made meanwhile by
+    /// another server are worth telling the client; anything else is
+    /// internal.
     fn from(error: StoreError) -> Self {
-        if error.is_full() {
-            tracing::error!(%error, "the store is full");
-            ErrorBody::new(
-                ErrorCode::Internal,
-                "the server could not save that: its disk is full",
-            )
-        } else {
-            internal(&error)
+        match error {
+            StoreError::Unavailable(_) => {
+                tracing::warn!(%error, "the store is unreachable");
+                ErrorBody::new(
+                    ErrorCode::Unavailable,
+                    "the server cannot reach its database right now; nothing changed; try again shortly",
+                )
+            }
+            StoreError::Conflict(_) => {
+                tracing::info!(%error, "a batch met another server's change");
+                ErrorBody::new(
+                    ErrorCode::Conflict,
+                    "the conversation changed on another server at the same moment; nothing changed; try again",
+                )
+            }
+            error if error.is_full() => {
+                tracing::error!(%error, "the store is full");
+                ErrorBody::new(
+                    ErrorCode::Internal,
+                    "the server could not save that: its disk is full",
+                )
+            }
+            error => internal(&error),
         }
     }
 }
@@ -183,7 +201,7 @@ pub async fn run(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    serve(listener, store, limits, None, shutdown).await;
+    serve(listener, store, limits, None, Bus::Local, shutdown).await;
 }
 
 /// Serves `listener` over TLS until `shutdown` completes, then shuts down
@@ -195,14 +213,45 @@ pub async fn run_tls(
     tls: Arc<rustls::ServerConfig>,
     shutdown: impl Future<Output = ()>,
 ) {
-    serve(
-        listener,
-        store,
-        limits,
-        Some(TlsAcceptor::from(tls)),
-        shutdown,
-    )
-    .await;
+    let tls = Some(TlsAcceptor::from(tls));
+    serve(listener, store, limits, tls, Bus::Local, shutdown).await;
+}
+
+/// Serves `listener` as one node of a cluster: `store` is shared by every
+/// node and `bus` connects them (see [`crate::cluster`]). Over TLS when
+/// `tls` is given, else plain TCP.
+pub async fn run_node(
+    listener: TcpListener,
+    store: Arc<dyn Store>,
+    limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    bus: Bus,
+    shutdown: impl Future<Output = ()>,
+) {
+    let tls = tls.map(TlsAcceptor::from);
+    serve(listener, store, limits, tls, bus, shutdown).await;
+}
+
+/// Hears the other nodes until the server shuts down, handing what it
+/// hears to the hub.
+fn join_cluster(bus: Bus, ctx: &Arc<SessionCtx>, tasks: &TaskTracker) {
+    if bus.is_local() {
+        return;
+    }
+    let (inbound, mut heard) = tokio::sync::mpsc::channel(ctx.limits.hub_queue);
+    let hub = ctx.hub.clone();
+    let stop = ctx.shutdown.clone();
+    tasks.spawn(async move {
+        bus.run(move || hub.read().connected(), inbound, stop).await;
+    });
+    let hub = ctx.hub.clone();
+    tasks.spawn(async move {
+        while let Some(one) = heard.recv().await {
+            if hub.submit(hub::Job::Remote(one)).await.is_err() {
+                break;
+            }
+        }
+    });
 }
 
 async fn serve(
@@ -210,6 +259,7 @@ async fn serve(
     store: Arc<dyn Store>,
     limits: Limits,
     tls: Option<TlsAcceptor>,
+    bus: Bus,
     shutdown: impl Future<Output = ()>,
 ) {
     let clock = Clock::new();
@@ -221,6 +271,7 @@ async fn serve(
         limits.clone(),
         clock,
         signups.clone(),
+        bus.clone(),
     );
     let hub_done = tokio::spawn(hub_task.run());
     let sessions = TaskTracker::new();
@@ -237,6 +288,7 @@ async fn serve(
         signups,
         last_seen: Arc::default(),
     });
+    join_cluster(bus, &ctx, &sessions);
     sessions.spawn(last_seen::record(
         ctx.last_seen.clone(),
         store,

@@ -7,11 +7,14 @@
 //! synchronous trait: the server calls it from `spawn_blocking`, and every
 //! write goes through [`Store::apply`] as one batch so a backend can commit
 //! many changes with one flush (group commit). The embedded [`SqliteStore`]
-//! is the default; another backend (PostgreSQL for several nodes) implements
-//! the same trait and the hub does not change.
+//! is the default; [`PostgresStore`] implements the same trait for several
+//! servers on one database, and the hub does not change. The operator's
+//! commands reach either through [`Maintenance`].
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::{Migrated, PostgresStore, shown_url};
 pub use sqlite::SqliteStore;
 
 use std::path::PathBuf;
@@ -62,13 +65,57 @@ pub enum StoreError {
         seq: Seq,
         source: rmp_serde::decode::Error,
     },
+    #[error("database error: {0}")]
+    Postgres(tokio_postgres::Error),
+    #[error("{url} is not a PostgreSQL URL ({source})")]
+    BadUrl {
+        url: String,
+        source: tokio_postgres::Error,
+    },
+    #[error("cannot connect to the database at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error(
+        "the database at {url} has no PyconChat schema; create it with `pyconchat migrate --store URL`"
+    )]
+    NoSchema { url: String },
+    #[error(
+        "the database at {url} has schema version {found}, older than this build's {known}; upgrade it with `pyconchat migrate --store URL`"
+    )]
+    OldSchema {
+        url: String,
+        found: usize,
+        known: usize,
+    },
+    #[error(
+        "the database at {url} has schema version {found}, newer than this build understands ({known}); upgrade PyconChat"
+    )]
+    NewSchema {
+        url: String,
+        found: usize,
+        known: usize,
+    },
+    #[error("cannot start the database client: {0}")]
+    Runtime(std::io::Error),
+    /// The database cannot be reached right now; nothing was changed.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// Another server changed what a batch took for granted; nothing was
+    /// changed, and the same request may succeed when tried again.
+    #[error("{0}; nothing was saved")]
+    Conflict(String),
 }
 
 impl StoreError {
     /// Whether a write failed for want of room: a full disk, or the cap
     /// the operator set on the database.
     pub fn is_full(&self) -> bool {
-        matches!(self, StoreError::Sqlite(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+        match self {
+            StoreError::Sqlite(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+            StoreError::Postgres(e) => {
+                e.code() == Some(&tokio_postgres::error::SqlState::DISK_FULL)
+            }
+            _ => false,
+        }
     }
 }
 
@@ -120,8 +167,9 @@ pub struct ConversationRecord {
 }
 
 /// One durable change. Changes that other members should see in the chat
-/// also append a log entry (see [`Change::log_body`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// also append a log entry (see [`Change::log_body`]). Serializable so a
+/// node can tell the others of a cluster what it committed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Change {
     CreateGroup {
         group: String,
@@ -277,7 +325,7 @@ pub struct FileRecord {
 }
 
 /// A name in no group and not connected for a while; see
-/// [`SqliteStore::unused_names`].
+/// [`Maintenance::unused_names`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnusedName {
     pub name: String,
@@ -285,7 +333,7 @@ pub struct UnusedName {
     pub last_seen_ms: i64,
 }
 
-/// A group with no activity for a while; see [`SqliteStore::idle_groups`].
+/// A group with no activity for a while; see [`Maintenance::idle_groups`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdleGroup {
     pub name: String,
@@ -296,7 +344,7 @@ pub struct IdleGroup {
     pub active_ms: i64,
 }
 
-/// What closing a group removed; see [`SqliteStore::close_group`].
+/// What closing a group removed; see [`Maintenance::close_group`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClosedGroup {
     pub members: usize,
@@ -383,6 +431,37 @@ pub trait Store: Send + Sync + 'static {
         after: Seq,
         limit: u32,
     ) -> Result<(u32, u32), StoreError>;
+}
+
+/// What the operator's commands (`pyconchat names`, `groups`,
+/// `release-name`, `close-group`) ask of a store, beside what the server
+/// asks.
+pub trait Maintenance: Store {
+    /// Unpins a name from its secret, for a user who lost their identity
+    /// file; the next hello under the name pins it afresh. True if it was pinned.
+    fn release_name(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Names that are in no group, have no pending request, and were last
+    /// connected before `before_ms`, oldest first: candidates for
+    /// [`Maintenance::release_unused_names`].
+    fn unused_names(&self, before_ms: i64) -> Result<Vec<UnusedName>, StoreError>;
+
+    /// Unpins every name [`Maintenance::unused_names`] lists, checking each
+    /// again as it goes, so a name that joined a group meanwhile is kept.
+    /// Returns the names released.
+    fn release_unused_names(&self, before_ms: i64) -> Result<Vec<String>, StoreError>;
+
+    /// Groups with nothing in their log and no member connected since
+    /// `before_ms`, least recently active first.
+    fn idle_groups(&self, before_ms: i64) -> Result<Vec<IdleGroup>, StoreError>;
+
+    /// Removes a group with its members, requests, log and file records, in
+    /// one transaction; `None` if there is no such group. The caller deletes
+    /// the files' contents afterwards (as after [`Store::delete_files`]).
+    ///
+    /// A running server keeps groups in memory, so this is for a store no
+    /// server is using.
+    fn close_group(&self, group: &str) -> Result<Option<ClosedGroup>, StoreError>;
 }
 
 /// Milliseconds since the Unix epoch: the timestamp of log entries and requests.

@@ -31,8 +31,8 @@ use rusqlite::{
 };
 
 use super::{
-    Change, ClosedGroup, ConversationRecord, FileRecord, GroupRecord, IdleGroup, MemberRecord,
-    NameClaim, Store, StoreError, UnusedName, now_ms,
+    Change, ClosedGroup, ConversationRecord, FileRecord, GroupRecord, IdleGroup, Maintenance,
+    MemberRecord, NameClaim, Store, StoreError, UnusedName, now_ms,
 };
 use crate::{
     protocol::{
@@ -185,9 +185,37 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Unpins a name from its secret, for a user who lost their identity
-    /// file; the next hello under the name pins it afresh. True if it was pinned.
-    pub fn release_name(&self, name: &str) -> Result<bool, StoreError> {
+    /// Caps the database file at about `bytes` (0: no cap). Writes past the
+    /// cap fail as they would on a full disk: with an error and no change.
+    pub fn set_max_bytes(&self, bytes: u64) -> Result<(), StoreError> {
+        let writer = lock(&self.writer);
+        let page_size: u64 = writer
+            .conn
+            .pragma_query_value(None, "page_size", |r| r.get(0))?;
+        let pages = if bytes == 0 {
+            u64::from(u32::MAX)
+        } else {
+            (bytes / page_size).max(1)
+        };
+        writer.conn.pragma_update(None, "max_page_count", pages)?;
+        Ok(())
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.checkpointer.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The embedded store serves the operator's commands directly; only
+/// [`Maintenance::close_group`] wants the store opened with
+/// [`SqliteStore::open_exclusive`].
+impl Maintenance for SqliteStore {
+    fn release_name(&self, name: &str) -> Result<bool, StoreError> {
         let writer = lock(&self.writer);
         Ok(writer
             .conn
@@ -195,10 +223,7 @@ impl SqliteStore {
             > 0)
     }
 
-    /// Names that are in no group, have no pending request, and were last
-    /// connected before `before_ms`, oldest first: candidates for
-    /// [`SqliteStore::release_unused_names`].
-    pub fn unused_names(&self, before_ms: i64) -> Result<Vec<UnusedName>, StoreError> {
+    fn unused_names(&self, before_ms: i64) -> Result<Vec<UnusedName>, StoreError> {
         let conn = lock(&self.reader);
         let mut stmt = conn.prepare(&format!(
             "SELECT name, last_seen_ms FROM users WHERE {UNUSED} ORDER BY last_seen_ms, name"
@@ -213,10 +238,7 @@ impl SqliteStore {
             .collect::<Result<_, _>>()?)
     }
 
-    /// Unpins every name [`SqliteStore::unused_names`] lists, checking each
-    /// again as it goes, so a name that joined a group meanwhile is kept.
-    /// Returns the names released.
-    pub fn release_unused_names(&self, before_ms: i64) -> Result<Vec<String>, StoreError> {
+    fn release_unused_names(&self, before_ms: i64) -> Result<Vec<String>, StoreError> {
         let writer = lock(&self.writer);
         let mut stmt = writer
             .conn
@@ -228,9 +250,7 @@ impl SqliteStore {
         Ok(names)
     }
 
-    /// Groups with nothing in their log and no member connected since
-    /// `before_ms`, least recently active first.
-    pub fn idle_groups(&self, before_ms: i64) -> Result<Vec<IdleGroup>, StoreError> {
+    fn idle_groups(&self, before_ms: i64) -> Result<Vec<IdleGroup>, StoreError> {
         let conn = lock(&self.reader);
         let mut stmt = conn.prepare(
             "SELECT name, admin, members, active_ms FROM (
@@ -257,13 +277,7 @@ impl SqliteStore {
             .collect::<Result<_, _>>()?)
     }
 
-    /// Removes a group with its members, requests, log and file records, in
-    /// one transaction; `None` if there is no such group. The caller deletes
-    /// the files' contents afterwards (as after [`Store::delete_files`]).
-    ///
-    /// A running server keeps groups in memory, so this is for a store no
-    /// server is using: open it with [`SqliteStore::open_exclusive`].
-    pub fn close_group(&self, group: &str) -> Result<Option<ClosedGroup>, StoreError> {
+    fn close_group(&self, group: &str) -> Result<Option<ClosedGroup>, StoreError> {
         let mut writer = lock(&self.writer);
         let Writer { conn, heads } = &mut *writer;
         let tx = conn.transaction()?;
@@ -273,31 +287,6 @@ impl SqliteStore {
         tx.commit()?;
         heads.remove(group);
         Ok(Some(closed))
-    }
-
-    /// Caps the database file at about `bytes` (0: no cap). Writes past the
-    /// cap fail as they would on a full disk: with an error and no change.
-    pub fn set_max_bytes(&self, bytes: u64) -> Result<(), StoreError> {
-        let writer = lock(&self.writer);
-        let page_size: u64 = writer
-            .conn
-            .pragma_query_value(None, "page_size", |r| r.get(0))?;
-        let pages = if bytes == 0 {
-            u64::from(u32::MAX)
-        } else {
-            (bytes / page_size).max(1)
-        };
-        writer.conn.pragma_update(None, "max_page_count", pages)?;
-        Ok(())
-    }
-}
-
-impl Drop for SqliteStore {
-    fn drop(&mut self) {
-        if let Some((stop, thread)) = self.checkpointer.take() {
-            drop(stop);
-            let _ = thread.join();
-        }
     }
 }
 
@@ -1035,7 +1024,6 @@ fn apply_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::direct_id;
 
     fn post(group: &str, from: &str, text: &str) -> Change {
         Change::Post {
@@ -1043,89 +1031,6 @@ mod tests {
             from: from.into(),
             text: text.into(),
         }
-    }
-
-    #[test]
-    fn numbers_entries_per_group_and_survives_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let create = |g: &str| Change::CreateGroup {
-            group: g.into(),
-            admin: "ann".into(),
-        };
-        let out = store
-            .apply(
-                1,
-                &[
-                    create("a"),
-                    create("b"),
-                    post("a", "ann", "1"),
-                    post("b", "ann", "x"),
-                ],
-            )
-            .unwrap();
-        let seqs: Vec<_> = out.iter().map(|e| e.as_ref().unwrap().seq).collect();
-        assert_eq!(seqs, [1, 1, 2, 2]);
-        drop(store);
-
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let out = store.apply(2, &[post("a", "ann", "2")]).unwrap();
-        assert_eq!(out[0].as_ref().unwrap().seq, 3);
-        let texts: Vec<_> = store
-            .read_log("a", 1, 10)
-            .unwrap()
-            .into_iter()
-            .map(|e| e.body)
-            .collect();
-        assert_eq!(
-            texts,
-            [
-                Body::Text { text: "1".into() },
-                Body::Text { text: "2".into() }
-            ]
-        );
-        assert_eq!(store.load_group("a").unwrap().unwrap().head, 3);
-    }
-
-    #[test]
-    fn a_failed_batch_changes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        store
-            .apply(
-                1,
-                &[Change::CreateGroup {
-                    group: "a".into(),
-                    admin: "ann".into(),
-                }],
-            )
-            .unwrap();
-        // Posting to a group that does not exist violates a foreign key.
-        let err = store.apply(2, &[post("a", "ann", "kept?"), post("nope", "ann", "x")]);
-        assert!(err.is_err());
-        assert!(store.read_log("a", 1, 10).unwrap().is_empty());
-        assert_eq!(
-            store.apply(3, &[post("a", "ann", "next")]).unwrap()[0]
-                .as_ref()
-                .unwrap()
-                .seq,
-            2
-        );
-    }
-
-    #[test]
-    fn pins_a_name_to_its_first_secret() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(
-            store.claim_name("ann", &[1; 32]).unwrap(),
-            NameClaim::Claimed
-        );
-        assert_eq!(
-            store.claim_name("ann", &[1; 32]).unwrap(),
-            NameClaim::Verified
-        );
-        assert_eq!(store.claim_name("ann", &[2; 32]).unwrap(), NameClaim::Taken);
     }
 
     #[test]
@@ -1141,176 +1046,6 @@ mod tests {
             std::fs::read(&path).unwrap(),
             garbage,
             "never silently replaced"
-        );
-    }
-
-    #[test]
-    fn a_released_name_can_be_claimed_by_a_new_secret() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        store.claim_name("ann", &[1; 32]).unwrap();
-        assert!(store.release_name("ann").unwrap());
-        assert!(!store.release_name("ann").unwrap());
-        assert_eq!(
-            store.claim_name("ann", &[2; 32]).unwrap(),
-            NameClaim::Claimed
-        );
-    }
-
-    #[test]
-    fn verifies_a_name_without_claiming_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(store.verify_name("ann", &[1; 32]).unwrap(), None);
-        assert_eq!(store.verify_name("ann", &[1; 32]).unwrap(), None);
-        store.claim_name("ann", &[1; 32]).unwrap();
-        assert_eq!(
-            store.verify_name("ann", &[1; 32]).unwrap(),
-            Some(NameClaim::Verified)
-        );
-        assert_eq!(
-            store.verify_name("ann", &[2; 32]).unwrap(),
-            Some(NameClaim::Taken)
-        );
-    }
-
-    /// A store with `ann` (admin of `rust`), `bob` (asking to join it) and
-    /// `cat` (in no group), all last seen at 1000, and `rust` created at 1.
-    fn three_names(dir: &Path) -> SqliteStore {
-        let store = SqliteStore::open(dir).unwrap();
-        for (i, name) in ["ann", "bob", "cat"].into_iter().enumerate() {
-            store.claim_name(name, &[i as u8; 32]).unwrap();
-        }
-        store
-            .apply(
-                1,
-                &[
-                    Change::CreateGroup {
-                        group: "rust".into(),
-                        admin: "ann".into(),
-                    },
-                    Change::AddRequest {
-                        group: "rust".into(),
-                        name: "bob".into(),
-                    },
-                ],
-            )
-            .unwrap();
-        let names = ["ann", "bob", "cat"].map(String::from);
-        lock(&store.writer)
-            .conn
-            .execute("UPDATE users SET last_seen_ms = 0", [])
-            .unwrap();
-        store.mark_seen(&names, 1000).unwrap();
-        store
-    }
-
-    #[test]
-    fn lists_and_releases_names_in_no_group_not_seen_lately() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = three_names(dir.path());
-        assert!(store.unused_names(1000).unwrap().is_empty());
-        assert_eq!(
-            store.unused_names(1001).unwrap(),
-            [UnusedName {
-                name: "cat".into(),
-                last_seen_ms: 1000
-            }]
-        );
-        // Seen again later: no longer unused by that cut-off.
-        store.mark_seen(&["cat".into()], 2000).unwrap();
-        store.mark_seen(&["cat".into()], 1500).unwrap();
-        assert!(store.unused_names(2000).unwrap().is_empty());
-        assert_eq!(store.release_unused_names(2001).unwrap(), ["cat"]);
-        assert_eq!(store.verify_name("cat", &[2; 32]).unwrap(), None);
-        assert_eq!(
-            store.verify_name("bob", &[1; 32]).unwrap(),
-            Some(NameClaim::Verified),
-            "a pending request keeps the name"
-        );
-    }
-
-    #[test]
-    fn a_group_is_idle_until_a_member_connects_or_it_logs_something() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = three_names(dir.path());
-        let idle = store.idle_groups(1001).unwrap();
-        assert_eq!(
-            idle,
-            [IdleGroup {
-                name: "rust".into(),
-                admin: "ann".into(),
-                members: 1,
-                active_ms: 1000
-            }]
-        );
-        assert!(store.idle_groups(1000).unwrap().is_empty());
-        store.apply(5000, &[post("rust", "ann", "hi")]).unwrap();
-        assert!(store.idle_groups(5000).unwrap().is_empty());
-        assert_eq!(store.idle_groups(5001).unwrap()[0].active_ms, 5000);
-    }
-
-    #[test]
-    fn closing_a_group_removes_everything_of_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = three_names(dir.path());
-        let file = FileInfo {
-            id: "f1".into(),
-            name: "notes.txt".into(),
-            size: 3,
-            blake3: vec![0; 32],
-        };
-        let keep = Change::CreateGroup {
-            group: "go".into(),
-            admin: "cat".into(),
-        };
-        store
-            .apply(
-                2,
-                &[
-                    keep,
-                    post("rust", "ann", "hi"),
-                    Change::PostFile {
-                        group: "rust".into(),
-                        from: "ann".into(),
-                        file: file.clone(),
-                    },
-                ],
-            )
-            .unwrap();
-        assert_eq!(indexed(&store, "rust"), 1);
-        let closed = store.close_group("rust").unwrap().unwrap();
-        assert_eq!((closed.members, closed.entries), (1, 3));
-        assert_eq!(indexed(&store, "rust"), 0);
-        assert_eq!(
-            closed.files.iter().map(|f| &f.info).collect::<Vec<_>>(),
-            [&file]
-        );
-        assert_eq!(store.load_group("rust").unwrap(), None);
-        assert!(store.read_log("rust", 0, 10).unwrap().is_empty());
-        assert!(store.files().unwrap().is_empty());
-        assert_eq!(store.close_group("rust").unwrap(), None);
-        assert!(store.load_group("go").unwrap().is_some());
-        // The name is free to start it afresh, at seq 1.
-        let created = store
-            .apply(
-                3,
-                &[Change::CreateGroup {
-                    group: "rust".into(),
-                    admin: "bob".into(),
-                }],
-            )
-            .unwrap();
-        assert_eq!(created[0].as_ref().unwrap().seq, 1);
-        // Without a membership or request left, ann's name counts as unused.
-        assert_eq!(
-            store
-                .unused_names(1001)
-                .unwrap()
-                .into_iter()
-                .map(|n| n.name)
-                .collect::<Vec<_>>(),
-            ["ann"]
         );
     }
 
@@ -1346,45 +1081,6 @@ mod tests {
         assert_eq!(store.unused_names(43).unwrap()[0].last_seen_ms, 42);
     }
 
-    fn create(group: &str, admin: &str) -> Change {
-        Change::CreateGroup {
-            group: group.into(),
-            admin: admin.into(),
-        }
-    }
-
-    fn approve(group: &str, name: &str, floor: Seq) -> [Change; 2] {
-        [
-            Change::AddRequest {
-                group: group.into(),
-                name: name.into(),
-            },
-            Change::Approve {
-                group: group.into(),
-                name: name.into(),
-                by: "ann".into(),
-                floor,
-            },
-        ]
-    }
-
-    fn direct(opener: &str, peer: &str) -> Change {
-        Change::CreateDirect {
-            group: direct_id(opener, peer),
-            opener: opener.into(),
-            peer: peer.into(),
-        }
-    }
-
-    fn file(id: &str) -> FileInfo {
-        FileInfo {
-            id: id.into(),
-            name: "notes.txt".into(),
-            size: 3,
-            blake3: vec![0; 32],
-        }
-    }
-
     /// What a search finds, as (conversation, text).
     fn found(store: &SqliteStore, name: &str, query: &str) -> Vec<(String, String)> {
         store
@@ -1400,450 +1096,6 @@ mod tests {
 
     fn hit(conv: &str, text: &str) -> (String, String) {
         (conv.into(), text.into())
-    }
-
-    /// How many rows the search index holds for `group`.
-    fn indexed(store: &SqliteStore, group: &str) -> usize {
-        lock(&store.reader)
-            .query_row(
-                "SELECT count(*) FROM search WHERE search MATCH ?1",
-                [conv_filter(std::iter::once(group))],
-                |r| r.get(0),
-            )
-            .unwrap()
-    }
-
-    /// `rust` (ann admin; bob approved at 2, reading after 2) and `go`
-    /// (cat admin), and the direct conversation of ann and cat.
-    fn conversations(dir: &Path) -> SqliteStore {
-        let store = SqliteStore::open(dir).unwrap();
-        store
-            .apply(1, &[create("rust", "ann"), post("rust", "ann", "old news")])
-            .unwrap();
-        store.apply(2, &approve("rust", "bob", 2)).unwrap();
-        store
-            .apply(3, &[create("go", "cat"), direct("cat", "ann")])
-            .unwrap();
-        store
-    }
-
-    #[test]
-    fn a_direct_conversation_has_two_members_and_no_admin() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = conversations(dir.path());
-        let out = store.apply(4, &[post("ann+cat", "ann", "hi cat")]).unwrap();
-        assert_eq!(out[0].as_ref().unwrap().seq, 2);
-        let dm = store.load_group("ann+cat").unwrap().unwrap();
-        assert_eq!(
-            (dm.kind, dm.admin.as_str(), dm.head),
-            (ConvKind::Direct, "", 2)
-        );
-        assert_eq!(
-            dm.members
-                .iter()
-                .map(|m| (m.name.as_str(), m.floor, m.read))
-                .collect::<Vec<_>>(),
-            [("ann", 0, 0), ("cat", 0, 0)]
-        );
-        let first = &store.read_log("ann+cat", 0, 1).unwrap()[0];
-        assert_eq!(
-            (first.from.as_str(), &first.body),
-            ("cat", &Body::GroupCreated)
-        );
-        assert_eq!(
-            store.load_group("go").unwrap().unwrap().kind,
-            ConvKind::Group
-        );
-    }
-
-    #[test]
-    fn lists_the_conversations_someone_is_in_or_asked_to_join() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = conversations(dir.path());
-        store
-            .apply(
-                4,
-                &[Change::AddRequest {
-                    group: "go".into(),
-                    name: "ann".into(),
-                }],
-            )
-            .unwrap();
-        let record = |id: &str, kind, pending| ConversationRecord {
-            id: id.into(),
-            kind,
-            pending,
-        };
-        assert_eq!(
-            store.conversations_of("ann").unwrap(),
-            [
-                record("ann+cat", ConvKind::Direct, false),
-                record("go", ConvKind::Group, true),
-                record("rust", ConvKind::Group, false),
-            ]
-        );
-        assert!(store.conversations_of("dan").unwrap().is_empty());
-    }
-
-    #[test]
-    fn only_a_group_counts_as_shared() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = conversations(dir.path());
-        assert!(store.shares_group("ann", "bob").unwrap());
-        assert!(store.shares_group("bob", "ann").unwrap());
-        // ann and cat share only their direct conversation.
-        assert!(!store.shares_group("ann", "cat").unwrap());
-        store.apply(4, &approve("go", "ann", 0)).unwrap();
-        assert!(store.shares_group("ann", "cat").unwrap());
-        assert!(!store.shares_group("bob", "cat").unwrap());
-    }
-
-    #[test]
-    fn leaving_drops_the_membership_and_tells_the_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = conversations(dir.path());
-        let out = store
-            .apply(
-                4,
-                &[Change::Leave {
-                    group: "rust".into(),
-                    name: "bob".into(),
-                }],
-            )
-            .unwrap();
-        let entry = out[0].as_ref().unwrap();
-        assert_eq!(
-            (entry.seq, entry.from.as_str(), &entry.body),
-            (4, "bob", &Body::MemberLeft { name: "bob".into() })
-        );
-        let rust = store.load_group("rust").unwrap().unwrap();
-        assert_eq!(
-            rust.members.iter().map(|m| &m.name[..]).collect::<Vec<_>>(),
-            ["ann"]
-        );
-        assert!(!store.shares_group("ann", "bob").unwrap());
-    }
-
-    #[test]
-    fn closing_a_group_in_a_batch_removes_everything_of_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = conversations(dir.path());
-        let announce = Change::PostFile {
-            group: "rust".into(),
-            from: "ann".into(),
-            file: file("f1"),
-        };
-        store
-            .apply(4, &[post("rust", "ann", "rust news"), announce])
-            .unwrap();
-        store.apply(4, &[post("go", "cat", "go news")]).unwrap();
-        assert_eq!(indexed(&store, "rust"), 2);
-        assert_eq!(
-            store
-                .group_files("rust")
-                .unwrap()
-                .iter()
-                .map(|f| &f.info)
-                .collect::<Vec<_>>(),
-            [&file("f1")]
-        );
-        let close = Change::CloseGroup {
-            group: "rust".into(),
-        };
-        // Closed, then opened again in the same batch: it starts afresh.
-        let out = store
-            .apply(5, &[close.clone(), create("rust", "bob")])
-            .unwrap();
-        assert_eq!(out[0], None);
-        assert_eq!(out[1].as_ref().unwrap().seq, 1);
-        let rust = store.load_group("rust").unwrap().unwrap();
-        assert_eq!(
-            (rust.admin.as_str(), rust.head, rust.members.len()),
-            ("bob", 1, 1)
-        );
-        assert!(store.files().unwrap().is_empty());
-        assert!(store.group_files("rust").unwrap().is_empty());
-        assert_eq!(indexed(&store, "rust"), 0);
-        assert!(found(&store, "bob", "news").is_empty());
-        assert_eq!(found(&store, "cat", "news"), [hit("go", "go news")]);
-
-        store.apply(6, &[close]).unwrap();
-        assert_eq!(store.load_group("rust").unwrap(), None);
-        assert!(store.read_log("rust", 0, 10).unwrap().is_empty());
-        assert!(store.conversations_of("bob").unwrap().is_empty());
-        // Closing what is not there changes nothing.
-        store
-            .apply(
-                7,
-                &[Change::CloseGroup {
-                    group: "rust".into(),
-                }],
-            )
-            .unwrap();
-        let out = store.apply(8, &[create("rust", "cat")]).unwrap();
-        assert_eq!(out[0].as_ref().unwrap().seq, 1);
-    }
-
-    #[test]
-    fn a_read_position_only_moves_forward() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = conversations(dir.path());
-        let set_read = |seq| Change::SetRead {
-            group: "rust".into(),
-            name: "bob".into(),
-            seq,
-        };
-        let read_of_bob = || store.load_group("rust").unwrap().unwrap().members[1].read;
-        assert_eq!(read_of_bob(), 2, "a newcomer starts at their floor");
-        store.apply(4, &[set_read(3)]).unwrap();
-        assert_eq!(read_of_bob(), 3);
-        store.apply(5, &[set_read(1)]).unwrap();
-        assert_eq!(read_of_bob(), 3);
-        let rust = store.load_group("rust").unwrap().unwrap();
-        assert_eq!(rust.members[1].cursor, 2, "reading is not delivery");
-    }
-
-    #[test]
-    fn ignoring_twice_or_unignoring_twice_is_harmless() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = conversations(dir.path());
-        let ignore = |name: &str, ignored: &str| Change::Ignore {
-            name: name.into(),
-            ignored: ignored.into(),
-        };
-        let unignore = Change::Unignore {
-            name: "ann".into(),
-            ignored: "cat".into(),
-        };
-        let out = store
-            .apply(
-                4,
-                &[
-                    ignore("ann", "cat"),
-                    ignore("ann", "cat"),
-                    ignore("bob", "ann"),
-                ],
-            )
-            .unwrap();
-        assert_eq!(out, [None, None, None]);
-        store.apply(5, &[ignore("ann", "cat")]).unwrap();
-        let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
-        assert_eq!(
-            store.ignores().unwrap(),
-            [pair("ann", "cat"), pair("bob", "ann")]
-        );
-        store.apply(6, &[unignore.clone(), unignore]).unwrap();
-        assert_eq!(store.ignores().unwrap(), [pair("bob", "ann")]);
-    }
-
-    #[test]
-    fn counts_unread_messages_and_mentions_from_others_up_to_a_cap() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = conversations(dir.path());
-        // After seq 3: two mentions of ann, a file, her own words (which
-        // never count), and bob's arrival (not a message).
-        store
-            .apply(
-                4,
-                &[
-                    post("rust", "bob", "@ann look"),
-                    post("rust", "ann", "@ann talking to myself"),
-                    post("rust", "bob", "plain"),
-                    Change::PostFile {
-                        group: "rust".into(),
-                        from: "bob".into(),
-                        file: file("f1"),
-                    },
-                    post("rust", "bob", "ann: and this"),
-                    post("rust", "bob", "@annie is someone else"),
-                ],
-            )
-            .unwrap();
-        store.apply(5, &approve("rust", "cat", 9)).unwrap();
-        assert_eq!(store.unread("rust", "ann", 3, 999).unwrap(), (5, 2));
-        assert_eq!(store.unread("rust", "ann", 3, 2).unwrap(), (2, 1));
-        assert_eq!(store.unread("rust", "ann", 6, 999).unwrap(), (3, 1));
-        assert_eq!(store.unread("rust", "ann", 9, 999).unwrap(), (0, 0));
-        assert_eq!(store.unread("rust", "ann", 3, 0).unwrap(), (0, 0));
-        // bob's own messages are not unread for him; ann's are.
-        assert_eq!(store.unread("rust", "bob", 3, 999).unwrap(), (1, 0));
-        assert_eq!(store.unread("nope", "ann", 0, 999).unwrap(), (0, 0));
-    }
-
-    #[test]
-    fn search_finds_every_word_newest_first_ignoring_case_and_accents() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = conversations(dir.path());
-        store
-            .apply(4, &[post("rust", "ann", "Café au lait, anyone?")])
-            .unwrap();
-        store
-            .apply(
-                5,
-                &[
-                    post("rust", "bob", "the cafe is closed"),
-                    post("ann+cat", "cat", "meet at the CAFÉ"),
-                    post("rust", "bob", "lait only"),
-                ],
-            )
-            .unwrap();
-        assert_eq!(
-            found(&store, "ann", "café"),
-            [
-                hit("ann+cat", "meet at the CAFÉ"),
-                hit("rust", "the cafe is closed"),
-                hit("rust", "Café au lait, anyone?"),
-            ]
-        );
-        assert_eq!(
-            found(&store, "ann", "  LAIT   cafe "),
-            [hit("rust", "Café au lait, anyone?")]
-        );
-        let newest = store.search("ann", "cafe", 1).unwrap();
-        assert_eq!(newest[0].0, "ann+cat");
-        assert_eq!(newest[0].1.seq, 2);
-        assert_eq!(newest[0].1.from, "cat");
-        assert!(store.search("ann", "cafe", 0).unwrap().is_empty());
-        assert!(found(&store, "ann", "").is_empty());
-        assert!(found(&store, "ann", " \t\n").is_empty());
-        assert!(found(&store, "ann", "caf").is_empty(), "whole words only");
-    }
-
-    #[test]
-    fn search_keeps_to_what_the_searcher_may_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = conversations(dir.path());
-        store
-            .apply(
-                4,
-                &[
-                    post("rust", "ann", "secret plan"),
-                    post("go", "cat", "secret recipe"),
-                    post("ann+cat", "cat", "secret gift"),
-                    Change::AddRequest {
-                        group: "go".into(),
-                        name: "bob".into(),
-                    },
-                ],
-            )
-            .unwrap();
-        // bob reads rust after his floor (2): not "old news"; a pending
-        // request opens nothing.
-        assert_eq!(found(&store, "bob", "secret"), [hit("rust", "secret plan")]);
-        assert!(found(&store, "bob", "old news").is_empty());
-        assert_eq!(found(&store, "ann", "old news"), [hit("rust", "old news")]);
-        assert!(found(&store, "dan", "secret").is_empty());
-        assert_eq!(
-            found(&store, "cat", "secret"),
-            [hit("ann+cat", "secret gift"), hit("go", "secret recipe")]
-        );
-        // ann ignores cat: their direct conversation leaves her results,
-        // not cat's; cat's groups are not affected.
-        let ignore = Change::Ignore {
-            name: "ann".into(),
-            ignored: "cat".into(),
-        };
-        store.apply(5, &[ignore]).unwrap();
-        store.apply(6, &approve("go", "ann", 0)).unwrap();
-        assert_eq!(
-            found(&store, "ann", "secret"),
-            [hit("go", "secret recipe"), hit("rust", "secret plan")]
-        );
-        assert_eq!(found(&store, "cat", "secret").len(), 2);
-        store
-            .apply(
-                7,
-                &[Change::Unignore {
-                    name: "ann".into(),
-                    ignored: "cat".into(),
-                }],
-            )
-            .unwrap();
-        assert_eq!(found(&store, "ann", "secret").len(), 3);
-        // A member who left reads nothing more of the group.
-        store
-            .apply(
-                8,
-                &[Change::Leave {
-                    group: "rust".into(),
-                    name: "bob".into(),
-                }],
-            )
-            .unwrap();
-        assert!(found(&store, "bob", "secret").is_empty());
-    }
-
-    #[test]
-    fn search_reads_what_users_type_as_words_not_syntax() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = conversations(dir.path());
-        let texts = [
-            "say \"hello\" to NEAR(the) world",
-            "hello-world OR not",
-            "party time 🎉",
-            "conv : 72757374",
-            "wildcards* are stars",
-        ];
-        let posts: Vec<Change> = texts.iter().map(|t| post("rust", "ann", t)).collect();
-        store.apply(4, &posts).unwrap();
-        let one = |text: &str| vec![hit("rust", text)];
-        for (query, expected) in [
-            (
-                "\"hello\"",
-                vec![hit("rust", texts[1]), hit("rust", texts[0])],
-            ),
-            (
-                "\"hello",
-                vec![hit("rust", texts[1]), hit("rust", texts[0])],
-            ),
-            ("NEAR(the", one(texts[0])),
-            // A phrase of two words, not hello near world.
-            ("NEAR(hello world)", vec![]),
-            ("NEAR(the) world", one(texts[0])),
-            ("hello OR world", one(texts[1])),
-            (
-                "world -hello",
-                vec![hit("rust", texts[1]), hit("rust", texts[0])],
-            ),
-            ("NOT world", one(texts[1])),
-            ("wild*", vec![]),
-            ("wildcards*", one(texts[4])),
-            ("🎉 party", one(texts[2])),
-            ("conv : 72757374", one(texts[3])),
-            ("text:hello", vec![]),
-            ("{text}: hello", vec![]),
-            ("\"\" '' ( ) * - ^ : + AND OR NOT", vec![]),
-        ] {
-            assert_eq!(found(&store, "ann", query), expected, "query {query:?}");
-        }
-        for query in ["\"", "*", "-", "🎉", "(", "\"\"\"", ":", "^"] {
-            assert!(found(&store, "ann", query).is_empty(), "query {query:?}");
-        }
-    }
-
-    #[test]
-    fn search_finds_a_readers_messages_among_many_elsewhere() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = conversations(dir.path());
-        let busy = |n| -> Vec<Change> {
-            (0..n)
-                .map(|i| post("go", "cat", &format!("needle {i}")))
-                .collect()
-        };
-        store
-            .apply(4, &[post("rust", "ann", "needle one")])
-            .unwrap();
-        store.apply(5, &busy(UNNARROWED_ROWS * 2)).unwrap();
-        store
-            .apply(6, &[post("rust", "ann", "needle two")])
-            .unwrap();
-        store.apply(7, &busy(10)).unwrap();
-        let expected = [hit("rust", "needle two"), hit("rust", "needle one")];
-        assert_eq!(found(&store, "bob", "needle"), expected);
-        assert_eq!(found(&store, "ann", "needle"), expected);
-        let newest = store.search("ann", "needle", 1).unwrap();
-        assert_eq!(newest[0].1.seq, 5);
-        assert_eq!(found(&store, "cat", "needle").len(), 100);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! and a raw framed connection for speaking (or mangling) the wire protocol.
 #![allow(dead_code)]
 
+pub mod cluster;
 mod peer;
+pub mod services;
 
 #[allow(unused_imports)]
 pub use peer::Peer;
@@ -19,7 +21,7 @@ use pyconchat::{
         decode, encode,
     },
     server::{self, Limits},
-    store::SqliteStore,
+    store::{PostgresStore, SqliteStore, Store},
 };
 use tokio::{
     io::AsyncWriteExt,
@@ -102,9 +104,19 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub dir: Arc<tempfile::TempDir>,
     pub limits: Limits,
-    store: Arc<SqliteStore>,
+    store: TestStore,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+}
+
+/// What a [`TestServer`] stores in.
+#[derive(Clone)]
+enum TestStore {
+    /// The embedded store in the data dir.
+    Sqlite(Arc<SqliteStore>),
+    /// A schema on the tests' PostgreSQL (`services`), and the URL the
+    /// server reaches it at.
+    Postgres(Arc<PostgresStore>, Arc<services::Database>, String),
 }
 
 impl TestServer {
@@ -114,22 +126,61 @@ impl TestServer {
 
     pub async fn with_limits(limits: Limits) -> Self {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-        Self::serve(dir, "127.0.0.1:0".parse().unwrap(), limits).await
+        let store = TestStore::Sqlite(Arc::new(SqliteStore::open(dir.path()).expect("open store")));
+        Self::serve(dir, store, "127.0.0.1:0".parse().unwrap(), limits).await
     }
 
-    async fn serve(dir: Arc<tempfile::TempDir>, addr: SocketAddr, limits: Limits) -> Self {
-        let store = Arc::new(SqliteStore::open(dir.path()).expect("open store"));
+    /// A server on PostgreSQL, in a migrated schema of its own; its data
+    /// dir holds only uploaded files.
+    pub async fn on_postgres() -> Self {
+        let database = Arc::new(services::Database::migrated());
+        let url = database.url.clone();
+        Self::on_database(database, url).await
+    }
+
+    /// A server on `database`, which other servers may share, reaching it
+    /// at `url` (the database's own, or one through a relay).
+    pub async fn on_database(database: Arc<services::Database>, url: String) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let store = Self::open_postgres(&dir, database, url).await;
+        Self::serve(
+            dir,
+            store,
+            "127.0.0.1:0".parse().unwrap(),
+            Limits::default(),
+        )
+        .await
+    }
+
+    async fn open_postgres(
+        dir: &tempfile::TempDir,
+        database: Arc<services::Database>,
+        url: String,
+    ) -> TestStore {
+        let (opened, files) = (url.clone(), dir.path().join("files"));
+        let store = tokio::task::spawn_blocking(move || PostgresStore::open(&opened, files))
+            .await
+            .expect("the opening thread")
+            .expect("open the PostgreSQL store");
+        TestStore::Postgres(Arc::new(store), database, url)
+    }
+
+    async fn serve(
+        dir: Arc<tempfile::TempDir>,
+        store: TestStore,
+        addr: SocketAddr,
+        limits: Limits,
+    ) -> Self {
+        let serving: Arc<dyn Store> = match &store {
+            TestStore::Sqlite(store) => store.clone(),
+            TestStore::Postgres(store, ..) => store.clone(),
+        };
         let listener = TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::run(
-            listener,
-            store.clone(),
-            limits.clone(),
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let task = tokio::spawn(server::run(listener, serving, limits.clone(), async {
+            let _ = stopped.await;
+        }));
         Self {
             addr,
             dir,
@@ -153,20 +204,32 @@ impl TestServer {
         }
     }
 
-    /// Stops the server and starts it again on the same port and data dir.
+    /// Stops the server and starts it again on the same port and data dir
+    /// (and database).
     pub async fn restart(&mut self) {
         self.stop().await;
-        *self = Self::serve(self.dir.clone(), self.addr, self.limits.clone()).await;
+        let store = match &self.store {
+            TestStore::Sqlite(_) => TestStore::Sqlite(Arc::new(
+                SqliteStore::open(self.dir.path()).expect("open store"),
+            )),
+            TestStore::Postgres(_, database, url) => {
+                Self::open_postgres(&self.dir, database.clone(), url.clone()).await
+            }
+        };
+        *self = Self::serve(self.dir.clone(), store, self.addr, self.limits.clone()).await;
     }
 
-    /// The running server's store, to check what it holds.
+    /// The running server's embedded store, to check what it holds.
     pub fn store(&self) -> &SqliteStore {
-        &self.store
+        match &self.store {
+            TestStore::Sqlite(store) => store,
+            TestStore::Postgres(..) => panic!("this server stores in PostgreSQL"),
+        }
     }
 
     /// Caps the running server's database (see `SqliteStore::set_max_bytes`).
     pub fn cap_database(&self, bytes: u64) {
-        self.store.set_max_bytes(bytes).expect("cap the database");
+        self.store().set_max_bytes(bytes).expect("cap the database");
     }
 
     pub fn address(&self) -> String {
@@ -198,8 +261,12 @@ impl User {
     }
 
     pub fn options(&self, server: &TestServer, group: &str) -> ConnectOptions {
-        let mut options =
-            ConnectOptions::new(server.address(), &self.name, group, self.identity.clone());
+        self.options_at(server.address(), group)
+    }
+
+    /// Options to connect to the server at `address` (a node of a cluster).
+    pub fn options_at(&self, address: String, group: &str) -> ConnectOptions {
+        let mut options = ConnectOptions::new(address, &self.name, group, self.identity.clone());
         options.min_backoff = Duration::from_millis(50);
         options.max_backoff = Duration::from_millis(500);
         options.transport = Transport::Plaintext;
@@ -375,7 +442,11 @@ pub struct Raw {
 
 impl Raw {
     pub async fn connect(server: &TestServer) -> Self {
-        let stream = TcpStream::connect(server.addr).await.expect("connect");
+        Self::connect_to(server.addr).await
+    }
+
+    pub async fn connect_to(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).await.expect("connect");
         Self {
             framed: Framed::new(stream, FrameCodec::new(16 << 20)),
         }

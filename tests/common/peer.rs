@@ -1,7 +1,10 @@
 //! A connection that speaks protocol frames by hand, holding every
 //! conversation of its user, for tests of what crosses the wire.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::{
+    collections::{BTreeMap, VecDeque},
+    net::SocketAddr,
+};
 
 use pyconchat::protocol::{
     ClientFrame, ErrorBody, Event, Hello, LogEntry, Outcome, PROTOCOL_VERSION, ReplyData, Request,
@@ -39,7 +42,28 @@ impl Peer {
         group: Option<&str>,
         last_seq: &[(&str, Seq)],
     ) -> Result<Self, ErrorBody> {
-        let mut raw = Raw::connect(server).await;
+        Self::try_connect_to(server.addr, user, group, last_seq).await
+    }
+
+    /// [`Peer::connect`] to the server at `addr` (a node of a cluster).
+    pub async fn connect_to(
+        addr: SocketAddr,
+        user: &User,
+        group: Option<&str>,
+        last_seq: &[(&str, Seq)],
+    ) -> Self {
+        Self::try_connect_to(addr, user, group, last_seq)
+            .await
+            .expect("a welcome")
+    }
+
+    pub async fn try_connect_to(
+        addr: SocketAddr,
+        user: &User,
+        group: Option<&str>,
+        last_seq: &[(&str, Seq)],
+    ) -> Result<Self, ErrorBody> {
+        let mut raw = Raw::connect_to(addr).await;
         raw.send(&ClientFrame::Hello(Hello {
             version: PROTOCOL_VERSION,
             name: user.name.clone(),
@@ -118,6 +142,21 @@ impl Peer {
                     Some(found) => return found,
                     None => self.events.push_back(event),
                 },
+                other => panic!("unexpected frame while waiting for an event: {other:?}"),
+            }
+        }
+    }
+
+    /// The next event, kept or read; `None` once the server has closed
+    /// the connection.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        if let Some(event) = self.events.pop_front() {
+            return Some(event);
+        }
+        loop {
+            match self.raw.read().await? {
+                ServerFrame::Event(event) => return Some(event),
+                ServerFrame::Error(_) => {}
                 other => panic!("unexpected frame while waiting for an event: {other:?}"),
             }
         }

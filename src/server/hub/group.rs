@@ -2,15 +2,18 @@
 //! user's connections: what the hub task changes when it delivers.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeSet, HashMap, HashSet},
     sync::Arc,
 };
 
 use super::{Arrival, Control, Entered, Outbound, SessionHandle, event_frame};
 use crate::{
-    protocol::{ErrorBody, ErrorCode, Event, GroupSnapshot, MemberInfo, Seq, ServerFrame, encode},
+    protocol::{
+        Body, ErrorBody, ErrorCode, Event, GroupSnapshot, LogEntry, MemberInfo, Seq, ServerFrame,
+        encode,
+    },
     server::rules::{Grant, GroupState},
-    store::Change,
+    store::{Change, GroupRecord},
 };
 
 /// One conversation as the hub holds it: its state and its live sessions.
@@ -22,15 +25,54 @@ pub(super) struct Group {
     online: HashMap<String, Vec<SessionHandle>>,
     /// Pending users' live sessions, waiting for the admin.
     waiting: HashMap<String, Vec<SessionHandle>>,
+    /// Names online on other nodes of a cluster (shared by every group).
+    elsewhere: Arc<BTreeSet<String>>,
 }
 
 impl Group {
-    pub(super) fn new(id: &str, rules: GroupState) -> Self {
+    pub(super) fn new(id: &str, rules: GroupState, elsewhere: Arc<BTreeSet<String>>) -> Self {
         Self {
             id: id.into(),
             rules,
             online: HashMap::new(),
             waiting: HashMap::new(),
+            elsewhere,
+        }
+    }
+
+    /// Takes the stored state of the group, keeping the head: what this
+    /// node has delivered, which only delivery moves on.
+    pub(super) fn refresh(&mut self, record: GroupRecord) {
+        let head = self.rules.head;
+        self.rules.reload(GroupState::from_record(record));
+        self.rules.head = head;
+    }
+
+    fn is_online(&self, name: &str) -> bool {
+        self.online.contains_key(name) || self.elsewhere.contains(name)
+    }
+
+    /// Other nodes report `elsewhere` online now: members who came or went
+    /// there, and are not online here, are announced.
+    pub(super) fn presence_changed(&mut self, elsewhere: Arc<BTreeSet<String>>) {
+        let before = std::mem::replace(&mut self.elsewhere, elsewhere);
+        let changed: Vec<(String, bool)> = self
+            .rules
+            .members
+            .keys()
+            .filter(|name| !self.online.contains_key(*name))
+            .filter(|name| before.contains(*name) != self.elsewhere.contains(*name))
+            .map(|name| (name.clone(), self.elsewhere.contains(name)))
+            .collect();
+        for (name, online) in changed {
+            let conv = self.id.to_string();
+            let event = if online {
+                Event::MemberOnline { conv, name }
+            } else {
+                Event::MemberOffline { conv, name }
+            };
+            let frame = self.frame(&event);
+            self.broadcast(&frame, None);
         }
     }
 
@@ -41,7 +83,7 @@ impl Group {
             .map(|name| MemberInfo {
                 name: name.clone(),
                 role: self.rules.role_of(name),
-                online: self.online.contains_key(name),
+                online: self.is_online(name),
             })
             .collect()
     }
@@ -107,6 +149,17 @@ impl Group {
         }
     }
 
+    /// Tells the admin's sessions that `name` asks to join.
+    pub(super) fn announce_request(&self, name: &str) {
+        if let Some(request) = self.rules.requests.iter().find(|r| r.name == name) {
+            let requested = Event::JoinRequested {
+                conv: self.id.to_string(),
+                request: request.clone(),
+            };
+            self.send_to(&self.rules.admin, &self.frame(&requested));
+        }
+    }
+
     pub(super) fn send_to(&self, name: &str, out: &Outbound) {
         for session in self.online.get(name).into_iter().flatten() {
             session.offer(out.clone());
@@ -120,7 +173,7 @@ impl Group {
         let was_online = !sessions.is_empty();
         sessions.retain(|s| s.id != session.id);
         sessions.push(session);
-        if !was_online {
+        if !was_online && !self.elsewhere.contains(name) {
             let online = self.frame(&Event::MemberOnline {
                 conv: self.id.to_string(),
                 name: name.to_owned(),
@@ -155,6 +208,9 @@ impl Group {
     }
 
     fn announce_offline(&mut self, name: &str) {
+        if self.elsewhere.contains(name) {
+            return;
+        }
         let offline = self.frame(&Event::MemberOffline {
             conv: self.id.to_string(),
             name: name.to_owned(),
@@ -258,6 +314,71 @@ impl Group {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Queues a log entry for every online member, but not, in a direct
+    /// conversation, for a member who ignores its sender (`ignores` tells
+    /// whom someone ignores).
+    pub(super) fn fan_out(&mut self, entry: LogEntry, ignores: impl Fn(&str, &str) -> bool) {
+        let ignoring = crate::protocol::direct_peer(&self.id, &entry.from)
+            .filter(|peer| ignores(peer, &entry.from))
+            .map(str::to_owned);
+        let message = self.frame(&Event::Message {
+            conv: self.id.to_string(),
+            entry,
+        });
+        self.broadcast(&message, ignoring.as_deref());
+    }
+
+    /// After a reload that found changes this node was not told of (their
+    /// bus message was lost): moves the sessions that no longer match the
+    /// group in or out, with the events [`Group::settle`] sends. `seen`
+    /// are the log entries read with the reload, which tell who kicked whom
+    /// and who let whom in.
+    pub(super) fn reconcile(&mut self, users: &mut Users, seen: &[LogEntry]) {
+        let conv = self.id.to_string();
+        let by = |name: &str, kicked: bool| {
+            seen.iter().rev().find_map(|e| match &e.body {
+                Body::MemberKicked { name: n } if kicked && n == name => Some(e.from.clone()),
+                Body::MemberJoined { name: n } if !kicked && n == name => Some(e.from.clone()),
+                _ => None,
+            })
+        };
+        let gone: Vec<String> = self
+            .online
+            .keys()
+            .filter(|name| !self.rules.members.contains_key(*name))
+            .cloned()
+            .collect();
+        for name in gone {
+            let event = match by(&name, true) {
+                Some(by) => Event::Kicked {
+                    conv: conv.clone(),
+                    by,
+                },
+                None => Event::ConversationRemoved { conv: conv.clone() },
+            };
+            self.remove(users, &name, &event);
+        }
+        let waiting: Vec<String> = self.waiting.keys().cloned().collect();
+        for name in waiting {
+            if let Some(member) = self.rules.members.get(&name) {
+                let approve = Change::Approve {
+                    group: conv.clone(),
+                    name: name.clone(),
+                    by: String::new(),
+                    floor: member.grant.floor(),
+                };
+                let by = by(&name, false).unwrap_or_else(|| self.rules.admin.clone());
+                self.settle(users, &approve, &by, 0);
+            } else if !self.rules.requests.iter().any(|r| r.name == name) {
+                let event = Event::RequestRejected {
+                    conv: conv.clone(),
+                    by: self.rules.admin.clone(),
+                };
+                self.remove(users, &name, &event);
+            }
         }
     }
 

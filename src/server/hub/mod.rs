@@ -17,7 +17,7 @@
 //! before the conversation's live frames.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     net::IpAddr,
     sync::{Arc, Mutex, MutexGuard},
 };
@@ -33,6 +33,7 @@ use super::{
     signups::Signups,
 };
 use crate::{
+    cluster::{Bus, bus::Inbound},
     protocol::{
         ConvKind, ErrorBody, ErrorCode, Event, GroupSnapshot, JoinStatus, LogEntry, Outcome, Reply,
         ReplyData, Seq, ServerFrame, direct_id, direct_peer, encode,
@@ -41,6 +42,9 @@ use crate::{
 };
 
 mod group;
+mod remote;
+
+use remote::Backlog;
 
 use group::{Connection, Group, Users};
 
@@ -139,6 +143,8 @@ pub(crate) enum Job {
     Ignore(Ignore),
     Leave(Leave),
     Act(Act),
+    /// What another node of the cluster committed or reported.
+    Remote(Inbound),
 }
 
 /// A session arrives: it enters every conversation of the user.
@@ -211,6 +217,8 @@ pub(crate) struct State {
     users: Users,
     /// Whom each user ignores.
     ignores: HashMap<String, HashSet<String>>,
+    /// Names online on the other nodes of a cluster.
+    elsewhere: Arc<BTreeSet<String>>,
 }
 
 impl State {
@@ -248,6 +256,18 @@ impl State {
         self.ignores.get(name).is_some_and(|i| i.contains(peer))
     }
 
+    /// The names with a connection to this node.
+    pub fn connected(&self) -> Vec<String> {
+        self.users.0.keys().cloned().collect()
+    }
+
+    /// A conversation as cached from `rules`, knowing who is online elsewhere.
+    fn cache(&mut self, conv: &str, rules: GroupState) -> &mut Group {
+        let group = Group::new(conv, rules, self.elsewhere.clone());
+        self.groups.insert(conv.to_owned(), group);
+        self.groups.get_mut(conv).expect("just inserted")
+    }
+
     /// Answers `query` from `by` about `conv`, if the rules allow it.
     pub fn answer(&self, conv: &str, by: &str, query: Query) -> Result<ReplyData, ErrorBody> {
         let group = self.groups.get(conv).ok_or_else(rules::not_member)?;
@@ -270,6 +290,26 @@ impl State {
                     .collect(),
             },
         })
+    }
+
+    /// A conversation `opener` just created: every member's connections
+    /// enter it (but `asking`, the opener's own, which gets the reply), and
+    /// not those of a member who ignores the opener.
+    fn open_everywhere(&mut self, conv: &str, opener: &str, asking: Option<u64>) {
+        let Some(group) = self.groups.get(conv) else {
+            return;
+        };
+        let people: Vec<String> = group
+            .rules
+            .members
+            .keys()
+            .filter(|person| !self.ignores(person, opener))
+            .cloned()
+            .collect();
+        for person in people {
+            let asking = asking.filter(|_| person == opener);
+            self.enter_everywhere(conv, &person, asking, &Arrival::Added);
+        }
     }
 
     /// Puts every connection of `name` into `conv` (but `asking`, which
@@ -321,6 +361,7 @@ impl Hub {
         limits: Limits,
         clock: Clock,
         signups: Arc<Signups>,
+        bus: Bus,
     ) -> (Hub, HubTask) {
         let (jobs, queue) = mpsc::channel(limits.hub_queue);
         let state = Arc::new(Mutex::new(State::default()));
@@ -337,6 +378,7 @@ impl Hub {
             limits,
             clock,
             signups,
+            bus,
         };
         (hub, task)
     }
@@ -452,6 +494,8 @@ pub(crate) struct HubTask {
     clock: Clock,
     /// Limits new groups per address.
     signups: Arc<Signups>,
+    /// Tells the other nodes what this one committed.
+    bus: Bus,
 }
 
 impl HubTask {
@@ -468,6 +512,11 @@ impl HubTask {
         }
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         while self.queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+            for job in jobs.extract_if(.., |job| matches!(job, Job::Remote(_))) {
+                if let Job::Remote(inbound) = job {
+                    self.hear(inbound).await;
+                }
+            }
             let conversations = self.conversations_of(&jobs).await;
             self.load_groups(&jobs, &conversations).await;
             let now_ms = self.clock.now_ms();
@@ -493,10 +542,16 @@ impl HubTask {
             .await;
             match committed {
                 Ok(entries) => {
-                    let mut state = lock(&self.state);
-                    for (planned, entry) in planned.into_iter().zip(entries) {
-                        deliver(&mut state, planned, entry);
-                    }
+                    self.publish(&planned, &entries);
+                    let mut backlog = self.backlog(&planned, &entries).await;
+                    let unsettled = {
+                        let mut state = lock(&self.state);
+                        for (planned, entry) in planned.into_iter().zip(entries) {
+                            deliver(&mut state, planned, entry, &mut backlog);
+                        }
+                        backlog.finish(&mut state)
+                    };
+                    self.resettle(unsettled).await;
                 }
                 Err(error) => self.fail_batch(planned, &error).await,
             }
@@ -547,7 +602,7 @@ impl HubTask {
                     Job::Direct(d) => vec![direct_id(&d.name, &d.peer)],
                     Job::Ignore(i) => vec![direct_id(&i.name, &i.peer)],
                     Job::Act(a) => vec![a.conv.clone()],
-                    Job::Leave(_) => Vec::new(),
+                    Job::Leave(_) | Job::Remote(_) => Vec::new(),
                 }
             });
             touched.filter(|g| !state.groups.contains_key(g)).collect()
@@ -557,9 +612,7 @@ impl HubTask {
             let name = group.clone();
             match blocking(move || store.load_group(&name)).await {
                 Ok(Some(record)) => {
-                    let rules = GroupState::from_record(record);
-                    let cached = Group::new(&group, rules);
-                    lock(&self.state).groups.insert(group, cached);
+                    lock(&self.state).cache(&group, GroupState::from_record(record));
                 }
                 Ok(None) => {}
                 Err(error) => tracing::error!(%group, error = %error.message, "cannot load group"),
@@ -590,6 +643,8 @@ impl HubTask {
             Job::Ignore(ignore) => planned.push(self.plan_ignore(state, ignore)),
             Job::Leave(leave) => self.plan_leave(state, leave, now_ms, planned),
             Job::Act(act) => planned.extend(self.plan_act(state, act, now_ms)),
+            // Heard before the batch is planned; see `run`.
+            Job::Remote(_) => {}
         }
     }
 
@@ -640,6 +695,7 @@ impl HubTask {
             address,
             reply,
         } = join;
+        let elsewhere = state.elsewhere.clone();
         let rules = state.groups.get(&group_name).map(|g| &g.rules);
         let decision = rules::join(rules, &group_name, &name, None, &self.limits, now_ms).and_then(
             |decision| match decision {
@@ -658,7 +714,7 @@ impl HubTask {
         let group = state
             .groups
             .entry(group_name.clone())
-            .or_insert_with(|| Group::new(&group_name, GroupState::created_by(&name)));
+            .or_insert_with(|| Group::new(&group_name, GroupState::created_by(&name), elsewhere));
         match decision {
             JoinDecision::Create(change) => Some(Planned {
                 change,
@@ -722,9 +778,10 @@ impl HubTask {
             opener: name.clone(),
             peer: peer.clone(),
         };
-        let mut group = Group::new(&conv, GroupState::direct(&name, &peer));
-        group.rules.apply(&change, now_ms, &self.limits);
-        state.groups.insert(conv, group);
+        state
+            .cache(&conv, GroupState::direct(&name, &peer))
+            .rules
+            .apply(&change, now_ms, &self.limits);
         Some(Planned {
             change,
             then: Effect::Opened {
@@ -898,7 +955,7 @@ impl HubTask {
             match reloaded {
                 Ok(Some(record)) => {
                     if let Some(cached) = state.groups.get_mut(&group) {
-                        cached.rules.reload(GroupState::from_record(record));
+                        cached.refresh(record);
                         cached.drop_strays();
                     }
                 }
@@ -925,7 +982,12 @@ impl HubTask {
 
 /// Runs after the commit: moves the head, fans the entry out, and tells
 /// whoever the change concerns.
-fn deliver(state: &mut State, Planned { change, then }: Planned, entry: Option<LogEntry>) {
+fn deliver(
+    state: &mut State,
+    Planned { change, then }: Planned,
+    entry: Option<LogEntry>,
+    backlog: &mut Backlog,
+) {
     if let Effect::Ignored { id, reply_to } = then {
         settle_ignore(state, &change);
         let _ = reply_to.try_send(reply_frame(id, Ok(ReplyData::Done)));
@@ -934,17 +996,23 @@ fn deliver(state: &mut State, Planned { change, then }: Planned, entry: Option<L
     let Some(conv) = change.group().map(str::to_owned) else {
         return;
     };
+    let seq = entry.as_ref().map(|e| e.seq);
+    let fresh = match seq {
+        Some(seq) => backlog
+            .deliver_before(state, &conv, seq)
+            .then_some(entry)
+            .flatten(),
+        None => None,
+    };
     let State {
         groups,
         users,
         ignores,
+        ..
     } = state;
     let Some(group) = groups.get_mut(&conv) else {
         return;
     };
-    if let Some(entry) = &entry {
-        group.rules.head = entry.seq;
-    }
     match then {
         Effect::Quiet | Effect::Ignored { .. } => {}
         Effect::Opened {
@@ -961,17 +1029,7 @@ fn deliver(state: &mut State, Planned { change, then }: Planned, entry: Option<L
                 opened.status = JoinStatus::Created;
             }
             let _ = reply.send(Ok(opened));
-            let people: Vec<String> = group
-                .rules
-                .members
-                .keys()
-                .filter(|person| !ignores.get(*person).is_some_and(|i| i.contains(&name)))
-                .cloned()
-                .collect();
-            for person in people {
-                let asking = (person == name).then_some(session);
-                state.enter_everywhere(&conv, &person, asking, &Arrival::Added);
-            }
+            state.open_everywhere(&conv, &name, Some(session));
         }
         Effect::Requested {
             name,
@@ -982,13 +1040,7 @@ fn deliver(state: &mut State, Planned { change, then }: Planned, entry: Option<L
                 users.note(&name, session, &conv);
                 group.wait(&name, handle);
             }
-            if let Some(request) = group.rules.requests.iter().find(|r| r.name == name) {
-                let requested = Event::JoinRequested {
-                    conv: conv.clone(),
-                    request: request.clone(),
-                };
-                group.send_to(&group.rules.admin, &group.frame(&requested));
-            }
+            group.announce_request(&name);
             let _ = reply.send(Ok(group.entered(
                 &name,
                 Grant::default(),
@@ -1004,17 +1056,10 @@ fn deliver(state: &mut State, Planned { change, then }: Planned, entry: Option<L
             session,
             stored,
         } => {
-            let seq = entry.as_ref().map(|e| e.seq);
-            if let Some(entry) = entry {
-                // In a direct conversation, someone who ignores the sender
-                // does not get what they send.
-                let ignoring = direct_peer(&conv, &by)
-                    .filter(|peer| ignores.get(*peer).is_some_and(|i| i.contains(&by)));
-                let message = group.frame(&Event::Message {
-                    conv: conv.clone(),
-                    entry,
+            if let Some(entry) = fresh {
+                group.fan_out(entry, |who, whom| {
+                    ignores.get(who).is_some_and(|i| i.contains(whom))
                 });
-                group.broadcast(&message, ignoring);
             }
             group.settle(users, &change, &by, session);
             if matches!(change, Change::CloseGroup { .. }) {

@@ -1,0 +1,174 @@
+//! The seam between the hub and the other nodes: what a node tells the
+//! others after a commit, and what it hears from them.
+//!
+//! [`Bus::Local`] is a single server: there is nobody to tell, and the hub's
+//! in-process fan-out is all there is. [`Bus::Nats`] joins a cluster. The
+//! hub runs one code path either way: it publishes what it committed and
+//! delivers what it hears through the same gap-checked delivery it uses for
+//! its own commits, so the group rules are never forked per bus.
+
+use std::{collections::BTreeSet, sync::Arc};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::nats::NatsBus;
+use crate::{
+    protocol::{LogEntry, Seq},
+    store::Change,
+};
+
+/// How a node reaches the others.
+#[derive(Clone, Default)]
+pub enum Bus {
+    /// One server alone.
+    #[default]
+    Local,
+    /// A node of a cluster on a NATS server.
+    Nats(Arc<NatsBus>),
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bus::Local => f.write_str("Bus::Local"),
+            Bus::Nats(nats) => write!(f, "Bus::Nats({})", nats.node()),
+        }
+    }
+}
+
+/// Where a node finds the bus and how it is known there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusSettings {
+    /// `nats://host:port`.
+    pub url: String,
+    /// Unique among the nodes: a node ignores what it published itself.
+    pub node: String,
+    /// Prefix of every subject, so that clusters (or tests) sharing one
+    /// NATS server never meet.
+    pub namespace: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("the bus URL {url} is not a nats:// URL")]
+    Url { url: String },
+    #[error(
+        "the bus namespace {namespace:?} may hold only letters, digits, '-' and '_' (dots between words)"
+    )]
+    Namespace { namespace: String },
+    #[error("cannot reach the bus at {url}: {source}")]
+    Connect {
+        url: String,
+        source: async_nats::ConnectError,
+    },
+    #[error("cannot subscribe to the bus: {0}")]
+    Subscribe(#[from] async_nats::SubscribeError),
+}
+
+impl Bus {
+    /// Connects to the cluster's bus; fails at once when it is unreachable.
+    pub async fn connect(settings: BusSettings) -> Result<Bus, BusError> {
+        Ok(Bus::Nats(Arc::new(NatsBus::connect(settings).await?)))
+    }
+
+    /// Whether there are other nodes to tell.
+    pub fn is_local(&self) -> bool {
+        matches!(self, Bus::Local)
+    }
+
+    /// Tells the other nodes what one conversation committed.
+    pub(crate) fn publish_group(&self, conv: String, committed: Vec<Committed>) {
+        if let Bus::Nats(nats) = self {
+            nats.publish_group(conv, committed);
+        }
+    }
+
+    /// Tells the other nodes about a change that concerns one user.
+    pub(crate) fn publish_user(&self, name: &str, change: Change) {
+        if let Bus::Nats(nats) = self {
+            nats.publish_user(name, change);
+        }
+    }
+
+    /// Runs the node's side of the bus until `stop`: hears the others and
+    /// passes what it heard to `inbound`, and tells them every heartbeat
+    /// who is connected here (`online`). Returns at once on a local bus.
+    pub(crate) async fn run(
+        &self,
+        online: impl Fn() -> Vec<String> + Send,
+        inbound: mpsc::Sender<Inbound>,
+        stop: CancellationToken,
+    ) {
+        if let Bus::Nats(nats) = self {
+            nats.run(online, inbound, stop).await;
+        }
+    }
+}
+
+/// One conversation's share of one commit, published once and delivered
+/// by every other node with members online.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct GroupNote {
+    pub node: String,
+    pub conv: String,
+    /// In commit order.
+    pub committed: Vec<Committed>,
+}
+
+impl GroupNote {
+    /// The sequence numbers of its entries, ascending.
+    pub fn seqs(&self) -> Vec<Seq> {
+        self.committed
+            .iter()
+            .filter_map(|c| c.entry.as_ref().map(|e| e.seq))
+            .collect()
+    }
+}
+
+/// One committed change and the entry it appended. A post's change is left
+/// out: its entry says all of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Committed {
+    pub change: Option<Change>,
+    pub entry: Option<LogEntry>,
+}
+
+/// A change between two people (an ignore), for the nodes of `name`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct UserNote {
+    pub node: String,
+    pub change: Change,
+}
+
+/// A node's heartbeat.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PresenceNote {
+    pub node: String,
+    /// The names connected to the node.
+    pub online: Vec<String>,
+    /// The newest entry the node committed in each conversation it wrote
+    /// to lately: whoever is behind reads the rest from the store, so a
+    /// lost last message is found within a heartbeat.
+    pub heads: Vec<(String, Seq)>,
+    /// The node is stopping: its names go offline now.
+    pub leaving: bool,
+}
+
+/// What a node hears from the others, for its hub.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    Group(GroupNote),
+    User(UserNote),
+    /// The names online on other nodes changed; here is the new set.
+    Online(BTreeSet<String>),
+    /// `conv` is committed up to `head` somewhere.
+    Tip {
+        conv: String,
+        head: Seq,
+    },
+    /// The bus reconnected or dropped messages: check every conversation
+    /// against the store.
+    Resync,
+}

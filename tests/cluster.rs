@@ -1,0 +1,488 @@
+//! Several nodes as one server: real nodes (`server::run_node` each) on one
+//! PostgreSQL schema and one NATS namespace, real TCP, real frames. The same guarantees
+//! as one node: one group, one admin, one order for every member wherever
+//! they are connected; a lost bus message only slows delivery.
+
+mod common;
+
+use std::{
+    collections::HashSet,
+    net::SocketAddr,
+    process::{Child, Command},
+    time::Duration,
+};
+
+use common::{
+    DEADLINE, Peer, User, cluster::Cluster, services::NatsServer, text_of, without_rate_limits,
+};
+use pyconchat::{
+    cluster::{gapfill, presence},
+    protocol::{Body, Event, ReplyData, Request, Seq, direct_id},
+    server::Limits,
+};
+
+/// Waits for the join request of `name` to reach `admin`, then approves it.
+async fn let_in(admin: &mut Peer, conv: &str, name: &str) {
+    admin
+        .wait_for(|e| match e {
+            Event::JoinRequested { conv: c, request } if c == conv && request.name == name => {
+                Some(())
+            }
+            _ => None,
+        })
+        .await;
+    admin
+        .ok(Request::ApproveRequest {
+            conv: conv.to_owned(),
+            name: name.to_owned(),
+        })
+        .await;
+}
+
+async fn approved(peer: &mut Peer, conv: &str) -> String {
+    peer.wait_for(|e| match e {
+        Event::RequestApproved { conv: c, by, .. } if c == conv => Some(by.clone()),
+        _ => None,
+    })
+    .await
+}
+
+/// Asks until the online members of `conv`, as `peer` sees them, are `want`.
+async fn online_becomes(peer: &mut Peer, conv: &str, want: &[&str]) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let ReplyData::Members { members } = peer
+            .ok(Request::OnlineMembers {
+                conv: conv.to_owned(),
+            })
+            .await
+        else {
+            panic!("a member list");
+        };
+        let mut online: Vec<String> = members.into_iter().map(|m| m.name).collect();
+        online.sort();
+        if online == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "online in {conv}: {online:?}, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The chat messages of `conv` in the store, in order.
+async fn stored_texts(cluster: &Cluster, conv: &str) -> Vec<(Seq, String)> {
+    cluster
+        .log(conv)
+        .await
+        .into_iter()
+        .filter(|e| matches!(e.body, Body::Text { .. }))
+        .map(|e| (e.seq, text_of(&e)))
+        .collect()
+}
+
+/// Reads chat messages of `conv` until `count` distinct ones arrived (or
+/// the connection closed); returns them in arrival order, duplicates kept.
+async fn read_texts(peer: &mut Peer, conv: &str, count: usize) -> Vec<(Seq, String)> {
+    let mut got = Vec::new();
+    let mut distinct = HashSet::new();
+    while distinct.len() < count {
+        let Some(event) = tokio::time::timeout(DEADLINE, peer.next_event())
+            .await
+            .expect("an event in time")
+        else {
+            break;
+        };
+        if let Event::Message { conv: c, entry } = event
+            && c == conv
+            && matches!(entry.body, Body::Text { .. })
+        {
+            distinct.insert(entry.seq);
+            got.push((entry.seq, text_of(&entry)));
+        }
+    }
+    got
+}
+
+/// Delivered, lost and doubled, comparing what arrived with the store.
+fn counts(got: &[(Seq, String)], stored: &[(Seq, String)]) -> (usize, usize, usize) {
+    let unique: HashSet<Seq> = got.iter().map(|(s, _)| *s).collect();
+    let lost = stored.iter().filter(|(s, _)| !unique.contains(s)).count();
+    (got.len(), lost, got.len() - unique.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_story_spread_over_three_nodes() {
+    let cluster = Cluster::start(3, Limits::default()).await;
+    let (a, b, c) = (
+        cluster.node("a").addr,
+        cluster.node("b").addr,
+        cluster.node("c").addr,
+    );
+    let (alice, bob, cid) = (User::new("alice"), User::new("bob"), User::new("cid"));
+
+    // alice creates the group on a; bob asks on b; alice lets him in.
+    let mut alice_a = Peer::connect_to(a, &alice, Some("rust"), &[]).await;
+    let mut bob_b = Peer::connect_to(b, &bob, Some("rust"), &[]).await;
+    let_in(&mut alice_a, "rust", "bob").await;
+    assert_eq!(approved(&mut bob_b, "rust").await, "alice");
+
+    // They chat, and see each other online across the nodes.
+    alice_a.say("rust", "hello bob").await;
+    bob_b.say("rust", "hello alice").await;
+    assert_eq!(bob_b.texts("rust", 2).await, ["hello bob", "hello alice"]);
+    assert_eq!(alice_a.texts("rust", 2).await, ["hello bob", "hello alice"]);
+    online_becomes(&mut alice_a, "rust", &["alice", "bob"]).await;
+    online_becomes(&mut bob_b, "rust", &["alice", "bob"]).await;
+
+    // A second group on the same connection, bob let in there too.
+    alice_a.ok(Request::JoinGroup { group: "go".into() }).await;
+    bob_b.ok(Request::JoinGroup { group: "go".into() }).await;
+    let_in(&mut alice_a, "go", "bob").await;
+    assert_eq!(approved(&mut bob_b, "go").await, "alice");
+
+    // bob writes to alice directly; her connection on a gets the conversation.
+    let direct = direct_id("alice", "bob");
+    bob_b
+        .ok(Request::OpenDirect {
+            name: "alice".into(),
+        })
+        .await;
+    alice_a
+        .wait_for(|e| match e {
+            Event::ConversationAdded { conversation } if conversation.id == direct => Some(()),
+            _ => None,
+        })
+        .await;
+    bob_b.say(&direct, "just between us").await;
+    assert_eq!(alice_a.texts(&direct, 1).await, ["just between us"]);
+
+    // alice's second connection, on c, shares her read position.
+    let mut alice_c = Peer::connect_to(c, &alice, None, &[]).await;
+    let read = alice_a
+        .ok(Request::MarkRead {
+            conv: "rust".into(),
+            seq: 3,
+        })
+        .await;
+    assert_eq!(read, ReplyData::Done);
+    alice_c
+        .wait_for(|e| match e {
+            Event::ReadUpTo { conv, seq } if conv == "rust" => Some(*seq),
+            _ => None,
+        })
+        .await;
+
+    // cid asks on c; alice hands admin to bob, whose node then shows him
+    // the request; bob lets cid in and kicks alice, on both her nodes.
+    let mut cid_c = Peer::connect_to(c, &cid, Some("rust"), &[]).await;
+    alice_a
+        .wait_for(|e| match e {
+            Event::JoinRequested { request, .. } if request.name == "cid" => Some(()),
+            _ => None,
+        })
+        .await;
+    alice_a
+        .ok(Request::ChangeAdmin {
+            conv: "rust".into(),
+            name: "bob".into(),
+        })
+        .await;
+    let_in(&mut bob_b, "rust", "cid").await;
+    assert_eq!(approved(&mut cid_c, "rust").await, "bob");
+    cid_c.say("rust", "thanks bob").await;
+    bob_b
+        .ok(Request::KickMember {
+            conv: "rust".into(),
+            name: "alice".into(),
+        })
+        .await;
+    for alice_somewhere in [&mut alice_a, &mut alice_c] {
+        let by = alice_somewhere
+            .wait_for(|e| match e {
+                Event::Kicked { conv, by } if conv == "rust" => Some(by.clone()),
+                _ => None,
+            })
+            .await;
+        assert_eq!(by, "bob");
+    }
+    online_becomes(&mut cid_c, "rust", &["bob", "cid"]).await;
+
+    // One log: bob and cid were delivered the store's entries, in order.
+    let marker = bob_b.say("rust", "the end").await;
+    let log: Vec<Seq> = cluster.log("rust").await.iter().map(|e| e.seq).collect();
+    for peer in [&mut bob_b, &mut cid_c] {
+        let mut seen = Vec::new();
+        loop {
+            let entry = peer.entry("rust").await;
+            seen.push(entry.seq);
+            if entry.seq == marker {
+                break;
+            }
+        }
+        let want: Vec<Seq> = log.iter().copied().filter(|s| *s >= seen[0]).collect();
+        assert_eq!(seen, want, "one order on every node");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_thousand_messages_arrive_in_one_order_on_every_node() {
+    const MESSAGES: usize = 10_000;
+    let cluster = Cluster::start(3, without_rate_limits()).await;
+    let conv = "load";
+    let people: Vec<(User, &str)> = ["ann", "bea", "cal", "dov", "eve", "fay"]
+        .iter()
+        .zip(["a", "b", "c", "a", "b", "c"])
+        .map(|(name, node)| (User::new(name), node))
+        .collect();
+    let mut peers = Vec::new();
+    let mut admin = Peer::connect_to(
+        cluster.node(people[0].1).addr,
+        &people[0].0,
+        Some(conv),
+        &[],
+    )
+    .await;
+    for (user, node) in &people[1..] {
+        let mut peer = Peer::connect_to(cluster.node(node).addr, user, Some(conv), &[]).await;
+        let_in(&mut admin, conv, &user.name).await;
+        approved(&mut peer, conv).await;
+        peers.push(peer);
+    }
+    peers.insert(0, admin);
+
+    let share = MESSAGES / peers.len();
+    let extra = MESSAGES % peers.len();
+    let tasks: Vec<_> = peers
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut peer)| {
+            let mine = share + usize::from(i < extra);
+            tokio::spawn(async move {
+                for n in 0..mine {
+                    peer.say(conv, &format!("m{i}-{n}")).await;
+                }
+                read_texts(&mut peer, conv, MESSAGES).await
+            })
+        })
+        .collect();
+    let mut received = Vec::new();
+    for task in tasks {
+        received.push(task.await.expect("a member's task"));
+    }
+
+    let stored = stored_texts(&cluster, conv).await;
+    assert_eq!(stored.len(), MESSAGES);
+    for (i, got) in received.iter().enumerate() {
+        let (delivered, lost, doubled) = counts(got, &stored);
+        println!("member {i}: delivered {delivered}, lost {lost}, doubled {doubled}");
+        assert_eq!((delivered, lost, doubled), (MESSAGES, 0, 0));
+        assert_eq!(got, &stored, "member {i} saw the store's order");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopped_nodes_members_resume_on_another_without_gap_or_duplicate() {
+    let mut cluster = Cluster::start(2, without_rate_limits()).await;
+    let (a, b) = (cluster.node("a").addr, cluster.node("b").addr);
+    let (ann, bob) = (User::new("ann"), User::new("bob"));
+    let mut bob_b = Peer::connect_to(b, &bob, Some("talk"), &[]).await;
+    let mut ann_a = Peer::connect_to(a, &ann, Some("talk"), &[]).await;
+    let_in(&mut bob_b, "talk", "ann").await;
+    approved(&mut ann_a, "talk").await;
+    online_becomes(&mut bob_b, "talk", &["ann", "bob"]).await;
+
+    // bob keeps talking while ann's node stops under her.
+    let talk = tokio::spawn(async move {
+        for n in 0..400 {
+            bob_b.say("talk", &format!("n{n}")).await;
+            if n == 100 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        bob_b
+    });
+    let mut before = Vec::new();
+    while before.len() < 50 {
+        before.extend(read_texts(&mut ann_a, "talk", 1).await);
+    }
+    cluster.node_mut("a").stop().await;
+    // What reached ann before the close is hers; she resumes after it.
+    while let Some(event) = ann_a.next_event().await {
+        if let Event::Message { entry, .. } = event
+            && matches!(entry.body, Body::Text { .. })
+        {
+            before.push((entry.seq, text_of(&entry)));
+        }
+    }
+    let last = before.last().expect("something arrived").0;
+    let mut bob_b = talk.await.expect("bob's task");
+    let mut ann_b = Peer::connect_to(b, &ann, None, &[("talk", last)]).await;
+    let stored = stored_texts(&cluster, "talk").await;
+    let after = read_texts(&mut ann_b, "talk", stored.len() - before.len()).await;
+    let all: Vec<(Seq, String)> = before.into_iter().chain(after).collect();
+    let (delivered, lost, doubled) = counts(&all, &stored);
+    println!("ann across two nodes: delivered {delivered}, lost {lost}, doubled {doubled}");
+    assert_eq!((lost, doubled), (0, 0));
+    assert_eq!(all, stored);
+    online_becomes(&mut bob_b, "talk", &["ann", "bob"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn what_the_bus_loses_is_read_from_the_store_in_order() {
+    let mut cluster = Cluster::start(2, without_rate_limits()).await;
+    let (ann, bob, cid) = (User::new("ann"), User::new("bob"), User::new("cid"));
+    let (a, b) = (cluster.node("a").addr, cluster.node("b").addr);
+    let mut ann_a = Peer::connect_to(a, &ann, Some("g"), &[]).await;
+    let mut bob_b = Peer::connect_to(b, &bob, Some("g"), &[]).await;
+    let_in(&mut ann_a, "g", "bob").await;
+    approved(&mut bob_b, "g").await;
+    let mut cid_a = Peer::connect_to(a, &cid, Some("g"), &[]).await;
+    let_in(&mut ann_a, "g", "cid").await;
+    approved(&mut cid_a, "g").await;
+    cid_a.close().await;
+    // Node c publishes where nobody listens: every note it sends is lost.
+    let lost_namespace = format!("{}_cut", cluster.namespace);
+    let c = cluster.add("c", Some(&lost_namespace)).await.addr;
+    let mut cid_c = Peer::connect_to(c, &cid, None, &[]).await;
+
+    let filled_before = gapfill::entries_filled();
+    const ROUNDS: usize = 100;
+    for n in 0..ROUNDS {
+        cid_c.say("g", &format!("lost {n}")).await;
+        if n % 10 == 9 {
+            ann_a.say("g", &format!("heard {n}")).await;
+        }
+    }
+    let stored = stored_texts(&cluster, "g").await;
+    assert_eq!(stored.len(), ROUNDS + ROUNDS / 10);
+    for (who, peer) in [("ann", &mut ann_a), ("bob", &mut bob_b)] {
+        let got = read_texts(peer, "g", stored.len()).await;
+        let (delivered, lost, doubled) = counts(&got, &stored);
+        println!("{who}: delivered {delivered}, lost {lost}, doubled {doubled}");
+        assert_eq!(got, stored, "{who} got everything once, in order");
+    }
+    let filled = gapfill::entries_filled() - filled_before;
+    println!("entries filled from the store: {filled}");
+    // On a and on b, each of cid's messages was a gap.
+    assert!(filled >= 2 * ROUNDS as u64, "filled {filled}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bus_restart_under_load_loses_and_doubles_nothing() {
+    let mut nats = NatsServer::start();
+    let cluster = Cluster::on_bus(2, without_rate_limits(), &nats.url()).await;
+    let (ann, bob) = (User::new("ann"), User::new("bob"));
+    let (a, b) = (cluster.node("a").addr, cluster.node("b").addr);
+    let mut ann_a = Peer::connect_to(a, &ann, Some("r"), &[]).await;
+    let mut bob_b = Peer::connect_to(b, &bob, Some("r"), &[]).await;
+    let_in(&mut ann_a, "r", "bob").await;
+    approved(&mut bob_b, "r").await;
+
+    const MESSAGES: usize = 600;
+    let talk = tokio::spawn(async move {
+        for n in 0..MESSAGES {
+            bob_b.say("r", &format!("r{n}")).await;
+        }
+        bob_b
+    });
+    let mut got = read_texts(&mut ann_a, "r", 100).await;
+    nats.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    nats.start_again();
+    let _bob_b = talk.await.expect("bob's task");
+    let stored = stored_texts(&cluster, "r").await;
+    let have: HashSet<Seq> = got.iter().map(|(s, _)| *s).collect();
+    got.extend(read_texts(&mut ann_a, "r", MESSAGES - have.len()).await);
+    let (delivered, lost, doubled) = counts(&got, &stored);
+    println!(
+        "across a bus restart: delivered {delivered}, lost {lost}, doubled {doubled}, filled so far {}",
+        gapfill::entries_filled()
+    );
+    assert_eq!(got, stored);
+}
+
+/// A node in a process of its own, killed when dropped.
+struct Process(Child);
+
+impl Process {
+    /// SIGKILL: the node ends at once, telling nobody.
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `pyconchat serve` as node `name` of the cluster, a process of its own.
+fn serve_process(
+    cluster: &Cluster,
+    name: &str,
+    data_dir: &std::path::Path,
+) -> (Process, SocketAddr) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pyconchat"));
+    command
+        .args(["serve", "--plaintext", "--listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--store", &cluster.database_url()])
+        .args(["--bus", &cluster.url, "--node-name", name])
+        .env("PYCONCHAT_CLUSTER_NAMESPACE", &cluster.namespace)
+        .env("PYCONCHAT_SERVER_MESSAGES_PER_SECOND", "1000000")
+        .env("PYCONCHAT_SERVER_MESSAGE_BURST", "1000000")
+        .env("PYCONCHAT_SERVER_REQUESTS_PER_SECOND", "1000000")
+        .env("PYCONCHAT_SERVER_REQUEST_BURST", "1000000");
+    let (child, address) = common::spawn_serve(&mut command);
+    (Process(child), address.parse().expect("a socket address"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_node_goes_offline_within_the_bound_and_its_members_resume_elsewhere() {
+    let cluster = Cluster::start(0, Limits::default()).await;
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut node_a, a) = serve_process(&cluster, "a", dirs.0.path());
+    let (_node_b, b) = serve_process(&cluster, "b", dirs.1.path());
+    let (ann, bob) = (User::new("ann"), User::new("bob"));
+    let mut bob_b = Peer::connect_to(b, &bob, Some("k"), &[]).await;
+    let mut ann_a = Peer::connect_to(a, &ann, Some("k"), &[]).await;
+    let_in(&mut bob_b, "k", "ann").await;
+    approved(&mut ann_a, "k").await;
+    online_becomes(&mut bob_b, "k", &["ann", "bob"]).await;
+    for n in 0..100 {
+        bob_b.say("k", &format!("k{n}")).await;
+    }
+    let mut got = read_texts(&mut ann_a, "k", 60).await;
+
+    node_a.kill();
+    // ann's connection is cut, mid-stream, without a word.
+    while let Some(event) = ann_a.next_event().await {
+        if let Event::Message { entry, .. } = event
+            && matches!(entry.body, Body::Text { .. })
+        {
+            got.push((entry.seq, text_of(&entry)));
+        }
+    }
+    // Her node's heartbeats stop; after the expiry she is offline for bob.
+    let killed = std::time::Instant::now();
+    online_becomes(&mut bob_b, "k", &["bob"]).await;
+    println!(
+        "ann shown offline {:?} after her node was killed (bound: {:?})",
+        killed.elapsed(),
+        presence::EXPIRY + presence::HEARTBEAT
+    );
+
+    let last = got.last().map_or(0, |(seq, _)| *seq);
+    let mut ann_b = Peer::connect_to(b, &ann, None, &[("k", last)]).await;
+    let stored = stored_texts(&cluster, "k").await;
+    got.extend(read_texts(&mut ann_b, "k", stored.len() - got.len()).await);
+    let (delivered, lost, doubled) = counts(&got, &stored);
+    println!("ann across a killed node: delivered {delivered}, lost {lost}, doubled {doubled}");
+    assert_eq!(got, stored);
+}

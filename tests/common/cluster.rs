@@ -1,0 +1,173 @@
+//! Several nodes (`server::run_node` each, in this process) on one
+//! PostgreSQL schema and one bus namespace: a cluster for tests.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use pyconchat::{
+    cluster::{Bus, BusSettings},
+    protocol::LogEntry,
+    server::{self, Limits},
+    store::{PostgresStore, Store},
+};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+use super::{DEADLINE, services};
+
+/// One node of a [`Cluster`].
+pub struct Node {
+    pub name: String,
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Node {
+    /// Starts a node on a free port, on `store`, joined to the bus at `url`
+    /// under `namespace`.
+    pub async fn start(
+        name: &str,
+        store: Arc<dyn Store>,
+        limits: Limits,
+        url: &str,
+        namespace: &str,
+    ) -> Node {
+        let bus = Bus::connect(BusSettings {
+            url: url.to_owned(),
+            node: name.to_owned(),
+            namespace: namespace.to_owned(),
+        })
+        .await
+        .expect("the bus answers");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("an address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::run_node(
+            listener,
+            store,
+            limits,
+            None,
+            bus,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Node {
+            name: name.to_owned(),
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn address(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Shuts the node down gracefully and waits until it has.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(DEADLINE, task)
+                .await
+                .expect("the node shuts down in time")
+                .expect("the node's task");
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Nodes `a`, `b`, `c`, ... on one fresh PostgreSQL schema and one fresh
+/// bus namespace.
+pub struct Cluster {
+    pub store: Arc<dyn Store>,
+    pub nodes: Vec<Node>,
+    pub url: String,
+    pub namespace: String,
+    pub limits: Limits,
+    /// Dropped after the store: the schema goes last.
+    database: services::Database,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    pub async fn start(nodes: usize, limits: Limits) -> Cluster {
+        Self::on_bus(nodes, limits, &services::nats_url()).await
+    }
+
+    /// A cluster on the NATS server at `url`.
+    pub async fn on_bus(nodes: usize, limits: Limits, url: &str) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = services::Database::migrated();
+        let (db_url, files) = (database.url.clone(), dir.path().join("files"));
+        let store = tokio::task::spawn_blocking(move || PostgresStore::open(&db_url, files))
+            .await
+            .expect("the opening thread")
+            .expect("open the PostgreSQL store");
+        let mut cluster = Cluster {
+            store: Arc::new(store),
+            nodes: Vec::new(),
+            url: url.to_owned(),
+            namespace: services::namespace(),
+            limits,
+            database,
+            _dir: dir,
+        };
+        for i in 0..nodes {
+            let name = char::from(b'a' + i as u8).to_string();
+            cluster.add(&name, None).await;
+        }
+        cluster
+    }
+
+    /// Starts one more node; `namespace` puts it on another one (its notes
+    /// then reach nobody, as if the bus lost every one of them).
+    pub async fn add(&mut self, name: &str, namespace: Option<&str>) -> &Node {
+        let node = Node::start(
+            name,
+            self.store.clone(),
+            self.limits.clone(),
+            &self.url,
+            namespace.unwrap_or(&self.namespace),
+        )
+        .await;
+        self.nodes.push(node);
+        self.nodes.last().expect("just added")
+    }
+
+    /// The store's URL, for nodes in processes of their own.
+    pub fn database_url(&self) -> String {
+        self.database.url.clone()
+    }
+
+    /// The whole log of `conv`, read on a blocking thread: the store blocks.
+    pub async fn log(&self, conv: &str) -> Vec<LogEntry> {
+        let (store, conv) = (self.store.clone(), conv.to_owned());
+        tokio::task::spawn_blocking(move || store.read_log(&conv, 0, 1_000_000))
+            .await
+            .expect("the reading thread")
+            .expect("the log reads")
+    }
+
+    pub fn node(&self, name: &str) -> &Node {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .expect("a node of that name")
+    }
+
+    pub fn node_mut(&mut self, name: &str) -> &mut Node {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.name == name)
+            .expect("a node of that name")
+    }
+}

@@ -1,0 +1,282 @@
+//! Servers on PostgreSQL, over real TCP with real frames: the seed's story
+//! (a group created, a join request approved, a second group, a direct
+//! message found again by search, a kick) and a restart on the same schema,
+//! from which every conversation resumes without gap or duplicate; a change
+//! made stale by another server on the same database, refused with
+//! `conflict`; and the database going away and coming back.
+
+mod common;
+
+use std::{collections::BTreeMap, net::SocketAddr, sync::Arc};
+
+use common::{DEADLINE, Session, TestServer, User, services::Database, text_of};
+use pyconchat::{
+    client::{ClientError, ClientEvent},
+    protocol::{Body, ConvId, ErrorCode, Event, JoinStatus, LogEntry, Request},
+};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    task::{JoinHandle, JoinSet},
+};
+
+/// The next log entry of any conversation, with its conversation.
+async fn next_entry(session: &mut Session) -> (ConvId, LogEntry) {
+    session
+        .wait_for(|e| match e {
+            ClientEvent::Server(Event::Message { conv, entry }) => {
+                Some((conv.clone(), entry.clone()))
+            }
+            _ => None,
+        })
+        .await
+}
+
+/// Reads entries until `last` arrives in every conversation it names;
+/// returns the texts per conversation, checking that sequence numbers go
+/// up by one in each: no gap, no duplicate.
+async fn read_until(session: &mut Session, last: &[(&str, &str)]) -> BTreeMap<ConvId, Vec<String>> {
+    let mut texts: BTreeMap<ConvId, Vec<String>> = BTreeMap::new();
+    let mut newest: BTreeMap<ConvId, u64> = BTreeMap::new();
+    while !last.iter().all(|(conv, text)| {
+        texts
+            .get(*conv)
+            .is_some_and(|t| t.last().is_some_and(|l| l == text))
+    }) {
+        let (conv, entry) = next_entry(session).await;
+        if let Some(before) = newest.insert(conv.clone(), entry.seq) {
+            assert_eq!(entry.seq, before + 1, "{conv}: {entry:?} after {before}");
+        }
+        texts.entry(conv).or_default().push(text_of(&entry));
+    }
+    texts
+}
+
+#[tokio::test]
+async fn the_story_on_postgresql_and_a_restart_without_gap_or_duplicate() {
+    let mut server = TestServer::on_postgres().await;
+    let (alice, bob) = (User::new("alice"), User::new("bob"));
+    let mut admin = alice.join(&server, "rust").await;
+    assert_eq!(admin.status(), JoinStatus::Created);
+    let mut member = bob.join(&server, "rust").await;
+    assert_eq!(member.status(), JoinStatus::Pending);
+    common::approve(&admin.client, "rust", "bob").await;
+    admin.say("hello bob").await;
+    read_until(&mut member, &[("rust", "hello bob")]).await;
+    member.say("hi alice").await;
+    read_until(&mut admin, &[("rust", "hi alice")]).await;
+
+    let go = admin.client.join_group("go").await.unwrap();
+    assert_eq!(go.status, JoinStatus::Created);
+    let asked = member.client.join_group("go").await.unwrap();
+    assert_eq!(asked.status, JoinStatus::Pending);
+    common::approve(&admin.client, "go", "bob").await;
+    admin.client.send_message("go", "g1").await.unwrap();
+    let direct = member.client.open_direct("alice").await.unwrap();
+    member
+        .client
+        .send_message(&direct.id, "psst: the Café at noon")
+        .await
+        .unwrap();
+    read_until(
+        &mut member,
+        &[
+            ("rust", "hi alice"),
+            ("go", "g1"),
+            (&direct.id, "psst: the Café at noon"),
+        ],
+    )
+    .await;
+    let hits = admin.client.search("CAFE noon", 10).await.unwrap();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].conv, direct.id);
+    assert_eq!(
+        hits[0].entry.body,
+        Body::Text {
+            text: "psst: the Café at noon".into()
+        }
+    );
+
+    server.restart().await;
+    for session in [&mut admin, &mut member] {
+        session
+            .wait_for(|e| matches!(e, ClientEvent::Reconnected(_)).then_some(()))
+            .await;
+    }
+    for (conv, text) in [("rust", "r2"), ("go", "g2"), ("rust", "r3")] {
+        admin.client.send_message(conv, text).await.unwrap();
+    }
+    let texts = read_until(&mut member, &[("rust", "r3"), ("go", "g2")]).await;
+    assert_eq!(texts["rust"], ["r2", "r3"], "{texts:?}");
+    assert_eq!(texts["go"], ["g2"], "{texts:?}");
+
+    let kick = Request::KickMember {
+        conv: "go".into(),
+        name: "bob".into(),
+    };
+    admin.client.request(kick).await.unwrap();
+    member
+        .wait_for(|e| match e {
+            ClientEvent::Server(Event::Kicked { conv, by }) if conv == "go" => Some(by.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(
+        member
+            .client
+            .send_message("go", "let me back")
+            .await
+            .is_err()
+    );
+    member
+        .client
+        .send_message("rust", "still here")
+        .await
+        .unwrap();
+    read_until(&mut admin, &[("rust", "still here")]).await;
+}
+
+/// The code of a request's error reply.
+fn refusal(error: &ClientError) -> Option<ErrorCode> {
+    match error {
+        ClientError::Server(body) => Some(body.code),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_change_another_server_made_stale_is_answered_with_conflict() {
+    let database = Arc::new(Database::migrated());
+    let a = TestServer::on_database(database.clone(), database.url.clone()).await;
+    let b = TestServer::on_database(database.clone(), database.url.clone()).await;
+    let (alice, bob) = (User::new("alice"), User::new("bob"));
+    let admin_on_a = alice.join(&a, "rust").await;
+    let member = bob.join(&a, "rust").await;
+    common::approve(&admin_on_a.client, "rust", "bob").await;
+    member.say("hi").await;
+
+    // alice kicks bob through server b; server a, which has no word of it,
+    // still holds bob for a member.
+    let admin_on_b = alice.join(&b, "rust").await;
+    let kick = Request::KickMember {
+        conv: "rust".into(),
+        name: "bob".into(),
+    };
+    admin_on_b.client.request(kick).await.unwrap();
+    let refused = member
+        .client
+        .send_message("rust", "still here?")
+        .await
+        .expect_err("a stale post is refused");
+    assert_eq!(refusal(&refused), Some(ErrorCode::Conflict), "{refused}");
+    assert!(refused.to_string().contains("try again"), "{refused}");
+
+    // Server a reloaded the group: bob is out of it there too.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        match member.client.send_message("rust", "let me in").await {
+            Err(error) if refusal(&error) == Some(ErrorCode::NotMember) => break,
+            other => assert!(
+                tokio::time::Instant::now() < deadline,
+                "bob still posts on server a: {other:?}"
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let texts: Vec<String> = admin_on_b
+        .client
+        .search("still here", 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|hit| text_of(&hit.entry))
+        .collect();
+    assert!(texts.is_empty(), "nothing of the refused post: {texts:?}");
+}
+
+/// A TCP relay in front of PostgreSQL that can be cut, as if the database
+/// went away, and restored on the same port.
+struct Relay {
+    listen: SocketAddr,
+    target: String,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Relay {
+    async fn start(target: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut relay = Self {
+            listen: listener.local_addr().unwrap(),
+            target,
+            task: None,
+        };
+        relay.serve(listener);
+        relay
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let target = self.target.clone();
+        self.task = Some(tokio::spawn(async move {
+            // Dropped with the task, which cuts every link.
+            let mut links = JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                links.spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    fn address(&self) -> String {
+        self.listen.to_string()
+    }
+
+    /// Stops listening and closes every connection through the relay.
+    async fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    async fn restore(&mut self) {
+        let listener = TcpListener::bind(self.listen).await.unwrap();
+        self.serve(listener);
+    }
+}
+
+#[tokio::test]
+async fn while_the_database_is_away_requests_get_unavailable_then_all_carries_on() {
+    let database = Arc::new(Database::migrated());
+    let mut relay = Relay::start(database.address()).await;
+    let url = database.url_via(&relay.address());
+    let server = TestServer::on_database(database, url).await;
+    let alice = User::new("alice");
+    let mut session = alice.join(&server, "rust").await;
+    session.say("before").await;
+    read_until(&mut session, &[("rust", "before")]).await;
+
+    relay.cut().await;
+    let refused = session
+        .client
+        .send_message("rust", "during")
+        .await
+        .expect_err("nothing is saved while the database is away");
+    assert_eq!(refusal(&refused), Some(ErrorCode::Unavailable), "{refused}");
+
+    relay.restore().await;
+    // The connection may have been closed meanwhile (the server could not
+    // reload the group) and come back by itself: send until it goes through.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while let Err(error) = session.client.send_message("rust", "after").await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still refused: {error}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let texts = read_until(&mut session, &[("rust", "after")]).await;
+    assert_eq!(texts["rust"], ["after"], "{texts:?}");
+}
