@@ -10,6 +10,7 @@ Examples:
   pyconchat serve                                 listen on 127.0.0.1:7667
   pyconchat serve --listen 0.0.0.0:7667           accept connections from other machines
   pyconchat serve --listen 127.0.0.1:0            any free port (the address is printed)
+  pyconchat serve --metrics 127.0.0.1:9667        Prometheus metrics, /health and /ready
   pyconchat join --name ann --group rust          join (or create) the group 'rust'
   pyconchat join --server chat.example.org:7667   ask for name and group in a form";
 
@@ -135,4 +136,8 @@ pub struct ServeArgs {
     /// Serve without TLS: for local development and tests only.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     pub plaintext: bool,
+    /// Serve Prometheus metrics (/metrics), liveness (/health) and
+    /// readiness (/ready) over HTTP on this address [default: off].
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
 }

@@ -96,6 +96,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
     server.tls_cert = args.tls_cert.or(server.tls_cert.take());
     server.tls_key = args.tls_key.or(server.tls_key.take());
     server.plaintext |= args.plaintext;
+    server.metrics = args.metrics.or(server.metrics.take());
     let limits = config.server.limits()?;
     let data_dir = config.server.data_dir()?;
     let store = SqliteStore::open_exclusive(&data_dir)?;
@@ -110,12 +111,27 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         env!("CARGO_PKG_VERSION"),
         listener.local_addr()?
     ));
-    let store = Arc::new(store);
+    let metrics = match &config.server.metrics {
+        Some(addr) => {
+            let http = TcpListener::bind(addr)
+                .await
+                .wrap_err_with(|| format!("cannot listen for metrics on {addr}"))?;
+            announce(format_args!(
+                "metrics, /health and /ready on http://{}",
+                http.local_addr()?
+            ));
+            Some(http)
+        }
+        None => None,
+    };
+    let mut options = server::Options {
+        metrics,
+        ..server::Options::default()
+    };
     if config.server.plaintext {
         announce(format_args!(
             "WARNING: TLS is off (--plaintext): names, secrets and messages travel in the clear"
         ));
-        server::run(listener, store, limits, shutdown).await;
     } else {
         let (cert, key) = (
             config.server.tls_cert.as_deref(),
@@ -128,8 +144,9 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
             tls.cert_path.display()
         ));
         announce(format_args!("certificate fingerprint {}", tls.fingerprint));
-        server::run_tls(listener, store, limits, tls.config, shutdown).await;
+        options.tls = Some(tls.config);
     }
+    server::run_with(listener, Arc::new(store), limits, options, shutdown).await;
     Ok(())
 }
 

@@ -113,19 +113,36 @@ impl TestServer {
     }
 
     pub async fn with_limits(limits: Limits) -> Self {
-        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-        Self::serve(dir, "127.0.0.1:0".parse().unwrap(), limits).await
+        Self::with_options(limits, server::Options::default()).await
     }
 
-    async fn serve(dir: Arc<tempfile::TempDir>, addr: SocketAddr, limits: Limits) -> Self {
+    /// A server run with `options` (a metrics listener, readiness probes...).
+    pub async fn with_options(limits: Limits, options: server::Options) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        Self::serve(dir, "127.0.0.1:0".parse().unwrap(), limits, options).await
+    }
+
+    /// A server on `dir` (another server's, stopped) at `addr`: a second
+    /// node taking over where the first left off.
+    pub async fn start_at(dir: Arc<tempfile::TempDir>, addr: SocketAddr) -> Self {
+        Self::serve(dir, addr, Limits::default(), server::Options::default()).await
+    }
+
+    async fn serve(
+        dir: Arc<tempfile::TempDir>,
+        addr: SocketAddr,
+        limits: Limits,
+        options: server::Options,
+    ) -> Self {
         let store = Arc::new(SqliteStore::open(dir.path()).expect("open store"));
         let listener = TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::run(
+        let task = tokio::spawn(server::run_with(
             listener,
             store.clone(),
             limits.clone(),
+            options,
             async {
                 let _ = stopped.await;
             },
@@ -156,7 +173,13 @@ impl TestServer {
     /// Stops the server and starts it again on the same port and data dir.
     pub async fn restart(&mut self) {
         self.stop().await;
-        *self = Self::serve(self.dir.clone(), self.addr, self.limits.clone()).await;
+        *self = Self::serve(
+            self.dir.clone(),
+            self.addr,
+            self.limits.clone(),
+            server::Options::default(),
+        )
+        .await;
     }
 
     /// The running server's store, to check what it holds.
@@ -375,7 +398,12 @@ pub struct Raw {
 
 impl Raw {
     pub async fn connect(server: &TestServer) -> Self {
-        let stream = TcpStream::connect(server.addr).await.expect("connect");
+        Self::connect_to(server.addr).await
+    }
+
+    /// Connects to a server at `addr`, say a `pyconchat serve` process.
+    pub async fn connect_to(addr: impl tokio::net::ToSocketAddrs) -> Self {
+        let stream = TcpStream::connect(addr).await.expect("connect");
         Self {
             framed: Framed::new(stream, FrameCodec::new(16 << 20)),
         }
