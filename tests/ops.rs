@@ -1,6 +1,6 @@
 //! Operating a server: metrics, health and readiness over HTTP; the drain
 //! on SIGTERM (answer what was asked, tell clients to move, lose nothing
-//! acknowledged, exit 0).
+//! acknowledged, exit 0); clients that move along a list of servers.
 
 mod common;
 
@@ -17,7 +17,7 @@ use std::{
 
 use common::{DEADLINE, Raw, Session, TestServer, User, approve, text_of, without_rate_limits};
 use pyconchat::{
-    client::ClientEvent,
+    client::{ClientEvent, LAST_SERVER_FILE},
     protocol::{
         Body, ClientFrame, Event, Outcome, ReplyData, Request, RequestFrame, ServerFrame, Welcome,
     },
@@ -360,4 +360,80 @@ async fn next_text(session: &mut Session) -> String {
             _ => None,
         })
         .await
+}
+
+/// An address where nothing listens.
+async fn dead_address() -> std::net::SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_client_skips_a_server_that_is_down_and_remembers_the_one_that_worked() {
+    let server = TestServer::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let memory = data.path().join(LAST_SERVER_FILE);
+    let ann = User::new("ann");
+    let mut options = ann.options(&server, "rust");
+    options.server = format!("{},{}", dead_address().await, server.address());
+    options.remember = Some(memory.clone());
+    let session = Session::connect(options).await.expect("the second server");
+    assert_eq!(session.group, "rust");
+    assert_eq!(
+        std::fs::read_to_string(&memory).unwrap().trim(),
+        server.address()
+    );
+}
+
+#[tokio::test]
+async fn on_a_drain_the_client_moves_to_the_next_server_and_resumes_its_log() {
+    // Two nodes on one data dir, one after the other: b takes over when a
+    // stops, as a second node of a cluster would.
+    let mut a = TestServer::start().await;
+    let b_addr = dead_address().await;
+    let ann = User::new("ann");
+    let bob = User::new("bob");
+    let data = tempfile::tempdir().unwrap();
+    let memory = data.path().join(LAST_SERVER_FILE);
+    let mut options = ann.options(&a, "rust");
+    options.server = format!("{},{b_addr}", a.address());
+    options.remember = Some(memory.clone());
+    let mut ann_session = Session::connect(options).await.unwrap();
+    let _bob_on_a = bob.join(&a, "rust").await;
+    approve(&ann_session.client, "rust", "bob").await;
+    ann_session.say("before the drain").await;
+    assert_eq!(next_text(&mut ann_session).await, "before the drain");
+
+    a.stop().await;
+    ann_session
+        .wait_for(|e| matches!(e, ClientEvent::Server(Event::ServerShutdown)).then_some(()))
+        .await;
+    let b = TestServer::start_at(a.dir.clone(), b_addr).await;
+    let welcome = ann_session
+        .wait_for(|e| match e {
+            ClientEvent::Reconnected(welcome) => Some(welcome.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(welcome.conversations[0].id, "rust");
+
+    let bob_on_b = Session::connect(bob.options(&b, "")).await.unwrap();
+    bob_on_b
+        .client
+        .send_message("rust", "after the drain")
+        .await
+        .unwrap();
+    assert_eq!(
+        next_text(&mut ann_session).await,
+        "after the drain",
+        "nothing again from before, nothing missed"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&memory).unwrap().trim(),
+        b.address(),
+        "b is where the next run starts"
+    );
 }
