@@ -283,8 +283,10 @@ pub async fn run_with(
         let ops = Arc::new(ops::Ops {
             metrics: ctx.metrics.clone(),
             hub: ctx.hub.clone(),
-            probes,
-            draining: ctx.draining.clone(),
+            ready: ops::Ready {
+                probes,
+                draining: ctx.draining.clone(),
+            },
         });
         ops_task = Some(tokio::spawn(ops::serve(http, ops, ops_stop.clone())));
     }

@@ -56,14 +56,19 @@ impl Readiness for StoreProbe {
 pub(crate) struct Ops {
     pub metrics: Arc<Metrics>,
     pub hub: Hub,
+    pub ready: Ready,
+}
+
+/// What `/ready` checks.
+pub(crate) struct Ready {
     pub probes: Vec<Arc<dyn Readiness>>,
     /// Cancelled when the server starts to drain.
     pub draining: CancellationToken,
 }
 
-impl Ops {
+impl Ready {
     /// Ready, or every reason why not.
-    async fn ready(&self) -> Result<(), String> {
+    async fn check(&self) -> Result<(), String> {
         if self.draining.is_cancelled() {
             return Err("draining: this node is shutting down".to_owned());
         }
@@ -87,7 +92,9 @@ impl Ops {
             Err(failures.join("\n"))
         }
     }
+}
 
+impl Ops {
     fn metrics_text(&self) -> String {
         let (jobs, frames) = self.hub.queued();
         self.metrics.hub_queue.set(gauge_value(jobs));
@@ -107,7 +114,7 @@ impl Ops {
                 self.metrics_text(),
             ),
             "/health" => respond(StatusCode::OK, TEXT, "live\n"),
-            "/ready" => match self.ready().await {
+            "/ready" => match self.ready.check().await {
                 Ok(()) => respond(StatusCode::OK, TEXT, "ready\n"),
                 Err(why) => {
                     tracing::info!(%why, "not ready");
@@ -172,4 +179,47 @@ pub(crate) async fn serve(listener: TcpListener, ops: Arc<Ops>, stop: Cancellati
     }
     connections.close();
     connections.wait().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fails;
+
+    impl Readiness for Fails {
+        fn name(&self) -> &str {
+            "bus"
+        }
+
+        fn check(&self) -> Result<(), String> {
+            Err("not connected".to_owned())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_draining_node_is_not_ready_whatever_its_parts_say() {
+        let ready = Ready {
+            probes: Vec::new(),
+            draining: CancellationToken::new(),
+        };
+        assert_eq!(ready.check().await, Ok(()));
+        ready.draining.cancel();
+        assert_eq!(
+            ready.check().await,
+            Err("draining: this node is shutting down".to_owned())
+        );
+    }
+
+    #[tokio::test]
+    async fn every_failing_part_is_named() {
+        let ready = Ready {
+            probes: vec![Arc::new(Fails), Arc::new(Fails)],
+            draining: CancellationToken::new(),
+        };
+        assert_eq!(
+            ready.check().await,
+            Err("bus: not connected\nbus: not connected".to_owned())
+        );
+    }
 }
