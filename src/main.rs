@@ -106,24 +106,25 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
     let listener = TcpListener::bind(&config.server.listen)
         .await
         .wrap_err_with(|| format!("cannot listen on {}", config.server.listen))?;
+    let metrics = match &config.server.metrics {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .wrap_err_with(|| format!("cannot listen for metrics on {addr}"))?,
+        ),
+        None => None,
+    };
     announce(format_args!(
         "pyconchat {} listening on {}",
         env!("CARGO_PKG_VERSION"),
         listener.local_addr()?
     ));
-    let metrics = match &config.server.metrics {
-        Some(addr) => {
-            let http = TcpListener::bind(addr)
-                .await
-                .wrap_err_with(|| format!("cannot listen for metrics on {addr}"))?;
-            announce(format_args!(
-                "metrics, /health and /ready on http://{}",
-                http.local_addr()?
-            ));
-            Some(http)
-        }
-        None => None,
-    };
+    if let Some(http) = &metrics {
+        announce(format_args!(
+            "metrics, /health and /ready on http://{}",
+            http.local_addr()?
+        ));
+    }
     let mut options = server::Options {
         metrics,
         ..server::Options::default()
