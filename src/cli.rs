@@ -12,8 +12,10 @@ Examples:
   pyconchat serve --listen 127.0.0.1:0            any free port (the address is printed)
   pyconchat migrate --store postgres://db/chat    create or upgrade a PostgreSQL store's schema
   pyconchat serve --store postgres://db/chat      keep everything in PostgreSQL
+  pyconchat serve --metrics 127.0.0.1:9667        Prometheus metrics, /health and /ready
   pyconchat join --name ann --group rust          join (or create) the group 'rust'
-  pyconchat join --server chat.example.org:7667   ask for name and group in a form";
+  pyconchat join --server chat.example.org:7667   ask for name and group in a form
+  pyconchat join --server a:7667,b:7667           the first that answers; the others if it goes";
 
 #[derive(Debug, Parser)]
 #[command(name = "pyconchat", version, about = "Terminal group chat", after_help = EXAMPLES)]
@@ -129,8 +131,9 @@ pub struct ForgetServerArgs {
 
 #[derive(Debug, Args)]
 pub struct JoinArgs {
-    /// Server address, host:port [default: 127.0.0.1:7667].
-    #[arg(long, value_name = "ADDR")]
+    /// Server address, host:port, or several separated by commas: they are
+    /// tried in order, and the next on losing one [default: 127.0.0.1:7667].
+    #[arg(long, value_name = "ADDR[,ADDR...]")]
     pub server: Option<String>,
     /// Your name in the group.
     #[arg(long, value_name = "NAME")]
@@ -173,4 +176,8 @@ pub struct ServeArgs {
     /// This node's name in the cluster, unique among its nodes [default: random].
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
+    /// Serve Prometheus metrics (/metrics), liveness (/health) and
+    /// readiness (/ready) over HTTP on this address [default: off].
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
 }

@@ -86,6 +86,10 @@ pub struct ServerConfig {
     /// The operator's certificate chain and key (PEM); both or neither.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Where to serve `/metrics`, `/health` and `/ready` over HTTP; off
+    /// when unset.
+    pub metrics: Option<String>,
+    pub drain_timeout_secs: u64,
     pub max_database_mb: u64,
     pub max_frame_bytes: usize,
     pub max_message_bytes: usize,
@@ -120,6 +124,8 @@ impl Default for ServerConfig {
             plaintext: false,
             tls_cert: None,
             tls_key: None,
+            metrics: None,
+            drain_timeout_secs: limits.drain_timeout.as_secs(),
             max_database_mb: 0,
             max_frame_bytes: limits.max_frame_bytes,
             max_message_bytes: limits.max_message_bytes,
@@ -232,6 +238,7 @@ impl ServerConfig {
             new_group_burst: self.new_group_burst,
             max_pending_requests: self.max_pending_requests,
             rejoin_cooldown: Duration::from_secs(self.rejoin_cooldown_secs),
+            drain_timeout: Duration::from_secs(self.drain_timeout_secs),
             max_file_bytes: self.max_file_mb.saturating_mul(MIB),
             max_files_bytes: self.max_files_mb.saturating_mul(MIB),
             file_retention: Duration::from_secs(self.file_retention_hours.saturating_mul(3600)),

@@ -98,18 +98,19 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
     server.tls_cert = args.tls_cert.or(server.tls_cert.take());
     server.tls_key = args.tls_key.or(server.tls_key.take());
     server.plaintext |= args.plaintext;
+    server.metrics = args.metrics.or(server.metrics.take());
     let cluster = &mut config.cluster;
     cluster.bus = args.bus.or(cluster.bus.take());
     cluster.node_name = args.node_name.or(cluster.node_name.take());
     let limits = config.server.limits()?;
-    let bus = match config.cluster.bus_settings()? {
+    let (bus, node_name) = match config.cluster.bus_settings()? {
         Some(settings) => {
             let node = settings.node.clone();
             let bus = Bus::connect(settings).await?;
             tracing::info!(%node, "joined the cluster's bus");
-            bus
+            (bus, Some(node))
         }
-        None => Bus::Local,
+        None => (Bus::Local, None),
     };
     let data_dir = config.server.data_dir()?;
     let store: Arc<dyn Store> = match postgres_url(args.store, &config)? {
@@ -132,16 +133,35 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
     let listener = TcpListener::bind(&config.server.listen)
         .await
         .wrap_err_with(|| format!("cannot listen on {}", config.server.listen))?;
+    let metrics = match &config.server.metrics {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .wrap_err_with(|| format!("cannot listen for metrics on {addr}"))?,
+        ),
+        None => None,
+    };
     announce(format_args!(
         "pyconchat {} listening on {}",
         env!("CARGO_PKG_VERSION"),
         listener.local_addr()?
     ));
+    if let Some(http) = &metrics {
+        announce(format_args!(
+            "metrics, /health and /ready on http://{}",
+            http.local_addr()?
+        ));
+    }
+    let mut options = server::Options {
+        metrics,
+        node_name,
+        bus,
+        ..server::Options::default()
+    };
     if config.server.plaintext {
         announce(format_args!(
             "WARNING: TLS is off (--plaintext): names, secrets and messages travel in the clear"
         ));
-        server::run_node(listener, store, limits, None, bus, shutdown).await;
     } else {
         let (cert, key) = (
             config.server.tls_cert.as_deref(),
@@ -154,8 +174,9 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
             tls.cert_path.display()
         ));
         announce(format_args!("certificate fingerprint {}", tls.fingerprint));
-        server::run_node(listener, store, limits, Some(tls.config), bus, shutdown).await;
+        options.tls = Some(tls.config);
     }
+    server::run_with(listener, store, limits, options, shutdown).await;
     Ok(())
 }
 

@@ -119,9 +119,23 @@ fn errors_are_plain_sentences_without_location_or_backtrace() {
     let data_dir = dir.path().to_str().unwrap();
     let config = ["--config", bad_config.to_str().unwrap()];
     let listen = ["--listen", "nowhere", "--plaintext", "--data-dir", data_dir];
+    let metrics = [
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics",
+        "nowhere",
+        "--plaintext",
+        "--data-dir",
+        data_dir,
+    ];
     for (global, args, sentence) in [
         (&config[..], &[][..], "Error: in the config file "),
         (&[][..], &listen[..], "Error: cannot listen on nowhere: "),
+        (
+            &[][..],
+            &metrics[..],
+            "Error: cannot listen for metrics on nowhere: ",
+        ),
     ] {
         let stderr = failed_serve(global, args, false);
         assert!(

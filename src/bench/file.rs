@@ -86,7 +86,7 @@ pub async fn run(target: &Target, mib: u64, tls: bool) -> Result<FileReport, Ben
     let path = work.path().join("bench.bin");
     write_contents(&path, bytes)?;
 
-    let addr = target.addr();
+    let addr = target.addrs()[0];
     let failed = |e: &dyn fmt::Display| BenchError::Server(e.to_string());
     let connect = |name: &'static str, identity: Identity| connect_as(addr, name, identity, tls);
     let (sender, _, mut sender_events) = connect("bench-sender", Identity::generate()).await?;

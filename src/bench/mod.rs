@@ -55,6 +55,7 @@ Examples:
   pyconchat bench -r 200                       200 messages/s offered (20,000 deliveries/s)
   pyconchat bench -n 10000 -g 100 -p 0 --spawn 10,000 idle clients; the server's own RSS
   pyconchat bench --server 127.0.0.1:7667      against a running (plaintext) server
+  pyconchat bench --server a:7667,b:7667       clients spread over two nodes
   pyconchat bench --json                       the report as JSON
   pyconchat bench --file-mb 100                send a 100 MiB file and fetch it, chatting meanwhile";
 
@@ -94,8 +95,9 @@ pub struct BenchOptions {
     /// Use a server that is already running instead of an embedded one. It
     /// must run with `--plaintext` and with flood control raised (see
     /// docs/performance.md): the load generator speaks plain TCP and sends
-    /// far faster than a person.
-    #[arg(long, value_name = "ADDR", conflicts_with = "spawn")]
+    /// far faster than a person. Several, separated by commas (the nodes of
+    /// a cluster): each group's members are spread over them.
+    #[arg(long, value_name = "ADDR[,ADDR...]", conflicts_with = "spawn")]
     pub server: Option<String>,
     /// Run the server as a `pyconchat serve` child process, so that its
     /// memory and CPU time are measured apart from the generator's.
@@ -217,9 +219,18 @@ pub fn run(options: &BenchOptions) -> Result<Report, BenchError> {
 /// The server the options ask for.
 fn start_target(options: &BenchOptions) -> Result<Target, BenchError> {
     match &options.server {
-        Some(addr) => Ok(Target::Remote {
-            addr: resolve(addr)?,
-        }),
+        Some(list) => {
+            let addrs = crate::client::server_list(list)
+                .iter()
+                .map(|addr| resolve(addr))
+                .collect::<Result<Vec<_>, _>>()?;
+            if addrs.is_empty() {
+                return Err(BenchError::Options(format!(
+                    "--server {list:?} names no server"
+                )));
+            }
+            Ok(Target::Remote { addrs })
+        }
         None if options.spawn => Target::spawn(
             &std::env::current_exe().map_err(BenchError::Io)?,
             options.tls,
@@ -309,7 +320,9 @@ fn resolve(addr: &str) -> Result<SocketAddr, BenchError> {
 /// connection's reader starts as soon as it is welcomed, so no client lets
 /// the server's queue for it fill up.
 struct GroupSetup {
-    addr: SocketAddr,
+    /// The servers; member `m` of group `g` uses the `(g + m)`th, so each
+    /// group has members on every server.
+    addrs: Arc<[SocketAddr]>,
     tag: String,
     g: usize,
     size: usize,
@@ -340,7 +353,8 @@ impl GroupSetup {
         let group = self.group();
         let member = {
             let _permit = self.gate.acquire().await.expect("the gate stays open");
-            load::connect(self.addr, &name, &group, secret()).await?
+            let addr = self.addrs[(self.g + m) % self.addrs.len()];
+            load::connect(addr, &name, &group, secret()).await?
         };
         if member.status != expect {
             return Err(BenchError::Setup(format!(
@@ -402,7 +416,7 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
     // then take every client into its other groups.
     let setup_start = Instant::now();
     let gate = Arc::new(Semaphore::new(options.connect_concurrency.max(1)));
-    let addr = target.addr();
+    let addrs: Arc<[SocketAddr]> = target.addrs().into();
     let connected = Arc::new(AtomicUsize::new(0));
     let ticker = progress.then(|| {
         let connected = connected.clone();
@@ -428,7 +442,7 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
         let mut group_tasks = JoinSet::new();
         for g in 0..groups {
             let setup = GroupSetup {
-                addr,
+                addrs: addrs.clone(),
                 tag: tag_str.clone(),
                 g,
                 size: layout.home_members(g),

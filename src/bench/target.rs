@@ -42,9 +42,9 @@ pub(crate) enum Target {
         child: Child,
         _dir: tempfile::TempDir,
     },
-    Remote {
-        addr: SocketAddr,
-    },
+    /// Servers already running: one, or the nodes of a cluster, with the
+    /// clients spread over them.
+    Remote { addrs: Vec<SocketAddr> },
 }
 
 impl Target {
@@ -139,11 +139,13 @@ impl Target {
         })
     }
 
-    pub fn addr(&self) -> SocketAddr {
+    /// The servers to connect to; at least one.
+    pub fn addrs(&self) -> &[SocketAddr] {
         match self {
-            Target::Embedded { addr, .. }
-            | Target::Spawned { addr, .. }
-            | Target::Remote { addr } => *addr,
+            Target::Embedded { addr, .. } | Target::Spawned { addr, .. } => {
+                std::slice::from_ref(addr)
+            }
+            Target::Remote { addrs } => addrs,
         }
     }
 
@@ -153,7 +155,10 @@ impl Target {
             Target::Spawned { child, .. } => {
                 format!("spawned `pyconchat serve` (pid {})", child.id())
             }
-            Target::Remote { addr } => format!("remote {addr}"),
+            Target::Remote { addrs } => {
+                let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+                format!("remote {}", addrs.join(", "))
+            }
         }
     }
 

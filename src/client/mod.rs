@@ -10,13 +10,19 @@
 //! task reconnects with backoff and resumes each conversation from the last
 //! sequence number it saw there, and drops whatever the server sends again
 //! at or below it, so every log continues with no gap and no duplicate.
+//!
+//! The server may be a list (`a:7667,b:7667`, nodes of one cluster): each
+//! attempt tries them in order from the current one, and a server that
+//! says it is going down (`server_shutdown`) sends the client to the next.
 
 mod identity;
 mod pacer;
 pub(crate) mod rate;
+mod servers;
 mod transfer;
 
 pub use identity::Identity;
+pub use servers::{LAST_SERVER_FILE, server_list};
 pub use transfer::TransferError;
 
 pub use crate::tls::KnownServers;
@@ -26,6 +32,7 @@ use tokio_rustls::TlsConnector;
 
 use std::{
     collections::{BTreeMap, HashMap},
+    path::PathBuf,
     sync::Arc,
     time::Duration,
 };
@@ -38,6 +45,8 @@ use tokio::{
 };
 use tokio_util::codec::Framed;
 
+use servers::Servers;
+
 use crate::protocol::{
     ClientFrame, ConvId, Conversation, DEFAULT_MAX_FRAME_BYTES, ErrorBody, ErrorCode, Event,
     FrameCodec, FrameError, Hello, JoinStatus, MemberInfo, Outcome, PROTOCOL_VERSION, ReplyData,
@@ -47,8 +56,12 @@ use crate::protocol::{
 /// How to reach a server and who to be there.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
-    /// `host:port`.
+    /// `host:port`, or several separated by commas, tried in order.
     pub server: String,
+    /// A file that keeps which server of the list last worked, so that a
+    /// later run starts there (the TUI's is [`LAST_SERVER_FILE`] in its
+    /// data dir). Without it, every run starts at the first.
+    pub remember: Option<PathBuf>,
     pub name: String,
     /// A group to open on the first connection, as `join_group` would
     /// (created, or a join request filed). Reconnects never send it again:
@@ -95,6 +108,7 @@ impl ConnectOptions {
         let group = group.into();
         Self {
             server: server.into(),
+            remember: None,
             name: name.into(),
             group: (!group.is_empty()).then_some(group),
             identity,
@@ -218,8 +232,10 @@ impl Client {
         let (requests, queue) = mpsc::unbounded_channel();
         let hurry = Arc::new(Notify::new());
         let (events_tx, events) = mpsc::channel(1024);
-        let (framed, welcome) = open(&options, &mut pins, &events_tx).await?;
+        let mut servers = Servers::new(&options.server, options.remember.clone());
+        let (framed, welcome) = open_any(&options, &mut servers, &mut pins, &events_tx).await?;
         let worker = Worker {
+            servers,
             last_seq: options.last_seq.clone(),
             pins,
             options,
@@ -389,20 +405,66 @@ impl PinStore {
     }
 }
 
-/// Connects (with TLS unless told otherwise), then completes the hello.
-/// A newly pinned certificate is announced on `events`.
-async fn open(
+/// How long one server may take to accept the connection before the
+/// next in the list is tried.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Tries each server once, in order from the current one, and stays on the
+/// first whose hello succeeds. A refusal that another node would repeat
+/// (a name taken, a changed certificate) ends the round at once.
+async fn open_any(
     options: &ConnectOptions,
+    servers: &mut Servers,
     pins: &mut PinStore,
     events: &mpsc::Sender<ClientEvent>,
 ) -> Result<(Connection, Welcome), ClientError> {
-    let server = &options.server;
-    let socket = TcpStream::connect(server)
+    let mut tries = servers.len();
+    loop {
+        match open(options, servers.current(), pins, events).await {
+            Ok(opened) => {
+                servers.worked();
+                return Ok(opened);
+            }
+            Err(error) if tries > 1 && elsewhere(&error) => {
+                tracing::info!(server = servers.current(), %error, "trying the next server");
+                servers.advance();
+                tries -= 1;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Whether another server of the list may succeed where one failed.
+fn elsewhere(error: &ClientError) -> bool {
+    match error {
+        ClientError::Server(body) => retryable(body.code),
+        ClientError::PinMismatch { .. } | ClientError::Pins(_) => false,
+        _ => true,
+    }
+}
+
+/// Connects to `server` (with TLS unless told otherwise), then completes
+/// the hello. A newly pinned certificate is announced on `events`.
+async fn open(
+    options: &ConnectOptions,
+    server: &str,
+    pins: &mut PinStore,
+    events: &mpsc::Sender<ClientEvent>,
+) -> Result<(Connection, Welcome), ClientError> {
+    let connect_error = |source: std::io::Error| ClientError::Connect {
+        server: server.to_owned(),
+        source,
+    };
+    let socket = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(server))
         .await
-        .map_err(|source| ClientError::Connect {
-            server: server.clone(),
-            source,
-        })?;
+        .map_err(|_| {
+            connect_error(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+            ))
+        })?
+        .map_err(connect_error)?;
     let _ = socket.set_nodelay(true);
     let stream: Box<dyn Stream> = if pins.tls {
         let (config, check) = tls::client_config(pins.get(server)?);
@@ -414,7 +476,7 @@ async fn open(
                 if let Some(PinOutcome::New(fingerprint)) = outcome {
                     pins.pin(server, &fingerprint)?;
                     let pinned = ClientEvent::ServerPinned {
-                        server: server.clone(),
+                        server: server.to_owned(),
                         fingerprint,
                     };
                     let _ = events.send(pinned).await;
@@ -423,14 +485,14 @@ async fn open(
             }
             (Err(_), Some(PinOutcome::Mismatch { pinned, found })) => {
                 return Err(ClientError::PinMismatch {
-                    server: server.clone(),
+                    server: server.to_owned(),
                     pinned,
                     found,
                 });
             }
             (Err(source), _) => {
                 return Err(ClientError::Tls {
-                    server: server.clone(),
+                    server: server.to_owned(),
                     source,
                 });
             }
@@ -493,6 +555,7 @@ fn server_name(server: &str) -> ServerName<'static> {
 /// The background task that owns the connection.
 struct Worker {
     options: ConnectOptions,
+    servers: Servers,
     pins: PinStore,
     queue: mpsc::UnboundedReceiver<(Request, ReplyTx)>,
     events: mpsc::Sender<ClientEvent>,
@@ -510,6 +573,8 @@ enum Ending {
     Closed(CloseReason),
     /// Worth reconnecting.
     Lost(String),
+    /// The server is going down: reconnect, to the next server first.
+    Moved(String),
     /// Every handle is gone.
     Abandoned,
 }
@@ -525,10 +590,14 @@ impl Worker {
             let reason = match ending {
                 Ending::Abandoned => return,
                 Ending::Closed(reason) => return self.close(reason).await,
-                Ending::Lost(reason) if !self.options.reconnect => {
+                Ending::Lost(reason) | Ending::Moved(reason) if !self.options.reconnect => {
                     return self.close(CloseReason::Lost(reason)).await;
                 }
                 Ending::Lost(reason) => reason,
+                Ending::Moved(reason) => {
+                    self.servers.advance();
+                    reason
+                }
             };
             framed = loop {
                 attempt += 1;
@@ -545,7 +614,14 @@ impl Worker {
                 // conversations come back through what was seen.
                 self.options.group = None;
                 self.options.last_seq = self.last_seq.clone();
-                match open(&self.options, &mut self.pins, &self.events).await {
+                let opened = open_any(
+                    &self.options,
+                    &mut self.servers,
+                    &mut self.pins,
+                    &self.events,
+                )
+                .await;
+                match opened {
                     Ok((framed, welcome)) => {
                         attempt = 0;
                         if self
@@ -700,7 +776,7 @@ impl Worker {
                         None
                     }
                     Event::ServerShutdown => {
-                        Some(Ending::Lost("the server is shutting down".into()))
+                        Some(Ending::Moved("the server is shutting down".into()))
                     }
                     _ => None,
                 };

@@ -107,6 +107,20 @@ impl Bus {
     }
 }
 
+/// `/ready` holds a node out of its balancer while it cannot reach the bus.
+impl crate::server::Readiness for Bus {
+    fn name(&self) -> &str {
+        "bus"
+    }
+
+    fn check(&self) -> Result<(), String> {
+        match self {
+            Bus::Local => Ok(()),
+            Bus::Nats(nats) => nats.reachable(),
+        }
+    }
+}
+
 /// One conversation's share of one commit, published once and delivered
 /// by every other node with members online.
 #[derive(Debug, Clone, Serialize, Deserialize)]

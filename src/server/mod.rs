@@ -3,14 +3,19 @@
 //!
 //! [`run`] follows mini-redis: the caller binds the listener and decides
 //! what stops the server, so tests bind `127.0.0.1:0` and `main` passes
-//! Ctrl-C/SIGTERM. Shutdown is graceful: stop accepting, tell every client,
-//! let sessions save their cursors, drain the hub, return.
+//! Ctrl-C/SIGTERM. Shutdown is a drain: stop accepting, let each session
+//! write the answers to what it was already asked, tell every client to
+//! move (`server_shutdown`), let sessions save their cursors, let the hub
+//! commit what is queued, return. [`run_with`] adds the operator's side:
+//! TLS, the metrics listener with `/health` and `/ready`, a node name.
 
 mod admission;
 mod clock;
 mod files;
 mod hub;
 mod last_seen;
+mod metrics;
+mod ops;
 mod rate;
 mod rules;
 mod session;
@@ -19,6 +24,8 @@ mod transfers;
 mod writer;
 
 use std::{future::Future, sync::Arc, time::Duration};
+
+use futures::future::OptionFuture;
 
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -32,6 +39,8 @@ use crate::{
 
 pub(crate) use crate::sync::lock;
 use clock::Clock;
+use metrics::Metrics;
+pub use ops::{PROBE_DEADLINE, Readiness};
 
 /// The server's limits, from the `[server]` section of the config.
 #[derive(Debug, Clone)]
@@ -70,6 +79,9 @@ pub struct Limits {
     pub max_pending_requests: usize,
     /// How long a rejected user waits before asking the same group again.
     pub rejoin_cooldown: Duration,
+    /// How long a drain (SIGTERM) waits for sessions to answer what they
+    /// were asked and say goodbye before it closes the rest.
+    pub drain_timeout: Duration,
     /// Largest file a client may upload; 0 turns uploads off.
     pub max_file_bytes: u64,
     /// Room for all stored files together; the oldest go to make room.
@@ -101,6 +113,7 @@ impl Default for Limits {
             new_group_burst: 30,
             max_pending_requests: 100,
             rejoin_cooldown: Duration::from_secs(60),
+            drain_timeout: Duration::from_secs(10),
             max_file_bytes: 256 * 1024 * 1024,
             max_files_bytes: 4 * 1024 * 1024 * 1024,
             file_retention: Duration::from_secs(7 * 24 * 3600),
@@ -170,9 +183,13 @@ pub(crate) struct SessionCtx {
     pub hub: hub::Hub,
     pub shelf: Arc<files::Shelf>,
     pub limits: Limits,
-    /// Cancelled when the server shuts down: a write to a client that does
-    /// not read must not hold the shutdown up.
+    /// Cancelled when the server starts to drain: sessions stop reading
+    /// requests, write what the hub answers, say goodbye.
+    pub draining: CancellationToken,
+    /// Cancelled when the drain is over (or takes too long): a write to a
+    /// client that does not read must not hold the shutdown up.
     pub shutdown: CancellationToken,
+    pub metrics: Arc<Metrics>,
     pub tls: Option<TlsAcceptor>,
     pub signups: Arc<signups::Signups>,
     pub last_seen: Arc<last_seen::LastSeen>,
@@ -193,6 +210,23 @@ async fn expire_files(shelf: Arc<files::Shelf>, retention: Duration, stop: Cance
     }
 }
 
+/// How a server runs beyond its [`Limits`]; the default is plain TCP, no
+/// metrics listener and no node name.
+#[derive(Default)]
+pub struct Options {
+    /// Serve TLS with this configuration.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Serve `/metrics`, `/health` and `/ready` over HTTP here.
+    pub metrics: Option<TcpListener>,
+    /// This node's name in a cluster: the `node` label of every metric.
+    pub node_name: Option<String>,
+    /// What `/ready` checks besides the store (which it always checks)
+    /// and the drain: in a cluster, the bus.
+    pub readiness: Vec<Arc<dyn Readiness>>,
+    /// How this node reaches the other nodes of its cluster, if any.
+    pub bus: Bus,
+}
+
 /// Serves `listener` over plain TCP until `shutdown` completes, then shuts
 /// down gracefully. For local development and tests; see [`run_tls`].
 pub async fn run(
@@ -201,7 +235,7 @@ pub async fn run(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    serve(listener, store, limits, None, Bus::Local, shutdown).await;
+    run_with(listener, store, limits, Options::default(), shutdown).await;
 }
 
 /// Serves `listener` over TLS until `shutdown` completes, then shuts down
@@ -213,8 +247,11 @@ pub async fn run_tls(
     tls: Arc<rustls::ServerConfig>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let tls = Some(TlsAcceptor::from(tls));
-    serve(listener, store, limits, tls, Bus::Local, shutdown).await;
+    let options = Options {
+        tls: Some(tls),
+        ..Options::default()
+    };
+    run_with(listener, store, limits, options, shutdown).await;
 }
 
 /// Serves `listener` as one node of a cluster: `store` is shared by every
@@ -228,8 +265,12 @@ pub async fn run_node(
     bus: Bus,
     shutdown: impl Future<Output = ()>,
 ) {
-    let tls = tls.map(TlsAcceptor::from);
-    serve(listener, store, limits, tls, bus, shutdown).await;
+    let options = Options {
+        tls,
+        bus,
+        ..Options::default()
+    };
+    run_with(listener, store, limits, options, shutdown).await;
 }
 
 /// Hears the other nodes until the server shuts down, handing what it
@@ -254,14 +295,16 @@ fn join_cluster(bus: Bus, ctx: &Arc<SessionCtx>, tasks: &TaskTracker) {
     });
 }
 
-async fn serve(
+/// Serves `listener` as `options` say until `shutdown` completes, then
+/// drains: see the module docs.
+pub async fn run_with(
     listener: TcpListener,
     store: Arc<dyn Store>,
     limits: Limits,
-    tls: Option<TlsAcceptor>,
-    bus: Bus,
+    options: Options,
     shutdown: impl Future<Output = ()>,
 ) {
+    let metrics = Arc::new(Metrics::new(options.node_name.as_deref()));
     let clock = Clock::new();
     let shelf = Arc::new(files::Shelf::new(store.clone(), &limits, clock));
     let signups = Arc::new(signups::Signups::new(&limits));
@@ -271,10 +314,12 @@ async fn serve(
         limits.clone(),
         clock,
         signups.clone(),
-        bus.clone(),
+        options.bus.clone(),
+        metrics.clone(),
     );
     let hub_done = tokio::spawn(hub_task.run());
     let sessions = TaskTracker::new();
+    let background = TaskTracker::new();
     let prepare = shelf.clone();
     if let Err(error) = blocking(move || prepare.prepare().map_err(|e| internal(&e))).await {
         tracing::error!(error = %error.message, "the file store is unusable; uploads are refused");
@@ -283,18 +328,43 @@ async fn serve(
         hub,
         shelf,
         limits,
+        draining: CancellationToken::new(),
         shutdown: CancellationToken::new(),
-        tls,
+        metrics,
+        tls: options.tls.map(TlsAcceptor::from),
         signups,
         last_seen: Arc::default(),
     });
-    join_cluster(bus, &ctx, &sessions);
-    sessions.spawn(last_seen::record(
+    // The cluster's tasks hold hub handles and hear other nodes until
+    // shutdown, through the drain: they end before the hub can.
+    let cluster = TaskTracker::new();
+    join_cluster(options.bus.clone(), &ctx, &cluster);
+    let ops_stop = CancellationToken::new();
+    // Its own task, not in `background`: it holds a hub handle, so it must
+    // end before the hub can.
+    let mut ops_task = None;
+    if let Some(http) = options.metrics {
+        let mut probes: Vec<Arc<dyn Readiness>> = vec![Arc::new(ops::StoreProbe(store.clone()))];
+        probes.extend(options.readiness);
+        if !options.bus.is_local() {
+            probes.push(Arc::new(options.bus.clone()));
+        }
+        let ops = Arc::new(ops::Ops {
+            metrics: ctx.metrics.clone(),
+            hub: ctx.hub.clone(),
+            ready: ops::Ready {
+                probes,
+                draining: ctx.draining.clone(),
+            },
+        });
+        ops_task = Some(tokio::spawn(ops::serve(http, ops, ops_stop.clone())));
+    }
+    background.spawn(last_seen::record(
         ctx.last_seen.clone(),
         store,
         ctx.shutdown.clone(),
     ));
-    sessions.spawn(expire_files(
+    background.spawn(expire_files(
         ctx.shelf.clone(),
         ctx.limits.file_retention,
         ctx.shutdown.clone(),
@@ -330,14 +400,41 @@ async fn serve(
             }
         }
     }
-    tracing::info!("shutting down");
     drop(listener);
-    ctx.shutdown.cancel();
-    sessions.close();
-    sessions.wait().await;
+    drain(&ctx, &sessions).await;
+    cluster.close();
+    cluster.wait().await;
+    ops_stop.cancel();
+    if let Some(Err(error)) = OptionFuture::from(ops_task).await {
+        tracing::error!(%error, "the metrics listener failed");
+    }
     drop(ctx);
     if let Err(error) = hub_done.await {
         tracing::error!(%error, "the hub task failed");
     }
+    background.close();
+    background.wait().await;
     tracing::info!("shut down cleanly");
+}
+
+/// Lets every session answer what it was asked and say goodbye, for at
+/// most the drain timeout; then closes what is left.
+async fn drain(ctx: &SessionCtx, sessions: &TaskTracker) {
+    tracing::info!(
+        connections = sessions.len(),
+        "draining: no new connections, telling clients to move"
+    );
+    ctx.draining.cancel();
+    sessions.close();
+    if tokio::time::timeout(ctx.limits.drain_timeout, sessions.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            left = sessions.len(),
+            "the drain timed out; closing the connections left"
+        );
+    }
+    ctx.shutdown.cancel();
+    sessions.wait().await;
 }

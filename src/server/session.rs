@@ -27,6 +27,7 @@ use super::{
         SessionHandle, reply_bytes,
     },
     internal,
+    metrics::SessionState,
     rate::TokenBucket,
     rules::{self, Action, Grant, Query},
     transfers::{Announcer, Transfers, newest_within},
@@ -115,18 +116,26 @@ pub(crate) async fn serve(
     id: u64,
     _permit: Permit,
 ) {
+    let _connection = ctx.metrics.connection();
     match ctx.tls.clone() {
         None => {
             let (read, write) = socket.into_split();
             run(ctx, read, write, peer, id).await;
         }
-        Some(acceptor) => match handshake(&acceptor, socket, ctx.limits.handshake_timeout).await {
-            Some(stream) => {
-                let (read, write) = tokio::io::split(stream);
-                run(ctx, read, write, peer, id).await;
+        Some(acceptor) => {
+            let stream = tokio::select! {
+                stream = handshake(&acceptor, socket, ctx.limits.handshake_timeout) => stream,
+                // Nothing to tell a client that cannot read frames yet.
+                () = ctx.draining.cancelled() => return,
+            };
+            match stream {
+                Some(stream) => {
+                    let (read, write) = tokio::io::split(stream);
+                    run(ctx, read, write, peer, id).await;
+                }
+                None => tracing::info!(%peer, "TLS handshake failed or timed out"),
             }
-            None => tracing::info!(%peer, "TLS handshake failed or timed out"),
-        },
+        }
     }
 }
 
@@ -166,15 +175,20 @@ where
         transfers: Transfers::new(ctx.shelf.clone()),
         ctx: ctx.clone(),
     };
+    let handshake = ctx.metrics.session(SessionState::Handshake);
     let end = tokio::select! {
         hello = session.hello() => match hello {
             Ok(hello) => {
+                drop(handshake);
+                let _online = ctx.metrics.session(SessionState::Online);
                 let _connected = ctx.last_seen.hold(&hello.name);
                 session.joined(hello).await
             }
             Err(end) => end,
         },
-        () = ctx.shutdown.cancelled() => End::Shutdown,
+        // Not welcomed yet: the client is told to go elsewhere as it would
+        // be told of any other refusal it may retry.
+        () = ctx.draining.cancelled() => End::Error(shutting_down()),
     };
     session.finish(end).await;
 }
@@ -463,6 +477,20 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Ok(served)
     }
 
+    /// How the session ends on the hub's word: a close order (counted when
+    /// the client was too slow), or the hub gone.
+    fn closed(&self, signal: Option<Control>) -> End {
+        match signal {
+            Some(Control::Close(error)) => {
+                if error.code == ErrorCode::TooSlow {
+                    self.ctx.metrics.slow_drops.inc();
+                }
+                End::Error(error)
+            }
+            None => End::Error(shutting_down()),
+        }
+    }
+
     /// Requests in, queued frames out, until something ends it.
     async fn serve_user(
         &mut self,
@@ -474,45 +502,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         // Queued frames are taken in batches: one `recv_many` returns the
         // queue's permits once, where a `try_recv` per frame paid for each.
         let mut batch = Vec::new();
-        // Entries written but not yet flushed: they count as served once
-        // they reach the socket.
-        let mut written: Vec<(Arc<str>, Seq)> = Vec::new();
         loop {
             tokio::select! {
                 biased;
                 () = ctx.shutdown.cancelled() => return Err(End::Shutdown),
-                signal = control.recv() => match signal {
-                    Some(Control::Close(error)) => return Err(End::Error(error)),
-                    None => return Err(End::Error(shutting_down())),
-                },
+                signal = control.recv() => return Err(self.closed(signal)),
+                () = ctx.draining.cancelled() => return Err(self.drain(user, frames, control).await),
                 received = frames.recv_many(&mut batch, WRITE_BATCH), if !frames.is_closed() => {
                     if received == 0 {
                         continue;
                     }
-                    self.writer.reserve(received);
-                    for out in batch.drain(..) {
-                        match out {
-                            Outbound::Frame { entry: Some((conv, seq)), bytes } => {
-                                if user.subs.get(&*conv).is_some_and(|sub| !sub.pending && seq > sub.served) {
-                                    self.feed(bytes).await?;
-                                    written.push((conv, seq));
-                                }
-                            }
-                            Outbound::Frame { entry: None, bytes } => self.feed(bytes).await?,
-                            Outbound::Enter(entered) => {
-                                self.flush().await?;
-                                user.served(written.drain(..));
-                                self.enter(user, &entered).await?;
-                            }
-                            Outbound::Removed { conv, event } => {
-                                user.subs.remove(&conv);
-                                self.feed(event).await?;
-                            }
-                        }
-                    }
-                    self.flush().await?;
-                    // Only what reached the socket counts as served.
-                    user.served(written.drain(..));
+                    self.write_batch(user, &mut batch).await?;
                     if frames.is_empty() {
                         self.release_write_buffer();
                         if batch.capacity() > IDLE_BATCH {
@@ -528,6 +528,88 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     (id, Ok(request)) => self.handle(user, id, request).await?,
                     (id, Err(error)) => self.reply(id, Err(error)).await?,
                 }
+            }
+        }
+    }
+
+    /// Writes a batch of queued frames and flushes them. Live log entries
+    /// count as served (and as deliveries, once per batch) when they have
+    /// reached the socket.
+    async fn write_batch(&mut self, user: &mut User, batch: &mut Vec<Outbound>) -> Result<(), End> {
+        self.writer.reserve(batch.len());
+        // Entries written but not yet flushed.
+        let mut written: Vec<(Arc<str>, Seq)> = Vec::new();
+        let mut delivered = 0;
+        for out in batch.drain(..) {
+            match out {
+                Outbound::Frame {
+                    entry: Some((conv, seq)),
+                    bytes,
+                } => {
+                    if user
+                        .subs
+                        .get(&*conv)
+                        .is_some_and(|sub| !sub.pending && seq > sub.served)
+                    {
+                        self.feed(bytes).await?;
+                        written.push((conv, seq));
+                    }
+                }
+                Outbound::Frame { entry: None, bytes } => self.feed(bytes).await?,
+                Outbound::Enter(entered) => {
+                    self.flush().await?;
+                    delivered += written.len();
+                    user.served(written.drain(..));
+                    self.enter(user, &entered).await?;
+                }
+                Outbound::Removed { conv, event } => {
+                    user.subs.remove(&conv);
+                    self.feed(event).await?;
+                }
+            }
+        }
+        self.flush().await?;
+        delivered += written.len();
+        user.served(written.drain(..));
+        if delivered > 0 {
+            self.ctx.metrics.deliveries.inc_by(delivered as u64);
+        }
+        Ok(())
+    }
+
+    /// The server is draining: read no more requests, let the hub finish
+    /// what this session already handed it, write its answers and whatever
+    /// else is queued, then tell the client to move.
+    async fn drain(
+        &mut self,
+        user: &mut User,
+        frames: &mut mpsc::Receiver<Outbound>,
+        control: &mut mpsc::UnboundedReceiver<Control>,
+    ) -> End {
+        let (done, settled) = oneshot::channel();
+        if self.ctx.hub.submit(Job::Settle(done)).await.is_err() {
+            return End::Shutdown;
+        }
+        tokio::pin!(settled);
+        let mut batch = Vec::new();
+        let mut settled_yet = false;
+        let shutdown = self.ctx.shutdown.clone();
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return End::Shutdown,
+                signal = control.recv() => return self.closed(signal),
+                _ = &mut settled, if !settled_yet => settled_yet = true,
+                _ = frames.recv_many(&mut batch, WRITE_BATCH) => {}
+            }
+            if !batch.is_empty()
+                && let Err(end) = self.write_batch(user, &mut batch).await
+            {
+                return end;
+            }
+            // Settled: everything the hub owes this session is queued.
+            if settled_yet && frames.is_empty() {
+                return End::Shutdown;
             }
         }
     }
@@ -579,7 +661,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 offset,
                 data,
             } => {
+                let bytes = data.len() as u64;
                 let answer = self.transfers.chunk(upload, offset, data).await;
+                if answer.is_ok() {
+                    self.ctx.metrics.file_bytes_in.inc_by(bytes);
+                }
                 return self.reply(id, answer).await;
             }
             Request::CancelUpload { upload } => {
@@ -620,6 +706,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Request::FetchFile { file, offset, len } => {
                 let grants = user.grants();
                 let answer = self.transfers.fetch(grants, file, offset, len).await;
+                if let Ok(ReplyData::FileData { data }) = &answer {
+                    self.ctx.metrics.file_bytes_out.inc_by(data.len() as u64);
+                }
                 return self.reply(id, answer).await;
             }
             Request::JoinGroup { group } => {

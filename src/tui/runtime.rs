@@ -33,7 +33,8 @@ use super::{
 };
 use crate::{
     client::{
-        Client, ClientError, ClientEvent, ConnectOptions, Identity, TransferError, Transport,
+        Client, ClientError, ClientEvent, ConnectOptions, Identity, LAST_SERVER_FILE,
+        TransferError, Transport,
     },
     protocol::{ConvId, ErrorCode, FileInfo},
 };
@@ -220,6 +221,7 @@ impl Runtime {
         options.max_frame_bytes = self.connection.max_frame_bytes;
         options.transport = self.connection.transport.clone();
         options.last_seq = app.resume();
+        options.remember = Some(self.data_dir.join(LAST_SERVER_FILE));
         let tx = self.tx.clone();
         let slot = self.client.clone();
         tracing::info!(server = %target.server, name = %target.name, group = %target.group, "connecting");

@@ -125,9 +125,28 @@ impl TestServer {
     }
 
     pub async fn with_limits(limits: Limits) -> Self {
+        Self::with_options(limits, server::Options::default()).await
+    }
+
+    /// A server run with `options` (a metrics listener, readiness probes...).
+    pub async fn with_options(limits: Limits, options: server::Options) -> Self {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
         let store = TestStore::Sqlite(Arc::new(SqliteStore::open(dir.path()).expect("open store")));
-        Self::serve(dir, store, "127.0.0.1:0".parse().unwrap(), limits).await
+        Self::serve(dir, store, "127.0.0.1:0".parse().unwrap(), limits, options).await
+    }
+
+    /// A server on `dir` (another server's, stopped) at `addr`: a second
+    /// node taking over where the first left off.
+    pub async fn start_at(dir: Arc<tempfile::TempDir>, addr: SocketAddr) -> Self {
+        let store = TestStore::Sqlite(Arc::new(SqliteStore::open(dir.path()).expect("open store")));
+        Self::serve(
+            dir,
+            store,
+            addr,
+            Limits::default(),
+            server::Options::default(),
+        )
+        .await
     }
 
     /// A server on PostgreSQL, in a migrated schema of its own; its data
@@ -148,6 +167,7 @@ impl TestServer {
             store,
             "127.0.0.1:0".parse().unwrap(),
             Limits::default(),
+            server::Options::default(),
         )
         .await
     }
@@ -170,6 +190,7 @@ impl TestServer {
         store: TestStore,
         addr: SocketAddr,
         limits: Limits,
+        options: server::Options,
     ) -> Self {
         let serving: Arc<dyn Store> = match &store {
             TestStore::Sqlite(store) => store.clone(),
@@ -178,9 +199,15 @@ impl TestServer {
         let listener = TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::run(listener, serving, limits.clone(), async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(server::run_with(
+            listener,
+            serving,
+            limits.clone(),
+            options,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Self {
             addr,
             dir,
@@ -216,7 +243,14 @@ impl TestServer {
                 Self::open_postgres(&self.dir, database.clone(), url.clone()).await
             }
         };
-        *self = Self::serve(self.dir.clone(), store, self.addr, self.limits.clone()).await;
+        *self = Self::serve(
+            self.dir.clone(),
+            store,
+            self.addr,
+            self.limits.clone(),
+            server::Options::default(),
+        )
+        .await;
     }
 
     /// The running server's embedded store, to check what it holds.
@@ -445,7 +479,8 @@ impl Raw {
         Self::connect_to(server.addr).await
     }
 
-    pub async fn connect_to(addr: SocketAddr) -> Self {
+    /// Connects to a server at `addr`, say a `pyconchat serve` process.
+    pub async fn connect_to(addr: impl tokio::net::ToSocketAddrs) -> Self {
         let stream = TcpStream::connect(addr).await.expect("connect");
         Self {
             framed: Framed::new(stream, FrameCodec::new(16 << 20)),

@@ -29,6 +29,7 @@ use super::{
     Clock, Limits, blocking,
     files::{Shelf, Stored},
     lock,
+    metrics::Metrics,
     rules::{self, Action, Grant, GroupState, JoinDecision, Query},
     signups::Signups,
 };
@@ -145,6 +146,9 @@ pub(crate) enum Job {
     Act(Act),
     /// What another node of the cluster committed or reported.
     Remote(Inbound),
+    /// Answers once every job queued before it is committed and its
+    /// replies are queued: a draining session's last question.
+    Settle(oneshot::Sender<()>),
 }
 
 /// A session arrives: it enters every conversation of the user.
@@ -250,6 +254,16 @@ impl State {
             .map(|m| m.grant)
             .unwrap_or_default();
         Some(group.entered(name, grant, group.rules.head, Arrival::Asked))
+    }
+
+    /// Frames waiting in every session's outbound queue.
+    fn queued_frames(&self) -> usize {
+        self.users
+            .0
+            .values()
+            .flatten()
+            .map(|c| c.handle.frames.max_capacity() - c.handle.frames.capacity())
+            .sum()
     }
 
     fn ignores(&self, name: &str, peer: &str) -> bool {
@@ -362,6 +376,7 @@ impl Hub {
         clock: Clock,
         signups: Arc<Signups>,
         bus: Bus,
+        metrics: Arc<Metrics>,
     ) -> (Hub, HubTask) {
         let (jobs, queue) = mpsc::channel(limits.hub_queue);
         let state = Arc::new(Mutex::new(State::default()));
@@ -379,6 +394,7 @@ impl Hub {
             clock,
             signups,
             bus,
+            metrics,
         };
         (hub, task)
     }
@@ -389,6 +405,13 @@ impl Hub {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Jobs waiting for the hub task and frames waiting in the sessions'
+    /// queues, for the metrics.
+    pub fn queued(&self) -> (usize, usize) {
+        let jobs = self.jobs.max_capacity() - self.jobs.capacity();
+        (jobs, self.read().queued_frames())
     }
 
     /// Queues a job, waiting while the hub is busy (which slows only the
@@ -496,6 +519,7 @@ pub(crate) struct HubTask {
     signups: Arc<Signups>,
     /// Tells the other nodes what this one committed.
     bus: Bus,
+    metrics: Arc<Metrics>,
 }
 
 impl HubTask {
@@ -521,42 +545,61 @@ impl HubTask {
             self.load_groups(&jobs, &conversations).await;
             let now_ms = self.clock.now_ms();
             let mut planned = Vec::new();
+            let mut settled = Vec::new();
             {
                 let mut state = lock(&self.state);
                 for job in jobs.drain(..) {
-                    self.plan(&mut state, job, &conversations, now_ms, &mut planned);
+                    match job {
+                        Job::Settle(done) => settled.push(done),
+                        job => self.plan(&mut state, job, &conversations, now_ms, &mut planned),
+                    }
                 }
             }
-            if planned.is_empty() {
-                continue;
+            if !planned.is_empty() {
+                self.commit(planned, now_ms).await;
             }
-            self.remove_closed_files(&planned).await;
-            let store = self.store.clone();
-            let batch: Vec<Change> = planned.iter().map(|p| p.change.clone()).collect();
-            let committed = blocking(move || {
-                let entries = store.apply(now_ms, &batch)?;
-                // The store appends at most one entry per change, in order.
-                assert_eq!(entries.len(), batch.len(), "one result per change");
-                Ok::<_, crate::store::StoreError>(entries)
-            })
-            .await;
-            match committed {
-                Ok(entries) => {
-                    self.publish(&planned, &entries);
-                    let mut backlog = self.backlog(&planned, &entries).await;
-                    let unsettled = {
-                        let mut state = lock(&self.state);
-                        for (planned, entry) in planned.into_iter().zip(entries) {
-                            deliver(&mut state, planned, entry, &mut backlog);
-                        }
-                        backlog.finish(&mut state)
-                    };
-                    self.resettle(unsettled).await;
-                }
-                Err(error) => self.fail_batch(planned, &error).await,
+            for done in settled {
+                let _ = done.send(());
             }
         }
         tracing::debug!("hub stopped");
+    }
+
+    /// Commits one batch, then delivers it (or fails it as a whole).
+    async fn commit(&self, planned: Vec<Planned>, now_ms: i64) {
+        self.remove_closed_files(&planned).await;
+        let store = self.store.clone();
+        let batch: Vec<Change> = planned.iter().map(|p| p.change.clone()).collect();
+        let messages = batch
+            .iter()
+            .filter(|c| matches!(c, Change::Post { .. } | Change::PostFile { .. }))
+            .count() as u64;
+        let started = std::time::Instant::now();
+        let committed = blocking(move || {
+            let entries = store.apply(now_ms, &batch)?;
+            // The store appends at most one entry per change, in order.
+            assert_eq!(entries.len(), batch.len(), "one result per change");
+            Ok::<_, crate::store::StoreError>(entries)
+        })
+        .await;
+        match committed {
+            Ok(entries) => {
+                self.metrics.committed(messages, started.elapsed());
+                let started = std::time::Instant::now();
+                self.publish(&planned, &entries);
+                let mut backlog = self.backlog(&planned, &entries).await;
+                let unsettled = {
+                    let mut state = lock(&self.state);
+                    for (planned, entry) in planned.into_iter().zip(entries) {
+                        deliver(&mut state, planned, entry, &mut backlog);
+                    }
+                    backlog.finish(&mut state)
+                };
+                self.metrics.fanout.observe(started.elapsed().as_secs_f64());
+                self.resettle(unsettled).await;
+            }
+            Err(error) => self.fail_batch(planned, &error).await,
+        }
     }
 
     /// The conversations of each user who connects in this batch, read
@@ -602,7 +645,7 @@ impl HubTask {
                     Job::Direct(d) => vec![direct_id(&d.name, &d.peer)],
                     Job::Ignore(i) => vec![direct_id(&i.name, &i.peer)],
                     Job::Act(a) => vec![a.conv.clone()],
-                    Job::Leave(_) | Job::Remote(_) => Vec::new(),
+                    Job::Leave(_) | Job::Remote(_) | Job::Settle(_) => Vec::new(),
                 }
             });
             touched.filter(|g| !state.groups.contains_key(g)).collect()
@@ -643,8 +686,8 @@ impl HubTask {
             Job::Ignore(ignore) => planned.push(self.plan_ignore(state, ignore)),
             Job::Leave(leave) => self.plan_leave(state, leave, now_ms, planned),
             Job::Act(act) => planned.extend(self.plan_act(state, act, now_ms)),
-            // Heard before the batch is planned; see `run`.
-            Job::Remote(_) => {}
+            // Heard before the batch is planned, settled after it commits; see `run`.
+            Job::Remote(_) | Job::Settle(_) => {}
         }
     }
 
