@@ -13,7 +13,8 @@ use std::{
 };
 
 use common::{
-    DEADLINE, Peer, User, cluster::Cluster, services::NatsServer, text_of, without_rate_limits,
+    DEADLINE, Peer, User, cluster::Cluster, services::NatsServer, text_of, wait_until,
+    without_rate_limits,
 };
 use pyconchat::{
     cluster::{gapfill, presence},
@@ -390,8 +391,10 @@ async fn a_bus_restart_under_load_loses_and_doubles_nothing() {
     });
     let mut got = read_texts(&mut ann_a, "r", 100).await;
     nats.kill();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bus = cluster.node("a").bus.clone();
+    wait_until("node a sees the bus go", || !bus.is_reachable()).await;
     nats.start_again();
+    wait_until("node a is back on the bus", || bus.is_reachable()).await;
     let _bob_b = talk.await.expect("bob's task");
     let stored = stored_texts(&cluster, "r").await;
     let have: HashSet<Seq> = got.iter().map(|(s, _)| *s).collect();

@@ -78,6 +78,15 @@ impl Bus {
         matches!(self, Bus::Local)
     }
 
+    /// Whether the node can reach the other nodes now (always, alone): for
+    /// a readiness check.
+    pub fn is_reachable(&self) -> bool {
+        match self {
+            Bus::Local => true,
+            Bus::Nats(nats) => nats.is_connected(),
+        }
+    }
+
     /// Tells the other nodes what one conversation committed.
     pub(crate) fn publish_group(&self, conv: String, committed: Vec<Committed>) {
         if let Bus::Nats(nats) = self {

@@ -125,6 +125,11 @@ impl NatsBus {
         &self.settings.node
     }
 
+    /// Whether the connection to the NATS server is up.
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
     fn subject(&self, kind: &str, key: &str) -> String {
         format!("{}.{kind}.{}", self.settings.namespace, hex(key))
     }

@@ -17,6 +17,8 @@ use super::{DEADLINE, services};
 pub struct Node {
     pub name: String,
     pub addr: SocketAddr,
+    /// The node's bus, to ask whether it is connected.
+    pub bus: Bus,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -46,7 +48,7 @@ impl Node {
             store,
             limits,
             None,
-            bus,
+            bus.clone(),
             async {
                 let _ = stopped.await;
             },
@@ -54,6 +56,7 @@ impl Node {
         Node {
             name: name.to_owned(),
             addr,
+            bus,
             stop: Some(stop),
             task: Some(task),
         }
