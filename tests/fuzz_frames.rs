@@ -24,6 +24,7 @@ fn seeds(user: &User) -> Vec<Vec<u8>> {
         secret: user.identity.secret().to_vec(),
         group: Some("rust".into()),
         last_seq: [("rust".to_owned(), 3)].into(),
+        compact: false,
     });
     let requests = [
         Request::SendMessage {

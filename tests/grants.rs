@@ -72,6 +72,7 @@ async fn resume(
         secret: user.identity.secret().to_vec(),
         group: Some(group.into()),
         last_seq: [(group.to_owned(), last_seq)].into(),
+        compact: false,
     }))
     .await;
     assert!(matches!(raw.read().await, Some(ServerFrame::Welcome(_))));

@@ -118,6 +118,7 @@ async fn the_handshake_is_checked() {
         secret: bob.identity.secret().to_vec(),
         group: Some("rust".into()),
         last_seq: Default::default(),
+        compact: false,
     }))
     .await;
     let Some(ServerFrame::Error(error)) = raw.last_words().await else {
@@ -140,6 +141,7 @@ async fn the_handshake_is_checked() {
         secret: vec![1, 2, 3],
         group: Some("rust".into()),
         last_seq: Default::default(),
+        compact: false,
     }))
     .await;
     assert_eq!(error_code(raw.last_words().await), ErrorCode::InvalidSecret);
@@ -160,6 +162,7 @@ async fn the_handshake_is_checked() {
         secret: bob.identity.secret().to_vec(),
         group: Some("rust".into()),
         last_seq: Default::default(),
+        compact: false,
     }))
     .await;
     assert_eq!(error_code(raw.last_words().await), ErrorCode::Malformed);

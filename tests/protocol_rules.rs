@@ -13,7 +13,8 @@ use futures::StreamExt;
 use pyconchat::{
     protocol::{
         Body, ClientFrame, ErrorCode, Event, FrameCodec, Hello, JoinStatus, LogEntry, Outcome,
-        PROTOCOL_VERSION, Reply, ReplyData, Request, RequestFrame, ServerFrame, decode, encode,
+        PROTOCOL_VERSION, Reply, ReplyData, Request, RequestFrame, ServerFrame, decode,
+        decode_server_frame, encode, is_compact,
     },
     server::Limits,
 };
@@ -303,6 +304,90 @@ async fn the_creator_hears_group_created_then_its_own_message_before_the_reply()
     );
 }
 
+/// The compact form goes only to a connection that asked for it, for the
+/// live fan-out, the catch-up and its own `sent` replies alike, and says
+/// exactly what the named form says.
+#[tokio::test]
+async fn the_compact_form_goes_only_to_connections_that_ask_for_it() {
+    let server = TestServer::start().await;
+    let ann = User::new("ann");
+    let mut named = Raw::connect(&server).await;
+    assert!(matches!(
+        named.hello(&ann, "rust").await,
+        ServerFrame::Welcome(_)
+    ));
+    let post = |id, text: &str| {
+        ClientFrame::Request(RequestFrame {
+            id,
+            request: Request::SendMessage {
+                conv: "rust".into(),
+                text: text.into(),
+            },
+        })
+    };
+    let message = |seq, text: &str| {
+        ServerFrame::Event(Event::Message {
+            conv: "rust".into(),
+            entry: LogEntry {
+                seq,
+                at_ms: 0,
+                from: "ann".into(),
+                body: Body::Text { text: text.into() },
+            },
+        })
+    };
+    let sent = |id, seq| {
+        ServerFrame::Reply(Reply {
+            id,
+            outcome: Outcome::Ok {
+                data: ReplyData::Sent { seq },
+            },
+        })
+    };
+    // Reads the next frame, checks its form, and zeroes the time stamp.
+    async fn next(raw: &mut Raw, compact: bool) -> ServerFrame {
+        let payload = raw.read_payload().await.expect("a frame");
+        assert_eq!(is_compact(&payload), compact, "{payload:02x?}");
+        match decode_server_frame(&payload).expect("decodable") {
+            ServerFrame::Event(Event::Message { conv, mut entry }) => {
+                entry.at_ms = 0;
+                ServerFrame::Event(Event::Message { conv, entry })
+            }
+            other => other,
+        }
+    }
+    assert!(matches!(
+        next(&mut named, false).await,
+        ServerFrame::Event(_)
+    ));
+    named.send(&post(1, "one")).await;
+    assert_eq!(next(&mut named, false).await, message(2, "one"));
+    assert_eq!(next(&mut named, false).await, sent(1, 2));
+
+    // A second connection of ann's asks for the compact form: the
+    // catch-up sends text entries compact, the rest named.
+    let mut compact = Raw::connect(&server).await;
+    assert!(matches!(
+        compact.hello_asking(&ann, "rust", true).await,
+        ServerFrame::Welcome(_)
+    ));
+    assert!(matches!(
+        next(&mut compact, false).await,
+        ServerFrame::Event(Event::Message { .. })
+    ));
+    assert_eq!(next(&mut compact, true).await, message(2, "one"));
+
+    named.send(&post(2, "two")).await;
+    assert_eq!(next(&mut named, false).await, message(3, "two"));
+    assert_eq!(next(&mut named, false).await, sent(2, 3));
+    assert_eq!(next(&mut compact, true).await, message(3, "two"));
+
+    compact.send(&post(9, "three")).await;
+    assert_eq!(next(&mut compact, true).await, message(4, "three"));
+    assert_eq!(next(&mut compact, true).await, sent(9, 4));
+    assert_eq!(next(&mut named, false).await, message(4, "three"));
+}
+
 /// Bytes of a frame that has not arrived whole are not a sign of life:
 /// a client trickling one byte at a time is closed as idle, long before
 /// its frame would be complete.
@@ -324,6 +409,7 @@ async fn a_frame_trickled_a_byte_at_a_time_is_closed_by_the_idle_timeout() {
         secret: ann.identity.secret().to_vec(),
         group: Some("rust".into()),
         last_seq: Default::default(),
+        compact: false,
     }));
     write
         .write_all(&frame(&hello))

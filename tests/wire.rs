@@ -4,10 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
+
 use pyconchat::protocol::{
     Body, ClientFrame, ConvKind, Conversation, ErrorBody, ErrorCode, Event, FileInfo,
     GroupSnapshot, Hello, JoinRequest, JoinStatus, LogEntry, MemberInfo, Outcome, Reply, ReplyData,
-    Request, RequestFrame, Role, SearchHit, ServerFrame, Welcome, decode, encode,
+    Request, RequestFrame, Role, SearchHit, ServerFrame, Welcome, decode, decode_server_frame,
+    encode, encode_compact_message, encode_compact_sent, is_compact,
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -29,6 +32,21 @@ fn examples() -> Vec<Example> {
                 decode::<T>(&bytes[4..]).unwrap(),
                 value,
                 "{name} decodes back"
+            );
+        });
+        (name, frame, check)
+    }
+    /// A frame in the compact form, which decodes to the same value as
+    /// its named twin.
+    fn compact(name: &'static str, payload: Bytes, value: ServerFrame) -> Example {
+        let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&payload);
+        let check = Box::new(move |bytes: &[u8]| {
+            assert!(is_compact(&bytes[4..]), "{name} is an array");
+            assert_eq!(
+                decode_server_frame(&bytes[4..]).unwrap(),
+                value,
+                "{name} decodes to its named twin"
             );
         });
         (name, frame, check)
@@ -65,6 +83,7 @@ fn examples() -> Vec<Example> {
                 secret: vec![0xab; 32],
                 group: None,
                 last_seq: BTreeMap::from([("rust".into(), 39), ("ann+bob".into(), 3)]),
+                compact: false,
             }),
         ),
         example(
@@ -126,6 +145,30 @@ fn examples() -> Vec<Example> {
             ServerFrame::Event(Event::Message {
                 conv: "rust".into(),
                 entry: text(42, "ann", "hi"),
+            }),
+        ),
+        compact(
+            "compact_message",
+            encode_compact_message("rust", &text(42, "ann", "hi")).unwrap(),
+            ServerFrame::Event(Event::Message {
+                conv: "rust".into(),
+                entry: text(42, "ann", "hi"),
+            }),
+        ),
+        compact(
+            "compact_sent",
+            encode_compact_sent(7, 42),
+            ok(7, ReplyData::Sent { seq: 42 }),
+        ),
+        example(
+            "hello_compact",
+            ClientFrame::Hello(Hello {
+                version: 2,
+                name: "ann".into(),
+                secret: vec![0xab; 32],
+                group: Some("rust".into()),
+                last_seq: BTreeMap::new(),
+                compact: true,
             }),
         ),
         example(

@@ -259,6 +259,7 @@ fn hello(user: usize, group: &str, last_seq: Option<Seq>) -> Bytes {
         last_seq: last_seq
             .map(|seq| [(group.to_owned(), seq)].into())
             .unwrap_or_default(),
+        compact: false,
     })))
 }
 
@@ -450,6 +451,7 @@ impl Conn {
                 last_seq: last_seq
                     .map(|seq| [(group.to_owned(), seq)].into())
                     .unwrap_or_default(),
+                compact: false,
             }))),
             Frame::Payload(payload) => {
                 self.exact = false;
@@ -647,6 +649,7 @@ impl Health {
             secret: vec![0xee; 32],
             group: Some(Self::GROUP.to_owned()),
             last_seq: Default::default(),
+            compact: false,
         }));
         framed
             .send(hello)

@@ -7,7 +7,7 @@
 //! one read per batch of frames and a few dozen instructions per frame.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, VecDeque},
     net::SocketAddr,
     sync::{
         Arc, Mutex,
@@ -60,6 +60,24 @@ pub(crate) struct PublisherState {
     pub receipts: AtomicU64,
     /// Woken when receipts move, so a publisher with a full window can go on.
     pub notify: Notify,
+    /// Sequence number (as its reply id carries it) and send stamp of
+    /// each message not yet acknowledged, oldest first.
+    unacknowledged: Mutex<VecDeque<(u32, u64)>>,
+}
+
+impl PublisherState {
+    /// The send stamp of the message a `sent` reply with `id` answers.
+    /// Replies come in the order of the requests; older entries left
+    /// unanswered (an error reply) are dropped on the way.
+    fn acknowledged(&self, id: u32) -> Option<u64> {
+        let mut waiting = lock(&self.unacknowledged);
+        while let Some((n, stamp)) = waiting.pop_front() {
+            if n == id {
+                return Some(stamp);
+            }
+        }
+        None
+    }
 }
 
 /// A count that set-up waits on.
@@ -98,6 +116,9 @@ pub(crate) struct Shared {
     /// Indexed by global publisher number, `group * publishers_per_group + p`.
     pub publishers: Vec<PublisherState>,
     histograms: Vec<Mutex<Histogram<u64>>>,
+    /// From a publisher's send stamp to its `sent` reply: the commit and
+    /// the reply's way back, without the fan-out to the other members.
+    accepts: Mutex<Histogram<u64>>,
     /// Log entries a member received again or out of order, and bench
     /// messages of one publisher that arrived again or after a later one.
     pub duplicates: AtomicU64,
@@ -135,6 +156,9 @@ impl Shared {
                     )
                 })
                 .collect(),
+            accepts: Mutex::new(
+                Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).expect("valid histogram bounds"),
+            ),
             layout,
             publishers_per_group,
             duplicates: AtomicU64::new(0),
@@ -163,6 +187,10 @@ impl Shared {
             all.add(&*lock(shard)).expect("same bounds");
         }
         all
+    }
+
+    pub fn accept_latency(&self) -> Histogram<u64> {
+        lock(&self.accepts).clone()
     }
 
     /// Nanoseconds since the run's epoch: the clock of every send stamp.
@@ -201,6 +229,7 @@ pub(crate) async fn connect(
     name: &str,
     group: &str,
     secret: [u8; 32],
+    compact: bool,
 ) -> Result<Connected, BenchError> {
     let socket = TcpStream::connect(addr)
         .await
@@ -213,6 +242,7 @@ pub(crate) async fn connect(
         secret: secret.to_vec(),
         group: Some(group.to_owned()),
         last_seq: Default::default(),
+        compact,
     });
     let mut out = BytesMut::new();
     put_frame(&mut out, &encode(&hello));
@@ -337,6 +367,7 @@ pub(crate) async fn read_loop(
     let mut expected = vec![1_u64; layout.per_client() * per_group];
     let mut counts = vec![0_u64; layout.per_client() * per_group];
     let mut latencies = Vec::new();
+    let mut accepts = Vec::new();
     loop {
         let now = shared.now_ns();
         let (mut at, mut frames) = (0, 0);
@@ -397,9 +428,11 @@ pub(crate) async fn read_loop(
                 }
                 Some(Scanned::Reply { id, code }) => match (role.publisher, code) {
                     (Some(p), None) if id >= MESSAGE_ID_BASE => {
-                        shared.publishers[p]
-                            .accepted
-                            .fetch_add(1, Ordering::Relaxed);
+                        let publisher = &shared.publishers[p];
+                        publisher.accepted.fetch_add(1, Ordering::Relaxed);
+                        if let Some(stamp) = publisher.acknowledged(id) {
+                            accepts.push(now.saturating_sub(stamp));
+                        }
                     }
                     (_, None) if (JOIN_ID_BASE..MESSAGE_ID_BASE).contains(&id) => {
                         shared.joined.add(1)
@@ -432,6 +465,12 @@ pub(crate) async fn read_loop(
         if !latencies.is_empty() {
             let mut histogram = lock(&shared.histograms[shard % HISTOGRAM_SHARDS]);
             for latency in latencies.drain(..) {
+                histogram.saturating_record(latency.max(1));
+            }
+        }
+        if !accepts.is_empty() {
+            let mut histogram = lock(&shared.accepts);
+            for latency in accepts.drain(..) {
                 histogram.saturating_record(latency.max(1));
             }
         }
@@ -528,6 +567,7 @@ pub(crate) async fn publish(
             };
             write_header(&mut text, &shared.tag, publisher, n, stamp, pace.size);
             let id = MESSAGE_ID_BASE | (n as u32 & !MESSAGE_ID_BASE);
+            lock(&state.unacknowledged).push_back((id, stamp));
             let conv = group.clone();
             put_request(
                 &mut out,

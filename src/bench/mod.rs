@@ -92,6 +92,10 @@ pub struct BenchOptions {
     /// member of its group.
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub in_flight: u64,
+    /// Read every frame in the named form, as a client that does not ask
+    /// for the compact one (the default asks, as `pyconchat join` does).
+    #[arg(long)]
+    pub named: bool,
     /// Use a server that is already running instead of an embedded one. It
     /// must run with `--plaintext` and with flood control raised (see
     /// docs/performance.md): the load generator speaks plain TCP and sends
@@ -330,6 +334,7 @@ struct GroupSetup {
     gate: Arc<Semaphore>,
     shared: Arc<Shared>,
     connected: Arc<AtomicUsize>,
+    compact: bool,
 }
 
 type GroupConnections = (usize, Vec<Option<OwnedWriteHalf>>, Vec<JoinHandle<()>>);
@@ -354,7 +359,7 @@ impl GroupSetup {
         let member = {
             let _permit = self.gate.acquire().await.expect("the gate stays open");
             let addr = self.addrs[(self.g + m) % self.addrs.len()];
-            load::connect(addr, &name, &group, secret()).await?
+            load::connect(addr, &name, &group, secret(), self.compact).await?
         };
         if member.status != expect {
             return Err(BenchError::Setup(format!(
@@ -450,6 +455,7 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
                 gate: gate.clone(),
                 shared: shared.clone(),
                 connected: connected.clone(),
+                compact: !options.named,
             };
             group_tasks.spawn(setup.run());
         }
@@ -620,11 +626,10 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
         message_bytes: options.size,
         mode: match options.rate {
             Some(rate) => format!("fixed rate: {rate} messages/s offered"),
-            None => format!(
-                "flat out: at most {} undelivered messages per publisher",
-                options.in_flight
-            ),
+            None => "flat out".into(),
         },
+        in_flight: options.in_flight,
+        encoding: if options.named { "named" } else { "compact" }.into(),
         duration_s: options.duration,
         setup_s: setup_time.as_secs_f64(),
         setup_per_client_ms: setup_time.as_secs_f64() * 1000.0 / options.clients as f64,
@@ -635,6 +640,7 @@ async fn drive(options: &BenchOptions, target: &Target) -> Result<Report, BenchE
         accepted_per_s: accepted as f64 / secs,
         deliveries_per_s: receipts as f64 / secs,
         latency: Latency::from_histogram(&latency),
+        accept_latency: Latency::from_histogram(&shared.accept_latency()),
         gaps: expected_deliveries.saturating_sub(receipts),
         duplicates: shared.duplicates.load(Ordering::Relaxed),
         misrouted: shared.misrouted.load(Ordering::Relaxed),

@@ -44,6 +44,11 @@ pub struct Report {
     pub publishers_per_group: usize,
     pub message_bytes: usize,
     pub mode: String,
+    /// `--in-flight`: the most messages a publisher may have that have not
+    /// reached every member of its group.
+    pub in_flight: u64,
+    /// The form the generator's clients read: `compact` or `named`.
+    pub encoding: String,
     pub duration_s: f64,
     /// From the first connect until every member was approved and online.
     pub setup_s: f64,
@@ -58,6 +63,10 @@ pub struct Report {
     pub accepted_per_s: f64,
     pub deliveries_per_s: f64,
     pub latency: Latency,
+    /// From a publisher's send stamp to its `sent` reply: the commit (the
+    /// message is durable) and the reply's way back. What the end-to-end
+    /// latency adds to it is the fan-out to the members.
+    pub accept_latency: Latency,
     /// Deliveries that never happened: (messages sent × members) − deliveries.
     pub gaps: u64,
     /// Log entries a member received again or after a later one of the
@@ -138,7 +147,10 @@ impl fmt::Display for Report {
         row(
             f,
             "messages",
-            format!("{} bytes, {}", self.message_bytes, self.mode),
+            format!(
+                "{} bytes, {}; at most {} in flight per publisher; {} frames",
+                self.message_bytes, self.mode, self.in_flight, self.encoding
+            ),
         )?;
         row(
             f,
@@ -186,6 +198,18 @@ impl fmt::Display for Report {
                 ms(l.p999_us),
                 ms(l.max_us),
                 l.samples
+            ),
+        )?;
+        let a = &self.accept_latency;
+        row(
+            f,
+            "accepted after",
+            format!(
+                "p50 {}  p99 {}  p99.9 {}  max {}  (send to `sent` reply: the commit)",
+                ms(a.p50_us),
+                ms(a.p99_us),
+                ms(a.p999_us),
+                ms(a.max_us),
             ),
         )?;
         row(

@@ -8,6 +8,8 @@
 //! integer width), and the unit tests below check it against frames encoded
 //! by the real protocol types.
 
+use crate::protocol::{COMPACT_MESSAGE, COMPACT_SENT, is_compact};
+
 /// What one server frame is, as far as the generator cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scanned<'a> {
@@ -35,6 +37,9 @@ pub(crate) fn scan(payload: &[u8]) -> Option<Scanned<'_>> {
         buf: payload,
         pos: 0,
     };
+    if is_compact(payload) {
+        return scan_compact(c);
+    }
     let fields = c.map_len()?;
     let (mut ty, mut kind, mut status, mut code, mut conv) = (None, None, None, None, None);
     let (mut id, mut entry, mut outcome_code, mut outcome_ok) = (None, None, None, false);
@@ -81,6 +86,31 @@ pub(crate) fn scan(payload: &[u8]) -> Option<Scanned<'_>> {
     }
 }
 
+/// Reads a frame in the compact form: a text message or a `sent` reply.
+fn scan_compact(mut c: Cursor<'_>) -> Option<Scanned<'_>> {
+    let items = c.array_len()?;
+    let tag = c.uint()?;
+    match (u8::try_from(tag).ok()?, items) {
+        (COMPACT_MESSAGE, 6) => {
+            let conv = c.str()?;
+            let seq = c.uint()?;
+            c.skip()?; // at_ms
+            c.skip()?; // from
+            let text = c.str()?;
+            Some(Scanned::Message {
+                conv,
+                seq,
+                text: Some(text),
+            })
+        }
+        (COMPACT_SENT, 3) => Some(Scanned::Reply {
+            id: u32::try_from(c.uint()?).ok()?,
+            code: None,
+        }),
+        _ => None,
+    }
+}
+
 struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -113,6 +143,15 @@ impl<'a> Cursor<'a> {
             b @ 0x80..=0x8f => Some(usize::from(b & 0x0f)),
             0xde => self.be(2).map(|n| n as usize),
             0xdf => self.be(4).map(|n| n as usize),
+            _ => None,
+        }
+    }
+
+    fn array_len(&mut self) -> Option<usize> {
+        match self.byte()? {
+            b @ 0x90..=0x9f => Some(usize::from(b & 0x0f)),
+            0xdc => self.be(2).map(|n| n as usize),
+            0xdd => self.be(4).map(|n| n as usize),
             _ => None,
         }
     }
@@ -212,12 +251,7 @@ impl<'a> Cursor<'a> {
 
     /// The `status` of the last map in an array of conversations.
     fn last_status(&mut self) -> Option<Option<&'a [u8]>> {
-        let items = match self.byte()? {
-            b @ 0x90..=0x9f => usize::from(b & 0x0f),
-            0xdc => self.be(2)? as usize,
-            0xdd => self.be(4)? as usize,
-            _ => return None,
-        };
+        let items = self.array_len()?;
         let mut status = None;
         for _ in 0..items {
             for _ in 0..self.map_len()? {
@@ -250,7 +284,7 @@ mod tests {
     use crate::protocol::{
         Body, ConvKind, Conversation, ErrorBody, ErrorCode, Event, GroupSnapshot, JoinRequest,
         JoinStatus, LogEntry, MemberInfo, Outcome, Reply, ReplyData, Role, ServerFrame, Welcome,
-        encode,
+        encode, encode_compact_message, encode_compact_sent,
     };
 
     fn message(seq: u64, body: Body) -> ServerFrame {
@@ -365,6 +399,35 @@ mod tests {
         );
         let error = encode(&ServerFrame::Error(ErrorBody::new(ErrorCode::TooSlow, "")));
         assert_eq!(scan(&error), Some(Scanned::Error { code: b"too_slow" }));
+    }
+
+    #[test]
+    fn reads_the_compact_form() {
+        let text = "x".repeat(40_000);
+        let entry = LogEntry {
+            seq: 300_000,
+            at_ms: 1_700_000_000_000,
+            from: "ann".into(),
+            body: Body::Text { text: text.clone() },
+        };
+        let payload = encode_compact_message("rust", &entry).unwrap();
+        assert_eq!(
+            scan(&payload),
+            Some(Scanned::Message {
+                conv: b"rust",
+                seq: 300_000,
+                text: Some(text.as_bytes())
+            })
+        );
+        assert_eq!(
+            scan(&encode_compact_sent(u32::MAX, 42)),
+            Some(Scanned::Reply {
+                id: u32::MAX,
+                code: None
+            })
+        );
+        assert_eq!(scan(&[0x93, 0x07, 0x01, 0x02]), None, "an unknown tag");
+        assert_eq!(scan(&payload[..payload.len() - 1]), None, "truncated");
     }
 
     #[test]

@@ -50,7 +50,8 @@ use servers::Servers;
 use crate::protocol::{
     ClientFrame, ConvId, Conversation, DEFAULT_MAX_FRAME_BYTES, ErrorBody, ErrorCode, Event,
     FrameCodec, FrameError, Hello, JoinStatus, MemberInfo, Outcome, PROTOCOL_VERSION, ReplyData,
-    Request, RequestFrame, SearchHit, Seq, ServerFrame, Welcome, decode, encode,
+    Request, RequestFrame, SearchHit, Seq, ServerFrame, Welcome, decode, decode_server_frame,
+    encode,
 };
 
 /// How to reach a server and who to be there.
@@ -507,6 +508,7 @@ async fn open(
         secret: options.identity.secret().to_vec(),
         group: options.group.clone(),
         last_seq: options.last_seq.clone(),
+        compact: true,
     });
     framed.send(encode(&hello)).await?;
     match read_frame(&mut framed).await? {
@@ -531,7 +533,7 @@ async fn read_frame(framed: &mut Connection) -> Result<Option<ServerFrame>, Fram
             return Ok(None);
         };
         let payload = payload?;
-        match decode(&payload) {
+        match decode_server_frame(&payload) {
             Ok(frame) => return Ok(Some(frame)),
             Err(error) if decode::<Tag>(&payload).is_ok_and(|t| t.kind == "event") => {
                 tracing::debug!(%error, "skipping an event this client does not know");

@@ -26,7 +26,7 @@ pub enum FrameError {
 }
 
 /// The buffer an encoding starts with.
-const ENCODE_CAPACITY: usize = 256;
+pub(super) const ENCODE_CAPACITY: usize = 256;
 
 /// Encodes a value as a frame payload (a MessagePack map with field names).
 pub fn encode<T: Serialize>(value: &T) -> Bytes {

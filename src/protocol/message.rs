@@ -76,6 +76,15 @@ pub struct Hello {
     /// from the cursor the server keeps for this user. Nil counts as empty.
     #[serde(default, deserialize_with = "nil_as_empty")]
     pub last_seq: BTreeMap<ConvId, Seq>,
+    /// Send text `message` events and `sent` replies in the compact form
+    /// (see `protocol::decode_server_frame`). Left out when false, so a
+    /// hello that does not ask is byte for byte what older clients send.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub compact: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 /// A map that may also arrive as nil, which reads as empty.

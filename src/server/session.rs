@@ -5,14 +5,19 @@
 //! hub queues for it. Anything a client sends that is not valid ends only
 //! this session, with an error frame where the socket still allows one.
 
-use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, VecDeque},
+    net::SocketAddr,
+    sync::Arc,
+    time::Duration,
+};
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::TcpStream,
-    sync::{mpsc, oneshot},
+    sync::oneshot,
     time::Instant,
 };
 use tokio_rustls::TlsAcceptor;
@@ -23,8 +28,8 @@ use super::{
     admission::Permit,
     blocking,
     hub::{
-        Act, Arrival, Connect, Control, Direct, Entered, Ignore, Job, Join, Leave, Outbound,
-        SessionHandle, reply_bytes,
+        Act, Arrival, Connect, Direct, Entered, Ignore, Job, Join, Leave, Outbound, Outbox,
+        ReplyTo, SessionHandle, reply_bytes,
     },
     internal,
     metrics::SessionState,
@@ -36,12 +41,11 @@ use super::{
 use crate::protocol::{
     ClientFrame, Conversation, ErrorBody, ErrorCode, Event, FrameCodec, FrameError, Hello,
     JoinStatus, PROTOCOL_VERSION, ReplyData, Request, SearchHit, Seq, ServerFrame,
-    UNREAD_COUNT_MAX, Welcome, decode, encode, quote, validate_group, validate_name,
+    UNREAD_COUNT_MAX, Welcome, decode, encode, encode_compact_message, quote, validate_group,
+    validate_name,
 };
 use crate::store::NameClaim;
 
-/// How many queued frames one flush writes at most.
-const WRITE_BATCH: usize = 256;
 /// How long the last frame to a closing connection may take.
 const GOODBYE: Duration = Duration::from_secs(2);
 /// How many log entries one catch-up read takes.
@@ -54,10 +58,10 @@ const SEARCH_PAGE: u32 = 100;
 const SEARCH_TEXT_MAX_BYTES: usize = 256;
 /// The read buffer a connection starts with; it grows for bigger frames.
 /// Most clients send little, and an idle one keeps this much per connection.
-const READ_BUFFER: usize = 1024;
-/// A batch vector with room for more frames than this is given back when
+const READ_BUFFER: usize = 512;
+/// A batch buffer with room for more frames than this is given back when
 /// the session goes idle.
-const IDLE_BATCH: usize = 64;
+const IDLE_BATCH: usize = 16;
 
 /// Why a session ended. Only `Error` is told to the client.
 enum End {
@@ -101,9 +105,14 @@ struct Session<R, W> {
     peer: SocketAddr,
     /// When the client last sent a frame; see `Limits::idle_timeout`.
     last_heard: Instant,
+    /// The client asked for the compact form of the hot frames.
+    compact: bool,
     requests: TokenBucket,
     messages: TokenBucket,
     transfers: Transfers,
+    /// Entries written but not yet flushed, the newest of each run of one
+    /// conversation: they count as served once they reach the socket.
+    written: Vec<(Arc<str>, Seq)>,
 }
 
 /// Serves one accepted connection until it ends, after the TLS handshake
@@ -122,19 +131,24 @@ pub(crate) async fn serve(
             let (read, write) = socket.into_split();
             run(ctx, read, write, peer, id).await;
         }
+        // Boxed: the handshake holds a whole TLS connection state, which
+        // would otherwise take room in every plain connection's task too.
         Some(acceptor) => {
-            let stream = tokio::select! {
-                stream = handshake(&acceptor, socket, ctx.limits.handshake_timeout) => stream,
-                // Nothing to tell a client that cannot read frames yet.
-                () = ctx.draining.cancelled() => return,
-            };
-            match stream {
-                Some(stream) => {
-                    let (read, write) = tokio::io::split(stream);
-                    run(ctx, read, write, peer, id).await;
+            Box::pin(async move {
+                let stream = tokio::select! {
+                    stream = handshake(&acceptor, socket, ctx.limits.handshake_timeout) => stream,
+                    // Nothing to tell a client that cannot read frames yet.
+                    () = ctx.draining.cancelled() => return,
+                };
+                match stream {
+                    Some(stream) => {
+                        let (read, write) = tokio::io::split(stream);
+                        run(ctx, read, write, peer, id).await;
+                    }
+                    None => tracing::info!(%peer, "TLS handshake failed or timed out"),
                 }
-                None => tracing::info!(%peer, "TLS handshake failed or timed out"),
-            }
+            })
+            .await
         }
     }
 }
@@ -170,14 +184,16 @@ where
         id,
         peer,
         last_heard: Instant::now(),
+        compact: false,
         requests: TokenBucket::new(limits.requests_per_second, limits.request_burst),
         messages: TokenBucket::new(limits.messages_per_second, limits.message_burst),
         transfers: Transfers::new(ctx.shelf.clone()),
+        written: Vec::new(),
         ctx: ctx.clone(),
     };
     let handshake = ctx.metrics.session(SessionState::Handshake);
     let end = tokio::select! {
-        hello = session.hello() => match hello {
+        hello = Box::pin(session.hello()) => match hello {
             Ok(hello) => {
                 drop(handshake);
                 let _online = ctx.metrics.session(SessionState::Online);
@@ -190,7 +206,7 @@ where
         // be told of any other refusal it may retry.
         () = ctx.draining.cancelled() => End::Error(shutting_down()),
     };
-    session.finish(end).await;
+    Box::pin(session.finish(end)).await;
 }
 
 /// Tells a connection over the limit why it is refused, then closes it.
@@ -271,15 +287,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// welcome, serves each log from its resume point, then serves the
     /// connection until something ends it.
     async fn joined(&mut self, hello: Hello) -> End {
-        let (frames_tx, mut frames) = mpsc::channel(self.ctx.limits.outbound_queue);
-        let (control_tx, mut control) = mpsc::unbounded_channel();
+        self.compact = hello.compact;
+        let inbox = Inbox(Arc::new(Outbox::new(self.ctx.limits.outbound_queue)));
         let (reply, entered) = oneshot::channel();
         let connect = Job::Connect(Connect {
             name: hello.name.clone(),
             session: SessionHandle {
                 id: self.id,
-                frames: frames_tx.clone(),
-                control: control_tx,
+                outbox: inbox.0.clone(),
+                compact: self.compact,
             },
             seen: hello.last_seq,
             reply,
@@ -290,29 +306,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         let mut user = User {
             name: hello.name,
-            frames: frames_tx,
+            reply_to: ReplyTo {
+                outbox: inbox.0.clone(),
+                compact: self.compact,
+            },
             subs: HashMap::new(),
         };
         let end = async {
             let mut entered = entered?;
-            if let Some(group) = hello.group
-                && !entered.iter().any(|e| e.conv == group)
-            {
-                entered.push(self.open_group(&user, group).await?);
-            }
-            let mut conversations = Vec::with_capacity(entered.len());
-            for e in &entered {
-                conversations.push(self.conversation(&user.name, e).await?);
-            }
-            let welcome = ServerFrame::Welcome(Welcome {
-                name: user.name.clone(),
-                conversations,
-            });
-            self.write(encode(&welcome)).await?;
+            Box::pin(self.welcome(&mut user, &mut entered, hello.group)).await?;
             for e in entered {
-                self.enter(&mut user, &e).await?;
+                Box::pin(self.enter(&mut user, &e)).await?;
             }
-            self.serve_user(&mut user, &mut frames, &mut control).await
+            self.serve_user(&mut user, &inbox.0).await
         };
         let end = match end.await {
             Ok(never) => match never {},
@@ -330,6 +336,32 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         });
         let _ = self.ctx.hub.submit(leave).await;
         end
+    }
+
+    /// Opens the hello's group if the user is not in it yet, then says
+    /// welcome with every conversation. Boxed by its caller: a connection
+    /// says it once, and its futures need not take room in every idle
+    /// session's task.
+    async fn welcome(
+        &mut self,
+        user: &mut User,
+        entered: &mut Vec<Entered>,
+        group: Option<String>,
+    ) -> Result<(), End> {
+        if let Some(group) = group
+            && !entered.iter().any(|e| e.conv == group)
+        {
+            entered.push(self.open_group(user, group).await?);
+        }
+        let mut conversations = Vec::with_capacity(entered.len());
+        for e in entered.iter() {
+            conversations.push(self.conversation(&user.name, e).await?);
+        }
+        let welcome = ServerFrame::Welcome(Welcome {
+            name: user.name.clone(),
+            conversations,
+        });
+        self.write(encode(&welcome)).await
     }
 
     /// Asks the hub to open a group for this connection: enter, create or
@@ -465,11 +497,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
             for entry in entries {
                 served = entry.seq;
-                let message = Event::Message {
-                    conv: conv.to_owned(),
-                    entry,
-                };
-                self.feed(encode(&ServerFrame::Event(message))).await?;
+                let compact = self
+                    .compact
+                    .then(|| encode_compact_message(conv, &entry))
+                    .flatten();
+                let frame = compact.unwrap_or_else(|| {
+                    let conv = conv.to_owned();
+                    encode(&ServerFrame::Event(Event::Message { conv, entry }))
+                });
+                self.feed(frame).await?;
             }
             self.flush().await?;
         }
@@ -477,46 +513,36 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Ok(served)
     }
 
-    /// How the session ends on the hub's word: a close order (counted when
-    /// the client was too slow), or the hub gone.
-    fn closed(&self, signal: Option<Control>) -> End {
-        match signal {
-            Some(Control::Close(error)) => {
-                if error.code == ErrorCode::TooSlow {
-                    self.ctx.metrics.slow_drops.inc();
-                }
-                End::Error(error)
-            }
-            None => End::Error(shutting_down()),
+    /// How the session ends on the hub's word (counted when the client was
+    /// too slow).
+    fn closed(&self, error: ErrorBody) -> End {
+        if error.code == ErrorCode::TooSlow {
+            self.ctx.metrics.slow_drops.inc();
         }
+        End::Error(error)
     }
 
     /// Requests in, queued frames out, until something ends it.
     async fn serve_user(
         &mut self,
         user: &mut User,
-        frames: &mut mpsc::Receiver<Outbound>,
-        control: &mut mpsc::UnboundedReceiver<Control>,
+        outbox: &Outbox,
     ) -> Result<std::convert::Infallible, End> {
         let ctx = self.ctx.clone();
-        // Queued frames are taken in batches: one `recv_many` returns the
-        // queue's permits once, where a `try_recv` per frame paid for each.
-        let mut batch = Vec::new();
+        // Queued frames are taken all at once, swapped for this buffer.
+        let mut batch = VecDeque::new();
         loop {
             tokio::select! {
                 biased;
                 () = ctx.shutdown.cancelled() => return Err(End::Shutdown),
-                signal = control.recv() => return Err(self.closed(signal)),
-                () = ctx.draining.cancelled() => return Err(self.drain(user, frames, control).await),
-                received = frames.recv_many(&mut batch, WRITE_BATCH), if !frames.is_closed() => {
-                    if received == 0 {
-                        continue;
-                    }
+                () = ctx.draining.cancelled() => return Err(self.drain(user, outbox).await),
+                taken = outbox.take(&mut batch) => {
+                    taken.map_err(|error| self.closed(error))?;
                     self.write_batch(user, &mut batch).await?;
-                    if frames.is_empty() {
+                    if outbox.is_empty() {
                         self.release_write_buffer();
                         if batch.capacity() > IDLE_BATCH {
-                            batch = Vec::new();
+                            batch = VecDeque::new();
                         }
                     }
                 }
@@ -525,7 +551,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     (id, Ok(request)) if !self.transfers.is_bulk(&request) && !self.requests.take() => {
                         self.reply(id, Err(rate_limited("requests"))).await?;
                     }
-                    (id, Ok(request)) => self.handle(user, id, request).await?,
+                    // Boxed: the futures of every kind of request need not
+                    // take room in every idle session's task.
+                    (id, Ok(request)) => Box::pin(self.handle(user, id, request)).await?,
                     (id, Err(error)) => self.reply(id, Err(error)).await?,
                 }
             }
@@ -535,10 +563,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Writes a batch of queued frames and flushes them. Live log entries
     /// count as served (and as deliveries, once per batch) when they have
     /// reached the socket.
-    async fn write_batch(&mut self, user: &mut User, batch: &mut Vec<Outbound>) -> Result<(), End> {
+    async fn write_batch(
+        &mut self,
+        user: &mut User,
+        batch: &mut VecDeque<Outbound>,
+    ) -> Result<(), End> {
         self.writer.reserve(batch.len());
-        // Entries written but not yet flushed.
-        let mut written: Vec<(Arc<str>, Seq)> = Vec::new();
         let mut delivered = 0;
         for out in batch.drain(..) {
             match out {
@@ -546,33 +576,29 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     entry: Some((conv, seq)),
                     bytes,
                 } => {
-                    if user
-                        .subs
-                        .get(&*conv)
-                        .is_some_and(|sub| !sub.pending && seq > sub.served)
-                    {
+                    if user.is_new(&mut self.written, conv, seq) {
                         self.feed(bytes).await?;
-                        written.push((conv, seq));
+                        delivered += 1;
                     }
                 }
                 Outbound::Frame { entry: None, bytes } => self.feed(bytes).await?,
                 Outbound::Enter(entered) => {
                     self.flush().await?;
-                    delivered += written.len();
-                    user.served(written.drain(..));
-                    self.enter(user, &entered).await?;
+                    user.served(self.written.drain(..));
+                    Box::pin(self.enter(user, &entered)).await?;
                 }
                 Outbound::Removed { conv, event } => {
                     user.subs.remove(&conv);
+                    self.written.retain(|(written, _)| **written != *conv);
                     self.feed(event).await?;
                 }
             }
         }
         self.flush().await?;
-        delivered += written.len();
-        user.served(written.drain(..));
+        // Only what reached the socket counts as served.
+        user.served(self.written.drain(..));
         if delivered > 0 {
-            self.ctx.metrics.deliveries.inc_by(delivered as u64);
+            self.ctx.metrics.deliveries.inc_by(delivered);
         }
         Ok(())
     }
@@ -580,27 +606,25 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// The server is draining: read no more requests, let the hub finish
     /// what this session already handed it, write its answers and whatever
     /// else is queued, then tell the client to move.
-    async fn drain(
-        &mut self,
-        user: &mut User,
-        frames: &mut mpsc::Receiver<Outbound>,
-        control: &mut mpsc::UnboundedReceiver<Control>,
-    ) -> End {
+    async fn drain(&mut self, user: &mut User, outbox: &Outbox) -> End {
         let (done, settled) = oneshot::channel();
         if self.ctx.hub.submit(Job::Settle(done)).await.is_err() {
             return End::Shutdown;
         }
         tokio::pin!(settled);
-        let mut batch = Vec::new();
+        let mut batch = VecDeque::new();
         let mut settled_yet = false;
         let shutdown = self.ctx.shutdown.clone();
         loop {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return End::Shutdown,
-                signal = control.recv() => return self.closed(signal),
                 _ = &mut settled, if !settled_yet => settled_yet = true,
-                _ = frames.recv_many(&mut batch, WRITE_BATCH) => {}
+                taken = outbox.take(&mut batch) => {
+                    if let Err(error) = taken {
+                        return self.closed(error);
+                    }
+                }
             }
             if !batch.is_empty()
                 && let Err(end) = self.write_batch(user, &mut batch).await
@@ -608,7 +632,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 return end;
             }
             // Settled: everything the hub owes this session is queued.
-            if settled_yet && frames.is_empty() {
+            if settled_yet && outbox.is_empty() {
                 return End::Shutdown;
             }
         }
@@ -677,7 +701,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     hub: self.ctx.hub.clone(),
                     name: user.name.clone(),
                     session: self.id,
-                    reply_to: user.frames.clone(),
+                    reply_to: user.reply_to.clone(),
                 };
                 return match self.transfers.complete(upload, id, to) {
                     Ok(()) => Ok(()),
@@ -755,7 +779,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             name: user.name.clone(),
             session: self.id,
             id,
-            reply_to: user.frames.clone(),
+            reply_to: user.reply_to.clone(),
             action,
             stored: None,
         });
@@ -794,7 +818,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             peer,
             ignore,
             id,
-            reply_to: user.frames.clone(),
+            reply_to: user.reply_to.clone(),
         });
         self.ctx.hub.submit(job).await.map_err(End::Error)
     }
@@ -908,7 +932,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     async fn reply(&mut self, id: u32, answer: Result<ReplyData, ErrorBody>) -> Result<(), End> {
-        self.write(reply_bytes(id, answer)).await
+        self.write(reply_bytes(id, answer, self.compact)).await
     }
 
     /// Queues a frame the server built; one over the limit is the
@@ -969,11 +993,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 }
 
+/// The session's end of its [`Outbox`]: ended when the session is, however
+/// it ends, so that the hub stops queueing for it.
+struct Inbox(Arc<Outbox>);
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        self.0.end();
+    }
+}
+
 /// The user a session serves and its place in each conversation.
 struct User {
     name: String,
     /// Where the hub queues this session's replies.
-    frames: mpsc::Sender<Outbound>,
+    reply_to: ReplyTo,
     subs: HashMap<String, Sub>,
 }
 
@@ -1004,6 +1038,32 @@ impl User {
             .filter(|(_, sub)| !sub.pending)
             .map(|(conv, sub)| (conv.clone(), sub.grant))
             .collect()
+    }
+
+    /// Whether the entry `seq` of `conv` is one to write: the session is
+    /// in the conversation and has not served it yet. Records it in
+    /// `written`. A batch mostly holds one conversation's entries in a
+    /// row, in order, so after one of them only a newer one is new; that
+    /// check compares a pointer, where looking the conversation up hashes
+    /// its name.
+    fn is_new(&self, written: &mut Vec<(Arc<str>, Seq)>, conv: Arc<str>, seq: Seq) -> bool {
+        if let Some((last, newest)) = written.last_mut()
+            && Arc::ptr_eq(last, &conv)
+        {
+            let new = seq > *newest;
+            if new {
+                *newest = seq;
+            }
+            return new;
+        }
+        let new = self
+            .subs
+            .get(&*conv)
+            .is_some_and(|sub| !sub.pending && seq > sub.served);
+        if new {
+            written.push((conv, seq));
+        }
+        new
     }
 
     /// Records entries that reached the socket.

@@ -7,7 +7,7 @@ use std::{collections::HashMap, sync::Arc};
 use super::{
     blocking,
     files::{Shelf, Upload},
-    hub::{Act, Hub, Job, Outbound, reply_frame},
+    hub::{Act, Hub, Job, ReplyTo},
     rules::{Action, Grant},
 };
 use crate::{
@@ -36,7 +36,7 @@ pub(crate) struct Announcer {
     pub hub: Hub,
     pub name: String,
     pub session: u64,
-    pub reply_to: tokio::sync::mpsc::Sender<Outbound>,
+    pub reply_to: ReplyTo,
 }
 
 impl Transfers {
@@ -147,7 +147,7 @@ impl Transfers {
                 Err(error) => Some(error),
             };
             if let Some(error) = failed {
-                let _ = to.reply_to.send(reply_frame(id, Err(error))).await;
+                to.reply_to.send(id, Err(error));
             }
         });
         Ok(())

@@ -6,15 +6,21 @@
 //! instead keeps the queued payloads and their 4-byte length prefixes and
 //! hands them to the kernel with one vectored write (`writev`) per batch.
 
-use std::{collections::VecDeque, io::IoSlice};
+use std::{
+    collections::VecDeque,
+    io::IoSlice,
+    pin::Pin,
+    task::{Context, Poll},
+};
 
 use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::protocol::FrameError;
 
-/// Slices per `writev`: Linux accepts up to 1024 (`IOV_MAX`).
-const MAX_SLICES: usize = 1024;
+/// Slices per `writev` (Linux accepts up to 1024, `IOV_MAX`): 128 frames
+/// per system call, and 4 KiB of stack.
+const MAX_SLICES: usize = 256;
 /// A queue with room for more frames than this is given back when idle.
 const IDLE_QUEUE: usize = 64;
 
@@ -70,32 +76,39 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// Writes everything queued.
     pub async fn flush(&mut self) -> Result<(), FrameError> {
         while !self.queue.is_empty() {
-            let n = {
-                let mut slices = Vec::with_capacity((2 * self.queue.len()).min(MAX_SLICES));
-                for (i, (prefix, payload)) in self.queue.iter().enumerate() {
-                    if slices.len() + 2 > MAX_SLICES {
-                        break;
-                    }
-                    // Only the front frame can be partly written.
-                    let (prefix, payload): (&[u8], &[u8]) = match (i, self.written) {
-                        (0, w) if w >= 4 => (&[], &payload[w - 4..]),
-                        (0, w) => (&prefix[w..], payload),
-                        _ => (prefix, payload),
-                    };
-                    for part in [prefix, payload] {
-                        if !part.is_empty() {
-                            slices.push(IoSlice::new(part));
-                        }
-                    }
-                }
-                self.io.write_vectored(&slices).await?
-            };
+            let n = std::future::poll_fn(|cx| self.poll_write(cx)).await?;
             if n == 0 {
                 return Err(FrameError::Io(std::io::ErrorKind::WriteZero.into()));
             }
             self.advance(n);
         }
         Ok(())
+    }
+
+    /// One vectored write of the front of the queue. The slices live on
+    /// the stack of this call, not in the session's future, and cost no
+    /// allocation per write.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        let mut used = 0;
+        for (i, (prefix, payload)) in self.queue.iter().enumerate() {
+            if used + 2 > MAX_SLICES {
+                break;
+            }
+            // Only the front frame can be partly written.
+            let (prefix, payload): (&[u8], &[u8]) = match (i, self.written) {
+                (0, w) if w >= 4 => (&[], &payload[w - 4..]),
+                (0, w) => (&prefix[w..], payload),
+                _ => (prefix, payload),
+            };
+            for part in [prefix, payload] {
+                if !part.is_empty() {
+                    slices[used] = IoSlice::new(part);
+                    used += 1;
+                }
+            }
+        }
+        Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..used])
     }
 
     /// Drops what the kernel took.

@@ -509,12 +509,18 @@ impl Raw {
     }
 
     pub async fn hello(&mut self, user: &User, group: &str) -> ServerFrame {
+        self.hello_asking(user, group, false).await
+    }
+
+    /// A hello that asks for the compact form of the hot frames, or not.
+    pub async fn hello_asking(&mut self, user: &User, group: &str, compact: bool) -> ServerFrame {
         self.send(&ClientFrame::Hello(Hello {
             version: PROTOCOL_VERSION,
             name: user.name.clone(),
             secret: user.identity.secret().to_vec(),
             group: Some(group.into()),
             last_seq: Default::default(),
+            compact,
         }))
         .await;
         self.read().await.expect("an answer to hello")
@@ -522,13 +528,17 @@ impl Raw {
 
     /// The next frame, or `None` once the server has closed the connection.
     pub async fn read(&mut self) -> Option<ServerFrame> {
+        let payload = self.read_payload().await?;
+        Some(decode(&payload).expect("a decodable frame"))
+    }
+
+    /// The next frame's payload as it came, or `None` once the server has
+    /// closed the connection.
+    pub async fn read_payload(&mut self) -> Option<bytes::Bytes> {
         let frame = tokio::time::timeout(DEADLINE, self.framed.next())
             .await
             .expect("a frame or close in time")?;
-        match frame {
-            Ok(payload) => Some(decode(&payload).expect("a decodable frame")),
-            Err(_) => None,
-        }
+        frame.ok()
     }
 
     /// Reads until the server closes, returning the last frame it sent.

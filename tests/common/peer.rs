@@ -73,6 +73,7 @@ impl Peer {
                 .iter()
                 .map(|(conv, seq)| ((*conv).to_owned(), *seq))
                 .collect::<BTreeMap<_, _>>(),
+            compact: false,
         }))
         .await;
         match raw.read().await.expect("an answer to hello") {

@@ -6,7 +6,7 @@ use std::{
     sync::Arc,
 };
 
-use super::{Arrival, Control, Entered, Outbound, SessionHandle, event_frame};
+use super::{Arrival, Entered, EventFrame, Outbound, SessionHandle};
 use crate::{
     protocol::{
         Body, ErrorBody, ErrorCode, Event, GroupSnapshot, LogEntry, MemberInfo, Seq, ServerFrame,
@@ -124,20 +124,20 @@ impl Group {
         }
     }
 
-    pub(super) fn frame(&self, event: &Event) -> Outbound {
-        event_frame(event, Some(&self.id))
+    pub(super) fn frame(&self, event: &Event) -> EventFrame {
+        EventFrame::new(event, Some(&self.id))
     }
 
     /// Queues a frame for every online member but `except`. Sessions whose
     /// queue is full are dropped (they catch up from the store when they
     /// come back) so that one slow reader never holds up the group.
-    pub(super) fn broadcast(&mut self, out: &Outbound, except: Option<&str>) {
+    pub(super) fn broadcast(&mut self, out: &EventFrame, except: Option<&str>) {
         let mut gone = Vec::new();
         for (name, sessions) in &mut self.online {
             if except == Some(name.as_str()) {
                 continue;
             }
-            sessions.retain(|session| session.offer(out.clone()));
+            sessions.retain(|session| session.offer(out.to(session)));
             if sessions.is_empty() {
                 gone.push(name.clone());
             }
@@ -160,9 +160,9 @@ impl Group {
         }
     }
 
-    pub(super) fn send_to(&self, name: &str, out: &Outbound) {
+    pub(super) fn send_to(&self, name: &str, out: &EventFrame) {
         for session in self.online.get(name).into_iter().flatten() {
-            session.offer(out.clone());
+            session.offer(out.to(session));
         }
     }
 
@@ -309,7 +309,7 @@ impl Group {
                 let read = self.frame(&Event::ReadUpTo { conv, seq });
                 for other in self.online.get(name).into_iter().flatten() {
                     if other.id != session {
-                        other.offer(read.clone());
+                        other.offer(read.to(other));
                     }
                 }
             }
@@ -384,12 +384,7 @@ impl Group {
 
     /// Closes sessions that no longer match the group after a reload.
     pub(super) fn drop_strays(&mut self) {
-        let close = || {
-            Control::Close(ErrorBody::new(
-                ErrorCode::Internal,
-                "the server lost a change; reconnect",
-            ))
-        };
+        let close = || ErrorBody::new(ErrorCode::Internal, "the server lost a change; reconnect");
         let Group {
             rules,
             online,
@@ -399,7 +394,7 @@ impl Group {
         let keep_if = |keep: bool, sessions: &Vec<SessionHandle>| {
             if !keep {
                 for session in sessions {
-                    let _ = session.control.send(close());
+                    session.outbox.close(close());
                 }
             }
             keep

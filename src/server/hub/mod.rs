@@ -37,17 +37,20 @@ use crate::{
     cluster::{Bus, bus::Inbound},
     protocol::{
         ConvKind, ErrorBody, ErrorCode, Event, GroupSnapshot, JoinStatus, LogEntry, Outcome, Reply,
-        ReplyData, Seq, ServerFrame, direct_id, direct_peer, encode,
+        ReplyData, Seq, ServerFrame, direct_id, direct_peer, encode, encode_compact_message,
+        encode_compact_sent,
     },
     store::{Change, ConversationRecord, Store},
 };
 
 mod group;
+mod outbox;
 mod remote;
 
 use remote::Backlog;
 
 use group::{Connection, Group, Users};
+pub(crate) use outbox::Outbox;
 
 /// How many queued jobs one store transaction takes at most.
 const MAX_BATCH: usize = 1024;
@@ -100,38 +103,20 @@ pub(crate) struct Entered {
     pub arrival: Arrival,
 }
 
-/// Connection-wide orders, outside the frame queue so they arrive even when
-/// that queue is full.
-#[derive(Debug)]
-pub(crate) enum Control {
-    /// Close the connection with this error.
-    Close(ErrorBody),
-}
-
 /// How the hub reaches one connection.
 #[derive(Debug, Clone)]
 pub(crate) struct SessionHandle {
     pub id: u64,
-    pub frames: mpsc::Sender<Outbound>,
-    pub control: mpsc::UnboundedSender<Control>,
+    pub outbox: Arc<Outbox>,
+    /// The client reads the compact form of the hot frames.
+    pub compact: bool,
 }
 
 impl SessionHandle {
-    /// Queues `out`; a session whose queue is full is told to close (it
-    /// catches up when it comes back) so that it never holds others up.
-    /// Returns whether the session is still usable.
+    /// Queues `out`; see [`Outbox::offer`]. Returns whether the session
+    /// is still usable.
     fn offer(&self, out: Outbound) -> bool {
-        match self.frames.try_send(out) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                let _ = self.control.send(Control::Close(ErrorBody::new(
-                    ErrorCode::TooSlow,
-                    "you fell too far behind; reconnect to catch up",
-                )));
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
+        self.outbox.offer(out)
     }
 }
 
@@ -189,7 +174,7 @@ pub(crate) struct Ignore {
     pub peer: String,
     pub ignore: bool,
     pub id: u32,
-    pub reply_to: mpsc::Sender<Outbound>,
+    pub reply_to: ReplyTo,
 }
 
 /// The session ended; `served` is, per conversation, the last entry it delivered.
@@ -207,7 +192,7 @@ pub(crate) struct Act {
     pub name: String,
     pub session: u64,
     pub id: u32,
-    pub reply_to: mpsc::Sender<Outbound>,
+    pub reply_to: ReplyTo,
     pub action: Action,
     /// A file's contents in place for a [`Action::PostFile`]; they are
     /// deleted again unless the announcement commits.
@@ -262,7 +247,7 @@ impl State {
             .0
             .values()
             .flatten()
-            .map(|c| c.handle.frames.max_capacity() - c.handle.frames.capacity())
+            .map(|c| c.handle.outbox.len())
             .sum()
     }
 
@@ -424,27 +409,69 @@ impl Hub {
     }
 }
 
-/// A frame for `event`, marked with its conversation's entry when it carries one.
-pub(crate) fn event_frame(event: &Event, conv: Option<&Arc<str>>) -> Outbound {
-    let entry = match (event, conv) {
-        (Event::Message { entry, .. }, Some(conv)) => Some((conv.clone(), entry.seq)),
-        _ => None,
-    };
-    Outbound::Frame {
-        entry,
-        bytes: encode(&ServerFrame::Event(event.clone())),
+/// An event encoded once for every session it goes to: named, and for a
+/// text message also compact, so each session gets its form as a refcount
+/// bump.
+#[derive(Debug)]
+pub(crate) struct EventFrame {
+    /// The log entry it carries, if any.
+    entry: Option<(Arc<str>, Seq)>,
+    named: Bytes,
+    compact: Option<Bytes>,
+}
+
+impl EventFrame {
+    /// `event`, marked with its conversation's entry when it carries one.
+    pub fn new(event: &Event, conv: Option<&Arc<str>>) -> Self {
+        let (entry, compact) = match (event, conv) {
+            (Event::Message { entry, .. }, Some(id)) => (
+                Some((id.clone(), entry.seq)),
+                encode_compact_message(id, entry),
+            ),
+            _ => (None, None),
+        };
+        Self {
+            entry,
+            named: encode(&ServerFrame::Event(event.clone())),
+            compact,
+        }
+    }
+
+    /// The frame in the form `session` reads.
+    pub fn to(&self, session: &SessionHandle) -> Outbound {
+        let bytes = match &self.compact {
+            Some(compact) if session.compact => compact,
+            _ => &self.named,
+        };
+        Outbound::Frame {
+            entry: self.entry.clone(),
+            bytes: bytes.clone(),
+        }
     }
 }
 
-pub(crate) fn reply_frame(id: u32, outcome: Result<ReplyData, ErrorBody>) -> Outbound {
-    Outbound::Frame {
-        entry: None,
-        bytes: reply_bytes(id, outcome),
+/// Where a request's reply goes: the asking session's queue, in the form
+/// that session reads.
+#[derive(Debug, Clone)]
+pub(crate) struct ReplyTo {
+    pub outbox: Arc<Outbox>,
+    pub compact: bool,
+}
+
+impl ReplyTo {
+    /// Queues the reply; a session too far behind to take it is closed
+    /// as too slow (see [`Outbox::offer`]).
+    pub fn send(&self, id: u32, outcome: Result<ReplyData, ErrorBody>) {
+        self.outbox.offer(Outbound::Frame {
+            entry: None,
+            bytes: reply_bytes(id, outcome, self.compact),
+        });
     }
 }
 
-pub(crate) fn reply_bytes(id: u32, outcome: Result<ReplyData, ErrorBody>) -> Bytes {
+pub(crate) fn reply_bytes(id: u32, outcome: Result<ReplyData, ErrorBody>, compact: bool) -> Bytes {
     let outcome = match outcome {
+        Ok(ReplyData::Sent { seq }) if compact => return encode_compact_sent(id, seq),
         Ok(data) => Outcome::Ok { data },
         Err(error) => Outcome::Error(error),
     };
@@ -476,17 +503,14 @@ enum Effect {
     /// A member's action: fan its entry out, settle whom it concerns, reply.
     Acted {
         id: u32,
-        reply_to: mpsc::Sender<Outbound>,
+        reply_to: ReplyTo,
         by: String,
         session: u64,
         stored: Option<Arc<Stored>>,
     },
     /// An ignore list changed: move the user's sessions out of (or back
     /// into) the direct conversation, then reply.
-    Ignored {
-        id: u32,
-        reply_to: mpsc::Sender<Outbound>,
-    },
+    Ignored { id: u32, reply_to: ReplyTo },
     /// A cursor save: nothing to tell anyone.
     Quiet,
 }
@@ -499,7 +523,7 @@ impl Effect {
                 let _ = reply.send(Err(error.clone()));
             }
             Effect::Acted { id, reply_to, .. } | Effect::Ignored { id, reply_to } => {
-                let _ = reply_to.try_send(reply_frame(id, Err(error.clone())));
+                reply_to.send(id, Err(error.clone()));
             }
             Effect::Quiet => {}
         }
@@ -942,7 +966,7 @@ impl HubTask {
                 },
             }),
             Err(error) => {
-                let _ = reply_to.try_send(reply_frame(id, Err(error)));
+                reply_to.send(id, Err(error));
                 None
             }
         }
@@ -1033,7 +1057,7 @@ fn deliver(
 ) {
     if let Effect::Ignored { id, reply_to } = then {
         settle_ignore(state, &change);
-        let _ = reply_to.try_send(reply_frame(id, Ok(ReplyData::Done)));
+        reply_to.send(id, Ok(ReplyData::Done));
         return;
     }
     let Some(conv) = change.group().map(str::to_owned) else {
@@ -1117,7 +1141,7 @@ fn deliver(
                 }
                 _ => ReplyData::Done,
             };
-            let _ = reply_to.try_send(reply_frame(id, Ok(data)));
+            reply_to.send(id, Ok(data));
         }
     }
 }
