@@ -552,6 +552,10 @@ impl Store for PostgresStore {
         self.files_dir.clone()
     }
 
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError> {
         self.run(async {
             let client = self.client().await?;
