@@ -280,3 +280,47 @@ async fn while_the_database_is_away_requests_get_unavailable_then_all_carries_on
     let texts = read_until(&mut session, &[("rust", "after")]).await;
     assert_eq!(texts["rust"], ["after"], "{texts:?}");
 }
+
+#[tokio::test]
+async fn a_server_keeps_the_records_of_files_another_server_holds() {
+    use pyconchat::{
+        protocol::FileInfo,
+        store::{Change, PostgresStore, Store, now_ms},
+    };
+    let database = Arc::new(Database::migrated());
+    // A file sent through another server: its record is in the shared
+    // database, its contents on that server's disk.
+    let (url, elsewhere) = (database.url.clone(), tempfile::tempdir().unwrap());
+    let other = tokio::task::spawn_blocking(move || {
+        let store = PostgresStore::open(&url, elsewhere.path().to_owned()).unwrap();
+        let file = FileInfo {
+            id: "f1".into(),
+            name: "notes.txt".into(),
+            size: 3,
+            blake3: blake3::hash(b"abc").as_bytes().to_vec(),
+        };
+        let changes = [
+            Change::CreateGroup {
+                group: "rust".into(),
+                admin: "alice".into(),
+            },
+            Change::PostFile {
+                group: "rust".into(),
+                from: "alice".into(),
+                file,
+            },
+        ];
+        store.apply(now_ms(), &changes).unwrap();
+        store
+    })
+    .await
+    .unwrap();
+    let server = TestServer::on_database(database.clone(), database.url.clone()).await;
+    // Sessions start once the server has set its files in order.
+    User::new("alice").join(&server, "rust").await;
+    let other = Arc::new(other);
+    let records = tokio::task::spawn_blocking(move || other.files().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 1, "the record stays: {records:?}");
+}

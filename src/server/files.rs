@@ -89,7 +89,8 @@ impl Shelf {
     /// Makes the directories and the stored records agree, before any
     /// session runs: deletes unfinished uploads and contents without a
     /// record (a crash between rename and commit), forgets records whose
-    /// contents are gone, and counts the bytes in use.
+    /// contents are gone (unless the store is shared: they may be on
+    /// another server's disk), and counts the bytes in use here.
     pub fn prepare(&self) -> Result<(), std::io::Error> {
         std::fs::create_dir_all(&self.dir)?;
         match std::fs::remove_dir_all(&self.partial) {
@@ -111,7 +112,7 @@ impl Shelf {
         let (lost, kept): (Vec<&FileRecord>, Vec<&FileRecord>) = records
             .iter()
             .partition(|r| !self.dir.join(&r.info.id).exists());
-        if !lost.is_empty() {
+        if !lost.is_empty() && !self.store.is_shared() {
             tracing::warn!(
                 count = lost.len(),
                 "forgetting files whose contents are gone"
@@ -243,8 +244,12 @@ impl Shelf {
     fn remove(&self, ids: &[String]) -> Result<u64, ErrorBody> {
         let removed = self.store.delete_files(ids).map_err(|e| internal(&e))?;
         for record in &removed {
-            if let Err(error) = std::fs::remove_file(self.dir.join(&record.info.id)) {
-                tracing::warn!(id = %record.info.id, %error, "cannot delete a stored file");
+            match std::fs::remove_file(self.dir.join(&record.info.id)) {
+                // On a shared store, another server may hold the contents.
+                Err(error) if error.kind() != ErrorKind::NotFound => {
+                    tracing::warn!(id = %record.info.id, %error, "cannot delete a stored file");
+                }
+                _ => {}
             }
         }
         Ok(removed.iter().map(|r| r.info.size).sum())

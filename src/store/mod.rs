@@ -386,6 +386,14 @@ pub trait Store: Send + Sync + 'static {
     /// [`FileRecord`], named by its id.
     fn files_dir(&self) -> PathBuf;
 
+    /// Whether other servers share this store (PostgreSQL). Each keeps the
+    /// contents of the files sent to it on its own disk, so a record whose
+    /// contents are not in this server's [`Store::files_dir`] may be
+    /// another server's, not a lost file.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError>;
 
     /// Every stored file, oldest first.
