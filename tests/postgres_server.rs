@@ -264,7 +264,13 @@ async fn while_the_database_is_away_requests_get_unavailable_then_all_carries_on
         .send_message("rust", "during")
         .await
         .expect_err("nothing is saved while the database is away");
-    assert_eq!(refusal(&refused), Some(ErrorCode::Unavailable), "{refused}");
+    // The reply says `unavailable`. The server, unable to reload the group
+    // it had changed in memory, also closes the connection, and that close
+    // can overtake the reply.
+    assert!(
+        refusal(&refused) == Some(ErrorCode::Unavailable) || matches!(refused, ClientError::Closed),
+        "{refused:?}"
+    );
 
     relay.restore().await;
     // The connection may have been closed meanwhile (the server could not

@@ -123,9 +123,10 @@ impl crate::server::Readiness for Bus {
     }
 
     fn check(&self) -> Result<(), String> {
-        match self {
-            Bus::Local => Ok(()),
-            Bus::Nats(nats) => nats.reachable(),
+        if self.is_reachable() {
+            Ok(())
+        } else {
+            Err("not connected to the NATS server".to_owned())
         }
     }
 }

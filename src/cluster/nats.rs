@@ -113,14 +113,6 @@ impl NatsBus {
         })
     }
 
-    /// Whether the client is connected to the NATS server now.
-    pub fn reachable(&self) -> Result<(), String> {
-        match self.client.connection_state() {
-            async_nats::connection::State::Connected => Ok(()),
-            state => Err(format!("the bus is {state}")),
-        }
-    }
-
     pub fn node(&self) -> &str {
         &self.settings.node
     }
