@@ -129,6 +129,14 @@ async fn the_story_spread_over_three_nodes() {
     let mut bob_b = Peer::connect_to(b, &bob, Some("rust"), &[]).await;
     let_in(&mut alice_a, "rust", "bob").await;
     assert_eq!(approved(&mut bob_b, "rust").await, "alice");
+    // alice's node tells her bob is online: he was there, on another node,
+    // before he was a member.
+    alice_a
+        .wait_for(|e| match e {
+            Event::MemberOnline { conv, name } if conv == "rust" && name == "bob" => Some(()),
+            _ => None,
+        })
+        .await;
 
     // They chat, and see each other online across the nodes.
     alice_a.say("rust", "hello bob").await;

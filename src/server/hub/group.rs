@@ -271,6 +271,16 @@ impl Group {
                     let entered = self.entered(name, grant, *floor, arrival);
                     waiting.offer(Outbound::Enter(Arc::new(entered)));
                 }
+                // Waiting on another node: the members here learn from this
+                // node that the new member is online, as presence will not
+                // change to tell them.
+                if !self.online.contains_key(name) && self.elsewhere.contains(name) {
+                    let online = self.frame(&Event::MemberOnline {
+                        conv,
+                        name: name.clone(),
+                    });
+                    self.broadcast(&online, Some(name));
+                }
             }
             Change::RejectRequest { name, .. } => {
                 let by = by.to_owned();
