@@ -4,12 +4,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
-use common::{Session, TestServer, User, text_of, without_rate_limits};
+use common::{Session, TestServer, User, without_rate_limits};
 use pyconchat::{
     client::ClientEvent,
-    protocol::{ConvId, Event, JoinStatus, LogEntry, Request},
+    protocol::{Event, JoinStatus, Request},
 };
 
 /// alice runs "rust" and "go"; bob is in both. Returns their sessions.
@@ -25,41 +23,6 @@ async fn two_groups(server: &TestServer, alice: &User, bob: &User) -> (Session, 
     (admin, member)
 }
 
-/// The next log entry of any conversation, with its conversation.
-async fn next_entry(session: &mut Session) -> (ConvId, LogEntry) {
-    session
-        .wait_for(|e| match e {
-            ClientEvent::Server(Event::Message { conv, entry }) => {
-                Some((conv.clone(), entry.clone()))
-            }
-            _ => None,
-        })
-        .await
-}
-
-/// Reads entries until `last` arrives in every conversation it names;
-/// returns the texts per conversation, checking that sequence numbers
-/// only go up in each.
-async fn read_until(session: &mut Session, last: &[(&str, &str)]) -> BTreeMap<ConvId, Vec<String>> {
-    let mut texts: BTreeMap<ConvId, Vec<String>> = BTreeMap::new();
-    let mut newest: BTreeMap<ConvId, u64> = BTreeMap::new();
-    while !last.iter().all(|(conv, text)| {
-        texts
-            .get(*conv)
-            .is_some_and(|t| t.last().is_some_and(|l| l == text))
-    }) {
-        let (conv, entry) = next_entry(session).await;
-        let before = newest.insert(conv.clone(), entry.seq);
-        assert!(
-            before.is_none_or(|seq| seq < entry.seq),
-            "{conv}: {} after {before:?}",
-            entry.seq
-        );
-        texts.entry(conv).or_default().push(text_of(&entry));
-    }
-    texts
-}
-
 #[tokio::test]
 async fn every_conversation_resumes_after_a_restart_without_gap_or_duplicate() {
     let mut server = TestServer::with_limits(without_rate_limits()).await;
@@ -68,7 +31,7 @@ async fn every_conversation_resumes_after_a_restart_without_gap_or_duplicate() {
     for (conv, text) in [("rust", "r1"), ("go", "g1")] {
         admin.client.send_message(conv, text).await.unwrap();
     }
-    read_until(&mut member, &[("rust", "r1"), ("go", "g1")]).await;
+    member.read_until(&[("rust", "r1"), ("go", "g1")]).await;
 
     server.restart().await;
     for session in [&mut admin, &mut member] {
@@ -81,7 +44,7 @@ async fn every_conversation_resumes_after_a_restart_without_gap_or_duplicate() {
             }
         }
     }
-    let texts = read_until(&mut member, &[("rust", "r3"), ("go", "g2")]).await;
+    let texts = member.read_until(&[("rust", "r3"), ("go", "g2")]).await;
     assert_eq!(texts["rust"], ["r2", "r3"], "{texts:?}");
     assert_eq!(texts["go"], ["g2"], "{texts:?}");
 }

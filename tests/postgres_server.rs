@@ -7,49 +7,17 @@
 
 mod common;
 
-use std::{collections::BTreeMap, net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc};
 
-use common::{DEADLINE, Session, TestServer, User, services::Database, text_of};
+use common::{DEADLINE, TestServer, User, services::Database, text_of};
 use pyconchat::{
     client::{ClientError, ClientEvent},
-    protocol::{Body, ConvId, ErrorCode, Event, JoinStatus, LogEntry, Request},
+    protocol::{Body, ErrorCode, Event, JoinStatus, Request},
 };
 use tokio::{
     net::{TcpListener, TcpStream},
     task::{JoinHandle, JoinSet},
 };
-
-/// The next log entry of any conversation, with its conversation.
-async fn next_entry(session: &mut Session) -> (ConvId, LogEntry) {
-    session
-        .wait_for(|e| match e {
-            ClientEvent::Server(Event::Message { conv, entry }) => {
-                Some((conv.clone(), entry.clone()))
-            }
-            _ => None,
-        })
-        .await
-}
-
-/// Reads entries until `last` arrives in every conversation it names;
-/// returns the texts per conversation, checking that sequence numbers go
-/// up by one in each: no gap, no duplicate.
-async fn read_until(session: &mut Session, last: &[(&str, &str)]) -> BTreeMap<ConvId, Vec<String>> {
-    let mut texts: BTreeMap<ConvId, Vec<String>> = BTreeMap::new();
-    let mut newest: BTreeMap<ConvId, u64> = BTreeMap::new();
-    while !last.iter().all(|(conv, text)| {
-        texts
-            .get(*conv)
-            .is_some_and(|t| t.last().is_some_and(|l| l == text))
-    }) {
-        let (conv, entry) = next_entry(session).await;
-        if let Some(before) = newest.insert(conv.clone(), entry.seq) {
-            assert_eq!(entry.seq, before + 1, "{conv}: {entry:?} after {before}");
-        }
-        texts.entry(conv).or_default().push(text_of(&entry));
-    }
-    texts
-}
 
 #[tokio::test]
 async fn the_story_on_postgresql_and_a_restart_without_gap_or_duplicate() {
@@ -61,9 +29,9 @@ async fn the_story_on_postgresql_and_a_restart_without_gap_or_duplicate() {
     assert_eq!(member.status(), JoinStatus::Pending);
     common::approve(&admin.client, "rust", "bob").await;
     admin.say("hello bob").await;
-    read_until(&mut member, &[("rust", "hello bob")]).await;
+    member.read_until(&[("rust", "hello bob")]).await;
     member.say("hi alice").await;
-    read_until(&mut admin, &[("rust", "hi alice")]).await;
+    admin.read_until(&[("rust", "hi alice")]).await;
 
     let go = admin.client.join_group("go").await.unwrap();
     assert_eq!(go.status, JoinStatus::Created);
@@ -77,15 +45,13 @@ async fn the_story_on_postgresql_and_a_restart_without_gap_or_duplicate() {
         .send_message(&direct.id, "psst: the Café at noon")
         .await
         .unwrap();
-    read_until(
-        &mut member,
-        &[
+    member
+        .read_until(&[
             ("rust", "hi alice"),
             ("go", "g1"),
             (&direct.id, "psst: the Café at noon"),
-        ],
-    )
-    .await;
+        ])
+        .await;
     let hits = admin.client.search("CAFE noon", 10).await.unwrap();
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert_eq!(hits[0].conv, direct.id);
@@ -105,7 +71,7 @@ async fn the_story_on_postgresql_and_a_restart_without_gap_or_duplicate() {
     for (conv, text) in [("rust", "r2"), ("go", "g2"), ("rust", "r3")] {
         admin.client.send_message(conv, text).await.unwrap();
     }
-    let texts = read_until(&mut member, &[("rust", "r3"), ("go", "g2")]).await;
+    let texts = member.read_until(&[("rust", "r3"), ("go", "g2")]).await;
     assert_eq!(texts["rust"], ["r2", "r3"], "{texts:?}");
     assert_eq!(texts["go"], ["g2"], "{texts:?}");
 
@@ -132,7 +98,7 @@ async fn the_story_on_postgresql_and_a_restart_without_gap_or_duplicate() {
         .send_message("rust", "still here")
         .await
         .unwrap();
-    read_until(&mut admin, &[("rust", "still here")]).await;
+    admin.read_until(&[("rust", "still here")]).await;
 }
 
 /// The code of a request's error reply.
@@ -256,7 +222,7 @@ async fn while_the_database_is_away_requests_get_unavailable_then_all_carries_on
     let alice = User::new("alice");
     let mut session = alice.join(&server, "rust").await;
     session.say("before").await;
-    read_until(&mut session, &[("rust", "before")]).await;
+    session.read_until(&[("rust", "before")]).await;
 
     relay.cut().await;
     let refused = session
@@ -283,7 +249,7 @@ async fn while_the_database_is_away_requests_get_unavailable_then_all_carries_on
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let texts = read_until(&mut session, &[("rust", "after")]).await;
+    let texts = session.read_until(&[("rust", "after")]).await;
     assert_eq!(texts["rust"], ["after"], "{texts:?}");
 }
 

@@ -10,15 +10,15 @@ pub mod services;
 #[allow(unused_imports)]
 pub use peer::Peer;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::{BufMut, BytesMut};
 use futures::StreamExt;
 use pyconchat::{
     client::{Client, ClientEvent, ConnectOptions, Identity, Transport},
     protocol::{
-        ClientFrame, Event, FrameCodec, Hello, LogEntry, PROTOCOL_VERSION, ServerFrame, Welcome,
-        decode, encode,
+        ClientFrame, ConvId, Event, FrameCodec, Hello, LogEntry, PROTOCOL_VERSION, Seq,
+        ServerFrame, Welcome, decode, encode,
     },
     server::{self, Limits},
     store::{PostgresStore, SqliteStore, Store},
@@ -459,6 +459,39 @@ impl Session {
         if let Ok(entry) = quiet {
             panic!("unexpected entry {entry:?}");
         }
+    }
+}
+
+impl Session {
+    /// The next log entry of any conversation, with its conversation.
+    pub async fn next_entry(&mut self) -> (ConvId, LogEntry) {
+        self.wait_for(|e| match e {
+            ClientEvent::Server(Event::Message { conv, entry }) => {
+                Some((conv.clone(), entry.clone()))
+            }
+            _ => None,
+        })
+        .await
+    }
+
+    /// Reads entries until `last` arrives in every conversation it names;
+    /// returns the texts per conversation, checking that sequence numbers
+    /// go up by one in each: no gap, no duplicate.
+    pub async fn read_until(&mut self, last: &[(&str, &str)]) -> BTreeMap<ConvId, Vec<String>> {
+        let mut texts: BTreeMap<ConvId, Vec<String>> = BTreeMap::new();
+        let mut newest: BTreeMap<ConvId, Seq> = BTreeMap::new();
+        while !last.iter().all(|(conv, text)| {
+            texts
+                .get(*conv)
+                .is_some_and(|t| t.last().is_some_and(|l| l == text))
+        }) {
+            let (conv, entry) = self.next_entry().await;
+            if let Some(before) = newest.insert(conv.clone(), entry.seq) {
+                assert_eq!(entry.seq, before + 1, "{conv}: {entry:?} after {before}");
+            }
+            texts.entry(conv).or_default().push(text_of(&entry));
+        }
+        texts
     }
 }
 
