@@ -1,4 +1,4 @@
-//! Several nodes as one server: real nodes (`server::run_node` each) on one
+//! Several nodes as one server: real nodes (`server::run_with` each) on one
 //! PostgreSQL schema and one NATS namespace, real TCP, real frames. The same guarantees
 //! as one node: one group, one admin, one order for every member wherever
 //! they are connected; a lost bus message only slows delivery.

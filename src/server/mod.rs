@@ -254,25 +254,6 @@ pub async fn run_tls(
     run_with(listener, store, limits, options, shutdown).await;
 }
 
-/// Serves `listener` as one node of a cluster: `store` is shared by every
-/// node and `bus` connects them (see [`crate::cluster`]). Over TLS when
-/// `tls` is given, else plain TCP.
-pub async fn run_node(
-    listener: TcpListener,
-    store: Arc<dyn Store>,
-    limits: Limits,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    bus: Bus,
-    shutdown: impl Future<Output = ()>,
-) {
-    let options = Options {
-        tls,
-        bus,
-        ..Options::default()
-    };
-    run_with(listener, store, limits, options, shutdown).await;
-}
-
 /// Hears the other nodes until the server shuts down, handing what it
 /// hears to the hub.
 fn join_cluster(bus: Bus, ctx: &Arc<SessionCtx>, tasks: &TaskTracker) {

@@ -1,4 +1,4 @@
-//! Several nodes (`server::run_node` each, in this process) on one
+//! Several nodes (`server::run_with` each, in this process) on one
 //! PostgreSQL schema and one bus namespace: a cluster for tests.
 
 use std::{net::SocketAddr, sync::Arc};
@@ -9,9 +9,9 @@ use pyconchat::{
     server::{self, Limits},
     store::{PostgresStore, Store},
 };
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio::net::TcpListener;
 
-use super::{DEADLINE, services};
+use super::{Running, services};
 
 /// One node of a [`Cluster`].
 pub struct Node {
@@ -19,8 +19,7 @@ pub struct Node {
     pub addr: SocketAddr,
     /// The node's bus, to ask whether it is connected.
     pub bus: Bus,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    running: Running,
 }
 
 impl Node {
@@ -42,23 +41,16 @@ impl Node {
         .expect("the bus answers");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("an address");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::run_node(
-            listener,
-            store,
-            limits,
-            None,
-            bus.clone(),
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let options = server::Options {
+            bus: bus.clone(),
+            ..server::Options::default()
+        };
+        let running = Running::spawn(listener, store, limits, options);
         Node {
             name: name.to_owned(),
             addr,
             bus,
-            stop: Some(stop),
-            task: Some(task),
+            running,
         }
     }
 
@@ -68,23 +60,7 @@ impl Node {
 
     /// Shuts the node down gracefully and waits until it has.
     pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(DEADLINE, task)
-                .await
-                .expect("the node shuts down in time")
-                .expect("the node's task");
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
+        self.running.stop().await;
     }
 }
 

@@ -105,8 +105,7 @@ pub struct TestServer {
     pub dir: Arc<tempfile::TempDir>,
     pub limits: Limits,
     store: TestStore,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    running: Running,
 }
 
 /// What a [`TestServer`] stores in.
@@ -198,37 +197,19 @@ impl TestServer {
         };
         let listener = TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::run_with(
-            listener,
-            serving,
-            limits.clone(),
-            options,
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let running = Running::spawn(listener, serving, limits.clone(), options);
         Self {
             addr,
             dir,
             limits,
             store,
-            stop: Some(stop),
-            task: Some(task),
+            running,
         }
     }
 
     /// Shuts the server down gracefully and waits until it has.
     pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(DEADLINE, task)
-                .await
-                .expect("server shuts down in time")
-                .expect("server task");
-        }
+        self.running.stop().await;
     }
 
     /// Stops the server and starts it again on the same port and data dir
@@ -271,7 +252,46 @@ impl TestServer {
     }
 }
 
-impl Drop for TestServer {
+/// A server running in this process, stopped gracefully by [`Running::stop`]
+/// or aborted when dropped.
+pub struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Serves `listener` on `store` with `options` until stopped.
+    pub fn spawn(
+        listener: TcpListener,
+        store: Arc<dyn Store>,
+        limits: Limits,
+        options: server::Options,
+    ) -> Running {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::run_with(listener, store, limits, options, async {
+            let _ = stopped.await;
+        }));
+        Running {
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Shuts the server down gracefully and waits until it has.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(DEADLINE, task)
+                .await
+                .expect("the server shuts down in time")
+                .expect("the server's task");
+        }
+    }
+}
+
+impl Drop for Running {
     fn drop(&mut self) {
         if let Some(task) = &self.task {
             task.abort();
