@@ -4,7 +4,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use pyconchat::{
-    client::ClientEvent,
+    client::{ClientEvent, Connected},
     protocol::{
         Body, ConvKind, Conversation, Event, GroupSnapshot, JoinStatus, LogEntry, MemberInfo, Role,
         Welcome, direct_id,
@@ -100,7 +100,11 @@ fn chat_with_history(s: &Settings, others: usize) -> App {
         name: "alice".into(),
         conversations,
     };
-    update::update(&mut app, s, AppEvent::Connected(Ok(welcome)));
+    let connected = Connected {
+        server: "127.0.0.1:7667".into(),
+        welcome,
+    };
+    update::update(&mut app, s, AppEvent::Connected(Ok(connected)));
     for seq in 1..=SCROLLBACK {
         let text = format!(
             "message {seq}: the quick brown fox jumps over the lazy dog, and then some more words so that lines wrap"

@@ -411,14 +411,22 @@ async fn on_a_drain_the_client_moves_to_the_next_server_and_resumes_its_log() {
     ann_session
         .wait_for(|e| matches!(e, ClientEvent::Server(Event::ServerShutdown)).then_some(()))
         .await;
-    let b = TestServer::start_at(a.dir.clone(), b_addr).await;
-    let welcome = ann_session
+    let moving = ann_session
         .wait_for(|e| match e {
-            ClientEvent::Reconnected(welcome) => Some(welcome.clone()),
+            ClientEvent::Reconnecting { moving, .. } => Some(*moving),
             _ => None,
         })
         .await;
-    assert_eq!(welcome.conversations[0].id, "rust");
+    assert!(moving, "the client knows it is moving, not lost");
+    let b = TestServer::start_at(a.dir.clone(), b_addr).await;
+    let connected = ann_session
+        .wait_for(|e| match e {
+            ClientEvent::Reconnected(connected) => Some(connected.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(connected.server, b.address(), "the next server answered");
+    assert_eq!(connected.welcome.conversations[0].id, "rust");
 
     let bob_on_b = Session::connect(bob.options(&b, "")).await.unwrap();
     bob_on_b

@@ -188,7 +188,7 @@ fn write_contents(path: &Path, bytes: u64) -> Result<(), BenchError> {
 
 type Connected = (
     Client,
-    crate::protocol::Welcome,
+    crate::client::Connected,
     tokio::sync::mpsc::Receiver<ClientEvent>,
 );
 

@@ -174,11 +174,20 @@ impl ClientError {
     }
 }
 
+/// A server's answer to hello, and which address of the server list gave
+/// it: a user of several nodes sees which one they are on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connected {
+    pub server: String,
+    pub welcome: Welcome,
+}
+
 /// What the client tells its user, in the order it happened.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientEvent {
-    /// Connected again after a loss; the hello's answer.
-    Reconnected(Welcome),
+    /// Connected again after a loss (to the same server or the next of the
+    /// list); the hello's answer.
+    Reconnected(Connected),
     /// Something the server pushed. A log entry at or below the last one
     /// seen in its conversation (a resume's overlap) is not passed on.
     Server(Event),
@@ -187,10 +196,14 @@ pub enum ClientEvent {
     /// compare with the one the server printed.
     ServerPinned { server: String, fingerprint: String },
     /// The connection dropped; the next attempt comes after `delay`.
+    /// `moving` says the server is shutting down on purpose (a restart or
+    /// a drain), so the next attempt starts with the next server of the
+    /// list.
     Reconnecting {
         attempt: u32,
         delay: Duration,
         reason: String,
+        moving: bool,
     },
     /// The client is finished; no more events follow.
     Closed(CloseReason),
@@ -228,13 +241,13 @@ impl Client {
     /// first connection or its hello fails (a bad name, a taken name...).
     pub async fn connect(
         options: ConnectOptions,
-    ) -> Result<(Client, Welcome, mpsc::Receiver<ClientEvent>), ClientError> {
+    ) -> Result<(Client, Connected, mpsc::Receiver<ClientEvent>), ClientError> {
         let mut pins = PinStore::new(&options.transport);
         let (requests, queue) = mpsc::unbounded_channel();
         let hurry = Arc::new(Notify::new());
         let (events_tx, events) = mpsc::channel(1024);
         let mut servers = Servers::new(&options.server, options.remember.clone());
-        let (framed, welcome) = open_any(&options, &mut servers, &mut pins, &events_tx).await?;
+        let (framed, connected) = open_any(&options, &mut servers, &mut pins, &events_tx).await?;
         let worker = Worker {
             servers,
             last_seq: options.last_seq.clone(),
@@ -247,7 +260,7 @@ impl Client {
             hurry: hurry.clone(),
         };
         tokio::spawn(worker.run(framed));
-        Ok((Client { requests, hurry }, welcome, events))
+        Ok((Client { requests, hurry }, connected, events))
     }
 
     /// Sends a request and waits for its reply.
@@ -418,13 +431,14 @@ async fn open_any(
     servers: &mut Servers,
     pins: &mut PinStore,
     events: &mpsc::Sender<ClientEvent>,
-) -> Result<(Connection, Welcome), ClientError> {
+) -> Result<(Connection, Connected), ClientError> {
     let mut tries = servers.len();
     loop {
         match open(options, servers.current(), pins, events).await {
-            Ok(opened) => {
+            Ok((framed, welcome)) => {
                 servers.worked();
-                return Ok(opened);
+                let server = servers.current().to_owned();
+                return Ok((framed, Connected { server, welcome }));
             }
             Err(error) if tries > 1 && elsewhere(&error) => {
                 tracing::info!(server = servers.current(), %error, "trying the next server");
@@ -589,16 +603,16 @@ impl Worker {
             for (_, reply) in self.waiting.drain() {
                 let _ = reply.send(Err(ClientError::Closed));
             }
-            let reason = match ending {
+            let (reason, moving) = match ending {
                 Ending::Abandoned => return,
                 Ending::Closed(reason) => return self.close(reason).await,
                 Ending::Lost(reason) | Ending::Moved(reason) if !self.options.reconnect => {
                     return self.close(CloseReason::Lost(reason)).await;
                 }
-                Ending::Lost(reason) => reason,
+                Ending::Lost(reason) => (reason, false),
                 Ending::Moved(reason) => {
                     self.servers.advance();
-                    reason
+                    (reason, true)
                 }
             };
             framed = loop {
@@ -608,6 +622,7 @@ impl Worker {
                     attempt,
                     delay,
                     reason: reason.clone(),
+                    moving,
                 };
                 if self.events.send(notice).await.is_err() || !self.wait(delay).await {
                     return;
@@ -624,11 +639,11 @@ impl Worker {
                 )
                 .await;
                 match opened {
-                    Ok((framed, welcome)) => {
+                    Ok((framed, connected)) => {
                         attempt = 0;
                         if self
                             .events
-                            .send(ClientEvent::Reconnected(welcome))
+                            .send(ClientEvent::Reconnected(connected))
                             .await
                             .is_err()
                         {
@@ -786,6 +801,9 @@ impl Worker {
                     return Some(Ending::Abandoned);
                 }
                 ending
+            }
+            ServerFrame::Error(error) if error.code == ErrorCode::ShuttingDown => {
+                Some(Ending::Moved(error.message))
             }
             ServerFrame::Error(error) if retryable(error.code) => Some(Ending::Lost(error.message)),
             ServerFrame::Error(error) => Some(Ending::Closed(CloseReason::Refused(error))),

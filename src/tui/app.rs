@@ -79,6 +79,8 @@ pub struct App {
     pub popup: Option<Popup>,
     /// Where we connect (or are connected) and as whom.
     pub target: Target,
+    /// The address of the target's server list that answered last.
+    pub server: Option<String>,
     pub conn: Conn,
     /// What is remembered between runs; the runtime writes it.
     pub session: LastSession,
@@ -100,6 +102,7 @@ impl App {
             screen: Screen::Login(Box::new(LoginForm::new(&target))),
             popup: None,
             target,
+            server: None,
             conn: Conn::Connecting,
             session,
             saved,

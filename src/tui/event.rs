@@ -18,8 +18,8 @@ use super::{
     },
 };
 use crate::{
-    client::ClientEvent,
-    protocol::{ReplyData, Welcome},
+    client::{ClientEvent, Connected},
+    protocol::ReplyData,
 };
 
 /// Everything `update` reacts to.
@@ -32,8 +32,9 @@ pub enum AppEvent {
     Resize(u16, u16),
     FocusGained,
     FocusLost,
-    /// The first connection's outcome: the welcome, or why it failed.
-    Connected(Result<Welcome, RequestError>),
+    /// The first connection's outcome: the welcome and the server that
+    /// gave it, or why it failed.
+    Connected(Result<Connected, RequestError>),
     Client(ClientEvent),
     Reply {
         purpose: Purpose,

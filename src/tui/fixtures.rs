@@ -14,7 +14,7 @@ use super::{
     view,
 };
 use crate::{
-    client::ClientEvent,
+    client::{ClientEvent, Connected},
     protocol::{
         Body, ConvKind, Conversation, Event, FileInfo, GroupSnapshot, JoinRequest, JoinStatus,
         LogEntry, MemberInfo, ReplyData, Role, Seq, SharedFile, Welcome, is_direct,
@@ -156,9 +156,12 @@ pub fn welcome(name: &str, status: JoinStatus, snapshot: Option<GroupSnapshot>) 
 
 /// The server's answer to `name`'s hello with these conversations.
 pub fn welcome_with(name: &str, conversations: Vec<Conversation>) -> AppEvent {
-    AppEvent::Connected(Ok(Welcome {
-        name: name.to_owned(),
-        conversations,
+    AppEvent::Connected(Ok(Connected {
+        server: "127.0.0.1:7667".into(),
+        welcome: Welcome {
+            name: name.to_owned(),
+            conversations,
+        },
     }))
 }
 
@@ -286,16 +289,35 @@ pub fn connection_lost(attempt: u32, delay: Duration, reason: &str) -> AppEvent 
         attempt,
         delay,
         reason: reason.to_owned(),
+        moving: false,
+    })
+}
+
+/// The server said it is shutting down; the client moves on.
+pub fn server_shutting_down(delay: Duration) -> AppEvent {
+    AppEvent::Client(ClientEvent::Reconnecting {
+        attempt: 1,
+        delay,
+        reason: "the server is shutting down".to_owned(),
+        moving: true,
     })
 }
 
 /// bob is back in "rust" after a reconnect, the group as in `snapshot`.
 pub fn reconnected(snapshot: GroupSnapshot) -> AppEvent {
+    reconnected_to("127.0.0.1:7667", snapshot)
+}
+
+/// bob is back in "rust" through `server`, the group as in `snapshot`.
+pub fn reconnected_to(server: &str, snapshot: GroupSnapshot) -> AppEvent {
     let read = snapshot.head;
     let rust = conversation_in("rust", JoinStatus::Member, Some(snapshot), read, 0);
-    AppEvent::Client(ClientEvent::Reconnected(Welcome {
-        name: "bob".into(),
-        conversations: vec![rust],
+    AppEvent::Client(ClientEvent::Reconnected(Connected {
+        server: server.to_owned(),
+        welcome: Welcome {
+            name: "bob".into(),
+            conversations: vec![rust],
+        },
     }))
 }
 

@@ -233,7 +233,7 @@ impl Runtime {
                     message: format!("no answer from {} within 15 s", target.server),
                 }),
                 Ok(Err(e)) => Err(request_error(e)),
-                Ok(Ok((client, welcome, mut client_events))) => {
+                Ok(Ok((client, connected, mut client_events))) => {
                     {
                         let mut slot = lock(&slot);
                         if slot.generation != generation {
@@ -255,7 +255,7 @@ impl Runtime {
                             }
                         }
                     });
-                    Ok(welcome)
+                    Ok(connected)
                 }
             };
             if let Err(error) = &result {

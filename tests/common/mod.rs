@@ -381,12 +381,12 @@ pub struct Session {
 impl Session {
     pub async fn connect(options: ConnectOptions) -> Result<Self, pyconchat::client::ClientError> {
         let group = options.group.clone().unwrap_or_default();
-        let (client, welcome, events) = tokio::time::timeout(DEADLINE, Client::connect(options))
+        let (client, connected, events) = tokio::time::timeout(DEADLINE, Client::connect(options))
             .await
             .expect("connect in time")?;
         Ok(Self {
             client,
-            welcome,
+            welcome: connected.welcome,
             events,
             group,
         })

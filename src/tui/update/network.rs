@@ -8,7 +8,7 @@ use super::{
     screen::{add_to, back_to_login, error, info, note_in},
 };
 use crate::{
-    client::{ClientEvent, CloseReason},
+    client::{ClientEvent, CloseReason, Connected, server_list},
     protocol::{ConvId, Event, JoinStatus, Welcome},
     tui::{
         action::{Action, Effect, RequestError},
@@ -26,10 +26,10 @@ use crate::{
 pub(super) fn on_connected(
     app: &mut App,
     s: &Settings,
-    result: Result<Welcome, RequestError>,
+    result: Result<Connected, RequestError>,
 ) -> Vec<Effect> {
-    let welcome = match result {
-        Ok(welcome) => welcome,
+    let Connected { server, welcome } = match result {
+        Ok(connected) => connected,
         Err(failure) => {
             app.conn = Conn::Offline(failure.message.clone());
             match &app.screen {
@@ -40,6 +40,7 @@ pub(super) fn on_connected(
         }
     };
     app.conn = Conn::Connected;
+    app.server = Some(server);
     let again = app.chat().is_some();
     let mut effects = welcomed(app, s, welcome, again);
     app.remember();
@@ -137,7 +138,13 @@ fn welcomed(app: &mut App, s: &Settings, welcome: Welcome, again: bool) -> Vec<E
         );
     }
     if again {
-        info(app, s, "reconnected");
+        // With several servers, say which one answered.
+        match app.server.clone() {
+            Some(server) if server_list(&app.target.server).len() > 1 => {
+                info(app, s, format!("reconnected to {server}"));
+            }
+            _ => info(app, s, "reconnected"),
+        }
     } else {
         effects.extend(requests_waiting(app, s));
     }
@@ -174,15 +181,25 @@ fn requests_waiting(app: &mut App, s: &Settings) -> Vec<Effect> {
 pub(super) fn on_client(app: &mut App, s: &Settings, event: ClientEvent) -> Vec<Effect> {
     match event {
         ClientEvent::Server(event) => on_server(app, s, event),
-        ClientEvent::Reconnecting { attempt, delay, .. } => {
+        ClientEvent::Reconnecting {
+            attempt,
+            delay,
+            moving,
+            ..
+        } => {
             if attempt == 1 {
                 let key = s.keymap.key_for(Context::Global, Action::Reconnect);
+                let what = match (moving, server_list(&app.target.server).len() > 1) {
+                    (true, true) => "the server is shutting down; moving to the next server",
+                    (true, false) => "the server is shutting down (a restart?); trying again",
+                    (false, _) => "lost the connection to the server; trying again",
+                };
                 error(
                     app,
                     s,
                     format!(
-                        "lost the connection to the server; trying again by itself \
-                         ({key} tries now). What you type waits and goes when back."
+                        "{what} by itself ({key} tries now). What you type waits and goes \
+                         when back."
                     ),
                 );
             }
@@ -192,8 +209,9 @@ pub(super) fn on_client(app: &mut App, s: &Settings, event: ClientEvent) -> Vec<
             };
             Vec::new()
         }
-        ClientEvent::Reconnected(welcome) => {
+        ClientEvent::Reconnected(Connected { server, welcome }) => {
             app.conn = Conn::Connected;
+            app.server = Some(server);
             welcomed(app, s, welcome, true)
         }
         ClientEvent::ServerPinned {

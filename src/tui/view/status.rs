@@ -85,7 +85,7 @@ pub fn draw_status(
     }
     let right_width = right.iter().map(Span::width).sum::<usize>() as u16;
     let label = current.map_or_else(|| "PyconChat".to_owned(), |conv| conv.label());
-    let server = format!("│ {} ", app.target.server);
+    let server = format!("│ {} ", app.server.as_ref().unwrap_or(&app.target.server));
     // When room runs out the server goes first, then who you are; the
     // conversation and the connection state stay.
     let left_room = area.width.saturating_sub(right_width) as usize;

@@ -42,6 +42,32 @@ fn connection_state_follows_the_client() {
 }
 
 #[test]
+fn a_server_shutting_down_moves_the_client_to_the_next_one() {
+    let mut app = chat_as_member();
+    app.target.server = "127.0.0.1:7667,127.0.0.1:7668".into();
+    let snap = snapshot("alice", &[("alice", true), ("bob", true)], &[], 4);
+    update(&mut app, server_shutting_down(Duration::from_secs(1)));
+    assert!(
+        matches!(last_kind(&app), ItemKind::Error(e) if e.starts_with("the server is shutting down; moving to the next server")),
+        "{:?}",
+        last_kind(&app)
+    );
+    update(&mut app, reconnected_to("127.0.0.1:7668", snap));
+    assert_eq!(app.conn, Conn::Connected);
+    assert!(
+        matches!(last_kind(&app), ItemKind::Info(i) if i == "reconnected to 127.0.0.1:7668"),
+        "{:?}",
+        last_kind(&app)
+    );
+    let screen = render(&app, 100, 24).backend().to_string();
+    assert!(
+        screen.contains("│ 127.0.0.1:7668 "),
+        "the status bar names the node in use"
+    );
+    assert!(!screen.contains("7667,"), "not the whole list");
+}
+
+#[test]
 fn pending_then_approved_or_rejected() {
     let mut app = fixtures::app("bob", "rust");
     assert_eq!(
