@@ -5,6 +5,7 @@
 
 pub mod cluster;
 mod peer;
+pub mod scrape;
 pub mod services;
 
 #[allow(unused_imports)]
