@@ -485,6 +485,20 @@ async fn what_the_bus_loses_is_read_from_the_store_in_order() {
     println!("entries filled from the store (pyconchat_bus_entries_filled_total): {filled}");
     // On a and on b, each of cid's messages was a gap.
     assert!(filled >= 2.0 * ROUNDS as f64, "filled {filled}");
+
+    // A lost last word: no later entry shows the gap and c's heartbeats
+    // are lost too; the nodes' periodic check of their heads against the
+    // store delivers it.
+    let said = std::time::Instant::now();
+    let last = cid_c.say("g", "the last word").await;
+    for (who, peer) in [("ann", &mut ann_a), ("bob", &mut bob_b)] {
+        let got = read_texts(peer, "g", 1).await;
+        assert_eq!(got, [(last, "the last word".to_owned())], "{who}");
+    }
+    println!(
+        "a lost last message reached both nodes {:?} after it was committed",
+        said.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
