@@ -9,18 +9,20 @@ use std::{
     collections::HashSet,
     net::SocketAddr,
     process::{Child, Command},
+    sync::Arc,
     time::Duration,
 };
 
 use common::{
-    DEADLINE, Peer, User,
+    DEADLINE, Peer, Session, User,
     cluster::{Cluster, Node},
-    services::NatsServer,
+    services::{self, Database, NatsServer, Postgres},
     text_of, wait_until, without_rate_limits,
 };
 use pyconchat::{
+    client::{ClientError, ClientEvent},
     cluster::presence,
-    protocol::{Body, Event, ReplyData, Request, Seq, direct_id},
+    protocol::{Body, ErrorCode, Event, ReplyData, Request, Seq, direct_id},
     server::Limits,
 };
 
@@ -618,4 +620,71 @@ async fn a_killed_node_goes_offline_within_the_bound_and_its_members_resume_else
     let (delivered, lost, doubled) = counts(&got, &stored);
     println!("ann across a killed node: delivered {delivered}, lost {lost}, doubled {doubled}");
     assert_eq!(got, stored);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_ride_out_a_postgresql_restart_without_gap_or_duplicate() {
+    let postgres = tokio::task::spawn_blocking(Postgres::start)
+        .await
+        .unwrap()
+        .unwrap_or_else(|why| panic!("a PostgreSQL of this test's own: {why}"));
+    let postgres = Arc::new(postgres);
+    let database = Database::migrated_on(&postgres.url());
+    let cluster = Cluster::on(2, Limits::default(), &services::nats_url(), database).await;
+    let (a, b) = (cluster.node("a").address(), cluster.node("b").address());
+    let (alice, bob) = (User::new("alice"), User::new("bob"));
+    let mut admin = Session::connect(alice.options_at(a, "rust")).await.unwrap();
+    let mut member = Session::connect(bob.options_at(b, "rust")).await.unwrap();
+    // bob asked on b; the request reaches alice on a over the bus.
+    admin
+        .wait_for(|e| match e {
+            ClientEvent::Server(Event::JoinRequested { request, .. }) => {
+                (request.name == "bob").then_some(())
+            }
+            _ => None,
+        })
+        .await;
+    common::approve(&admin.client, "rust", "bob").await;
+    admin.say("before").await;
+    member.read_until(&[("rust", "before")]).await;
+
+    let stopping = postgres.clone();
+    tokio::task::spawn_blocking(move || stopping.stop())
+        .await
+        .unwrap()
+        .expect("pg_ctl stop -m fast");
+    for (who, session) in [("alice on a", &admin), ("bob on b", &member)] {
+        let refused = session
+            .client
+            .send_message("rust", "during")
+            .await
+            .expect_err("nothing is saved while the database is down");
+        let code = match &refused {
+            ClientError::Server(body) => Some(body.code),
+            _ => None,
+        };
+        assert_eq!(code, Some(ErrorCode::Unavailable), "{who}: {refused:?}");
+    }
+
+    let starting = postgres.clone();
+    tokio::task::spawn_blocking(move || starting.start_again())
+        .await
+        .unwrap()
+        .expect("pg_ctl start on the same port and data");
+    admin.send_until_accepted("rust", "after a").await;
+    member.send_until_accepted("rust", "after b").await;
+    let texts = admin.read_until(&[("rust", "after b")]).await;
+    assert_eq!(
+        texts["rust"][1..],
+        ["before", "after a", "after b"],
+        "after bob joined: {texts:?}"
+    );
+    let texts = member.read_until(&[("rust", "after b")]).await;
+    assert_eq!(texts["rust"], ["after a", "after b"], "{texts:?}");
+    let log: Vec<Seq> = cluster.log("rust").await.iter().map(|e| e.seq).collect();
+    assert_eq!(log, (1..=log.len() as Seq).collect::<Vec<_>>(), "dense");
+    println!(
+        "across a PostgreSQL restart under two nodes: {} entries, no gap",
+        log.len()
+    );
 }

@@ -10,7 +10,7 @@ mod common;
 use std::{net::SocketAddr, sync::Arc};
 
 use common::{
-    DEADLINE, Session, TestServer, User,
+    DEADLINE, TestServer, User,
     services::{Database, Postgres},
     text_of,
 };
@@ -259,22 +259,6 @@ async fn while_the_database_is_away_requests_get_unavailable_then_all_carries_on
     assert_eq!(texts["rust"], ["after"], "{texts:?}");
 }
 
-/// Sends `text` to `conv` until it goes through: the connection may have
-/// been closed while the database was away, and comes back by itself.
-async fn send_until_accepted(session: &Session, conv: &str, text: &str) -> Seq {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        match session.client.send_message(conv, text).await {
-            Ok(seq) => return seq,
-            Err(error) => assert!(
-                tokio::time::Instant::now() < deadline,
-                "still refused: {error}"
-            ),
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgresql_restart_answers_unavailable_meanwhile_then_all_carries_on() {
     let postgres = tokio::task::spawn_blocking(Postgres::start)
@@ -321,8 +305,8 @@ async fn a_postgresql_restart_answers_unavailable_meanwhile_then_all_carries_on(
         .await
         .unwrap()
         .expect("pg_ctl start on the same port and data");
-    send_until_accepted(&admin, "rust", "after").await;
-    send_until_accepted(&member, "rust", "and after").await;
+    admin.send_until_accepted("rust", "after").await;
+    member.send_until_accepted("rust", "and after").await;
     // Both read on without a gap or a duplicate (the check is in
     // `read_until`), over a reconnect if the outage closed theirs.
     let texts = admin.read_until(&[("rust", "and after")]).await;

@@ -105,8 +105,18 @@ impl Cluster {
 
     /// A cluster on the NATS server at `url`.
     pub async fn on_bus(nodes: usize, limits: Limits, url: &str) -> Cluster {
+        Self::on(nodes, limits, url, services::Database::migrated()).await
+    }
+
+    /// A cluster on `database` (a migrated schema) and the NATS server at
+    /// `url`.
+    pub async fn on(
+        nodes: usize,
+        limits: Limits,
+        url: &str,
+        database: services::Database,
+    ) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
-        let database = services::Database::migrated();
         let (db_url, files) = (database.url.clone(), dir.path().join("files"));
         let store = tokio::task::spawn_blocking(move || PostgresStore::open(&db_url, files))
             .await

@@ -495,6 +495,23 @@ impl Session {
         .await
     }
 
+    /// Sends `text` to `conv` until it goes through: the connection may
+    /// have been closed while the database was away, and comes back by
+    /// itself.
+    pub async fn send_until_accepted(&self, conv: &str, text: &str) -> pyconchat::protocol::Seq {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            match self.client.send_message(conv, text).await {
+                Ok(seq) => return seq,
+                Err(error) => assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "still refused: {error}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Reads entries until `last` arrives in every conversation it names;
     /// returns the texts per conversation, checking that sequence numbers
     /// go up by one in each: no gap, no duplicate.
