@@ -136,6 +136,15 @@ fn numbers_entries_per_group_and_survives_reopening(backend: &Backend) {
         ]
     );
     assert_eq!(store.load_group("a").unwrap().unwrap().head, 3);
+    let mut heads = store
+        .heads(&["a".into(), "b".into(), "none".into()])
+        .unwrap();
+    heads.sort();
+    assert_eq!(
+        heads,
+        [("a".into(), 3), ("b".into(), 2)],
+        "no head for a group that does not exist"
+    );
 }
 
 fn a_failed_batch_changes_nothing(backend: &Backend) {

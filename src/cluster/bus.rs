@@ -9,6 +9,10 @@
 
 use std::{collections::BTreeSet, sync::Arc};
 
+use prometheus_client::{
+    encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -87,10 +91,45 @@ impl Bus {
         }
     }
 
-    /// Tells the other nodes what one conversation committed.
-    pub(crate) fn publish_group(&self, conv: String, committed: Vec<Committed>) {
+    /// What the node sent and heard on the bus; `None` alone.
+    pub(crate) fn counters(&self) -> Option<&BusCounters> {
+        match self {
+            Bus::Local => None,
+            Bus::Nats(nats) => Some(nats.counters()),
+        }
+    }
+
+    /// Starts hearing the conversations of `convs` not heard yet, and
+    /// returns once the NATS server has registered that: whatever another
+    /// node commits after this returns reaches this node, so a read of the
+    /// store made after it misses nothing. At once on a local bus.
+    pub(crate) async fn listen(&self, convs: &[String]) {
         if let Bus::Nats(nats) = self {
-            nats.publish_group(conv, committed);
+            nats.listen(convs).await;
+        }
+    }
+
+    /// Stops hearing `conv`.
+    pub(crate) fn unlisten(&self, conv: &str) {
+        if let Bus::Nats(nats) = self {
+            nats.unlisten(conv);
+        }
+    }
+
+    /// The conversations this node hears now (none on a local bus).
+    pub(crate) fn listening(&self) -> Vec<String> {
+        match self {
+            Bus::Local => Vec::new(),
+            Bus::Nats(nats) => nats.listening(),
+        }
+    }
+
+    /// Tells the other nodes what one conversation committed; `invite`
+    /// names the people the commit brings into it, whose nodes may not
+    /// hear the conversation yet.
+    pub(crate) fn publish_group(&self, conv: String, committed: Vec<Committed>, invite: &[String]) {
+        if let Bus::Nats(nats) = self {
+            nats.publish_group(conv, committed, invite);
         }
     }
 
@@ -184,6 +223,9 @@ pub(crate) struct PresenceNote {
 #[derive(Debug)]
 pub(crate) enum Inbound {
     Group(GroupNote),
+    /// A copy of a [`GroupNote`] sent to the people it brings into the
+    /// conversation: for a node that does not hear the conversation yet.
+    Invite(GroupNote),
     User(UserNote),
     /// The names online on other nodes changed; here is the new set.
     Online(BTreeSet<String>),
@@ -195,4 +237,73 @@ pub(crate) enum Inbound {
     /// The bus reconnected or dropped messages: check every conversation
     /// against the store.
     Resync,
+    /// A heartbeat went out: stop hearing conversations nobody here is in
+    /// any more, and, when `check_heads`, compare every conversation's
+    /// head with the store's.
+    Beat {
+        check_heads: bool,
+    },
+}
+
+/// What a bus message carries, as the metrics label it.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A conversation's commit ([`GroupNote`]).
+    Group,
+    /// A commit's copy for the people it brings in.
+    Invite,
+    /// A change between two people ([`UserNote`]).
+    User,
+    /// A heartbeat ([`PresenceNote`]).
+    Presence,
+}
+
+impl Kind {
+    /// The subject token after the namespace.
+    pub(crate) fn token(self) -> &'static str {
+        match self {
+            Kind::Group => "group",
+            Kind::Invite => "invite",
+            Kind::User => "user",
+            Kind::Presence => "presence",
+        }
+    }
+
+    pub(crate) fn from_token(token: &str) -> Option<Kind> {
+        [Kind::Group, Kind::Invite, Kind::User, Kind::Presence]
+            .into_iter()
+            .find(|kind| kind.token() == token)
+    }
+}
+
+impl EncodeLabelValue for Kind {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write as _;
+        encoder.write_str(self.token())
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct KindLabel {
+    pub kind: Kind,
+}
+
+/// What a node sent and heard on the bus, for its metrics: cheap handles
+/// onto atomics the server's registry shares.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BusCounters {
+    pub published: Family<KindLabel, Counter>,
+    pub received: Family<KindLabel, Counter>,
+    /// Conversations whose subject the node hears now.
+    pub listened: Gauge,
+}
+
+impl BusCounters {
+    pub(crate) fn sent(&self, kind: Kind) {
+        self.published.get_or_create(&KindLabel { kind }).inc();
+    }
+
+    pub(crate) fn heard(&self, kind: Kind) {
+        self.received.get_or_create(&KindLabel { kind }).inc();
+    }
 }

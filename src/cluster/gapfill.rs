@@ -11,22 +11,7 @@
 //! it. Reading it first keeps the order; skipping what is at or below the
 //! head keeps anything from being delivered twice.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use crate::protocol::Seq;
-
-/// Log entries read from the store to fill gaps, by every node in this process.
-static FILLED: AtomicU64 = AtomicU64::new(0);
-
-pub(crate) fn count_filled(entries: usize) {
-    FILLED.fetch_add(entries as u64, Ordering::Relaxed);
-}
-
-/// How many log entries the nodes in this process have read from the store
-/// to fill gaps: each one is a bus message lost (or late) and recovered.
-pub fn entries_filled() -> u64 {
-    FILLED.load(Ordering::Relaxed)
-}
 
 /// A range of sequence numbers to read from the store: after `after`, up to
 /// and including `upto`.

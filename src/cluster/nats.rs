@@ -3,19 +3,24 @@
 //! read from it.
 //!
 //! Subjects, under the node's namespace `ns`:
-//! - `ns.group.<hex of the conversation id>`: a [`GroupNote`] per commit;
-//! - `ns.user.<hex of the name>`: a [`UserNote`] (ignores);
+//! - `ns.group.<hex of the conversation id>`: a [`GroupNote`] per commit,
+//!   heard only by the nodes that listen to that conversation;
+//! - `ns.invite.<hex of a name>`: a copy of a [`GroupNote`] for the people
+//!   its commit brings into the conversation, heard by every node;
+//! - `ns.user.<hex of the name>`: a [`UserNote`] (ignores), heard by every
+//!   node;
 //! - `ns.presence`: every node's heartbeat ([`PresenceNote`]).
 //!
 //! Conversation ids and names may hold characters NATS forbids in a
-//! subject, hence hex. Every node subscribes to all of `ns.>` with one
-//! subscription, so the notes of one publisher arrive in the order it sent
-//! them.
+//! subject, hence hex. Each subject a node hears is one subscription whose
+//! messages a task passes on in the order they came, so one publisher's
+//! notes of one conversation arrive in the order it sent them.
 //!
 //! The hub never waits for the bus: it queues notes for a publishing task
 //! and, should that queue be full (the bus is down), drops them. The other
-//! nodes find the gap (from a later entry, a heartbeat's heads, or their own
-//! reconnect) and read it from the store.
+//! nodes find the gap (from a later entry, a heartbeat's heads, the check
+//! of their heads against the store, or their own reconnect) and read it
+//! from the store.
 
 use std::{
     collections::HashMap,
@@ -28,11 +33,14 @@ use std::{
 
 use bytes::Bytes;
 use futures::StreamExt;
-use tokio::sync::mpsc;
+use tokio::{sync::mpsc, task::AbortHandle};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    bus::{BusError, BusSettings, Committed, GroupNote, Inbound, PresenceNote, UserNote},
+    bus::{
+        BusCounters, BusError, BusSettings, Committed, GroupNote, Inbound, Kind, PresenceNote,
+        UserNote,
+    },
     presence::{EXPIRY, HEARTBEAT, Presence},
 };
 use crate::{
@@ -45,15 +53,26 @@ use crate::{
 /// notes are dropped (the others gap-fill from the store).
 const OUTBOX: usize = 16 * 1024;
 
-/// Messages the NATS client buffers for our subscription before it drops
+/// Messages the NATS client buffers for each subscription before it drops
 /// some (and says so, which makes this node resync from the store).
 const SUBSCRIPTION_CAPACITY: usize = 256 * 1024;
+
+/// Messages heard and waiting for the node's bus task.
+const HEARD: usize = 1024;
+
+/// How long listening waits for the NATS server to confirm a subscription.
+const ROUND_TRIP: Duration = Duration::from_secs(2);
+
+/// Every how many heartbeats the node compares its conversations' heads
+/// with the store's: the bound on how late a lost last message (one no
+/// later entry or heartbeat reveals) is delivered.
+const CHECK_HEADS_EVERY: u32 = 10;
 
 /// A node's connection to the bus.
 pub struct NatsBus {
     settings: BusSettings,
     client: async_nats::Client,
-    outbox: mpsc::Sender<(String, Bytes)>,
+    outbox: mpsc::Sender<(Kind, String, Bytes)>,
     /// Whether notes are being dropped, so that is logged once per outage.
     dropping: AtomicBool,
     /// Taken by [`NatsBus::run`].
@@ -61,11 +80,18 @@ pub struct NatsBus {
     /// The newest entry this node committed per conversation, and when: the
     /// heartbeat repeats them for [`EXPIRY`].
     heads: Mutex<HashMap<String, (Seq, Instant)>>,
+    /// The conversations this node hears, each with the task passing on
+    /// what its subscription receives.
+    listening: Mutex<HashMap<String, AbortHandle>>,
+    /// Where those tasks pass it.
+    heard: mpsc::Sender<async_nats::Message>,
+    counters: BusCounters,
 }
 
 struct Parts {
-    outbox: mpsc::Receiver<(String, Bytes)>,
+    outbox: mpsc::Receiver<(Kind, String, Bytes)>,
     events: mpsc::UnboundedReceiver<async_nats::Event>,
+    heard: mpsc::Receiver<async_nats::Message>,
 }
 
 impl NatsBus {
@@ -100,6 +126,7 @@ impl NatsBus {
                 source,
             })?;
         let (outbox, queued) = mpsc::channel(OUTBOX);
+        let (heard, heard_out) = mpsc::channel(HEARD);
         Ok(NatsBus {
             settings,
             client,
@@ -108,9 +135,17 @@ impl NatsBus {
             parts: Mutex::new(Some(Parts {
                 outbox: queued,
                 events,
+                heard: heard_out,
             })),
             heads: Mutex::default(),
+            listening: Mutex::default(),
+            heard,
+            counters: BusCounters::default(),
         })
+    }
+
+    pub(super) fn counters(&self) -> &BusCounters {
+        &self.counters
     }
 
     pub fn node(&self) -> &str {
@@ -122,12 +157,90 @@ impl NatsBus {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
-    fn subject(&self, kind: &str, key: &str) -> String {
-        format!("{}.{kind}.{}", self.settings.namespace, hex(key))
+    fn subject(&self, kind: Kind, key: &str) -> String {
+        format!("{}.{}.{}", self.settings.namespace, kind.token(), hex(key))
     }
 
-    fn send(&self, subject: String, payload: Bytes) {
-        match self.outbox.try_send((subject, payload)) {
+    /// Subscribes to `subject`; a task passes what it receives on to
+    /// [`NatsBus::run`] until aborted (which unsubscribes).
+    async fn subscribe(&self, subject: String) -> Result<AbortHandle, BusError> {
+        let mut subscriber = self.client.subscribe(subject).await?;
+        let heard = self.heard.clone();
+        let task = tokio::spawn(async move {
+            while let Some(message) = subscriber.next().await {
+                if heard.send(message).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(task.abort_handle())
+    }
+
+    pub(super) async fn listen(&self, convs: &[String]) {
+        let mut added = false;
+        for conv in convs {
+            if lock(&self.listening).contains_key(conv) {
+                continue;
+            }
+            match self.subscribe(self.subject(Kind::Group, conv)).await {
+                Ok(task) => {
+                    lock(&self.listening).insert(conv.clone(), task);
+                    added = true;
+                }
+                Err(error) => {
+                    tracing::error!(%conv, %error, "cannot hear a conversation; its entries come from the store");
+                }
+            }
+        }
+        self.counters
+            .listened
+            .set(lock(&self.listening).len() as i64);
+        // While the bus is down there is nothing to wait for: the
+        // subscriptions are made on the reconnect, after which the node
+        // checks every conversation it holds against the store.
+        if added
+            && self.is_connected()
+            && let Err(why) = self.round_trip().await
+        {
+            tracing::warn!(%why, "the bus did not confirm a subscription in time");
+        }
+    }
+
+    /// Returns once the NATS server has handled everything this client sent
+    /// before: the server handles a connection's messages in order, so a
+    /// message to a fresh inbox of ours comes back only after them.
+    async fn round_trip(&self) -> Result<(), String> {
+        let inbox = self.client.new_inbox();
+        let mut echo = self
+            .client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        self.client
+            .publish(inbox, Bytes::new())
+            .await
+            .map_err(|e| e.to_string())?;
+        match tokio::time::timeout(ROUND_TRIP, echo.next()).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err("the subscription ended".to_owned()),
+            Err(_) => Err(format!("no answer within {ROUND_TRIP:?}")),
+        }
+    }
+
+    pub(super) fn unlisten(&self, conv: &str) {
+        let mut listening = lock(&self.listening);
+        if let Some(task) = listening.remove(conv) {
+            task.abort();
+        }
+        self.counters.listened.set(listening.len() as i64);
+    }
+
+    pub(super) fn listening(&self) -> Vec<String> {
+        lock(&self.listening).keys().cloned().collect()
+    }
+
+    fn send(&self, kind: Kind, subject: String, payload: Bytes) {
+        match self.outbox.try_send((kind, subject, payload)) {
             Ok(()) => {
                 if self.dropping.swap(false, Ordering::Relaxed) {
                     tracing::info!("the bus keeps up again");
@@ -144,7 +257,11 @@ impl NatsBus {
         }
     }
 
-    pub(super) fn publish_group(&self, conv: String, committed: Vec<Committed>) {
+    /// Publishes the note on the conversation's subject first, then on
+    /// each invited person's: a node that starts hearing the conversation
+    /// because of an invitation subscribes after the note went out, so it
+    /// never gets both.
+    pub(super) fn publish_group(&self, conv: String, committed: Vec<Committed>, invite: &[String]) {
         let note = GroupNote {
             node: self.settings.node.clone(),
             conv,
@@ -153,8 +270,16 @@ impl NatsBus {
         if let Some(head) = note.seqs().last() {
             lock(&self.heads).insert(note.conv.clone(), (*head, Instant::now()));
         }
-        let subject = self.subject("group", &note.conv);
-        self.send(subject, encode(&note));
+        let payload = encode(&note);
+        self.send(
+            Kind::Group,
+            self.subject(Kind::Group, &note.conv),
+            payload.clone(),
+        );
+        for name in invite {
+            let subject = self.subject(Kind::Invite, name);
+            self.send(Kind::Invite, subject, payload.clone());
+        }
     }
 
     pub(super) fn publish_user(&self, name: &str, change: Change) {
@@ -162,7 +287,7 @@ impl NatsBus {
             node: self.settings.node.clone(),
             change,
         };
-        self.send(self.subject("user", name), encode(&note));
+        self.send(Kind::User, self.subject(Kind::User, name), encode(&note));
     }
 
     /// The heartbeat: who is here, and what this node committed lately.
@@ -193,57 +318,57 @@ impl NatsBus {
         let Some(Parts {
             mut outbox,
             mut events,
+            mut heard,
         }) = lock(&self.parts).take()
         else {
             return;
         };
-        let all = format!("{}.>", self.settings.namespace);
-        let mut subscription = match self.client.subscribe(all).await {
-            Ok(subscription) => subscription,
-            Err(error) => {
-                tracing::error!(%error, "cannot subscribe to the bus; this node hears nobody");
-                return;
+        let ns = &self.settings.namespace;
+        let everyone = [
+            format!("{ns}.{}.>", Kind::Invite.token()),
+            format!("{ns}.{}.>", Kind::User.token()),
+            format!("{ns}.{}", Kind::Presence.token()),
+        ];
+        let mut always = Vec::new();
+        for subject in everyone {
+            match self.subscribe(subject).await {
+                Ok(task) => always.push(task),
+                Err(error) => {
+                    tracing::error!(%error, "cannot subscribe to the bus; this node hears nobody");
+                    return;
+                }
             }
-        };
-        let presence_subject = format!("{}.presence", self.settings.namespace);
+        }
+        let presence_subject = format!("{ns}.{}", Kind::Presence.token());
         let mut presence = Presence::default();
         let mut told = presence.online();
         let mut beat = tokio::time::interval(HEARTBEAT);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut beats = 0_u32;
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
-                Some((subject, payload)) = outbox.recv() => {
-                    if let Err(error) = self.client.publish(subject, payload).await {
-                        tracing::warn!(%error, "cannot publish on the bus");
-                    }
-                }
+                Some((kind, subject, payload)) = outbox.recv() => self.publish(kind, subject, payload).await,
                 Some(event) = events.recv() => {
                     tracing::info!(%event, "bus");
                     if matches!(event, async_nats::Event::Connected | async_nats::Event::SlowConsumer(_)) {
                         let _ = inbound.send(Inbound::Resync).await;
                     }
                 }
-                message = subscription.next() => {
-                    let Some(message) = message else {
-                        tracing::error!("the bus subscription ended; this node hears nobody");
-                        break;
-                    };
-                    let Some(heard) = self.hear(&message, &mut presence) else {
-                        continue;
-                    };
-                    for one in heard {
+                Some(message) = heard.recv() => {
+                    for one in self.hear(&message, &mut presence).into_iter().flatten() {
                         let _ = inbound.send(one).await;
                     }
                 }
                 _ = beat.tick() => {
                     let payload = self.heartbeat(online(), false);
-                    if let Err(error) = self.client.publish(presence_subject.clone(), payload).await {
-                        tracing::warn!(%error, "cannot publish the heartbeat");
-                    }
+                    self.publish(Kind::Presence, presence_subject.clone(), payload).await;
                     for node in presence.expire(Instant::now()) {
                         tracing::warn!(%node, "a node fell silent; its members go offline");
                     }
+                    beats = beats.wrapping_add(1);
+                    let check_heads = beats.is_multiple_of(CHECK_HEADS_EVERY);
+                    let _ = inbound.send(Inbound::Beat { check_heads }).await;
                 }
             }
             let now_online = presence.online();
@@ -252,30 +377,47 @@ impl NatsBus {
                 let _ = inbound.send(Inbound::Online(now_online)).await;
             }
         }
-        while let Ok((subject, payload)) = outbox.try_recv() {
-            let _ = self.client.publish(subject, payload).await;
+        for task in always.iter().chain(lock(&self.listening).values()) {
+            task.abort();
+        }
+        while let Ok((kind, subject, payload)) = outbox.try_recv() {
+            self.publish(kind, subject, payload).await;
         }
         let goodbye = self.heartbeat(Vec::new(), true);
-        let _ = self.client.publish(presence_subject, goodbye).await;
+        self.publish(Kind::Presence, presence_subject, goodbye)
+            .await;
         let _ = self.client.flush().await;
+    }
+
+    async fn publish(&self, kind: Kind, subject: String, payload: Bytes) {
+        match self.client.publish(subject, payload).await {
+            Ok(()) => self.counters.sent(kind),
+            Err(error) => tracing::warn!(%error, ?kind, "cannot publish on the bus"),
+        }
     }
 
     /// Decodes one message from the bus, leaving out this node's own.
     fn hear(&self, message: &async_nats::Message, presence: &mut Presence) -> Option<Vec<Inbound>> {
         let ns = self.settings.namespace.as_str();
         let rest = message.subject.strip_prefix(ns)?.strip_prefix('.')?;
-        let kind = rest.split('.').next()?;
+        let kind = Kind::from_token(rest.split('.').next()?)?;
+        self.counters.heard(kind);
         let payload = &message.payload;
         match kind {
-            "group" => {
+            Kind::Group | Kind::Invite => {
                 let note: GroupNote = decoded(payload)?;
-                (note.node != self.settings.node).then(|| vec![Inbound::Group(note)])
+                (note.node != self.settings.node).then(|| {
+                    vec![match kind {
+                        Kind::Group => Inbound::Group(note),
+                        _ => Inbound::Invite(note),
+                    }]
+                })
             }
-            "user" => {
+            Kind::User => {
                 let note: UserNote = decoded(payload)?;
                 (note.node != self.settings.node).then(|| vec![Inbound::User(note)])
             }
-            "presence" => {
+            Kind::Presence => {
                 let note: PresenceNote = decoded(payload)?;
                 if note.node == self.settings.node {
                     return None;
@@ -292,7 +434,6 @@ impl NatsBus {
                         .collect(),
                 )
             }
-            _ => None,
         }
     }
 }

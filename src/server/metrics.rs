@@ -19,6 +19,8 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
+use crate::cluster::Bus;
+
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub(crate) enum SessionState {
@@ -66,11 +68,14 @@ pub(crate) struct Metrics {
     pub slow_drops: Counter,
     pub file_bytes_in: Counter,
     pub file_bytes_out: Counter,
+    /// Log entries read from the store because their bus message was lost
+    /// or late.
+    pub gaps_filled: Counter,
 }
 
 impl Metrics {
     /// Metrics labelled `node="NAME"` when the server has a node name.
-    pub fn new(node: Option<&str>) -> Self {
+    pub fn new(node: Option<&str>, bus: &Bus) -> Self {
         let labels = node
             .map(|node| (Cow::Borrowed("node"), Cow::Owned(node.to_owned())))
             .into_iter();
@@ -90,6 +95,7 @@ impl Metrics {
             slow_drops: Counter::default(),
             file_bytes_in: Counter::default(),
             file_bytes_out: Counter::default(),
+            gaps_filled: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -151,6 +157,28 @@ impl Metrics {
             Unit::Bytes,
             metrics.file_bytes_out.clone(),
         );
+        registry.register(
+            "bus_entries_filled",
+            "Log entries read from the store because their bus message was lost or late",
+            metrics.gaps_filled.clone(),
+        );
+        if let Some(bus) = bus.counters() {
+            registry.register(
+                "bus_messages_published",
+                "Messages this node sent on the bus, by kind",
+                bus.published.clone(),
+            );
+            registry.register(
+                "bus_messages_received",
+                "Messages this node received from the bus, by kind (its own included)",
+                bus.received.clone(),
+            );
+            registry.register(
+                "bus_conversations_heard",
+                "Conversations whose subject this node subscribes to",
+                bus.listened.clone(),
+            );
+        }
         Self {
             registry,
             ..metrics
@@ -203,7 +231,7 @@ mod tests {
 
     #[test]
     fn the_text_names_every_metric_and_the_node() {
-        let metrics = Metrics::new(Some("a"));
+        let metrics = Metrics::new(Some("a"), &Bus::Local);
         let held = metrics.session(SessionState::Online);
         let _conn = metrics.connection();
         metrics.committed(3, Duration::from_millis(2));
@@ -221,6 +249,7 @@ mod tests {
             "pyconchat_slow_reader_drops_total{node=\"a\"} 0",
             "pyconchat_file_in_bytes_total{node=\"a\"} 0",
             "pyconchat_file_out_bytes_total{node=\"a\"} 0",
+            "pyconchat_bus_entries_filled_total{node=\"a\"} 0",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }
@@ -234,7 +263,7 @@ mod tests {
 
     #[test]
     fn a_single_server_has_no_node_label() {
-        let text = Metrics::new(None).encode();
+        let text = Metrics::new(None, &Bus::Local).encode();
         assert!(text.contains("pyconchat_connections 0"), "{text}");
     }
 }

@@ -285,7 +285,7 @@ pub async fn run_with(
     options: Options,
     shutdown: impl Future<Output = ()>,
 ) {
-    let metrics = Arc::new(Metrics::new(options.node_name.as_deref()));
+    let metrics = Arc::new(Metrics::new(options.node_name.as_deref(), &options.bus));
     let clock = Clock::new();
     let shelf = Arc::new(files::Shelf::new(store.clone(), &limits, clock));
     let signups = Arc::new(signups::Signups::new(&limits));

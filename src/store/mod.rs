@@ -374,6 +374,10 @@ pub trait Store: Send + Sync + 'static {
 
     fn load_group(&self, group: &str) -> Result<Option<GroupRecord>, StoreError>;
 
+    /// The newest sequence number of each of `groups` that exists, in one
+    /// read: a cluster node checks what it holds against the store with it.
+    fn heads(&self, groups: &[String]) -> Result<Vec<(String, Seq)>, StoreError>;
+
     /// Up to `limit` log entries with sequence numbers after `after`, in order.
     fn read_log(&self, group: &str, after: Seq, limit: usize) -> Result<Vec<LogEntry>, StoreError>;
 

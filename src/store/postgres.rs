@@ -459,6 +459,21 @@ impl Store for PostgresStore {
         })
     }
 
+    fn heads(&self, groups: &[String]) -> Result<Vec<(String, Seq)>, StoreError> {
+        self.run(async {
+            let client = self.client().await?;
+            Ok(query(
+                &client,
+                "SELECT name, head FROM groups WHERE name = ANY($1)",
+                &[&groups],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), seq(r, 1)))
+            .collect())
+        })
+    }
+
     fn load_group(&self, group: &str) -> Result<Option<GroupRecord>, StoreError> {
         self.run(self.snapshot(async |tx| {
             let Some(row) = query_opt(

@@ -406,6 +406,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn heads(&self, groups: &[String]) -> Result<Vec<(String, Seq)>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut statement = conn.prepare_cached("SELECT head FROM groups WHERE name = ?1")?;
+        let mut heads = Vec::new();
+        for group in groups {
+            if let Some(head) = statement.query_row([group], |r| r.get(0)).optional()? {
+                heads.push((group.clone(), head));
+            }
+        }
+        Ok(heads)
+    }
+
     fn load_group(&self, group: &str) -> Result<Option<GroupRecord>, StoreError> {
         let conn = lock(&self.reader);
         let Some((kind, admin, head)) = conn

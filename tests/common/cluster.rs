@@ -11,7 +11,7 @@ use pyconchat::{
 };
 use tokio::net::TcpListener;
 
-use super::{Running, services};
+use super::{Running, scrape, services};
 
 /// One node of a [`Cluster`].
 pub struct Node {
@@ -19,6 +19,8 @@ pub struct Node {
     pub addr: SocketAddr,
     /// The node's bus, to ask whether it is connected.
     pub bus: Bus,
+    /// Its metrics listener (`/metrics`), labelled `node="NAME"`.
+    pub metrics: String,
     running: Running,
 }
 
@@ -41,8 +43,12 @@ impl Node {
         .expect("the bus answers");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("an address");
+        let http = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let metrics = http.local_addr().expect("an address").to_string();
         let options = server::Options {
             bus: bus.clone(),
+            metrics: Some(http),
+            node_name: Some(name.to_owned()),
             ..server::Options::default()
         };
         let running = Running::spawn(listener, store, limits, options);
@@ -50,12 +56,27 @@ impl Node {
             name: name.to_owned(),
             addr,
             bus,
+            metrics,
             running,
         }
     }
 
     pub fn address(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// The node's sample of `metric` (a name after `pyconchat_`, with
+    /// `labels` besides the node's, as printed: `kind="group"`), 0 when
+    /// absent.
+    pub async fn metric(&self, metric: &str, labels: &str) -> f64 {
+        let (status, text) = scrape::get(&self.metrics, "/metrics").await;
+        assert_eq!(status, 200, "{text}");
+        let separator = if labels.is_empty() { "" } else { "," };
+        let series = format!(
+            "pyconchat_{metric}{{node=\"{}\"{separator}{labels}}}",
+            self.name
+        );
+        scrape::sample(&text, &series).unwrap_or(0.0)
     }
 
     /// Shuts the node down gracefully and waits until it has.
@@ -84,8 +105,18 @@ impl Cluster {
 
     /// A cluster on the NATS server at `url`.
     pub async fn on_bus(nodes: usize, limits: Limits, url: &str) -> Cluster {
+        Self::on(nodes, limits, url, services::Database::migrated()).await
+    }
+
+    /// A cluster on `database` (a migrated schema) and the NATS server at
+    /// `url`.
+    pub async fn on(
+        nodes: usize,
+        limits: Limits,
+        url: &str,
+        database: services::Database,
+    ) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
-        let database = services::Database::migrated();
         let (db_url, files) = (database.url.clone(), dir.path().join("files"));
         let store = tokio::task::spawn_blocking(move || PostgresStore::open(&db_url, files))
             .await

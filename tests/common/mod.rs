@@ -5,6 +5,7 @@
 
 pub mod cluster;
 mod peer;
+pub mod scrape;
 pub mod services;
 
 #[allow(unused_imports)]
@@ -492,6 +493,23 @@ impl Session {
             _ => None,
         })
         .await
+    }
+
+    /// Sends `text` to `conv` until it goes through: the connection may
+    /// have been closed while the database was away, and comes back by
+    /// itself.
+    pub async fn send_until_accepted(&self, conv: &str, text: &str) -> pyconchat::protocol::Seq {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            match self.client.send_message(conv, text).await {
+                Ok(seq) => return seq,
+                Err(error) => assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "still refused: {error}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Reads entries until `last` arrives in every conversation it names;

@@ -5,7 +5,8 @@
 //! a throwaway cluster started here from the installed binaries (`initdb` +
 //! `pg_ctl` in a temp dir, on a free port) and stopped when the test process
 //! exits. Each test gets a schema of its own ([`Database`]), dropped when
-//! done, so tests run in parallel on one server.
+//! done, so tests run in parallel on one server. A test that stops and
+//! restarts PostgreSQL runs a server of its own ([`Postgres`]).
 //!
 //! NATS: `PYCONCHAT_TEST_NATS` when set; else the local server on
 //! 127.0.0.1:4222 when one answers; else a throwaway `nats-server` this
@@ -41,9 +42,14 @@ pub struct Database {
 }
 
 impl Database {
-    /// A new, empty schema.
+    /// A new, empty schema on the tests' server.
     pub fn empty() -> Self {
-        let base = server_url().to_owned();
+        Self::empty_on(server_url())
+    }
+
+    /// A new, empty schema on the server at `base`.
+    pub fn empty_on(base: &str) -> Self {
+        let base = base.to_owned();
         let mut bytes = [0_u8; 8];
         getrandom::fill(&mut bytes).expect("random bytes");
         let schema = format!(
@@ -61,7 +67,12 @@ impl Database {
     /// Migrates from a thread of its own: the store blocks, which async
     /// tests must not.
     pub fn migrated() -> Self {
-        let database = Self::empty();
+        Self::migrated_on(server_url())
+    }
+
+    /// [`Database::migrated`] on the server at `base`.
+    pub fn migrated_on(base: &str) -> Self {
+        let database = Self::empty_on(base);
         let url = database.url.clone();
         std::thread::spawn(move || PostgresStore::migrate(&url))
             .join()
@@ -174,44 +185,115 @@ fn binaries() -> Option<PathBuf> {
         .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
 }
 
-/// The throwaway cluster's directory, for the exit hook to stop.
-static THROWAWAY: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+/// The throwaway server the tests share when no other is found, for the
+/// exit hook to stop.
+static THROWAWAY: OnceLock<Postgres> = OnceLock::new();
 
-/// Starts a cluster in a temp dir on a free port, owned by the `postgres`
-/// user when the tests run as root (PostgreSQL refuses to run as root).
 fn throwaway() -> Result<String, String> {
-    let bin = binaries().ok_or("neither a server at 127.0.0.1:5432 nor initdb")?;
-    let dir = tempfile::Builder::new()
-        .prefix("pyconchat-pg-")
-        .tempdir()
-        .map_err(|e| e.to_string())?
-        .keep();
-    let data = dir.join("data");
-    let as_root = unsafe { libc::geteuid() } == 0;
-    if as_root {
-        run(Command::new("chown").arg("postgres:").arg(&dir), "chown")?;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
-    let initdb = format!(
-        "{} -D {} -U postgres -A trust --no-sync -E UTF8",
-        bin.join("initdb").display(),
-        data.display()
-    );
-    run(&mut as_postgres(as_root, &initdb), "initdb")?;
-    let start = format!(
-        "{} -D {} -w -l {} -o '-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off' start",
-        bin.join("pg_ctl").display(),
-        data.display(),
-        dir.join("log").display(),
-        dir.display(),
-    );
-    run(&mut as_postgres(as_root, &start), "pg_ctl start")?;
-    let _ = THROWAWAY.set((bin, dir));
+    let server = Postgres::start()?;
+    let url = server.url();
+    let _ = THROWAWAY.set(server);
     unsafe { libc::atexit(stop_throwaway) };
-    Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+    Ok(url)
+}
+
+extern "C" fn stop_throwaway() {
+    if let Some(server) = THROWAWAY.get() {
+        server.discard();
+    }
+}
+
+/// A PostgreSQL server of its own: a cluster in a temp dir on a free port,
+/// made by `initdb` and run by `pg_ctl`, owned by the `postgres` user when
+/// the tests run as root (PostgreSQL refuses to run as root). A test may
+/// stop it and start it again on the same port and data; it is stopped and
+/// deleted when dropped.
+pub struct Postgres {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    as_root: bool,
+}
+
+impl Postgres {
+    pub fn start() -> Result<Postgres, String> {
+        let bin = binaries().ok_or("neither a server at 127.0.0.1:5432 nor initdb")?;
+        let dir = tempfile::Builder::new()
+            .prefix("pyconchat-pg-")
+            .tempdir()
+            .map_err(|e| e.to_string())?
+            .keep();
+        let as_root = unsafe { libc::geteuid() } == 0;
+        if as_root {
+            run(Command::new("chown").arg("postgres:").arg(&dir), "chown")?;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let server = Postgres {
+            bin,
+            dir,
+            port,
+            as_root,
+        };
+        let initdb = format!(
+            "{} -D {} -U postgres -A trust --no-sync -E UTF8",
+            server.bin.join("initdb").display(),
+            server.data().display()
+        );
+        run(&mut as_postgres(as_root, &initdb), "initdb")?;
+        server.start_again()?;
+        Ok(server)
+    }
+
+    /// Its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn pg_ctl(&self, args: &str) -> Command {
+        let command = format!(
+            "{} -D {} {args}",
+            self.bin.join("pg_ctl").display(),
+            self.data().display()
+        );
+        as_postgres(self.as_root, &command)
+    }
+
+    /// Starts the server (again) and waits until it accepts connections.
+    pub fn start_again(&self) -> Result<(), String> {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("log");
+        let start = format!("-w -l {} -o '{options}' start", log.display());
+        run(&mut self.pg_ctl(&start), "pg_ctl start")
+    }
+
+    /// Stops the server as an operator would for a restart: `pg_ctl stop
+    /// -m fast` ends every connection and waits until the server is down.
+    pub fn stop(&self) -> Result<(), String> {
+        run(&mut self.pg_ctl("-w -m fast stop"), "pg_ctl stop")
+    }
+
+    /// Stops the server at once and deletes its data.
+    fn discard(&self) {
+        let _ = self.pg_ctl("-m immediate stop").output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.discard();
+    }
 }
 
 fn as_postgres(as_root: bool, command: &str) -> Command {
@@ -237,19 +319,6 @@ fn run(command: &mut Command, what: &str) -> Result<(), String> {
             "{what} failed: {}",
             String::from_utf8_lossy(&output.stderr).trim()
         ))
-    }
-}
-
-extern "C" fn stop_throwaway() {
-    if let Some((bin, dir)) = THROWAWAY.get() {
-        let stop = format!(
-            "{} -D {} -m immediate stop",
-            bin.join("pg_ctl").display(),
-            dir.join("data").display()
-        );
-        let as_root = unsafe { libc::geteuid() } == 0;
-        let _ = as_postgres(as_root, &stop).output();
-        let _ = std::fs::remove_dir_all(dir);
     }
 }
 

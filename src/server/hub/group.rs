@@ -48,6 +48,11 @@ impl Group {
         self.rules.head = head;
     }
 
+    /// Whether no session here is in it, online or waiting.
+    pub(super) fn is_idle(&self) -> bool {
+        self.online.is_empty() && self.waiting.is_empty()
+    }
+
     fn is_online(&self, name: &str) -> bool {
         self.online.contains_key(name) || self.elsewhere.contains(name)
     }

@@ -674,6 +674,10 @@ impl HubTask {
             });
             touched.filter(|g| !state.groups.contains_key(g)).collect()
         };
+        // Heard before read: what another node commits after the read
+        // arrives on the bus (see `Bus::listen`).
+        let missing: Vec<String> = missing.into_iter().collect();
+        self.bus.listen(&missing).await;
         for group in missing {
             let store = self.store.clone();
             let name = group.clone();

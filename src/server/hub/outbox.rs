@@ -38,8 +38,12 @@ pub(crate) struct Outbox {
 #[derive(Debug, Default)]
 struct State {
     queue: VecDeque<Outbound>,
-    /// The session must close with this error; it goes before any frame.
+    /// The session must close with this error at once, before any frame
+    /// (it fell too far behind).
     close: Option<ErrorBody>,
+    /// The session must close with this error once the frames queued
+    /// before it are taken.
+    last: Option<ErrorBody>,
     /// The session has ended: nothing more is queued.
     ended: bool,
 }
@@ -58,7 +62,7 @@ impl Outbox {
     /// Returns whether the session is still usable.
     pub fn offer(&self, out: Outbound) -> bool {
         let mut state = lock(&self.state);
-        if state.ended || state.close.is_some() {
+        if state.ended || state.close.is_some() || state.last.is_some() {
             return false;
         }
         if state.queue.len() >= self.capacity {
@@ -81,11 +85,12 @@ impl Outbox {
         true
     }
 
-    /// Tells the session to close with `error`, ahead of anything queued.
+    /// Tells the session to close with `error` after the frames already
+    /// queued (a reply it is owed goes first); nothing is queued after it.
     pub fn close(&self, error: ErrorBody) {
         let mut state = lock(&self.state);
-        if state.close.is_none() && !state.ended {
-            state.close = Some(error);
+        if state.close.is_none() && state.last.is_none() && !state.ended {
+            state.last = Some(error);
         }
         drop(state);
         self.waker.wake();
@@ -110,6 +115,10 @@ impl Outbox {
             return Poll::Ready(Err(error));
         }
         if state.queue.is_empty() {
+            if let Some(error) = state.last.take() {
+                state.ended = true;
+                return Poll::Ready(Err(error));
+            }
             // Registered under the lock: a frame queued after this check
             // finds the waker.
             self.waker.register(cx.waker());
@@ -182,6 +191,21 @@ mod tests {
         let error = outbox.take(&mut batch).await.unwrap_err();
         assert_eq!(error.code, ErrorCode::TooSlow);
         assert!(batch.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_close_comes_after_the_frames_queued_before_it() {
+        let outbox = Outbox::new(8);
+        assert!(outbox.offer(frame(0)));
+        outbox.close(ErrorBody::new(ErrorCode::Internal, "reconnect"));
+        assert!(!outbox.offer(frame(1)), "a closing session takes nothing");
+        let mut batch = VecDeque::new();
+        outbox.take(&mut batch).await.unwrap();
+        assert_eq!(bytes(&batch), [0], "the reply it was owed first");
+        batch.clear();
+        let error = outbox.take(&mut batch).await.unwrap_err();
+        assert_eq!(error.code, ErrorCode::Internal);
+        assert!(!outbox.offer(frame(2)));
     }
 
     #[tokio::test]

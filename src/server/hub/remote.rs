@@ -24,7 +24,7 @@ use crate::{
         bus::{Committed, GroupNote, Inbound, UserNote},
         gapfill,
     },
-    protocol::{Body, LogEntry, Seq},
+    protocol::{Body, LogEntry, Seq, direct_id},
     server::{blocking, lock, rules::GroupState},
     store::{Change, GroupRecord},
 };
@@ -114,16 +114,23 @@ fn reshapes(change: &Change) -> bool {
     )
 }
 
+/// The people a change brings into a conversation: their nodes may not
+/// hear it yet, so the change is also sent to them (an invitation).
+fn invited(change: &Change) -> Vec<&str> {
+    match change {
+        Change::CreateGroup { admin, .. } => vec![admin],
+        Change::CreateDirect { opener, peer, .. } => vec![opener, peer],
+        Change::AddRequest { name, .. } | Change::Approve { name, .. } => vec![name],
+        _ => Vec::new(),
+    }
+}
+
 /// Whether a change brings someone connected here into a group this node
 /// does not hold yet.
 fn opens_for(state: &State, change: &Change) -> bool {
-    let here = |name: &str| state.users.0.contains_key(name);
-    match change {
-        Change::CreateGroup { admin, .. } => here(admin),
-        Change::CreateDirect { opener, peer, .. } => here(opener) || here(peer),
-        Change::AddRequest { name, .. } | Change::Approve { name, .. } => here(name),
-        _ => false,
-    }
+    invited(change)
+        .into_iter()
+        .any(|name| state.users.0.contains_key(name))
 }
 
 impl HubTask {
@@ -157,7 +164,15 @@ impl HubTask {
             }
         }
         for (conv, committed) in notes {
-            self.bus.publish_group(conv, committed);
+            let mut invite: Vec<String> = committed
+                .iter()
+                .filter_map(|c| c.change.as_ref())
+                .flat_map(invited)
+                .map(str::to_owned)
+                .collect();
+            invite.sort();
+            invite.dedup();
+            self.bus.publish_group(conv, committed, &invite);
         }
     }
 
@@ -202,7 +217,7 @@ impl HubTask {
             let count = (gap.upto - gap.after) as usize;
             match blocking(move || store.read_log(&name, gap.after, count)).await {
                 Ok(entries) => {
-                    gapfill::count_filled(entries.len());
+                    self.metrics.gaps_filled.inc_by(entries.len() as u64);
                     tracing::debug!(%conv, after = gap.after, upto = gap.upto, "filled a gap from the store");
                     backlog.entries.entry(conv).or_default().extend(entries);
                 }
@@ -229,7 +244,13 @@ impl HubTask {
     pub(super) async fn hear(&self, inbound: Inbound) {
         match inbound {
             Inbound::Group(note) => self.hear_group(note).await,
-            Inbound::User(note) => self.hear_user(note),
+            // Where the conversation is heard, its own note does the work.
+            Inbound::Invite(note) => {
+                if !lock(&self.state).groups.contains_key(&note.conv) {
+                    self.hear_group(note).await;
+                }
+            }
+            Inbound::User(note) => self.hear_user(note).await,
             Inbound::Online(names) => {
                 let mut state = lock(&self.state);
                 let elsewhere = Arc::new(names);
@@ -238,22 +259,68 @@ impl HubTask {
                     group.presence_changed(elsewhere.clone());
                 }
             }
-            Inbound::Tip { conv, head } => {
-                let behind = lock(&self.state)
-                    .groups
-                    .get(&conv)
-                    .is_some_and(|g| g.rules.head < head);
-                if behind {
-                    let backlog = self.fill(vec![(conv, Vec::new(), head)]).await;
-                    let unsettled = backlog.finish(&mut lock(&self.state));
-                    self.resettle(unsettled).await;
-                }
-            }
+            Inbound::Tip { conv, head } => self.catch_up(vec![(conv, head)]).await,
             Inbound::Resync => {
                 let cached: Vec<String> = lock(&self.state).groups.keys().cloned().collect();
                 for conv in cached {
                     self.resync(&conv, Vec::new()).await;
                 }
+            }
+            Inbound::Beat { check_heads } => {
+                self.lose_interest();
+                if check_heads {
+                    self.check_heads().await;
+                }
+            }
+        }
+    }
+
+    /// Reads what the store committed beyond this node's head in each
+    /// conversation of `tips` (`(conversation, committed head)`), and
+    /// delivers it.
+    async fn catch_up(&self, tips: Vec<(String, Seq)>) {
+        let behind: Vec<(String, Vec<Seq>, Seq)> = {
+            let state = lock(&self.state);
+            tips.into_iter()
+                .filter(|(conv, tip)| state.groups.get(conv).is_some_and(|g| g.rules.head < *tip))
+                .map(|(conv, tip)| (conv, Vec::new(), tip))
+                .collect()
+        };
+        if behind.is_empty() {
+            return;
+        }
+        let backlog = self.fill(behind).await;
+        let unsettled = backlog.finish(&mut lock(&self.state));
+        self.resettle(unsettled).await;
+    }
+
+    /// Compares every conversation held here with the store's head, in one
+    /// read: finds a lost last message that no later entry, heartbeat or
+    /// reconnect revealed (its sender died, or its bus was away longer
+    /// than a heartbeat repeats heads).
+    async fn check_heads(&self) {
+        let held: Vec<String> = lock(&self.state).groups.keys().cloned().collect();
+        if held.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        match blocking(move || store.heads(&held)).await {
+            Ok(heads) => self.catch_up(heads).await,
+            Err(error) => {
+                tracing::warn!(error = %error.message, "cannot check the heads against the store")
+            }
+        }
+    }
+
+    /// Stops hearing, and forgets, the conversations nobody connected here
+    /// is in (as a member or waiting): the store has them for whoever
+    /// comes, who hears the conversation again before it is read.
+    fn lose_interest(&self) {
+        let mut state = lock(&self.state);
+        for conv in self.bus.listening() {
+            if state.groups.get(&conv).is_none_or(|g| g.is_idle()) {
+                state.groups.remove(&conv);
+                self.bus.unlisten(&conv);
             }
         }
     }
@@ -278,6 +345,9 @@ impl HubTask {
             .iter()
             .filter_map(|c| c.change.as_ref())
             .any(reshapes);
+        if !cached {
+            self.bus.listen(std::slice::from_ref(&conv)).await;
+        }
         if !cached || reshaped {
             let Ok(record) = self.load(&conv).await else {
                 return;
@@ -363,7 +433,22 @@ impl HubTask {
         }
     }
 
-    fn hear_user(&self, note: UserNote) {
+    async fn hear_user(&self, note: UserNote) {
+        // The direct conversation comes back to the user's connections
+        // here, so this node must hold it (it forgets what nobody here is in).
+        if let Change::Unignore { name, ignored } = &note.change {
+            let conv = direct_id(name, ignored);
+            let missing = {
+                let state = lock(&self.state);
+                state.users.0.contains_key(name) && !state.groups.contains_key(&conv)
+            };
+            if missing {
+                self.bus.listen(std::slice::from_ref(&conv)).await;
+                if let Ok(Some(record)) = self.load(&conv).await {
+                    lock(&self.state).cache(&conv, GroupState::from_record(record));
+                }
+            }
+        }
         let mut state = lock(&self.state);
         match &note.change {
             Change::Ignore { name, ignored } => {
