@@ -316,15 +316,11 @@ fn close_group(config: Config, args: CloseGroupArgs) -> Result<()> {
         println!("There is no group {} on this server.", args.group);
         return Ok(());
     };
-    for record in &closed.files {
-        let path = store.files_dir().join(&record.info.id);
-        match std::fs::remove_file(&path) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => eprintln!(
-                "cannot delete {} ({error}); the server removes it when it next starts",
-                path.display()
-            ),
-            _ => {}
-        }
+    let ids: Vec<String> = closed.files.iter().map(|r| r.info.id.clone()).collect();
+    if let Err(error) = store.contents().delete(&ids) {
+        eprintln!(
+            "cannot delete the files' contents ({error}); the server removes them when it next starts"
+        );
     }
     println!(
         "Closed {}: removed {} members, {} log entries and {} files.",
