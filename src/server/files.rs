@@ -459,15 +459,21 @@ impl Stored {
 }
 
 impl Drop for Stored {
+    /// Deletes the contents unless kept: on a blocking thread when dropped
+    /// in async code (the hub drops it), as the store may block.
     fn drop(&mut self) {
-        if !self.kept.load(Ordering::Acquire)
-            && let Err(error) = self
-                .reservation
-                .shelf
-                .contents()
-                .delete(std::slice::from_ref(&self.id))
-        {
-            tracing::warn!(id = %self.id, %error, "cannot delete an unannounced file");
+        if self.kept.load(Ordering::Acquire) {
+            return;
+        }
+        let (shelf, id) = (self.reservation.shelf.clone(), std::mem::take(&mut self.id));
+        let delete = move || {
+            if let Err(error) = shelf.contents().delete(std::slice::from_ref(&id)) {
+                tracing::warn!(%id, %error, "cannot delete an unannounced file");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(delete)),
+            Err(_) => delete(),
         }
     }
 }
