@@ -104,8 +104,7 @@ impl Shelf {
         }
         std::fs::create_dir_all(&self.partial).map_err(io)?;
         let records = self.store.files()?;
-        let known: HashSet<&str> = records.iter().map(|r| r.info.id.as_str()).collect();
-        self.contents().remove_orphans(&known)?;
+        self.remove_orphans(&records)?;
         let ids: Vec<String> = records.iter().map(|r| r.info.id.clone()).collect();
         let lost = self.contents().lost(&ids)?;
         if !lost.is_empty() {
@@ -248,10 +247,15 @@ impl Shelf {
         if count > 0 {
             tracing::info!(count, "removed expired files");
         }
-        let records = self.store.files()?;
-        let known: HashSet<&str> = records.iter().map(|r| r.info.id.as_str()).collect();
-        self.contents().remove_orphans(&known)?;
+        self.remove_orphans(&self.store.files()?)?;
         Ok(())
+    }
+
+    /// Deletes contents none of `records` names (see
+    /// [`Contents::remove_orphans`] for which are safe to go).
+    fn remove_orphans(&self, records: &[FileRecord]) -> Result<(), StoreError> {
+        let known: HashSet<&str> = records.iter().map(|r| r.info.id.as_str()).collect();
+        self.contents().remove_orphans(&known)
     }
 
     /// Removes the files `doomed` picks; returns how many.

@@ -39,9 +39,8 @@ pub trait Contents: Send + Sync {
     fn lost(&self, ids: &[String]) -> Result<Vec<String>, StoreError>;
 
     /// Deletes contents whose id is not in `known` (the stored records)
-    /// and that no upload in progress can still announce; returns how many
-    /// files' contents went.
-    fn remove_orphans(&self, known: &HashSet<&str>) -> Result<usize, StoreError>;
+    /// and that no upload in progress can still announce.
+    fn remove_orphans(&self, known: &HashSet<&str>) -> Result<(), StoreError>;
 }
 
 /// Contents as files named by their id in one server's own directory
@@ -126,8 +125,7 @@ impl Contents for Disk {
             .collect())
     }
 
-    fn remove_orphans(&self, known: &HashSet<&str>) -> Result<usize, StoreError> {
-        let mut removed = 0;
+    fn remove_orphans(&self, known: &HashSet<&str>) -> Result<(), StoreError> {
         for entry in std::fs::read_dir(&self.dir).map_err(io_error(&self.dir))? {
             let entry = entry.map_err(io_error(&self.dir))?;
             let name = entry.file_name();
@@ -142,9 +140,8 @@ impl Contents for Disk {
             if written < self.opened {
                 tracing::info!(file = %name, "removing a stored file with no record");
                 std::fs::remove_file(entry.path()).map_err(io_error(&entry.path()))?;
-                removed += 1;
             }
         }
-        Ok(removed)
+        Ok(())
     }
 }

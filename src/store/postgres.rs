@@ -1363,7 +1363,7 @@ impl Contents for PostgresStore {
 
     /// Only contents older than [`ORPHAN_AGE`]: another node may be about
     /// to announce younger ones.
-    fn remove_orphans(&self, known: &HashSet<&str>) -> Result<usize, StoreError> {
+    fn remove_orphans(&self, known: &HashSet<&str>) -> Result<(), StoreError> {
         let known: Vec<&str> = known.iter().copied().collect();
         let before = now_ms().saturating_sub(ORPHAN_AGE.as_millis() as i64);
         self.run(async {
@@ -1381,7 +1381,7 @@ impl Contents for PostgresStore {
             if !ids.is_empty() {
                 tracing::info!(count = ids.len(), "removed stored contents with no record");
             }
-            Ok(ids.len())
+            Ok(())
         })
     }
 }
