@@ -425,3 +425,85 @@ async fn failed_uploads_leave_no_contents_in_the_database_and_closing_removes_th
     chunk_rows_become(&database, 0).await;
     assert_eq!(database.number("SELECT count(*) FROM files"), 0);
 }
+
+#[tokio::test]
+async fn while_the_database_is_away_files_get_unavailable_and_nothing_is_left() {
+    let database = Arc::new(Database::migrated());
+    let mut relay = Relay::start(database.address()).await;
+    let url = database.url_via(&relay.address());
+    let server = TestServer::on_database(database.clone(), url).await;
+    let mut alice = User::new("alice").join(&server, "files").await;
+    let work = tempfile::tempdir().unwrap();
+    let data = noise(300_000, "kept");
+    let path = work.path().join("kept.bin");
+    std::fs::write(&path, &data).unwrap();
+    alice
+        .client
+        .send_file("files", &path, |_| {}, CancellationToken::new())
+        .await
+        .unwrap();
+    let file = loop {
+        if let Body::File { file } = alice.entry().await.body {
+            break file;
+        }
+    };
+    // An upload whose bytes are all in when the database goes.
+    let offer = Request::OfferFile {
+        conv: "files".into(),
+        name: "late.bin".into(),
+        size: data.len() as u64,
+        blake3: blake3::hash(&data).as_bytes().to_vec(),
+    };
+    let pyconchat::protocol::ReplyData::Upload { upload, .. } =
+        alice.client.request(offer).await.unwrap()
+    else {
+        panic!("an upload");
+    };
+    for (n, piece) in data.chunks(256 * 1024).enumerate() {
+        let chunk = Request::FileChunk {
+            upload,
+            offset: (n * 256 * 1024) as u64,
+            data: piece.to_vec(),
+        };
+        alice.client.request(chunk).await.unwrap();
+    }
+
+    relay.cut().await;
+    let refused = alice
+        .client
+        .request(Request::CompleteUpload { upload })
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(&refused), Some(ErrorCode::Unavailable), "{refused}");
+    let refused = alice
+        .client
+        .fetch_file(
+            &file,
+            &work.path().join("away"),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    let code = match &refused {
+        pyconchat::client::TransferError::Client(error) => refusal(error),
+        _ => None,
+    };
+    assert_eq!(code, Some(ErrorCode::Unavailable), "{refused}");
+    let partial = server.dir.path().join("files").join("partial");
+    assert_eq!(std::fs::read_dir(&partial).unwrap().count(), 0);
+
+    relay.restore().await;
+    assert_eq!(chunk_rows(&database), 2, "only the file kept before");
+    let saved = alice
+        .client
+        .fetch_file(
+            &file,
+            &work.path().join("back"),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(saved).unwrap(), data);
+}
