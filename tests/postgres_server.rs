@@ -507,3 +507,31 @@ async fn while_the_database_is_away_files_get_unavailable_and_nothing_is_left() 
         .unwrap();
     assert_eq!(std::fs::read(saved).unwrap(), data);
 }
+
+#[tokio::test]
+async fn expired_files_leave_the_database() {
+    let database = Arc::new(Database::migrated());
+    let retention = std::time::Duration::from_secs(30);
+    let limits = pyconchat::server::Limits {
+        file_retention: retention,
+        ..pyconchat::server::Limits::default()
+    };
+    let server =
+        TestServer::on_database_with_limits(database.clone(), database.url.clone(), limits).await;
+    let alice = User::new("alice").join(&server, "files").await;
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("soon.bin");
+    std::fs::write(&path, noise(300_000, "soon")).unwrap();
+    alice
+        .client
+        .send_file("files", &path, |_| {}, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(chunk_rows(&database), 2);
+    // The server shares this test's clock: move it past the retention.
+    tokio::time::pause();
+    tokio::time::advance(retention + std::time::Duration::from_secs(1)).await;
+    tokio::time::resume();
+    chunk_rows_become(&database, 0).await;
+    assert_eq!(database.number("SELECT count(*) FROM files"), 0);
+}
