@@ -361,7 +361,8 @@ pub struct IdleGroup {
 pub struct ClosedGroup {
     pub members: usize,
     pub entries: usize,
-    /// The files' records; their contents are still to be deleted.
+    /// The files' records; the caller deletes their contents with
+    /// [`Contents::delete`] (a store keeping them in the database already has).
     pub files: Vec<FileRecord>,
 }
 
