@@ -113,14 +113,18 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
         None => (Bus::Local, None),
     };
     let data_dir = config.server.data_dir()?;
+    // The cluster's database, when the nodes share one.
+    let mut shared = None;
     let store: Arc<dyn Store> = match postgres_url(args.store, &config)? {
         Some(url) => {
             let files = data_dir.join(SqliteStore::FILES_DIR);
             let shown = shown_url(&url);
-            let store =
-                tokio::task::spawn_blocking(move || PostgresStore::open(&url, files)).await??;
+            let store = Arc::new(
+                tokio::task::spawn_blocking(move || PostgresStore::open(&url, files)).await??,
+            );
             tracing::info!(database = %shown, "store open");
-            Arc::new(store)
+            shared = Some(store.clone());
+            store
         }
         None => {
             let store = SqliteStore::open_exclusive(&data_dir)?;
@@ -167,17 +171,32 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<()> {
             config.server.tls_cert.as_deref(),
             config.server.tls_key.as_deref(),
         );
-        let tls = tls::server_identity(&data_dir, cert, key)?;
+        let tls = match (&shared, cert, key) {
+            (Some(store), None, None) => shared_identity(store.clone()).await?,
+            _ => tls::server_identity(&data_dir, cert, key)?,
+        };
         let made = if tls.created { "created " } else { "" };
-        announce(format_args!(
-            "TLS certificate {made}{}",
-            tls.cert_path.display()
-        ));
+        announce(format_args!("TLS certificate {made}{}", tls.origin));
         announce(format_args!("certificate fingerprint {}", tls.fingerprint));
         options.tls = Some(tls.config);
     }
     server::run_with(listener, store, limits, options, shutdown).await;
     Ok(())
+}
+
+/// The certificate every node of a cluster serves, so a client's pin
+/// holds on each: the one the first node stored in the database, made and
+/// stored by this node if there is none yet.
+async fn shared_identity(store: Arc<PostgresStore>) -> Result<tls::ServerIdentity> {
+    let made = tls::self_signed()?;
+    let (made, (cert, key)) = tokio::task::spawn_blocking(move || {
+        let stored = store.shared_identity(&made.cert, &made.key)?;
+        Ok::<_, pyconchat::store::StoreError>((made, stored))
+    })
+    .await??;
+    let created = cert == made.cert;
+    let pair = tls::PemPair { cert, key };
+    Ok(tls::identity_from_pem(&pair, "in the database", created)?)
 }
 
 /// Whether an operator command may run beside a server on the same data dir.
@@ -316,15 +335,11 @@ fn close_group(config: Config, args: CloseGroupArgs) -> Result<()> {
         println!("There is no group {} on this server.", args.group);
         return Ok(());
     };
-    for record in &closed.files {
-        let path = store.files_dir().join(&record.info.id);
-        match std::fs::remove_file(&path) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => eprintln!(
-                "cannot delete {} ({error}); the server removes it when it next starts",
-                path.display()
-            ),
-            _ => {}
-        }
+    let ids: Vec<String> = closed.files.iter().map(|r| r.info.id.clone()).collect();
+    if let Err(error) = store.contents().delete(&ids) {
+        eprintln!(
+            "cannot delete the files' contents ({error}); the server removes them when it next starts"
+        );
     }
     println!(
         "Closed {}: removed {} members, {} log entries and {} files.",

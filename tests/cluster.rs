@@ -1,7 +1,9 @@
 //! Several nodes as one server: real nodes (`server::run_with` each) on one
 //! PostgreSQL schema and one NATS namespace, real TCP, real frames. The same guarantees
 //! as one node: one group, one admin, one order for every member wherever
-//! they are connected; a lost bus message only slows delivery.
+//! they are connected; a lost bus message only slows delivery. A file sent
+//! through one node is fetched through another, and every node presents
+//! the one certificate a client pinned.
 
 mod common;
 
@@ -20,11 +22,13 @@ use common::{
     text_of, wait_until, without_rate_limits,
 };
 use pyconchat::{
-    client::{ClientError, ClientEvent},
+    client::{ClientError, ClientEvent, KnownServers, Transport},
     cluster::presence,
     protocol::{Body, ErrorCode, Event, ReplyData, Request, Seq, direct_id},
     server::Limits,
+    tls,
 };
+use tokio_util::sync::CancellationToken;
 
 /// Waits for the join request of `name` to reach `admin`, then approves it.
 async fn let_in(admin: &mut Peer, conv: &str, name: &str) {
@@ -556,15 +560,29 @@ impl Drop for Process {
     }
 }
 
-/// `pyconchat serve` as node `name` of the cluster, a process of its own.
+/// How a node in a process of its own talks to clients.
+#[derive(Clone, Copy, PartialEq)]
+enum Wire {
+    Plaintext,
+    /// TLS with the certificate the cluster keeps in its database.
+    Tls,
+}
+
+/// `pyconchat serve` as node `name` of the cluster, a process of its own
+/// with a data dir of its own.
 fn serve_process(
     cluster: &Cluster,
     name: &str,
     data_dir: &std::path::Path,
+    wire: Wire,
 ) -> (Process, SocketAddr) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pyconchat"));
+    command.arg("serve");
+    if wire == Wire::Plaintext {
+        command.arg("--plaintext");
+    }
     command
-        .args(["serve", "--plaintext", "--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--store", &cluster.database_url()])
@@ -582,8 +600,8 @@ fn serve_process(
 async fn a_killed_node_goes_offline_within_the_bound_and_its_members_resume_elsewhere() {
     let cluster = Cluster::start(0, Limits::default()).await;
     let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (mut node_a, a) = serve_process(&cluster, "a", dirs.0.path());
-    let (_node_b, b) = serve_process(&cluster, "b", dirs.1.path());
+    let (mut node_a, a) = serve_process(&cluster, "a", dirs.0.path(), Wire::Plaintext);
+    let (_node_b, b) = serve_process(&cluster, "b", dirs.1.path(), Wire::Plaintext);
     let (ann, bob) = (User::new("ann"), User::new("bob"));
     let mut bob_b = Peer::connect_to(b, &bob, Some("k"), &[]).await;
     let mut ann_a = Peer::connect_to(a, &ann, Some("k"), &[]).await;
@@ -687,4 +705,117 @@ async fn two_nodes_ride_out_a_postgresql_restart_without_gap_or_duplicate() {
         "across a PostgreSQL restart under two nodes: {} entries, no gap",
         log.len()
     );
+}
+
+/// Names in a directory, sorted.
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// `user` on the node at `address` opening `conv`, as the client library
+/// connects.
+async fn session_at(user: &User, address: SocketAddr, conv: &str) -> Session {
+    Session::connect(user.options_at(address.to_string(), conv))
+        .await
+        .expect("connect")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_sent_through_one_node_is_fetched_through_another_byte_for_byte() {
+    let cluster = Cluster::start(0, Limits::default()).await;
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_node_a, a) = serve_process(&cluster, "a", dirs.0.path(), Wire::Plaintext);
+    let (_node_b, b) = serve_process(&cluster, "b", dirs.1.path(), Wire::Plaintext);
+    let (ann, bob) = (User::new("ann"), User::new("bob"));
+    let ann_a = session_at(&ann, a, "k").await;
+    let mut asking = session_at(&bob, b, "k").await;
+    common::approve(&ann_a.client, "k", "bob").await;
+    asking
+        .wait_for(|e| matches!(e, ClientEvent::Server(Event::RequestApproved { .. })).then_some(()))
+        .await;
+    drop(asking);
+    let mut bob_b = session_at(&bob, b, "k").await;
+
+    let work = tempfile::tempdir().unwrap();
+    let mut data = vec![0; 3 * 1024 * 1024 + 1000];
+    blake3::Hasher::new()
+        .update(b"across nodes")
+        .finalize_xof()
+        .fill(&mut data);
+    let path = work.path().join("slides.pdf");
+    std::fs::write(&path, &data).unwrap();
+    ann_a
+        .client
+        .send_file("k", &path, |_| {}, CancellationToken::new())
+        .await
+        .unwrap();
+    let file = loop {
+        if let Body::File { file } = bob_b.entry().await.body {
+            break file;
+        }
+    };
+    // The contents are in the database, not on node a's disk.
+    assert_eq!(listing(&dirs.0.path().join("files")), ["partial"]);
+    let rows = cluster
+        .database()
+        .number("SELECT count(*) FROM file_chunks");
+    assert_eq!(rows, 13, "3 MiB and a bit in rows of 256 KiB");
+
+    let saved = bob_b
+        .client
+        .fetch_file(
+            &file,
+            &work.path().join("bob"),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let fetched = std::fs::read(saved).unwrap();
+    assert_eq!(blake3::hash(&fetched).as_bytes().as_slice(), file.blake3);
+    assert_eq!(fetched, data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_with_tls_on_one_database_present_one_certificate() {
+    let cluster = Cluster::start(0, Limits::default()).await;
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut node_a, a) = serve_process(&cluster, "a", dirs.0.path(), Wire::Tls);
+    let (_node_b, b) = serve_process(&cluster, "b", dirs.1.path(), Wire::Tls);
+    let client_dir = tempfile::tempdir().unwrap();
+    let pins = KnownServers::new(client_dir.path().join(KnownServers::FILE_NAME));
+    let mut options = User::new("ann").options_at(format!("{a},{b}"), "k");
+    options.transport = Transport::Tls {
+        known_servers: Some(pins.clone()),
+    };
+    let mut ann = Session::connect(options).await.unwrap();
+    let pinned = pins.get(&a.to_string()).unwrap().expect("pinned on a");
+    // A client that knows the cluster by its certificate: b must present
+    // the one pinned on a.
+    pins.pin(&b.to_string(), &pinned).unwrap();
+    node_a.kill();
+    let resumed = ann
+        .wait_for(|e| match e {
+            ClientEvent::Reconnected(_) => Some(Ok(())),
+            ClientEvent::Closed(reason) => Some(Err(format!("{reason:?}"))),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        resumed,
+        Ok(()),
+        "ann reconnects to b under the pin made on a"
+    );
+    assert_eq!(pins.get(&b.to_string()).unwrap(), Some(pinned));
+    for dir in [&dirs.0, &dirs.1] {
+        assert!(!dir.path().join(tls::CERT_FILE).exists());
+    }
 }

@@ -3,7 +3,9 @@
 //! message found again by search, a kick) and a restart on the same schema,
 //! from which every conversation resumes without gap or duplicate; a change
 //! made stale by another server on the same database, refused with
-//! `conflict`; and the database going away and coming back.
+//! `conflict`; the database going away and coming back; and files kept in
+//! the database, readable through any server, leaving nothing behind when
+//! an upload or its announcement fails.
 
 mod common;
 
@@ -23,6 +25,7 @@ use tokio::{
     net::{TcpListener, TcpStream},
     task::{JoinHandle, JoinSet},
 };
+use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn the_story_on_postgresql_and_a_restart_without_gap_or_duplicate() {
@@ -338,24 +341,52 @@ async fn a_postgresql_restart_answers_unavailable_meanwhile_then_all_carries_on(
     server.stop().await;
 }
 
+/// Bytes that do not repeat, from a seed.
+fn noise(len: usize, seed: &str) -> Vec<u8> {
+    let mut data = vec![0; len];
+    blake3::Hasher::new()
+        .update(seed.as_bytes())
+        .finalize_xof()
+        .fill(&mut data);
+    data
+}
+
+/// Rows of files' contents in the database.
+fn chunk_rows(database: &Database) -> i64 {
+    database.number("SELECT count(*) FROM file_chunks")
+}
+
+/// Waits until `database` holds `rows` rows of contents.
+async fn chunk_rows_become(database: &Database, rows: i64) {
+    common::wait_until(&format!("{rows} rows of contents"), || {
+        chunk_rows(database) == rows
+    })
+    .await;
+}
+
 #[tokio::test]
-async fn a_server_keeps_the_records_of_files_another_server_holds() {
+async fn a_server_serves_the_files_another_server_stored() {
     use pyconchat::{
         protocol::FileInfo,
         store::{Change, PostgresStore, Store, now_ms},
     };
     let database = Arc::new(Database::migrated());
-    // A file sent through another server: its record is in the shared
-    // database, its contents on that server's disk.
+    // A file sent through another server: its record and its contents are
+    // in the shared database (nothing of it on this server's disk).
+    let data = noise(700_000, "elsewhere");
     let (url, elsewhere) = (database.url.clone(), tempfile::tempdir().unwrap());
-    let other = tokio::task::spawn_blocking(move || {
+    let sent = data.clone();
+    let (other, file) = tokio::task::spawn_blocking(move || {
         let store = PostgresStore::open(&url, elsewhere.path().to_owned()).unwrap();
         let file = FileInfo {
             id: "f1".into(),
-            name: "notes.txt".into(),
-            size: 3,
-            blake3: blake3::hash(b"abc").as_bytes().to_vec(),
+            name: "notes.bin".into(),
+            size: sent.len() as u64,
+            blake3: blake3::hash(&sent).as_bytes().to_vec(),
         };
+        let path = elsewhere.path().join("upload");
+        std::fs::write(&path, &sent).unwrap();
+        store.contents().put(&file.id, &path).unwrap();
         let changes = [
             Change::CreateGroup {
                 group: "rust".into(),
@@ -364,20 +395,228 @@ async fn a_server_keeps_the_records_of_files_another_server_holds() {
             Change::PostFile {
                 group: "rust".into(),
                 from: "alice".into(),
-                file,
+                file: file.clone(),
             },
         ];
         store.apply(now_ms(), &changes).unwrap();
-        store
+        (store, file)
     })
     .await
     .unwrap();
+    // Contents a node wrote and never announced: an hour old (a crash
+    // between the two steps), and just now (another node about to commit).
+    let old = now_ms() - 2 * 60 * 60 * 1000;
+    database.execute(&format!(
+        "INSERT INTO file_chunks (id, n, at_ms, data) VALUES
+             ('crashed', 0, {old}, '\\x00'), ('on-its-way', 0, {}, '\\x00')",
+        now_ms()
+    ));
     let server = TestServer::on_database(database.clone(), database.url.clone()).await;
     // Sessions start once the server has set its files in order.
-    User::new("alice").join(&server, "rust").await;
+    let session = User::new("alice").join(&server, "rust").await;
     let other = Arc::new(other);
     let records = tokio::task::spawn_blocking(move || other.files().unwrap())
         .await
         .unwrap();
     assert_eq!(records.len(), 1, "the record stays: {records:?}");
+    let orphans: Vec<i64> = ["crashed", "on-its-way"]
+        .iter()
+        .map(|id| {
+            database.number(&format!(
+                "SELECT count(*) FROM file_chunks WHERE id = '{id}'"
+            ))
+        })
+        .collect();
+    assert_eq!(orphans, [0, 1], "only the old orphan goes");
+
+    let downloads = tempfile::tempdir().unwrap();
+    let saved = session
+        .client
+        .fetch_file(&file, downloads.path(), |_| {}, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(saved).unwrap(), data);
+}
+
+#[tokio::test]
+async fn failed_uploads_leave_no_contents_in_the_database_and_closing_removes_them() {
+    let database = Arc::new(Database::migrated());
+    let server = TestServer::on_database(database.clone(), database.url.clone()).await;
+    let alice = User::new("alice").join(&server, "files").await;
+    let work = tempfile::tempdir().unwrap();
+    let data = noise(600_000, "refused");
+    let path = work.path().join("refused.bin");
+    std::fs::write(&path, &data).unwrap();
+
+    // The announcement is refused after the contents were written.
+    database.execute(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN RAISE EXCEPTION 'refused'; END $$;
+         CREATE TRIGGER refuse BEFORE INSERT ON files
+             FOR EACH ROW EXECUTE FUNCTION refuse();",
+    );
+    let error = alice
+        .client
+        .send_file("files", &path, |_| {}, CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("internal error"), "{error}");
+    chunk_rows_become(&database, 0).await;
+    database.execute("DROP TRIGGER refuse ON files");
+
+    // An upload cut mid-way: the connection goes after one chunk.
+    {
+        let cut = User::new("bob").join(&server, "elsewhere").await;
+        let offer = Request::OfferFile {
+            conv: "elsewhere".into(),
+            name: "cut.bin".into(),
+            size: data.len() as u64,
+            blake3: blake3::hash(&data).as_bytes().to_vec(),
+        };
+        let pyconchat::protocol::ReplyData::Upload { upload, .. } =
+            cut.client.request(offer).await.unwrap()
+        else {
+            panic!("an upload");
+        };
+        let chunk = Request::FileChunk {
+            upload,
+            offset: 0,
+            data: data[..100_000].to_vec(),
+        };
+        cut.client.request(chunk).await.unwrap();
+    }
+    let partial = server.dir.path().join("files").join("partial");
+    common::wait_until("the cut upload is gone", || {
+        std::fs::read_dir(&partial).unwrap().count() == 0
+    })
+    .await;
+    assert_eq!(chunk_rows(&database), 0);
+
+    // A file that goes through is in the database; closing the group
+    // (its last member leaves) removes it.
+    alice
+        .client
+        .send_file("files", &path, |_| {}, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(chunk_rows(&database), 3, "600,000 bytes in rows of 256 KiB");
+    alice
+        .client
+        .request(Request::LeaveGroup {
+            group: "files".into(),
+        })
+        .await
+        .unwrap();
+    chunk_rows_become(&database, 0).await;
+    assert_eq!(database.number("SELECT count(*) FROM files"), 0);
+}
+
+#[tokio::test]
+async fn while_the_database_is_away_files_get_unavailable_and_nothing_is_left() {
+    let database = Arc::new(Database::migrated());
+    let mut relay = Relay::start(database.address()).await;
+    let url = database.url_via(&relay.address());
+    let server = TestServer::on_database(database.clone(), url).await;
+    let mut alice = User::new("alice").join(&server, "files").await;
+    let work = tempfile::tempdir().unwrap();
+    let data = noise(300_000, "kept");
+    let path = work.path().join("kept.bin");
+    std::fs::write(&path, &data).unwrap();
+    alice
+        .client
+        .send_file("files", &path, |_| {}, CancellationToken::new())
+        .await
+        .unwrap();
+    let file = loop {
+        if let Body::File { file } = alice.entry().await.body {
+            break file;
+        }
+    };
+    // An upload whose bytes are all in when the database goes.
+    let offer = Request::OfferFile {
+        conv: "files".into(),
+        name: "late.bin".into(),
+        size: data.len() as u64,
+        blake3: blake3::hash(&data).as_bytes().to_vec(),
+    };
+    let pyconchat::protocol::ReplyData::Upload { upload, .. } =
+        alice.client.request(offer).await.unwrap()
+    else {
+        panic!("an upload");
+    };
+    for (n, piece) in data.chunks(256 * 1024).enumerate() {
+        let chunk = Request::FileChunk {
+            upload,
+            offset: (n * 256 * 1024) as u64,
+            data: piece.to_vec(),
+        };
+        alice.client.request(chunk).await.unwrap();
+    }
+
+    relay.cut().await;
+    let refused = alice
+        .client
+        .request(Request::CompleteUpload { upload })
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(&refused), Some(ErrorCode::Unavailable), "{refused}");
+    let refused = alice
+        .client
+        .fetch_file(
+            &file,
+            &work.path().join("away"),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    let code = match &refused {
+        pyconchat::client::TransferError::Client(error) => refusal(error),
+        _ => None,
+    };
+    assert_eq!(code, Some(ErrorCode::Unavailable), "{refused}");
+    let partial = server.dir.path().join("files").join("partial");
+    assert_eq!(std::fs::read_dir(&partial).unwrap().count(), 0);
+
+    relay.restore().await;
+    assert_eq!(chunk_rows(&database), 2, "only the file kept before");
+    let saved = alice
+        .client
+        .fetch_file(
+            &file,
+            &work.path().join("back"),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(saved).unwrap(), data);
+}
+
+#[tokio::test]
+async fn expired_files_leave_the_database() {
+    let database = Arc::new(Database::migrated());
+    let retention = std::time::Duration::from_secs(30);
+    let limits = pyconchat::server::Limits {
+        file_retention: retention,
+        ..pyconchat::server::Limits::default()
+    };
+    let server =
+        TestServer::on_database_with_limits(database.clone(), database.url.clone(), limits).await;
+    let alice = User::new("alice").join(&server, "files").await;
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("soon.bin");
+    std::fs::write(&path, noise(300_000, "soon")).unwrap();
+    alice
+        .client
+        .send_file("files", &path, |_| {}, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(chunk_rows(&database), 2);
+    // The server shares this test's clock: move it past the retention.
+    tokio::time::pause();
+    tokio::time::advance(retention + std::time::Duration::from_secs(1)).await;
+    tokio::time::resume();
+    chunk_rows_become(&database, 0).await;
+    assert_eq!(database.number("SELECT count(*) FROM files"), 0);
 }

@@ -1,16 +1,20 @@
 //! Uploaded files: where their bytes go, how much room they may take and
 //! how long they stay.
 //!
-//! An upload writes to a file of its own under `files/partial/` and is
-//! hashed as it arrives. Only a complete upload whose size and BLAKE3 hash
-//! match the offer is synced and renamed to `files/<id>`, where `id` is
-//! random and chosen here; the client's name for the file is never a path.
-//! The record and the log entry announcing it are committed together by the
-//! hub afterwards, so a file is either announced and readable or gone. Every
+//! An upload writes to a local file of its own under `files/partial/` and
+//! is hashed as it arrives. Only a complete upload whose size and BLAKE3
+//! hash match the offer is handed to the store's [`Contents`] under an id
+//! that is random and chosen here (the client's name for the file is never
+//! a path): renamed to `files/<id>` on one server's disk, or written to the
+//! shared database where every node of a cluster reads it. The record and
+//! the log entry announcing it are committed together by the hub
+//! afterwards, so a file is either announced and readable or gone. Every
 //! type that holds unfinished bytes deletes them when dropped: a cancelled,
-//! failed or abandoned upload (the client vanished) leaves nothing behind.
+//! failed or abandoned upload (the client vanished) leaves nothing behind,
+//! and neither does an announcement that fails.
 //!
-//! The shelf counts the bytes of stored files plus those reserved by
+//! The quota counts the bytes of every stored file (from the records, so in
+//! a cluster the whole cluster's) plus those reserved by this server's
 //! uploads in progress, and makes room for an offer by removing the oldest
 //! files before it accepts a byte. Files older than the retention time are
 //! swept away by [`Shelf::expire`] and are refused to fetches even before
@@ -23,7 +27,6 @@ use std::{
     collections::{HashMap, HashSet},
     fs::File,
     io::{ErrorKind, Write},
-    os::unix::fs::FileExt,
     path::{Path, PathBuf},
     sync::{
         Arc, Mutex,
@@ -35,11 +38,8 @@ use std::{
 use super::{Clock, Limits, internal, lock, rules::Grant};
 use crate::{
     protocol::{ErrorBody, ErrorCode, FileInfo, SharedFile, clean_file_name},
-    store::{FileRecord, Store},
+    store::{Contents, Disk, FileRecord, Store, StoreError},
 };
-
-/// The directory, under the files directory, of uploads in progress.
-const PARTIAL_DIR: &str = "partial";
 /// Largest chunk a client may send or fetch at once (the frame limit may
 /// lower it).
 const MAX_CHUNK_BYTES: u32 = 256 * 1024;
@@ -51,7 +51,6 @@ const DISK_MARGIN: u64 = 64 * 1024 * 1024;
 
 /// The server's file store; one per server, shared by every session.
 pub(crate) struct Shelf {
-    dir: PathBuf,
     partial: PathBuf,
     store: Arc<dyn Store>,
     max_file_bytes: u64,
@@ -59,26 +58,30 @@ pub(crate) struct Shelf {
     retention: Duration,
     clock: Clock,
     chunk_bytes: u32,
-    /// Bytes of stored files plus bytes reserved by uploads in progress;
-    /// `None` until [`Shelf::prepare`] has counted them.
-    used: Mutex<Option<u64>>,
+    /// Bytes reserved by this server's uploads in progress (until their
+    /// announcement commits); `None` until [`Shelf::prepare`] has set the
+    /// files in order. Held while an offer makes room, so two offers here
+    /// do not both count on the same room.
+    reserved: Mutex<Option<u64>>,
 }
 
 impl Shelf {
     pub fn new(store: Arc<dyn Store>, limits: &Limits, clock: Clock) -> Self {
-        let dir = store.files_dir();
         let frame_room = limits.max_frame_bytes.saturating_sub(FRAME_OVERHEAD);
         Self {
-            partial: dir.join(PARTIAL_DIR),
-            dir,
+            partial: store.files_dir().join(Disk::PARTIAL_DIR),
             store,
             max_file_bytes: limits.max_file_bytes,
             max_total_bytes: limits.max_files_bytes,
             retention: limits.file_retention,
             clock,
             chunk_bytes: MAX_CHUNK_BYTES.min(u32::try_from(frame_room).unwrap_or(u32::MAX)),
-            used: Mutex::new(None),
+            reserved: Mutex::new(None),
         }
+    }
+
+    fn contents(&self) -> &dyn Contents {
+        self.store.contents()
     }
 
     /// The chunk size uploads and fetches use on this server.
@@ -86,44 +89,32 @@ impl Shelf {
         self.chunk_bytes
     }
 
-    /// Makes the directories and the stored records agree, before any
+    /// Makes the contents and the stored records agree, before any
     /// session runs: deletes unfinished uploads and contents without a
-    /// record (a crash between rename and commit), forgets records whose
-    /// contents are gone (unless the store is shared: they may be on
-    /// another server's disk), and counts the bytes in use here.
-    pub fn prepare(&self) -> Result<(), std::io::Error> {
-        std::fs::create_dir_all(&self.dir)?;
+    /// record (left by a crash between writing the contents and committing
+    /// the announcement), and forgets records whose contents are gone.
+    pub fn prepare(&self) -> Result<(), StoreError> {
+        let io = |source| StoreError::Files {
+            path: self.partial.clone(),
+            source,
+        };
         match std::fs::remove_dir_all(&self.partial) {
-            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(io(e)),
             _ => {}
         }
-        std::fs::create_dir_all(&self.partial)?;
-        let records = self.store.files().map_err(std::io::Error::other)?;
-        let known: HashSet<&str> = records.iter().map(|r| r.info.id.as_str()).collect();
-        for entry in std::fs::read_dir(&self.dir)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name != PARTIAL_DIR && !known.contains(name.as_ref()) {
-                tracing::info!(file = %name, "removing a stored file with no record");
-                std::fs::remove_file(entry.path())?;
-            }
-        }
-        let (lost, kept): (Vec<&FileRecord>, Vec<&FileRecord>) = records
-            .iter()
-            .partition(|r| !self.dir.join(&r.info.id).exists());
-        if !lost.is_empty() && !self.store.is_shared() {
+        std::fs::create_dir_all(&self.partial).map_err(io)?;
+        let records = self.store.files()?;
+        self.remove_orphans(&records)?;
+        let ids: Vec<String> = records.iter().map(|r| r.info.id.clone()).collect();
+        let lost = self.contents().lost(&ids)?;
+        if !lost.is_empty() {
             tracing::warn!(
                 count = lost.len(),
                 "forgetting files whose contents are gone"
             );
-            let ids: Vec<String> = lost.iter().map(|r| r.info.id.clone()).collect();
-            self.store
-                .delete_files(&ids)
-                .map_err(std::io::Error::other)?;
+            self.store.delete_files(&lost)?;
         }
-        let used = kept.iter().map(|r| r.info.size).sum();
-        *lock(&self.used) = Some(used);
+        *lock(&self.reserved) = Some(0);
         Ok(())
     }
 
@@ -180,7 +171,7 @@ impl Shelf {
             received: 0,
             hasher: blake3::Hasher::new(),
             file,
-            partial: PartialFile(Some(partial)),
+            partial: PartialFile(partial),
             reservation,
         })
     }
@@ -188,24 +179,20 @@ impl Shelf {
     /// Reserves `size` bytes, removing the oldest stored files if that makes
     /// enough room.
     fn reserve(&self, size: u64) -> Result<(), ErrorBody> {
-        let mut used = lock(&self.used);
-        let Some(in_use) = *used else {
+        let mut reserved = lock(&self.reserved);
+        let Some(in_progress) = *reserved else {
             return Err(ErrorBody::new(
                 ErrorCode::StorageFull,
                 "the server's file store is unavailable (see the server log)",
             ));
         };
-        let full = || {
-            ErrorBody::new(
-                ErrorCode::StorageFull,
-                "the server has no room for this file right now; try again later",
-            )
-        };
-        let over = in_use
+        let records = self.store.files()?;
+        let stored: u64 = records.iter().map(|r| r.info.size).sum();
+        let over = stored
+            .saturating_add(in_progress)
             .saturating_add(size)
             .saturating_sub(self.max_total_bytes);
         if over > 0 {
-            let records = self.store.files().map_err(|e| internal(&e))?;
             let mut freed = 0;
             let oldest: Vec<String> = records
                 .iter()
@@ -217,42 +204,35 @@ impl Shelf {
                 .map(|r| r.info.id.clone())
                 .collect();
             if freed < over {
-                return Err(full());
+                return Err(ErrorBody::new(
+                    ErrorCode::StorageFull,
+                    "the server has no room for this file right now; try again later",
+                ));
             }
             tracing::info!(
                 count = oldest.len(),
                 "removing the oldest files to make room"
             );
-            let removed = self.remove(&oldest)?;
-            *used = Some(in_use.saturating_sub(removed));
+            self.remove(&oldest)?;
         }
-        let in_use = used.unwrap_or_default();
-        if in_use.saturating_add(size) > self.max_total_bytes {
-            return Err(full());
-        }
-        *used = Some(in_use.saturating_add(size));
+        *reserved = Some(in_progress.saturating_add(size));
         Ok(())
     }
 
     fn release(&self, bytes: u64) {
-        if let Some(used) = lock(&self.used).as_mut() {
-            *used = used.saturating_sub(bytes);
+        if let Some(reserved) = lock(&self.reserved).as_mut() {
+            *reserved = reserved.saturating_sub(bytes);
         }
     }
 
-    /// Forgets these files and deletes their contents; returns the bytes freed.
-    fn remove(&self, ids: &[String]) -> Result<u64, ErrorBody> {
-        let removed = self.store.delete_files(ids).map_err(|e| internal(&e))?;
-        for record in &removed {
-            match std::fs::remove_file(self.dir.join(&record.info.id)) {
-                // On a shared store, another server may hold the contents.
-                Err(error) if error.kind() != ErrorKind::NotFound => {
-                    tracing::warn!(id = %record.info.id, %error, "cannot delete a stored file");
-                }
-                _ => {}
-            }
+    /// Forgets these files and deletes their contents.
+    fn remove(&self, ids: &[String]) -> Result<(), ErrorBody> {
+        let removed = self.store.delete_files(ids)?;
+        let ids: Vec<String> = removed.into_iter().map(|r| r.info.id).collect();
+        if let Err(error) = self.contents().delete(&ids) {
+            tracing::warn!(%error, "cannot delete stored files' contents");
         }
-        Ok(removed.iter().map(|r| r.info.size).sum())
+        Ok(())
     }
 
     /// Removes the files of `group`, which is closing.
@@ -260,26 +240,34 @@ impl Shelf {
         self.remove_where(|r| r.group == group).map(drop)
     }
 
-    /// Removes files past the retention time.
+    /// Removes files past the retention time, and contents left without
+    /// a record (see [`Contents::remove_orphans`]).
     pub fn expire(&self) -> Result<(), ErrorBody> {
         let count = self.remove_where(|r| self.expired(r))?;
         if count > 0 {
             tracing::info!(count, "removed expired files");
         }
+        self.remove_orphans(&self.store.files()?)?;
         Ok(())
+    }
+
+    /// Deletes contents none of `records` names (see
+    /// [`Contents::remove_orphans`] for which are safe to go).
+    fn remove_orphans(&self, records: &[FileRecord]) -> Result<(), StoreError> {
+        let known: HashSet<&str> = records.iter().map(|r| r.info.id.as_str()).collect();
+        self.contents().remove_orphans(&known)
     }
 
     /// Removes the files `doomed` picks; returns how many.
     fn remove_where(&self, doomed: impl Fn(&FileRecord) -> bool) -> Result<usize, ErrorBody> {
-        let records = self.store.files().map_err(|e| internal(&e))?;
+        let records = self.store.files()?;
         let ids: Vec<String> = records
             .into_iter()
             .filter(|r| doomed(r))
             .map(|r| r.info.id)
             .collect();
         if !ids.is_empty() {
-            let freed = self.remove(&ids)?;
-            self.release(freed);
+            self.remove(&ids)?;
         }
         Ok(ids.len())
     }
@@ -298,8 +286,7 @@ impl Shelf {
         id: &str,
     ) -> Result<FileRecord, ErrorBody> {
         self.store
-            .file(id)
-            .map_err(|e| internal(&e))?
+            .file(id)?
             .filter(|r| grants.get(&r.group).is_some_and(|g| g.may_read(r.seq)) && !self.expired(r))
             .ok_or_else(unavailable)
     }
@@ -307,7 +294,7 @@ impl Shelf {
     /// The files of `group` that `grant` lets a member read and that can
     /// still be fetched, oldest first.
     pub fn available(&self, group: &str, grant: Grant) -> Result<Vec<SharedFile>, ErrorBody> {
-        let records = self.store.files().map_err(|e| internal(&e))?;
+        let records = self.store.files()?;
         Ok(records
             .into_iter()
             .filter(|r| r.group == group && grant.may_read(r.seq) && !self.expired(r))
@@ -334,10 +321,17 @@ impl Shelf {
 
     /// `len` bytes of a file from `offset`, as [`Shelf::span`] allows.
     pub fn read(&self, record: &FileRecord, offset: u64, len: u32) -> Result<Vec<u8>, ErrorBody> {
-        let mut data = vec![0; len as usize];
-        let file = File::open(self.dir.join(&record.info.id)).map_err(|_| unavailable())?;
-        file.read_exact_at(&mut data, offset)
-            .map_err(|e| internal(&e))?;
+        let data = self
+            .contents()
+            .read(&record.info.id, offset, len)?
+            .ok_or_else(unavailable)?;
+        if data.len() != len as usize {
+            return Err(internal(&format_args!(
+                "file {} has {} bytes at {offset}, not the {len} its record promises",
+                record.info.id,
+                data.len()
+            )));
+        }
         Ok(data)
     }
 }
@@ -425,35 +419,27 @@ impl Upload {
                 "the bytes received do not match the offered BLAKE3 hash; nothing was kept",
             ));
         }
-        self.file.sync_all().map_err(|e| write_failed(&e))?;
         let id = random_id()?;
-        let path = shelf.dir.join(&id);
         let Upload {
             name,
             size,
             blake3,
-            mut partial,
+            partial,
             reservation,
             ..
         } = self;
-        let from = partial.0.take().unwrap_or_default();
-        if let Err(error) = std::fs::rename(&from, &path) {
-            remove_quietly(&from);
-            return Err(write_failed(&error));
-        }
-        let stored = Stored {
-            path,
-            reservation,
-            kept: AtomicBool::new(false),
-        };
-        File::open(&shelf.dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|e| write_failed(&e))?;
+        shelf.contents().put(&id, &partial.0).map_err(keep_failed)?;
+        drop(partial);
         let info = FileInfo {
-            id,
+            id: id.clone(),
             name,
             size,
             blake3: blake3.to_vec(),
+        };
+        let stored = Stored {
+            id,
+            reservation,
+            kept: AtomicBool::new(false),
         };
         Ok((info, stored))
     }
@@ -463,25 +449,35 @@ impl Upload {
 /// unless [`Stored::keep`] was called.
 #[derive(Debug)]
 pub(crate) struct Stored {
-    path: PathBuf,
+    id: String,
     reservation: Reservation,
     kept: AtomicBool,
 }
 
 impl Stored {
-    /// The announcement is durable: the file stays, and its reserved bytes
-    /// now count as stored.
+    /// The announcement is durable: the file stays, and its record counts
+    /// its bytes from now on.
     pub fn keep(&self) {
         self.kept.store(true, Ordering::Release);
     }
 }
 
 impl Drop for Stored {
+    /// Deletes the contents unless kept: on a blocking thread when dropped
+    /// in async code (the hub drops it), as the store may block.
     fn drop(&mut self) {
         if self.kept.load(Ordering::Acquire) {
-            self.reservation.bytes = 0;
-        } else {
-            remove_quietly(&self.path);
+            return;
+        }
+        let (shelf, id) = (self.reservation.shelf.clone(), std::mem::take(&mut self.id));
+        let delete = move || {
+            if let Err(error) = shelf.contents().delete(std::slice::from_ref(&id)) {
+                tracing::warn!(%id, %error, "cannot delete an unannounced file");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(delete)),
+            Err(_) => delete(),
         }
     }
 }
@@ -504,14 +500,13 @@ impl Drop for Reservation {
     }
 }
 
-/// An unfinished upload's bytes, deleted on drop unless taken.
-struct PartialFile(Option<PathBuf>);
+/// An upload's local bytes, deleted on drop (after [`Contents::put`] has
+/// copied or moved them, or when the upload ends without it).
+struct PartialFile(PathBuf);
 
 impl Drop for PartialFile {
     fn drop(&mut self) {
-        if let Some(path) = &self.0 {
-            remove_quietly(path);
-        }
+        remove_quietly(&self.0);
     }
 }
 
@@ -528,6 +523,15 @@ fn random_id() -> Result<String, ErrorBody> {
     let mut bytes = [0_u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| internal(&e))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Why a checked upload could not be kept: a local write error as
+/// [`write_failed`] says, the database's as [`ErrorBody::from`] does.
+fn keep_failed(error: StoreError) -> ErrorBody {
+    match error {
+        StoreError::Files { source, .. } => write_failed(&source),
+        other => other.into(),
+    }
 }
 
 fn write_failed(error: &std::io::Error) -> ErrorBody {
@@ -573,7 +577,7 @@ mod tests {
         assert!(error.message.contains("disk is full"), "{}", error.message);
         drop(upload);
         assert_eq!(std::fs::read_dir(&shelf.partial).unwrap().count(), 0);
-        assert_eq!(*lock(&shelf.used), Some(0));
+        assert_eq!(*lock(&shelf.reserved), Some(0));
     }
 
     #[test]
@@ -593,7 +597,7 @@ mod tests {
         assert_eq!(error.code, ErrorCode::StorageFull);
         assert!(error.message.contains("bytes free"), "{}", error.message);
         assert_eq!(std::fs::read_dir(&shelf.partial).unwrap().count(), 0);
-        assert_eq!(*lock(&shelf.used), Some(0));
+        assert_eq!(*lock(&shelf.reserved), Some(0));
     }
 
     #[test]
@@ -601,9 +605,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let shelf = shelf(dir.path());
         let upload = shelf.offer("a", 1000, &[0; 32]).unwrap();
-        assert_eq!(*lock(&shelf.used), Some(1000));
+        assert_eq!(*lock(&shelf.reserved), Some(1000));
         drop(upload);
-        assert_eq!(*lock(&shelf.used), Some(0));
+        assert_eq!(*lock(&shelf.reserved), Some(0));
         let error = shelf.offer("a", 1000, &[0; 31]).err().unwrap();
         assert_eq!(error.code, ErrorCode::BadUpload);
     }

@@ -1,7 +1,8 @@
 //! Durable state: identities, conversations (groups and direct
 //! conversations), membership, join requests, the per-conversation message
 //! log with its search index, delivery cursors, read positions, ignores and
-//! the records of stored files (whose contents live in [`Store::files_dir`]).
+//! the records of stored files, whose contents are behind [`Contents`]
+//! ([`Store::contents`]).
 //!
 //! The server talks to storage only through [`Store`], a deliberately narrow,
 //! synchronous trait: the server calls it from `spawn_blocking`, and every
@@ -11,9 +12,11 @@
 //! servers on one database, and the hub does not change. The operator's
 //! commands reach either through [`Maintenance`].
 
+mod contents;
 mod postgres;
 mod sqlite;
 
+pub use contents::{Contents, Disk};
 pub use postgres::{Migrated, PostgresStore, shown_url};
 pub use sqlite::SqliteStore;
 
@@ -94,6 +97,12 @@ pub enum StoreError {
         found: usize,
         known: usize,
     },
+    /// A file's contents could not be written, read or deleted on disk.
+    #[error("{path}: {source}")]
+    Files {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot start the database client: {0}")]
     Runtime(std::io::Error),
     /// The database cannot be reached right now; nothing was changed.
@@ -114,6 +123,7 @@ impl StoreError {
             StoreError::Postgres(e) => {
                 e.code() == Some(&tokio_postgres::error::SqlState::DISK_FULL)
             }
+            StoreError::Files { source, .. } => source.kind() == std::io::ErrorKind::StorageFull,
             _ => false,
         }
     }
@@ -212,8 +222,8 @@ pub enum Change {
         from: String,
         text: String,
     },
-    /// Records a file whose contents are already in place under
-    /// [`Store::files_dir`], and announces it in the log.
+    /// Records a file whose contents are already in [`Store::contents`],
+    /// and announces it in the log.
     PostFile {
         group: String,
         from: String,
@@ -240,7 +250,8 @@ pub enum Change {
     },
     /// Deletes a conversation and everything of it: members, requests, log,
     /// search index and file records (read them first with
-    /// [`Store::group_files`] to delete their contents after the commit).
+    /// [`Store::group_files`] to delete their contents; a store whose
+    /// contents are in the database deletes them here too).
     CloseGroup {
         group: String,
     },
@@ -312,7 +323,8 @@ impl Change {
     }
 }
 
-/// A stored file's record; its contents are `files_dir()/id`.
+/// A stored file's record; its contents are in [`Store::contents`] under
+/// its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRecord {
     pub group: String,
@@ -349,7 +361,8 @@ pub struct IdleGroup {
 pub struct ClosedGroup {
     pub members: usize,
     pub entries: usize,
-    /// The files' records; their contents are still to be deleted.
+    /// The files' records; the caller deletes their contents with
+    /// [`Contents::delete`] (a store keeping them in the database already has).
     pub files: Vec<FileRecord>,
 }
 
@@ -386,17 +399,16 @@ pub trait Store: Send + Sync + 'static {
     /// appended. When this returns `Ok`, the changes survive a crash.
     fn apply(&self, at_ms: i64, changes: &[Change]) -> Result<Vec<Option<LogEntry>>, StoreError>;
 
-    /// The directory that holds uploaded files' contents, one file per
-    /// [`FileRecord`], named by its id.
+    /// This server's own directory for files: uploads in progress are
+    /// received under its `partial/` directory before they reach
+    /// [`Store::contents`] (which, for the embedded store, is this
+    /// directory too).
     fn files_dir(&self) -> PathBuf;
 
-    /// Whether other servers share this store (PostgreSQL). Each keeps the
-    /// contents of the files sent to it on its own disk, so a record whose
-    /// contents are not in this server's [`Store::files_dir`] may be
-    /// another server's, not a lost file.
-    fn is_shared(&self) -> bool {
-        false
-    }
+    /// Where files' contents are kept: one server's disk for the embedded
+    /// store, the database for a store several servers share, so every
+    /// node can read every file.
+    fn contents(&self) -> &dyn Contents;
 
     fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError>;
 
@@ -404,11 +416,13 @@ pub trait Store: Send + Sync + 'static {
     fn files(&self) -> Result<Vec<FileRecord>, StoreError>;
 
     /// Forgets these files; returns the records that were there. The caller
-    /// deletes their contents afterwards.
+    /// deletes their contents afterwards with [`Contents::delete`] (a store
+    /// whose contents are in the database deletes them in the same
+    /// transaction).
     fn delete_files(&self, ids: &[String]) -> Result<Vec<FileRecord>, StoreError>;
 
-    /// The files of one conversation, oldest first: what closing it leaves
-    /// on disk for the caller to delete.
+    /// The files of one conversation, oldest first: whose contents closing
+    /// it leaves for the caller to delete.
     fn group_files(&self, group: &str) -> Result<Vec<FileRecord>, StoreError>;
 
     /// The conversations `name` is a member of or asked to join, by id.

@@ -22,12 +22,20 @@
 //! with [`StoreError::Conflict`] if anything no longer holds. The rules stay
 //! in `server::rules`: the store only refuses.
 //!
+//! Files' contents are in the database too (see [`Contents`]), in rows of
+//! [`CHUNK_ROW_BYTES`], so a member on any node can fetch any file.
+//!
 //! Search uses PostgreSQL's full-text search on the `simple` configuration
 //! (no stemming, no stop words) over text folded here in Rust to lower
 //! case without accents, so `café`, `Cafe` and `CAFÉ` are one word, as in
 //! the embedded store.
 
-use std::{collections::HashMap, future::Future, path::PathBuf, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    future::Future,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use deadpool_postgres::{
     GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
@@ -37,14 +45,17 @@ use tokio_postgres::{IsolationLevel, NoTls, Row, error::SqlState, types::ToSql};
 use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
 
 use super::{
-    Change, ClosedGroup, ConversationRecord, FileRecord, GroupRecord, IdleGroup, Maintenance,
-    MemberRecord, NameClaim, Store, StoreError, UnusedName, now_ms,
+    Change, ClosedGroup, Contents, ConversationRecord, FileRecord, GroupRecord, IdleGroup,
+    Maintenance, MemberRecord, NameClaim, Store, StoreError, UnusedName, now_ms,
 };
 use crate::protocol::{Body, ConvId, ConvKind, FileInfo, JoinRequest, LogEntry, Seq, mentions};
 
 /// Schema migrations, numbered files run in order; the `schema_version`
 /// table holds how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/postgres/0001_schema.sql"),
+    include_str!("migrations/postgres/0002_file_chunks.sql"),
+];
 
 /// The advisory lock that keeps two `pyconchat migrate` runs apart: "PCCT".
 const MIGRATION_LOCK: i64 = 0x5043_4354;
@@ -55,6 +66,15 @@ const POOL_SIZE: usize = 16;
 /// How long a call waits to connect, or for a free connection, before it
 /// fails as [`StoreError::Unavailable`].
 pub const WAIT: Duration = Duration::from_secs(5);
+
+/// How many bytes of a file's contents one `file_chunks` row holds; a
+/// fetch of up to this many bytes reads at most two rows.
+pub const CHUNK_ROW_BYTES: usize = 256 * 1024;
+
+/// How old contents without a record must be before
+/// [`Contents::remove_orphans`] deletes them: another node may be between
+/// writing a file's contents and committing its announcement.
+const ORPHAN_AGE: Duration = Duration::from_secs(60 * 60);
 
 /// How many log entries [`Store::unread`] reads at a time.
 const UNREAD_PAGE: i64 = 256;
@@ -78,8 +98,8 @@ impl PostgresStore {
     pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
     /// Connects to the database at `url` (`postgres://user@host/db`) and
-    /// checks that its schema is this build's; uploaded files' contents go
-    /// to `files_dir`. Refuses a database without the schema, or with an
+    /// checks that its schema is this build's; uploads in progress are
+    /// received under `files_dir`. Refuses a database without the schema, or with an
     /// older or newer one, in one sentence saying what to do.
     pub fn open(url: &str, files_dir: PathBuf) -> Result<Self, StoreError> {
         let store = Self::connect(url, files_dir)?;
@@ -574,8 +594,8 @@ impl Store for PostgresStore {
         self.files_dir.clone()
     }
 
-    fn is_shared(&self) -> bool {
-        true
+    fn contents(&self) -> &dyn Contents {
+        self
     }
 
     fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError> {
@@ -604,7 +624,11 @@ impl Store for PostgresStore {
     fn delete_files(&self, ids: &[String]) -> Result<Vec<FileRecord>, StoreError> {
         self.run(async {
             let client = self.client().await?;
-            let sql = format!("DELETE FROM files WHERE id = ANY($1) RETURNING {FILE_COLUMNS}");
+            let sql = format!(
+                "WITH gone AS (DELETE FROM files WHERE id = ANY($1) RETURNING {FILE_COLUMNS}),
+                      chunks AS (DELETE FROM file_chunks WHERE id IN (SELECT id FROM gone))
+                 SELECT {FILE_COLUMNS} FROM gone"
+            );
             let mut deleted: Vec<FileRecord> = query(&client, &sql, &[&ids])
                 .await?
                 .iter()
@@ -1211,12 +1235,18 @@ async fn remove_member(tx: &Transaction<'_>, group: &str, name: &str) -> Result<
     require_changed(removed, group, format_args!("{name} is no longer a member"))
 }
 
-/// Deletes a conversation with its members, requests, log and file
-/// records; `None` if there is no such conversation.
+/// Deletes a conversation with its members, requests, log, file records
+/// and contents; `None` if there is no such conversation.
 async fn delete_group(
     tx: &Transaction<'_>,
     group: &str,
 ) -> Result<Option<ClosedGroup>, StoreError> {
+    execute(
+        tx,
+        "DELETE FROM file_chunks WHERE id IN (SELECT id FROM files WHERE grp = $1)",
+        &[&group],
+    )
+    .await?;
     let sql = format!("DELETE FROM files WHERE grp = $1 RETURNING {FILE_COLUMNS}");
     let mut files: Vec<FileRecord> = query(tx, &sql, &[&group])
         .await?
@@ -1242,6 +1272,157 @@ async fn delete_group(
 const UNUSED: &str = "last_seen_ms < $1
     AND NOT EXISTS (SELECT 1 FROM members m WHERE m.name = users.name)
     AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.name = users.name)";
+
+impl Contents for PostgresStore {
+    /// Writes the file's rows in one transaction: all of them or none.
+    fn put(&self, id: &str, from: &Path) -> Result<(), StoreError> {
+        use std::io::Read as _;
+        let io = |source| StoreError::Files {
+            path: from.to_owned(),
+            source,
+        };
+        let file = std::fs::File::open(from).map_err(io)?;
+        self.run(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            let insert = tx
+                .prepare_cached(
+                    "INSERT INTO file_chunks (id, n, at_ms, data) VALUES ($1, $2, $3, $4)",
+                )
+                .await?;
+            let at_ms = now_ms();
+            let mut row = Vec::with_capacity(CHUNK_ROW_BYTES);
+            for n in 0_i32.. {
+                row.clear();
+                (&file)
+                    .take(CHUNK_ROW_BYTES as u64)
+                    .read_to_end(&mut row)
+                    .map_err(io)?;
+                if row.is_empty() && n > 0 {
+                    break;
+                }
+                tx.execute(&insert, &[&id, &n, &at_ms, &row]).await?;
+                if row.len() < CHUNK_ROW_BYTES {
+                    break;
+                }
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Reads only the rows that hold the asked range.
+    fn read(&self, id: &str, offset: u64, len: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        let row_bytes = CHUNK_ROW_BYTES as u64;
+        let first = offset / row_bytes;
+        let last = (offset + u64::from(len).max(1) - 1) / row_bytes;
+        let rows = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
+        self.run(async {
+            let client = self.client().await?;
+            let found = query(
+                &client,
+                "SELECT data FROM file_chunks WHERE id = $1 AND n BETWEEN $2 AND $3 ORDER BY n",
+                &[&id, &rows(first), &rows(last)],
+            )
+            .await?;
+            if found.is_empty() {
+                let exists: bool = query_opt(
+                    &client,
+                    "SELECT EXISTS (SELECT 1 FROM file_chunks WHERE id = $1)",
+                    &[&id],
+                )
+                .await?
+                .is_some_and(|row| row.get(0));
+                return Ok(exists.then(Vec::new));
+            }
+            let mut skip = usize::try_from(offset - first * row_bytes).unwrap_or(usize::MAX);
+            let mut data = Vec::with_capacity(len as usize);
+            for row in &found {
+                let bytes: &[u8] = row.get(0);
+                data.extend_from_slice(&bytes[skip.min(bytes.len())..]);
+                skip = skip.saturating_sub(bytes.len());
+            }
+            data.truncate(len as usize);
+            Ok(Some(data))
+        })
+    }
+
+    fn delete(&self, ids: &[String]) -> Result<(), StoreError> {
+        self.run(async {
+            let client = self.client().await?;
+            execute(
+                &client,
+                "DELETE FROM file_chunks WHERE id = ANY($1)",
+                &[&ids],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn lost(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        self.run(async {
+            let client = self.client().await?;
+            Ok(query(
+                &client,
+                "SELECT r.id FROM unnest($1::text[]) AS r(id)
+                 WHERE NOT EXISTS (SELECT 1 FROM file_chunks c WHERE c.id = r.id)",
+                &[&ids],
+            )
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect())
+        })
+    }
+
+    /// Only contents older than [`ORPHAN_AGE`]: another node may be about
+    /// to announce younger ones.
+    fn remove_orphans(&self, known: &HashSet<&str>) -> Result<(), StoreError> {
+        let known: Vec<&str> = known.iter().copied().collect();
+        let before = now_ms().saturating_sub(ORPHAN_AGE.as_millis() as i64);
+        self.run(async {
+            let client = self.client().await?;
+            let removed = query(
+                &client,
+                "DELETE FROM file_chunks c
+                 WHERE c.at_ms < $1 AND NOT (c.id = ANY($2))
+                   AND NOT EXISTS (SELECT 1 FROM files f WHERE f.id = c.id)
+                 RETURNING c.id",
+                &[&before, &known],
+            )
+            .await?;
+            let ids: HashSet<&str> = removed.iter().map(|row| row.get(0)).collect();
+            if !ids.is_empty() {
+                tracing::info!(count = ids.len(), "removed stored contents with no record");
+            }
+            Ok(())
+        })
+    }
+}
+
+impl PostgresStore {
+    /// The cluster's TLS certificate and key (PEM): the ones a node stored
+    /// first, or `cert` and `key` if none has yet (then they are stored
+    /// for every other node to read).
+    pub fn shared_identity(&self, cert: &str, key: &str) -> Result<(String, String), StoreError> {
+        self.run(async {
+            let client = self.client().await?;
+            execute(
+                &client,
+                "INSERT INTO server_identity (cert, key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&cert, &key],
+            )
+            .await?;
+            let row = query(&client, "SELECT cert, key FROM server_identity", &[])
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| StoreError::Conflict("the stored certificate vanished".into()))?;
+            Ok((row.get(0), row.get(1)))
+        })
+    }
+}
 
 impl Maintenance for PostgresStore {
     fn release_name(&self, name: &str) -> Result<bool, StoreError> {

@@ -31,8 +31,8 @@ use rusqlite::{
 };
 
 use super::{
-    Change, ClosedGroup, ConversationRecord, FileRecord, GroupRecord, IdleGroup, Maintenance,
-    MemberRecord, NameClaim, Store, StoreError, UnusedName, now_ms,
+    Change, ClosedGroup, Contents, ConversationRecord, Disk, FileRecord, GroupRecord, IdleGroup,
+    Maintenance, MemberRecord, NameClaim, Store, StoreError, UnusedName, now_ms,
 };
 use crate::{
     protocol::{
@@ -87,6 +87,8 @@ pub struct SqliteStore {
     /// The locked [`SqliteStore::LOCK_FILE`] of an exclusive store; closing
     /// it (on drop, or when the process dies) unlocks it.
     exclusive: Option<std::fs::File>,
+    /// Uploaded files' contents, in [`SqliteStore::FILES_DIR`].
+    contents: Disk,
 }
 
 struct Writer {
@@ -145,6 +147,7 @@ impl SqliteStore {
             reader: Mutex::new(reader),
             checkpointer: Some((stop, thread)),
             exclusive: None,
+            contents: Disk::new(data_dir.join(Self::FILES_DIR)),
         })
     }
 
@@ -507,6 +510,10 @@ impl Store for SqliteStore {
 
     fn files_dir(&self) -> PathBuf {
         self.path.with_file_name(Self::FILES_DIR)
+    }
+
+    fn contents(&self) -> &dyn Contents {
+        &self.contents
     }
 
     fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError> {

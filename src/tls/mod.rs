@@ -1,6 +1,7 @@
 //! Transport security: TLS with rustls (the `ring` provider only), a
-//! self-signed server certificate made on first start, and certificate
-//! pinning on the client, like SSH's `known_hosts`.
+//! self-signed server certificate made on first start (kept in the data
+//! directory, or in a cluster's database so every node serves the same
+//! one), and certificate pinning on the client, like SSH's `known_hosts`.
 //!
 //! A server certificate that validates against the system's roots (an
 //! operator's real certificate) is trusted as usual. Any other certificate
@@ -35,8 +36,8 @@ pub enum TlsError {
     Read { path: PathBuf, source: io::Error },
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
-    #[error("{path} holds no {what} in PEM form")]
-    Pem { path: PathBuf, what: &'static str },
+    #[error("{origin} holds no {what} in PEM form")]
+    Pem { origin: String, what: &'static str },
     #[error("cannot make a certificate: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("give both a TLS certificate and its key, or neither")]
@@ -50,8 +51,8 @@ pub struct ServerIdentity {
     pub config: Arc<rustls::ServerConfig>,
     /// The fingerprint of the leaf certificate, for people to compare.
     pub fingerprint: String,
-    /// Where the certificate came from.
-    pub cert_path: PathBuf,
+    /// Where the certificate came from: a path, or the database.
+    pub origin: String,
     /// True when this start created the certificate.
     pub created: bool,
 }
@@ -64,6 +65,12 @@ pub const KEY_FILE: &str = "server-key.pem";
 /// built and no process-wide default provider is needed.
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A certificate (chain) and its private key, in PEM form.
+pub struct PemPair {
+    pub cert: String,
+    pub key: String,
 }
 
 /// Loads the operator's certificate and key if given, otherwise the
@@ -80,17 +87,76 @@ pub fn server_identity(
             let (cert, key) = (data_dir.join(CERT_FILE), data_dir.join(KEY_FILE));
             let created = !cert.exists() && !key.exists();
             if created {
-                create_self_signed(&cert, &key)?;
+                write_pair(&self_signed()?, &cert, &key)?;
             }
             (cert, key, created)
         }
     };
-    let chain = read_certs(&cert_path)?;
-    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|_| TlsError::Pem {
-        path: key_path.clone(),
+    let read = |path: &Path| {
+        fs::read(path).map_err(|source| TlsError::Read {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let cert_origin = cert_path.display().to_string();
+    let chain = chain(&read(&cert_path)?, &cert_origin)?;
+    load(
+        chain,
+        &cert_origin,
+        (&read(&key_path)?, &key_path.display().to_string()),
+        created,
+    )
+}
+
+/// The identity of a pair kept elsewhere than in files (a cluster's
+/// database, named by `origin`); `created` when this start made it.
+pub fn identity_from_pem(
+    pair: &PemPair,
+    origin: &str,
+    created: bool,
+) -> Result<ServerIdentity, TlsError> {
+    let chain = chain(pair.cert.as_bytes(), origin)?;
+    load(chain, origin, (pair.key.as_bytes(), origin), created)
+}
+
+/// A new self-signed certificate for `localhost` and `pyconchat`.
+pub fn self_signed() -> Result<PemPair, TlsError> {
+    let names = vec!["localhost".to_owned(), "pyconchat".to_owned()];
+    let certified = rcgen::generate_simple_self_signed(names)?;
+    Ok(PemPair {
+        cert: certified.cert.pem(),
+        key: certified.signing_key.serialize_pem(),
+    })
+}
+
+/// The certificates of a PEM chain (at least one), from `origin`.
+fn chain(pem: &[u8], origin: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let no_cert = || TlsError::Pem {
+        origin: origin.to_owned(),
+        what: "certificate",
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .map_err(|_| no_cert())?;
+    if chain.is_empty() {
+        return Err(no_cert());
+    }
+    Ok(chain)
+}
+
+/// A server configuration from a chain and a PEM key, each with where it
+/// came from for error messages.
+fn load(
+    chain: Vec<CertificateDer<'static>>,
+    cert_origin: &str,
+    (key, key_origin): (&[u8], &str),
+    created: bool,
+) -> Result<ServerIdentity, TlsError> {
+    let fingerprint = fingerprint(&chain[0]);
+    let key = PrivateKeyDer::from_pem_slice(key).map_err(|_| TlsError::Pem {
+        origin: key_origin.to_owned(),
         what: "private key",
     })?;
-    let fingerprint = fingerprint(&chain[0]);
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
@@ -98,34 +164,12 @@ pub fn server_identity(
     Ok(ServerIdentity {
         config: Arc::new(config),
         fingerprint,
-        cert_path,
+        origin: cert_origin.to_owned(),
         created,
     })
 }
 
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem = fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let chain: Vec<_> = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<_, _>>()
-        .map_err(|_| TlsError::Pem {
-            path: path.to_owned(),
-            what: "certificate",
-        })?;
-    if chain.is_empty() {
-        return Err(TlsError::Pem {
-            path: path.to_owned(),
-            what: "certificate",
-        });
-    }
-    Ok(chain)
-}
-
-fn create_self_signed(cert_path: &Path, key_path: &Path) -> Result<(), TlsError> {
-    let names = vec!["localhost".to_owned(), "pyconchat".to_owned()];
-    let certified = rcgen::generate_simple_self_signed(names)?;
+fn write_pair(pair: &PemPair, cert_path: &Path, key_path: &Path) -> Result<(), TlsError> {
     let write_error = |path: &Path| {
         let path = path.to_owned();
         move |source| TlsError::Write { path, source }
@@ -133,9 +177,8 @@ fn create_self_signed(cert_path: &Path, key_path: &Path) -> Result<(), TlsError>
     if let Some(dir) = key_path.parent() {
         fs::create_dir_all(dir).map_err(write_error(dir))?;
     }
-    crate::private_file::create(key_path, certified.signing_key.serialize_pem().as_bytes())
-        .map_err(write_error(key_path))?;
-    fs::write(cert_path, certified.cert.pem()).map_err(write_error(cert_path))?;
+    crate::private_file::create(key_path, pair.key.as_bytes()).map_err(write_error(key_path))?;
+    fs::write(cert_path, &pair.cert).map_err(write_error(cert_path))?;
     Ok(())
 }
 

@@ -158,6 +158,11 @@ impl Cluster {
         self.database.url.clone()
     }
 
+    /// The cluster's schema, to look at what is stored.
+    pub fn database(&self) -> &services::Database {
+        &self.database
+    }
+
     /// The whole log of `conv`, read on a blocking thread: the store blocks.
     pub async fn log(&self, conv: &str) -> Vec<LogEntry> {
         let (store, conv) = (self.store.clone(), conv.to_owned());

@@ -160,13 +160,22 @@ impl TestServer {
     /// A server on `database`, which other servers may share, reaching it
     /// at `url` (the database's own, or one through a relay).
     pub async fn on_database(database: Arc<services::Database>, url: String) -> Self {
+        Self::on_database_with_limits(database, url, Limits::default()).await
+    }
+
+    /// [`TestServer::on_database`] with these limits.
+    pub async fn on_database_with_limits(
+        database: Arc<services::Database>,
+        url: String,
+        limits: Limits,
+    ) -> Self {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
         let store = Self::open_postgres(&dir, database, url).await;
         Self::serve(
             dir,
             store,
             "127.0.0.1:0".parse().unwrap(),
-            Limits::default(),
+            limits,
             server::Options::default(),
         )
         .await

@@ -106,6 +106,15 @@ impl Database {
         )
         .expect("run SQL in the test schema");
     }
+
+    /// The number `select` (a query in this schema, such as a `count(*)`)
+    /// gives.
+    pub fn number(&self, select: &str) -> i64 {
+        sql(&self.url, select)
+            .expect("query the test schema")
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("a number from {select}"))
+    }
 }
 
 /// Where the `host:port` of a `postgres://user@host:port/db` URL is.
@@ -130,8 +139,9 @@ impl Drop for Database {
 }
 
 /// Runs `statements` on `url` from a thread of its own, so that this works
-/// in plain and in async tests alike.
-fn sql(url: &str, statements: &str) -> Result<(), String> {
+/// in plain and in async tests alike; returns the first column of the last
+/// row they gave, if any.
+fn sql(url: &str, statements: &str) -> Result<Option<String>, String> {
     let (url, statements) = (url.to_owned(), statements.to_owned());
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -143,10 +153,14 @@ fn sql(url: &str, statements: &str) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             tokio::spawn(connection);
-            client
-                .batch_execute(&statements)
+            let messages = client
+                .simple_query(&statements)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            Ok(messages.iter().rev().find_map(|message| match message {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                _ => None,
+            }))
         })
     })
     .join()
