@@ -454,6 +454,51 @@ async fn a_stopped_nodes_members_resume_on_another_without_gap_or_duplicate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_approval_of_a_request_not_heard_yet_is_checked_against_the_store() {
+    let mut cluster = Cluster::start(1, without_rate_limits()).await;
+    // Node c publishes where nobody listens: node a never hears bob's
+    // request, as if the approval overtook it on the bus.
+    let lost_namespace = format!("{}_cut", cluster.namespace);
+    let c = cluster.add("c", Some(&lost_namespace)).await.addr;
+    let a = cluster.node("a").addr;
+    let (ann, bob) = (User::new("ann"), User::new("bob"));
+    let mut ann_a = Peer::connect_to(a, &ann, Some("g"), &[]).await;
+    let _bob_c = Peer::connect_to(c, &bob, Some("g"), &[]).await;
+
+    ann_a
+        .ok(Request::ApproveRequest {
+            conv: "g".to_owned(),
+            name: "bob".to_owned(),
+        })
+        .await;
+    ann_a
+        .wait_for(|e| match e {
+            Event::Message { entry, .. } => {
+                matches!(&entry.body, Body::MemberJoined { name } if name == "bob").then_some(())
+            }
+            _ => None,
+        })
+        .await;
+    let joined = cluster
+        .log("g")
+        .await
+        .iter()
+        .filter(|e| matches!(&e.body, Body::MemberJoined { name } if name == "bob"))
+        .count();
+    assert_eq!(joined, 1, "bob let in once");
+
+    // What the store does not hold either is refused as on one node.
+    let refused = ann_a
+        .ask(Request::ApproveRequest {
+            conv: "g".to_owned(),
+            name: "nobody".to_owned(),
+        })
+        .await
+        .expect_err("nobody asked");
+    assert_eq!(refused.code, ErrorCode::NoSuchUser);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn what_the_bus_loses_is_read_from_the_store_in_order() {
     let mut cluster = Cluster::start(2, without_rate_limits()).await;
     let (ann, bob, cid) = (User::new("ann"), User::new("bob"), User::new("cid"));

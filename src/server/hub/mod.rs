@@ -569,18 +569,27 @@ impl HubTask {
             self.load_groups(&jobs, &conversations).await;
             let now_ms = self.clock.now_ms();
             let mut planned = Vec::new();
+            let mut doubtful = Vec::new();
             let mut settled = Vec::new();
             {
                 let mut state = lock(&self.state);
                 for job in jobs.drain(..) {
                     match job {
                         Job::Settle(done) => settled.push(done),
+                        Job::Act(act) => {
+                            let decided =
+                                self.plan_act(&mut state, act, now_ms, Some(&mut doubtful));
+                            planned.extend(decided);
+                        }
                         job => self.plan(&mut state, job, &conversations, now_ms, &mut planned),
                     }
                 }
             }
             if !planned.is_empty() {
                 self.commit(planned, now_ms).await;
+            }
+            if !doubtful.is_empty() {
+                self.second_look(doubtful).await;
             }
             for done in settled {
                 let _ = done.send(());
@@ -713,7 +722,7 @@ impl HubTask {
             Job::Direct(direct) => planned.extend(self.plan_direct(state, direct, now_ms)),
             Job::Ignore(ignore) => planned.push(self.plan_ignore(state, ignore)),
             Job::Leave(leave) => self.plan_leave(state, leave, now_ms, planned),
-            Job::Act(act) => planned.extend(self.plan_act(state, act, now_ms)),
+            Job::Act(act) => planned.extend(self.plan_act(state, act, now_ms, None)),
             // Heard before the batch is planned, settled after it commits; see `run`.
             Job::Remote(_) | Job::Settle(_) => {}
         }
@@ -941,38 +950,81 @@ impl HubTask {
         }
     }
 
-    fn plan_act(&self, state: &mut State, act: Act, now_ms: i64) -> Option<Planned> {
-        let Act {
-            conv,
-            name,
-            session,
-            id,
-            reply_to,
-            action,
-            stored,
-        } = act;
-        let ignored = direct_peer(&conv, &name).filter(|peer| state.ignores(&name, peer));
-        let decided = match (state.groups.get_mut(&conv), ignored) {
+    /// Decides an act against the cached group. A refusal that news from
+    /// another node may not have reached yet (see [`HubTask::second_look`])
+    /// goes to `doubtful` instead, when given and in a cluster.
+    fn plan_act(
+        &self,
+        state: &mut State,
+        act: Act,
+        now_ms: i64,
+        doubtful: Option<&mut Vec<Act>>,
+    ) -> Option<Planned> {
+        let ignored =
+            direct_peer(&act.conv, &act.name).filter(|peer| state.ignores(&act.name, peer));
+        let decided = match (state.groups.get_mut(&act.conv), ignored) {
             (_, Some(peer)) => Err(ignoring(peer)),
-            (Some(group), None) => rules::decide(&group.rules, &conv, &name, &action, &self.limits)
-                .inspect(|change| group.rules.apply(change, now_ms, &self.limits)),
+            (Some(group), None) => rules::decide(
+                &group.rules,
+                &act.conv,
+                &act.name,
+                &act.action,
+                &self.limits,
+            )
+            .inspect(|change| group.rules.apply(change, now_ms, &self.limits)),
             (None, None) => Err(rules::not_member()),
         };
         match decided {
             Ok(change) => Some(Planned {
                 change,
                 then: Effect::Acted {
-                    id,
-                    reply_to,
-                    by: name,
-                    session,
-                    stored,
+                    id: act.id,
+                    reply_to: act.reply_to,
+                    by: act.name,
+                    session: act.session,
+                    stored: act.stored,
                 },
             }),
             Err(error) => {
-                reply_to.send(id, Err(error));
+                match doubtful {
+                    Some(doubtful) if !self.bus.is_local() && may_be_stale(&error) => {
+                        doubtful.push(act);
+                    }
+                    _ => act.reply_to.send(act.id, Err(error)),
+                }
                 None
             }
+        }
+    }
+
+    /// In a cluster, the cached group may not have heard yet what another
+    /// node committed a moment ago (a join request made there, a member
+    /// let in, the admin role handed over), so a refusal that rests on it
+    /// is checked once more against the store: the groups of such acts are
+    /// read again and the acts decided for good. One node alone never gets
+    /// here; its cache is the store's state.
+    async fn second_look(&self, doubtful: Vec<Act>) {
+        let convs: HashSet<String> = doubtful.iter().map(|act| act.conv.clone()).collect();
+        for conv in convs {
+            if !lock(&self.state).groups.contains_key(&conv) {
+                continue;
+            }
+            if let Ok(Some(record)) = self.load(&conv).await
+                && let Some(group) = lock(&self.state).groups.get_mut(&conv)
+            {
+                group.refresh(record);
+            }
+        }
+        let now_ms = self.clock.now_ms();
+        let planned: Vec<Planned> = {
+            let mut state = lock(&self.state);
+            doubtful
+                .into_iter()
+                .filter_map(|act| self.plan_act(&mut state, act, now_ms, None))
+                .collect()
+        };
+        if !planned.is_empty() {
+            self.commit(planned, now_ms).await;
         }
     }
 
@@ -1177,4 +1229,13 @@ fn settle_ignore(state: &mut State, change: &Change) {
         }
         _ => {}
     }
+}
+
+/// Refusals that rest on who is in a group, who waits and who decides:
+/// what another node may have changed a moment ago.
+fn may_be_stale(error: &ErrorBody) -> bool {
+    matches!(
+        error.code,
+        ErrorCode::NoSuchUser | ErrorCode::NotMember | ErrorCode::NotAdmin
+    )
 }

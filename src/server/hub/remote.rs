@@ -231,7 +231,7 @@ impl HubTask {
     }
 
     /// `Ok(None)`: the conversation is gone.
-    async fn load(&self, conv: &str) -> Result<Option<GroupRecord>, ()> {
+    pub(super) async fn load(&self, conv: &str) -> Result<Option<GroupRecord>, ()> {
         let (store, name) = (self.store.clone(), conv.to_owned());
         blocking(move || store.load_group(&name))
             .await
