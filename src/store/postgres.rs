@@ -1376,7 +1376,7 @@ impl Contents for PostgresStore {
         })
     }
 
-    /// Only contents older than [`ORPHAN_AGE`]: another node may be about
+    /// Only contents older than an hour (`ORPHAN_AGE`): another node may be about
     /// to announce younger ones.
     fn remove_orphans(&self, known: &HashSet<&str>) -> Result<(), StoreError> {
         let known: Vec<&str> = known.iter().copied().collect();
