@@ -19,7 +19,9 @@ use common::{
     DEADLINE, Peer, Session, User,
     cluster::{Cluster, Node},
     services::{self, Database, NatsServer, Postgres},
-    text_of, wait_until, without_rate_limits,
+    text_of,
+    tmux::Tmux,
+    wait_until, without_rate_limits,
 };
 use pyconchat::{
     client::{ClientError, ClientEvent, KnownServers, Transport},
@@ -863,4 +865,67 @@ async fn nodes_with_tls_on_one_database_present_one_certificate() {
     for dir in [&dirs.0, &dirs.1] {
         assert!(!dir.path().join(tls::CERT_FILE).exists());
     }
+}
+
+#[test]
+fn a_drained_node_moves_its_terminal_clients_to_the_next_server() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let cluster = runtime.block_on(Cluster::start(0, Limits::default()));
+    let root = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (root.path().join("a"), root.path().join("b"));
+    let (node_a, a) = serve_process(&cluster, "a", &a_dir, Wire::Tls);
+    let (_node_b, b) = serve_process(&cluster, "b", &b_dir, Wire::Tls);
+    // An empty config file, so a developer's own config does not leak in.
+    let config = root.path().join("config.toml");
+    std::fs::write(&config, "").unwrap();
+    let args = |name: &str, servers: String| -> Vec<String> {
+        let data = root.path().join(name);
+        [
+            "--config",
+            config.to_str().unwrap(),
+            "--server",
+            &servers,
+            "--name",
+            name,
+            "--group",
+            "rust",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let tmux = Tmux::new(root.path());
+    let downloads = root.path().join("downloads");
+
+    tmux.join(
+        "ann",
+        root.path(),
+        &downloads,
+        &args("ann", format!("{a},{b}")),
+    );
+    tmux.wait_for("ann", &["ann (admin)", &format!("│ {a} "), "● connected"]);
+    tmux.join("bob", root.path(), &downloads, &args("bob", b.to_string()));
+    tmux.wait_for("bob", &["Waiting for approval"]);
+    tmux.wait_for("ann", &["bob asks to join"]);
+    tmux.keys("ann", &["F4", "M-a"]);
+    tmux.wait_for("ann", &["Let bob into #rust?"]);
+    tmux.keys("ann", &["y"]);
+    tmux.wait_for("bob", &["ann let you into #rust"]);
+    tmux.say("ann", "before the drain 🚚");
+    tmux.wait_for("bob", &["before the drain 🚚"]);
+
+    common::sigterm(&node_a.0);
+    let screen = tmux.wait_for(
+        "ann",
+        &[
+            "the server is shutting down; moving",
+            &format!("reconnected to {b}"),
+            &format!("│ {b} "),
+        ],
+    );
+    assert!(!screen.contains("lost the connection"), "{screen}");
+    tmux.say("ann", "after the drain");
+    let screen = tmux.wait_for("bob", &["after the drain"]);
+    assert_eq!(screen.matches("before the drain").count(), 1, "{screen}");
 }

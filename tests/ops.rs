@@ -142,15 +142,6 @@ fn spawn_serve_with_metrics(dir: &std::path::Path) -> (Child, String, String) {
     (child, chat, metrics)
 }
 
-/// Sends SIGTERM to `child`.
-fn sigterm(child: &Child) {
-    let sent = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-}
-
 /// Waits for `child` to exit and returns its exit code.
 fn exit_code(child: &mut Child) -> Option<i32> {
     let started = Instant::now();
@@ -199,7 +190,7 @@ async fn sigterm_answers_what_was_asked_tells_clients_to_move_and_exits_zero() {
         raw.send(&ClientFrame::Request(RequestFrame { id, request }))
             .await;
     }
-    sigterm(&server);
+    common::sigterm(&server);
     let mut acked = BTreeMap::new();
     let mut frames = Vec::new();
     while let Some(frame) = raw.read().await {

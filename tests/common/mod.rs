@@ -7,6 +7,7 @@ pub mod cluster;
 mod peer;
 pub mod scrape;
 pub mod services;
+pub mod tmux;
 
 #[allow(unused_imports)]
 pub use peer::Peer;
@@ -53,6 +54,15 @@ pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 /// out, and returns it with the address it printed first.
 pub fn spawn_serve(command: &mut std::process::Command) -> (std::process::Child, String) {
     spawn_serve_logging_to(command, std::process::Stdio::null())
+}
+
+/// SIGTERM to a `serve` process: it drains, telling its clients to move.
+pub fn sigterm(child: &std::process::Child) {
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
 }
 
 /// [`spawn_serve`], with the server's log (its stderr) going to `log`.
