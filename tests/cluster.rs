@@ -11,7 +11,6 @@ use std::{
     collections::HashSet,
     net::SocketAddr,
     process::{Child, Command},
-    sync::Arc,
     time::Duration,
 };
 
@@ -689,11 +688,7 @@ async fn a_killed_node_goes_offline_within_the_bound_and_its_members_resume_else
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_ride_out_a_postgresql_restart_without_gap_or_duplicate() {
-    let postgres = tokio::task::spawn_blocking(Postgres::start)
-        .await
-        .unwrap()
-        .unwrap_or_else(|why| panic!("a PostgreSQL of this test's own: {why}"));
-    let postgres = Arc::new(postgres);
+    let postgres = Postgres::start_own().await;
     let database = Database::migrated_on(&postgres.url());
     let cluster = Cluster::on(2, Limits::default(), &services::nats_url(), database).await;
     let (a, b) = (cluster.node("a").address(), cluster.node("b").address());
@@ -713,11 +708,7 @@ async fn two_nodes_ride_out_a_postgresql_restart_without_gap_or_duplicate() {
     admin.say("before").await;
     member.read_until(&[("rust", "before")]).await;
 
-    let stopping = postgres.clone();
-    tokio::task::spawn_blocking(move || stopping.stop())
-        .await
-        .unwrap()
-        .expect("pg_ctl stop -m fast");
+    postgres.stop_from_async().await;
     for (who, session) in [("alice on a", &admin), ("bob on b", &member)] {
         let refused = session
             .client
@@ -731,11 +722,7 @@ async fn two_nodes_ride_out_a_postgresql_restart_without_gap_or_duplicate() {
         assert_eq!(code, Some(ErrorCode::Unavailable), "{who}: {refused:?}");
     }
 
-    let starting = postgres.clone();
-    tokio::task::spawn_blocking(move || starting.start_again())
-        .await
-        .unwrap()
-        .expect("pg_ctl start on the same port and data");
+    postgres.start_again_from_async().await;
     admin.send_until_accepted("rust", "after a").await;
     member.send_until_accepted("rust", "after b").await;
     let texts = admin.read_until(&[("rust", "after b")]).await;

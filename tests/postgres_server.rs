@@ -264,11 +264,7 @@ async fn while_the_database_is_away_requests_get_unavailable_then_all_carries_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgresql_restart_answers_unavailable_meanwhile_then_all_carries_on() {
-    let postgres = tokio::task::spawn_blocking(Postgres::start)
-        .await
-        .unwrap()
-        .unwrap_or_else(|why| panic!("a PostgreSQL of this test's own: {why}"));
-    let postgres = Arc::new(postgres);
+    let postgres = Postgres::start_own().await;
     let database = Arc::new(Database::migrated_on(&postgres.url()));
     let mut server = TestServer::on_database(database.clone(), database.url.clone()).await;
     let (alice, bob) = (User::new("alice"), User::new("bob"));
@@ -278,11 +274,7 @@ async fn a_postgresql_restart_answers_unavailable_meanwhile_then_all_carries_on(
     admin.say("before").await;
     member.read_until(&[("rust", "before")]).await;
 
-    let stopping = postgres.clone();
-    tokio::task::spawn_blocking(move || stopping.stop())
-        .await
-        .unwrap()
-        .expect("pg_ctl stop -m fast");
+    postgres.stop_from_async().await;
     let refused = admin
         .client
         .send_message("rust", "during")
@@ -303,11 +295,7 @@ async fn a_postgresql_restart_answers_unavailable_meanwhile_then_all_carries_on(
         Ok(_) => panic!("cid got in while the database was down"),
     }
 
-    let starting = postgres.clone();
-    tokio::task::spawn_blocking(move || starting.start_again())
-        .await
-        .unwrap()
-        .expect("pg_ctl start on the same port and data");
+    postgres.start_again_from_async().await;
     admin.send_until_accepted("rust", "after").await;
     member.send_until_accepted("rust", "and after").await;
     // Both read on without a gap or a duplicate (the check is in

@@ -297,6 +297,32 @@ impl Postgres {
         run(&mut self.pg_ctl("-w -m fast stop"), "pg_ctl stop")
     }
 
+    /// A server of the test's own, started from async code.
+    pub async fn start_own() -> std::sync::Arc<Postgres> {
+        let started = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+        std::sync::Arc::new(
+            started.unwrap_or_else(|why| panic!("a PostgreSQL of this test's own: {why}")),
+        )
+    }
+
+    /// [`Postgres::stop`] from async code.
+    pub async fn stop_from_async(self: &std::sync::Arc<Self>) {
+        let server = self.clone();
+        tokio::task::spawn_blocking(move || server.stop())
+            .await
+            .unwrap()
+            .expect("pg_ctl stop -m fast");
+    }
+
+    /// [`Postgres::start_again`] from async code.
+    pub async fn start_again_from_async(self: &std::sync::Arc<Self>) {
+        let server = self.clone();
+        tokio::task::spawn_blocking(move || server.start_again())
+            .await
+            .unwrap()
+            .expect("pg_ctl start on the same port and data");
+    }
+
     /// Stops the server at once and deletes its data.
     fn discard(&self) {
         let _ = self.pg_ctl("-m immediate stop").output();
