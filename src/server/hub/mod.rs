@@ -576,12 +576,14 @@ impl HubTask {
                 for job in jobs.drain(..) {
                     match job {
                         Job::Settle(done) => settled.push(done),
-                        Job::Act(act) => {
-                            let decided =
-                                self.plan_act(&mut state, act, now_ms, Some(&mut doubtful));
-                            planned.extend(decided);
-                        }
-                        job => self.plan(&mut state, job, &conversations, now_ms, &mut planned),
+                        job => self.plan(
+                            &mut state,
+                            job,
+                            &conversations,
+                            now_ms,
+                            &mut planned,
+                            &mut doubtful,
+                        ),
                     }
                 }
             }
@@ -688,21 +690,15 @@ impl HubTask {
         let missing: Vec<String> = missing.into_iter().collect();
         self.bus.listen(&missing).await;
         for group in missing {
-            let store = self.store.clone();
-            let name = group.clone();
-            match blocking(move || store.load_group(&name)).await {
-                Ok(Some(record)) => {
-                    lock(&self.state).cache(&group, GroupState::from_record(record));
-                }
-                Ok(None) => {}
-                Err(error) => tracing::error!(%group, error = %error.message, "cannot load group"),
-            }
+            self.reload(&group).await;
         }
     }
 
     /// Asks the rules what a job may do and applies it to the cached state,
     /// so later jobs in the batch see it. Pushes the changes to commit with
-    /// what to do after the commit; jobs fully handled push nothing.
+    /// what to do after the commit; jobs fully handled push nothing, and
+    /// acts whose refusal may be stale go to `doubtful` (see
+    /// [`HubTask::second_look`]).
     fn plan(
         &self,
         state: &mut State,
@@ -710,6 +706,7 @@ impl HubTask {
         conversations: &HashMap<String, Vec<ConversationRecord>>,
         now_ms: i64,
         planned: &mut Vec<Planned>,
+        doubtful: &mut Vec<Act>,
     ) {
         match job {
             Job::Connect(connect) => {
@@ -722,7 +719,7 @@ impl HubTask {
             Job::Direct(direct) => planned.extend(self.plan_direct(state, direct, now_ms)),
             Job::Ignore(ignore) => planned.push(self.plan_ignore(state, ignore)),
             Job::Leave(leave) => self.plan_leave(state, leave, now_ms, planned),
-            Job::Act(act) => planned.extend(self.plan_act(state, act, now_ms, None)),
+            Job::Act(act) => planned.extend(self.plan_act(state, act, now_ms, Some(doubtful))),
             // Heard before the batch is planned, settled after it commits; see `run`.
             Job::Remote(_) | Job::Settle(_) => {}
         }
@@ -1006,13 +1003,9 @@ impl HubTask {
     async fn second_look(&self, doubtful: Vec<Act>) {
         let convs: HashSet<String> = doubtful.iter().map(|act| act.conv.clone()).collect();
         for conv in convs {
-            if !lock(&self.state).groups.contains_key(&conv) {
-                continue;
-            }
-            if let Ok(Some(record)) = self.load(&conv).await
-                && let Some(group) = lock(&self.state).groups.get_mut(&conv)
-            {
-                group.refresh(record);
+            // One not held here was just read from the store by `load_groups`.
+            if lock(&self.state).groups.contains_key(&conv) {
+                self.reload(&conv).await;
             }
         }
         let now_ms = self.clock.now_ms();

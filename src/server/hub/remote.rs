@@ -231,13 +231,34 @@ impl HubTask {
     }
 
     /// `Ok(None)`: the conversation is gone.
-    pub(super) async fn load(&self, conv: &str) -> Result<Option<GroupRecord>, ()> {
+    async fn load(&self, conv: &str) -> Result<Option<GroupRecord>, ()> {
         let (store, name) = (self.store.clone(), conv.to_owned());
         blocking(move || store.load_group(&name))
             .await
             .map_err(|error| {
-                tracing::warn!(%conv, error = %error.message, "cannot reload a conversation");
+                tracing::warn!(%conv, error = %error.message, "cannot read a conversation");
             })
+    }
+
+    /// Reads `conv` from the store into the cache: the copy held here is
+    /// refreshed (keeping its head: newer entries come through the gap
+    /// rule), else the conversation is cached, if it exists. Hear it first
+    /// ([`Bus::listen`]) so nothing committed after the read is missed.
+    /// False when the store could not be read.
+    pub(super) async fn reload(&self, conv: &str) -> bool {
+        let Ok(record) = self.load(conv).await else {
+            return false;
+        };
+        if let Some(record) = record {
+            let mut state = lock(&self.state);
+            match state.groups.get_mut(conv) {
+                Some(group) => group.refresh(record),
+                None => {
+                    state.cache(conv, GroupState::from_record(record));
+                }
+            }
+        }
+        true
     }
 
     /// Handles what another node committed or reported.
@@ -348,24 +369,10 @@ impl HubTask {
         if !cached {
             self.bus.listen(std::slice::from_ref(&conv)).await;
         }
-        if !cached || reshaped {
-            let Ok(record) = self.load(&conv).await else {
-                return;
-            };
-            let mut state = lock(&self.state);
-            match (record, cached) {
-                (Some(record), true) => {
-                    if let Some(group) = state.groups.get_mut(&conv) {
-                        group.refresh(record);
-                    }
-                }
-                (Some(record), false) => {
-                    state.cache(&conv, GroupState::from_record(record));
-                }
-                // Closed since: the note's `CloseGroup` (or the resync
-                // below) takes everyone out.
-                (None, _) => {}
-            }
+        // A conversation closed since is not in the store: the note's
+        // `CloseGroup` (or the resync below) takes everyone out.
+        if (!cached || reshaped) && !self.reload(&conv).await {
+            return;
         }
         let seqs: Vec<Seq> = committed
             .iter()
@@ -444,9 +451,7 @@ impl HubTask {
             };
             if missing {
                 self.bus.listen(std::slice::from_ref(&conv)).await;
-                if let Ok(Some(record)) = self.load(&conv).await {
-                    lock(&self.state).cache(&conv, GroupState::from_record(record));
-                }
+                self.reload(&conv).await;
             }
         }
         let mut state = lock(&self.state);
