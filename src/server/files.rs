@@ -227,6 +227,9 @@ impl Shelf {
 
     /// Forgets these files and deletes their contents.
     fn remove(&self, ids: &[String]) -> Result<(), ErrorBody> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         let removed = self.store.delete_files(ids)?;
         let ids: Vec<String> = removed.into_iter().map(|r| r.info.id).collect();
         if let Err(error) = self.contents().delete(&ids) {
@@ -237,17 +240,26 @@ impl Shelf {
 
     /// Removes the files of `group`, which is closing.
     pub fn remove_group_files(&self, group: &str) -> Result<(), ErrorBody> {
-        self.remove_where(|r| r.group == group).map(drop)
+        let files = self.store.group_files(group)?;
+        self.remove(&files.into_iter().map(|r| r.info.id).collect::<Vec<_>>())
     }
 
     /// Removes files past the retention time, and contents left without
     /// a record (see [`Contents::remove_orphans`]).
     pub fn expire(&self) -> Result<(), ErrorBody> {
-        let count = self.remove_where(|r| self.expired(r))?;
-        if count > 0 {
-            tracing::info!(count, "removed expired files");
+        let records = self.store.files()?;
+        let expired: Vec<String> = records
+            .iter()
+            .filter(|r| self.expired(r))
+            .map(|r| r.info.id.clone())
+            .collect();
+        self.remove(&expired)?;
+        if !expired.is_empty() {
+            tracing::info!(count = expired.len(), "removed expired files");
         }
-        self.remove_orphans(&self.store.files()?)?;
+        // The expired records' contents are gone already: naming them
+        // as known keeps nothing.
+        self.remove_orphans(&records)?;
         Ok(())
     }
 
@@ -256,20 +268,6 @@ impl Shelf {
     fn remove_orphans(&self, records: &[FileRecord]) -> Result<(), StoreError> {
         let known: HashSet<&str> = records.iter().map(|r| r.info.id.as_str()).collect();
         self.contents().remove_orphans(&known)
-    }
-
-    /// Removes the files `doomed` picks; returns how many.
-    fn remove_where(&self, doomed: impl Fn(&FileRecord) -> bool) -> Result<usize, ErrorBody> {
-        let records = self.store.files()?;
-        let ids: Vec<String> = records
-            .into_iter()
-            .filter(|r| doomed(r))
-            .map(|r| r.info.id)
-            .collect();
-        if !ids.is_empty() {
-            self.remove(&ids)?;
-        }
-        Ok(ids.len())
     }
 
     fn expired(&self, record: &FileRecord) -> bool {
