@@ -23,7 +23,7 @@ use common::{
     wait_until, without_rate_limits,
 };
 use pyconchat::{
-    client::{ClientError, ClientEvent, KnownServers, Transport},
+    client::{ClientEvent, KnownServers, Transport},
     cluster::presence,
     protocol::{Body, ErrorCode, Event, ReplyData, Request, Seq, direct_id},
     server::Limits,
@@ -715,11 +715,11 @@ async fn two_nodes_ride_out_a_postgresql_restart_without_gap_or_duplicate() {
             .send_message("rust", "during")
             .await
             .expect_err("nothing is saved while the database is down");
-        let code = match &refused {
-            ClientError::Server(body) => Some(body.code),
-            _ => None,
-        };
-        assert_eq!(code, Some(ErrorCode::Unavailable), "{who}: {refused:?}");
+        assert_eq!(
+            refused.code(),
+            Some(ErrorCode::Unavailable),
+            "{who}: {refused:?}"
+        );
     }
 
     postgres.start_again_from_async().await;

@@ -307,20 +307,22 @@ impl Postgres {
 
     /// [`Postgres::stop`] from async code.
     pub async fn stop_from_async(self: &std::sync::Arc<Self>) {
-        let server = self.clone();
-        tokio::task::spawn_blocking(move || server.stop())
-            .await
-            .unwrap()
-            .expect("pg_ctl stop -m fast");
+        self.in_background(Postgres::stop).await;
     }
 
     /// [`Postgres::start_again`] from async code.
     pub async fn start_again_from_async(self: &std::sync::Arc<Self>) {
+        self.in_background(Postgres::start_again).await;
+    }
+
+    /// Runs a blocking `pg_ctl` step off the async runtime; panics with
+    /// why it failed.
+    async fn in_background(self: &std::sync::Arc<Self>, step: fn(&Postgres) -> Result<(), String>) {
         let server = self.clone();
-        tokio::task::spawn_blocking(move || server.start_again())
+        tokio::task::spawn_blocking(move || step(&server))
             .await
             .unwrap()
-            .expect("pg_ctl start on the same port and data");
+            .unwrap_or_else(|why| panic!("pg_ctl: {why}"));
     }
 
     /// Stops the server at once and deletes its data.
