@@ -15,7 +15,6 @@ use crate::{
         action::{CONTEXT_AFTER, Effect, HISTORY_PAGE, Purpose, RequestError},
         app::App,
         model::{
-            Focus,
             conversation::Conv,
             files::Files,
             timeline::{Item, ItemKind, Page, Timeline},
@@ -32,7 +31,6 @@ pub(super) fn on_entry(app: &mut App, s: &Settings, id: &str, entry: LogEntry) -
         return Vec::new();
     };
     let me = chat.me().to_owned();
-    let selected = chat.selected() == Some(id);
     let Some(conv) = chat.conv_mut(id) else {
         return Vec::new();
     };
@@ -58,10 +56,6 @@ pub(super) fn on_entry(app: &mut App, s: &Settings, id: &str, entry: LogEntry) -
     let shown = conv.timeline.take_seq(entry.seq);
     let direct = conv.peer.is_some();
     let title = conv.label();
-    let admin = conv.is_admin();
-    if selected && !admin && chat.focus == Focus::Requests {
-        chat.focus = Focus::Input;
-    }
     if let Body::Text { text } = &entry.body
         && own
     {

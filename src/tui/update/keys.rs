@@ -330,9 +330,6 @@ fn global_action(app: &mut App, s: &Settings, action: Action) -> Vec<Effect> {
         Action::ToggleSidebar => {
             if let Some(chat) = app.chat_mut() {
                 chat.side_panes = !chat.side_panes;
-                if !layout(size, chat).focus_order().contains(&chat.focus) {
-                    chat.focus = Focus::Input;
-                }
             }
         }
         Action::ToggleConversations => {

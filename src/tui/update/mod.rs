@@ -74,6 +74,7 @@ pub fn update(app: &mut App, s: &Settings, event: AppEvent) -> Vec<Effect> {
         AppEvent::Terminate => vec![Effect::Quit],
     };
     let quitting = effects.contains(&Effect::Quit);
+    screen::keep_focus_shown(app);
     conversations::looked(app);
     effects.extend(conversations::tell_reads(app, quitting));
     effects.extend(send_queued(app));

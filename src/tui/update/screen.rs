@@ -8,7 +8,7 @@ use crate::tui::{
     action::{Effect, Target},
     app::{App, Conn, Popup, Screen},
     model::{
-        Chat,
+        Chat, Focus,
         conversation::Conv,
         files::Files,
         login::LoginForm,
@@ -91,6 +91,18 @@ pub(super) fn conv_to_ask(app: &mut App) -> Option<&mut Conv> {
 
 pub(super) fn layout(size: Size, chat: &Chat) -> ChatLayout {
     ChatLayout::new(Rect::new(0, 0, size.width, size.height), chat)
+}
+
+/// Focus on a pane that is not drawn now (hidden, no room at this size,
+/// its last request decided, the admin role handed on) goes back to the
+/// input line, so keys and the footer follow what is on the screen.
+pub(super) fn keep_focus_shown(app: &mut App) {
+    let size = app.size;
+    if let Some(chat) = app.chat_mut()
+        && !layout(size, chat).focus_order().contains(&chat.focus)
+    {
+        chat.focus = Focus::Input;
+    }
 }
 
 /// The messages pane's inner width and height.

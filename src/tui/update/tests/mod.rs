@@ -935,3 +935,24 @@ fn presence_changes_are_gathered_in_one_line() {
     };
     assert_eq!(presence.text(), "alice, carol went offline");
 }
+
+#[test]
+fn focus_on_a_pane_that_goes_away_returns_to_the_input_line() {
+    let mut app = chat_as_admin();
+    update(&mut app, AppEvent::Resize(40, 12));
+    update(&mut app, key(KeyCode::F(4)));
+    assert_eq!(chat(&app).focus, Focus::Requests, "the requests pane shows");
+    // Both requests decided: at 40 columns the pane goes with them.
+    for (seq, name) in [(5, "carol"), (6, "dan")] {
+        let joined = Body::MemberJoined { name: name.into() };
+        update(&mut app, entry(seq, "alice", joined));
+    }
+    assert!(layout(app.size, chat(&app)).requests.is_none());
+    assert_eq!(chat(&app).focus, Focus::Input);
+    let screen = render(&app, 40, 12).backend().to_string();
+    assert!(screen.contains("Enter"), "{screen}");
+    assert!(
+        !screen.contains("decide"),
+        "no keys of a pane not shown:\n{screen}"
+    );
+}
