@@ -755,6 +755,12 @@ async fn a_full_database_refuses_the_announcement_and_the_file_goes_too() {
     let error = send(&alice.client, &path).await.unwrap_err();
     assert_eq!(code(&error), Some(ErrorCode::Internal), "{error}");
     assert!(error.to_string().contains("full"), "{error}");
+    // The refused file's contents are deleted on a blocking thread, which
+    // may finish just after the reply.
+    common::wait_until("the refused file's contents are gone", || {
+        listing(&files_dir(&server)) == ["partial"]
+    })
+    .await;
     assert_eq!(listing(&files_dir(&server)), ["partial"]);
     alice.assert_no_entry().await;
     others[0].assert_no_entry().await;
