@@ -21,9 +21,6 @@ use crate::{
 
 /// Thread-name prefix of the embedded server's runtime.
 pub(crate) const SERVER_THREAD: &str = "pcc-server";
-/// The store's background checkpoint thread (see `store::SqliteStore`):
-/// server work too.
-const STORE_THREAD: &str = "pcc-checkpoint";
 /// Thread-name prefix of the generator's runtime.
 pub(crate) const GENERATOR_THREAD: &str = "pcc-bench";
 
@@ -201,7 +198,7 @@ impl Target {
                         .sum::<f64>()
                 };
                 (
-                    Some(of(SERVER_THREAD) + of(STORE_THREAD)),
+                    Some(of(SERVER_THREAD) + of(SqliteStore::THREAD)),
                     of(GENERATOR_THREAD),
                 )
             }
