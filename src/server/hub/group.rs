@@ -6,7 +6,7 @@ use std::{
     sync::Arc,
 };
 
-use super::{Arrival, Entered, EventFrame, Outbound, SessionHandle};
+use super::{Arrival, Entered, EventFrame, Ignores, Outbound, SessionHandle, is_ignored};
 use crate::{
     protocol::{
         Body, ErrorBody, ErrorCode, Event, GroupSnapshot, LogEntry, MemberInfo, Seq, ServerFrame,
@@ -148,10 +148,16 @@ impl Group {
             }
         }
         for name in gone {
-            tracing::info!(%name, group = %self.id, "dropped a member that could not keep up");
             self.online.remove(&name);
-            self.announce_offline(&name);
+            self.dropped(&name);
         }
+    }
+
+    /// `name`'s last session here could not keep up and is out of
+    /// `online`: the others hear that `name` went offline.
+    fn dropped(&mut self, name: &str) {
+        tracing::info!(%name, group = %self.id, "dropped a member that could not keep up");
+        self.announce_offline(name);
     }
 
     /// Tells the admin's sessions that `name` asks to join.
@@ -335,15 +341,43 @@ impl Group {
     /// Queues a log entry for every online member, but not, in a direct
     /// conversation, for a member who ignores its sender (`ignores` tells
     /// whom someone ignores).
-    pub(super) fn fan_out(&mut self, entry: LogEntry, ignores: impl Fn(&str, &str) -> bool) {
-        let ignoring = crate::protocol::direct_peer(&self.id, &entry.from)
-            .filter(|peer| ignores(peer, &entry.from))
+    pub(super) fn fan_out(&mut self, entry: LogEntry, ignores: &Ignores) {
+        self.fan_out_answering(entry, ignores, || {});
+    }
+
+    /// [`Group::fan_out`], the sender's own connections first: `answer`
+    /// runs right after them, so the sender's reply is queued before the
+    /// rest of the group's copies and the sender hears first that its post
+    /// is durable, not after a random share of the fan-out.
+    pub(super) fn fan_out_answering(
+        &mut self,
+        entry: LogEntry,
+        ignores: &Ignores,
+        answer: impl FnOnce(),
+    ) {
+        let from = entry.from.clone();
+        let ignoring = crate::protocol::direct_peer(&self.id, &from)
+            .filter(|peer| is_ignored(ignores, peer, &from))
             .map(str::to_owned);
         let message = self.frame(&Event::Message {
             conv: self.id.to_string(),
             entry,
         });
+        // The sender's sessions are out of `online` while the others are
+        // served, so that no name is compared per delivery.
+        let mine = self.online.remove_entry(&from).map(|(name, mut sessions)| {
+            sessions.retain(|session| session.offer(message.to(session)));
+            (name, sessions)
+        });
+        answer();
         self.broadcast(&message, ignoring.as_deref());
+        match mine {
+            Some((name, sessions)) if sessions.is_empty() => self.dropped(&name),
+            Some((name, sessions)) => {
+                self.online.insert(name, sessions);
+            }
+            None => {}
+        }
     }
 
     /// After a reload that found changes this node was not told of (their

@@ -199,13 +199,20 @@ pub(crate) struct Act {
     pub stored: Option<Arc<Stored>>,
 }
 
+/// Whom each user ignores.
+pub(super) type Ignores = HashMap<String, HashSet<String>>;
+
+/// Whether `by` ignores `whom`.
+pub(super) fn is_ignored(ignores: &Ignores, by: &str, whom: &str) -> bool {
+    ignores.get(by).is_some_and(|i| i.contains(whom))
+}
+
 /// Everything the hub knows; see [`Hub::read`].
 #[derive(Debug, Default)]
 pub(crate) struct State {
     groups: HashMap<String, Group>,
     users: Users,
-    /// Whom each user ignores.
-    ignores: HashMap<String, HashSet<String>>,
+    ignores: Ignores,
     /// Names online on the other nodes of a cluster.
     elsewhere: Arc<BTreeSet<String>>,
 }
@@ -252,7 +259,7 @@ impl State {
     }
 
     fn ignores(&self, name: &str, peer: &str) -> bool {
-        self.ignores.get(name).is_some_and(|i| i.contains(peer))
+        is_ignored(&self.ignores, name, peer)
     }
 
     /// The names with a connection to this node.
@@ -1172,25 +1179,35 @@ fn deliver(
             session,
             stored,
         } => {
+            if let Some(stored) = &stored {
+                stored.keep();
+            }
+            let (data, posted) = match (&change, seq) {
+                (Change::Post { .. } | Change::PostFile { .. }, Some(seq)) => {
+                    (ReplyData::Sent { seq }, true)
+                }
+                _ => (ReplyData::Done, false),
+            };
+            let mut reply = Some(data);
+            let mut answer = || {
+                if let Some(data) = reply.take() {
+                    reply_to.send(id, Ok(data));
+                }
+            };
             if let Some(entry) = fresh {
-                group.fan_out(entry, |who, whom| {
-                    ignores.get(who).is_some_and(|i| i.contains(whom))
+                // A post's reply follows the sender's own copy at once; any
+                // other act is answered after all the events it causes.
+                group.fan_out_answering(entry, ignores, || {
+                    if posted {
+                        answer();
+                    }
                 });
             }
             group.settle(users, &change, &by, session);
             if matches!(change, Change::CloseGroup { .. }) {
                 groups.remove(&conv);
             }
-            if let Some(stored) = stored {
-                stored.keep();
-            }
-            let data = match (&change, seq) {
-                (Change::Post { .. } | Change::PostFile { .. }, Some(seq)) => {
-                    ReplyData::Sent { seq }
-                }
-                _ => ReplyData::Done,
-            };
-            reply_to.send(id, Ok(data));
+            answer();
         }
     }
 }

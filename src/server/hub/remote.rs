@@ -84,9 +84,7 @@ impl Backlog {
                     .or_default()
                     .push(entry.clone());
             }
-            group.fan_out(entry, |who, whom| {
-                ignores.get(who).is_some_and(|i| i.contains(whom))
-            });
+            group.fan_out(entry, ignores);
         }
     }
 
@@ -389,9 +387,7 @@ impl HubTask {
                         groups, ignores, ..
                     } = &mut *state;
                     if let Some(group) = groups.get_mut(&conv) {
-                        group.fan_out(entry, |who, whom| {
-                            ignores.get(who).is_some_and(|i| i.contains(whom))
-                        });
+                        group.fan_out(entry, ignores);
                     }
                 }
                 if let Some(change) = change {
