@@ -30,7 +30,7 @@ use std::{
 };
 
 use rusqlite::{
-    Connection, OptionalExtension, ToSql, Transaction, params,
+    Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params,
     types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef},
 };
 
@@ -187,13 +187,13 @@ impl SqliteStore {
             }
             other => other,
         };
-        let mut conn = Connection::open(&path)?;
+        let mut conn = writing(Connection::open(&path)?);
         configure(&conn).map_err(damaged)?;
         migrate(&mut conn, &path).map_err(damaged)?;
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
         let reader = Connection::open(&path)?;
         configure(&reader).map_err(damaged)?;
-        let indexer = Connection::open(&path)?;
+        let indexer = writing(Connection::open(&path)?);
         configure(&indexer)?;
         indexer.pragma_update(None, "synchronous", "NORMAL")?;
         let writer = Arc::new(Mutex::new(Writer {
@@ -433,6 +433,18 @@ fn create_data_dir(data_dir: &Path) -> Result<(), StoreError> {
         path: data_dir.to_owned(),
         source,
     })
+}
+
+/// A connection that writes: its transactions take the write lock as they
+/// begin (`IMMEDIATE`), where SQLite waits out the busy timeout for a lock
+/// held elsewhere for a moment. A deferred transaction that has read and
+/// then writes fails at once instead ("database is locked"): SQLite cannot
+/// wait there without risking a deadlock. The server met this when another
+/// of the store's connections held the lock for an instant; an operator
+/// command writing beside the server holds it too.
+fn writing(mut conn: Connection) -> Connection {
+    conn.set_transaction_behavior(TransactionBehavior::Immediate);
+    conn
 }
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
@@ -1431,6 +1443,28 @@ mod tests {
         let (stop, thread) = store.maintainer.take().unwrap();
         drop(stop);
         thread.join().unwrap();
+    }
+
+    /// Another connection holds the write lock for a moment (in the server
+    /// another of the store's own connections can, for an instant; an
+    /// operator command beside it can too): a write waits for it, within
+    /// the busy timeout, rather than failing with "database is locked"
+    /// after it has read.
+    #[test]
+    fn a_write_waits_for_a_write_lock_held_elsewhere_for_a_moment() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let other = Connection::open(dir.path().join(SqliteStore::FILE_NAME)).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            other.execute_batch("COMMIT").unwrap();
+        });
+        assert_eq!(
+            store.claim_name("ann", &[1; 32]).unwrap(),
+            NameClaim::Claimed
+        );
+        release.join().unwrap();
     }
 
     /// A new store without its background thread, and its directory.
