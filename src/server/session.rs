@@ -231,7 +231,10 @@ pub(crate) async fn refuse(ctx: Arc<SessionCtx>, socket: TcpStream, error: Error
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Waits for a valid hello and checks the identity it claims.
-    async fn hello(&mut self) -> Result<Hello, End> {
+    /// The hello comes back boxed: it is moved through every layer of the
+    /// session's future, and each layer would otherwise keep a slot of its
+    /// size for as long as the connection lives.
+    async fn hello(&mut self) -> Result<Box<Hello>, End> {
         let first = tokio::time::timeout(self.ctx.limits.handshake_timeout, self.reader.next())
             .await
             .map_err(|_| {
@@ -280,32 +283,43 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .into());
         }
         tracing::info!(peer = %self.peer, name = %hello.name, group = ?hello.group, new_name = claim == NameClaim::Claimed, "hello");
-        Ok(hello)
+        Ok(Box::new(hello))
     }
 
     /// Enters every conversation of the user (and the hello's group), says
     /// welcome, serves each log from its resume point, then serves the
     /// connection until something ends it.
-    async fn joined(&mut self, hello: Hello) -> End {
-        self.compact = hello.compact;
+    async fn joined(&mut self, hello: Box<Hello>) -> End {
+        // `{ hello }` moves the box into a temporary, freed at the end of
+        // this statement rather than kept for the life of the connection.
+        let Hello {
+            name,
+            group,
+            last_seq,
+            compact,
+            ..
+        } = *{ hello };
+        self.compact = compact;
         let inbox = Inbox(Arc::new(Outbox::new(self.ctx.limits.outbound_queue)));
         let (reply, entered) = oneshot::channel();
         let connect = Job::Connect(Connect {
-            name: hello.name.clone(),
+            name: name.clone(),
             session: SessionHandle {
                 id: self.id,
                 outbox: inbox.0.clone(),
                 compact: self.compact,
             },
-            seen: hello.last_seq,
+            seen: last_seq,
             reply,
         });
-        let entered = match self.ctx.hub.submit(connect).await {
+        // Hub jobs are large, and so are the futures that send them: boxed,
+        // the two sent once per connection take no room in its task.
+        let entered = match Box::pin(self.ctx.hub.submit(connect)).await {
             Ok(()) => entered.await.map_err(|_| shutting_down()),
             Err(e) => Err(e),
         };
         let mut user = User {
-            name: hello.name,
+            name,
             reply_to: ReplyTo {
                 outbox: inbox.0.clone(),
                 compact: self.compact,
@@ -314,7 +328,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         let end = async {
             let mut entered = entered?;
-            Box::pin(self.welcome(&mut user, &mut entered, hello.group)).await?;
+            Box::pin(self.welcome(&mut user, &mut entered, group)).await?;
             for e in entered {
                 Box::pin(self.enter(&mut user, &e)).await?;
             }
@@ -334,7 +348,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .map(|(conv, sub)| (conv, sub.served))
                 .collect(),
         });
-        let _ = self.ctx.hub.submit(leave).await;
+        let _ = Box::pin(self.ctx.hub.submit(leave)).await;
         end
     }
 
@@ -535,7 +549,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             tokio::select! {
                 biased;
                 () = ctx.shutdown.cancelled() => return Err(End::Shutdown),
-                () = ctx.draining.cancelled() => return Err(self.drain(user, outbox).await),
+                // Boxed, as are the error replies below: rare paths whose
+                // futures need not take room in every idle session's task.
+                () = ctx.draining.cancelled() => return Err(Box::pin(self.drain(user, outbox)).await),
                 taken = outbox.take(&mut batch) => {
                     taken.map_err(|error| self.closed(error))?;
                     self.write_batch(user, &mut batch).await?;
@@ -549,12 +565,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 () = tokio::time::sleep_until(self.idle_deadline()) => return Err(self.idle()),
                 frame = self.reader.next() => match self.request_of(frame)? {
                     (id, Ok(request)) if !self.transfers.is_bulk(&request) && !self.requests.take() => {
-                        self.reply(id, Err(rate_limited("requests"))).await?;
+                        Box::pin(self.reply(id, Err(rate_limited("requests")))).await?;
                     }
                     // Boxed: the futures of every kind of request need not
                     // take room in every idle session's task.
                     (id, Ok(request)) => Box::pin(self.handle(user, id, request)).await?,
-                    (id, Err(error)) => self.reply(id, Err(error)).await?,
+                    (id, Err(error)) => Box::pin(self.reply(id, Err(error))).await?,
                 }
             }
         }
