@@ -142,21 +142,28 @@ impl Group {
             if except == Some(name.as_str()) {
                 continue;
             }
-            sessions.retain(|session| session.offer(out.to(session)));
+            let fell_behind = offer_each(sessions, out);
             if sessions.is_empty() {
-                gone.push(name.clone());
+                gone.push((name.clone(), fell_behind));
             }
         }
-        for name in gone {
-            self.online.remove(&name);
-            self.dropped(&name);
+        for (name, fell_behind) in gone {
+            // An announcement made for someone earlier in `gone` may have
+            // dropped this one already, and announced it.
+            if self.online.remove(&name).is_some() {
+                self.dropped(&name, fell_behind);
+            }
         }
     }
 
-    /// `name`'s last session here could not keep up and is out of
+    /// `name`'s last session here took no more frames and is out of
     /// `online`: the others hear that `name` went offline.
-    fn dropped(&mut self, name: &str) {
-        tracing::info!(%name, group = %self.id, "dropped a member that could not keep up");
+    fn dropped(&mut self, name: &str, fell_behind: bool) {
+        if fell_behind {
+            tracing::info!(%name, group = %self.id, "dropped a member that could not keep up");
+        } else {
+            tracing::debug!(%name, group = %self.id, "a member's last session ended before it said so");
+        }
         self.announce_offline(name);
     }
 
@@ -366,14 +373,16 @@ impl Group {
         // The sender's sessions are out of `online` while the others are
         // served, so that no name is compared per delivery.
         let mine = self.online.remove_entry(&from).map(|(name, mut sessions)| {
-            sessions.retain(|session| session.offer(message.to(session)));
-            (name, sessions)
+            let fell_behind = offer_each(&mut sessions, &message);
+            (name, sessions, fell_behind)
         });
         answer();
         self.broadcast(&message, ignoring.as_deref());
         match mine {
-            Some((name, sessions)) if sessions.is_empty() => self.dropped(&name),
-            Some((name, sessions)) => {
+            Some((name, sessions, fell_behind)) if sessions.is_empty() => {
+                self.dropped(&name, fell_behind);
+            }
+            Some((name, sessions, _)) => {
                 self.online.insert(name, sessions);
             }
             None => {}
@@ -453,6 +462,18 @@ impl Group {
     }
 }
 
+/// Offers `out` to each of one member's sessions and keeps those still
+/// usable; says whether one was dropped for falling behind.
+fn offer_each(sessions: &mut Vec<SessionHandle>, out: &EventFrame) -> bool {
+    let mut fell_behind = false;
+    sessions.retain(|session| {
+        let usable = session.offer(out.to(session));
+        fell_behind |= !usable && session.outbox.fell_behind();
+        usable
+    });
+    fell_behind
+}
+
 /// Takes the session `id` (or every session, with `None`) out of `sessions`.
 fn take_sessions(sessions: &mut Vec<SessionHandle>, id: Option<u64>) -> Vec<SessionHandle> {
     match id {
@@ -508,5 +529,86 @@ impl Users {
             .get_mut(name)?
             .iter_mut()
             .find(|c| c.handle.id == session)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+    use crate::{
+        protocol::{ConvKind, decode},
+        server::hub::Outbox,
+        store::MemberRecord,
+    };
+
+    fn group_of(names: &[&str]) -> Group {
+        let member = |name: &&str| MemberRecord {
+            name: (*name).to_owned(),
+            cursor: 0,
+            floor: 0,
+            read: 0,
+        };
+        let record = GroupRecord {
+            kind: ConvKind::Group,
+            admin: names[0].to_owned(),
+            members: names.iter().map(member).collect(),
+            requests: Vec::new(),
+            head: 0,
+        };
+        Group::new("rust", GroupState::from_record(record), Arc::default())
+    }
+
+    fn session(id: u64) -> SessionHandle {
+        SessionHandle {
+            id,
+            outbox: Arc::new(Outbox::new(1024)),
+            compact: false,
+        }
+    }
+
+    /// The names in the `member_offline` events queued for `session`.
+    async fn went_offline(session: &SessionHandle) -> Vec<String> {
+        let mut batch = VecDeque::new();
+        session.outbox.take(&mut batch).await.unwrap();
+        batch
+            .into_iter()
+            .filter_map(|out| match out {
+                Outbound::Frame { bytes, .. } => match decode(&bytes).unwrap() {
+                    ServerFrame::Event(Event::MemberOffline { name, .. }) => Some(name),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Many members leave at once (a network blip): the hub meets their
+    /// ended sessions in a broadcast before it hears they left. Each is
+    /// announced offline once, however the announcements nest.
+    #[tokio::test]
+    async fn members_whose_sessions_ended_together_go_offline_once_each() {
+        let names = ["ann", "bob", "carol", "dave", "erin"];
+        let mut group = group_of(&names);
+        let sessions: Vec<_> = (0..).zip(names).map(|(id, _)| session(id)).collect();
+        for (name, session) in names.iter().zip(&sessions) {
+            group.go_online(name, session.clone());
+        }
+        let ann = &sessions[0];
+        let mut batch = VecDeque::new();
+        ann.outbox.take(&mut batch).await.unwrap();
+        for gone in &sessions[1..] {
+            gone.outbox.end();
+        }
+        let hello = group.frame(&Event::MemberOnline {
+            conv: "rust".into(),
+            name: "someone".into(),
+        });
+        group.broadcast(&hello, None);
+        let mut offline = went_offline(ann).await;
+        offline.sort();
+        assert_eq!(offline, ["bob", "carol", "dave", "erin"]);
+        assert!(group.is_online("ann"));
     }
 }

@@ -46,6 +46,8 @@ struct State {
     last: Option<ErrorBody>,
     /// The session has ended: nothing more is queued.
     ended: bool,
+    /// Its queue was once full: it was told to close as too slow.
+    fell_behind: bool,
 }
 
 impl Outbox {
@@ -66,6 +68,7 @@ impl Outbox {
             return false;
         }
         if state.queue.len() >= self.capacity {
+            state.fell_behind = true;
             state.close = Some(ErrorBody::new(
                 ErrorCode::TooSlow,
                 "you fell too far behind; reconnect to catch up",
@@ -137,6 +140,14 @@ impl Outbox {
         lock(&self.state).queue.len()
     }
 
+    /// Whether [`Outbox::offer`] refused because the queue was full, not
+    /// because the session had ended or was closing: only then did the
+    /// member fail to keep up (when many leave at once, the hub meets
+    /// many ended sessions before it hears that they left).
+    pub fn fell_behind(&self) -> bool {
+        lock(&self.state).fell_behind
+    }
+
     /// The session has ended: drop what waits and refuse what comes.
     pub fn end(&self) {
         let mut state = lock(&self.state);
@@ -187,10 +198,13 @@ mod tests {
         assert!(outbox.offer(frame(1)));
         assert!(!outbox.offer(frame(2)));
         assert!(!outbox.offer(frame(3)), "a closing session takes nothing");
+        assert!(outbox.fell_behind());
         let mut batch = VecDeque::new();
         let error = outbox.take(&mut batch).await.unwrap_err();
         assert_eq!(error.code, ErrorCode::TooSlow);
         assert!(batch.is_empty());
+        assert!(!outbox.offer(frame(4)));
+        assert!(outbox.fell_behind(), "still, once it has ended");
     }
 
     #[tokio::test]
@@ -206,6 +220,7 @@ mod tests {
         let error = outbox.take(&mut batch).await.unwrap_err();
         assert_eq!(error.code, ErrorCode::Internal);
         assert!(!outbox.offer(frame(2)));
+        assert!(!outbox.fell_behind(), "closed, not too slow");
     }
 
     #[tokio::test]
@@ -230,5 +245,6 @@ mod tests {
         outbox.end();
         assert!(!outbox.offer(frame(1)));
         assert!(outbox.is_empty());
+        assert!(!outbox.fell_behind(), "it left, it was not too slow");
     }
 }
