@@ -137,6 +137,13 @@ impl Group {
     /// queue is full are dropped (they catch up from the store when they
     /// come back) so that one slow reader never holds up the group.
     pub(super) fn broadcast(&mut self, out: &EventFrame, except: Option<&str>) {
+        let gone = self.offer_online(out, except);
+        self.drop_gone(gone);
+    }
+
+    /// Offers `out` to every online member but `except`; returns the
+    /// members left with no usable session, and whether one fell behind.
+    fn offer_online(&mut self, out: &EventFrame, except: Option<&str>) -> Vec<(String, bool)> {
         let mut gone = Vec::new();
         for (name, sessions) in &mut self.online {
             if except == Some(name.as_str()) {
@@ -147,24 +154,26 @@ impl Group {
                 gone.push((name.clone(), fell_behind));
             }
         }
+        gone
+    }
+
+    /// Takes the members [`Group::offer_online`] found gone (their last
+    /// session here took no more frames) out of `online`; the others hear
+    /// that each went offline.
+    fn drop_gone(&mut self, gone: Vec<(String, bool)>) {
         for (name, fell_behind) in gone {
             // An announcement made for someone earlier in `gone` may have
             // dropped this one already, and announced it.
-            if self.online.remove(&name).is_some() {
-                self.dropped(&name, fell_behind);
+            if self.online.remove(&name).is_none() {
+                continue;
             }
+            if fell_behind {
+                tracing::info!(%name, group = %self.id, "dropped a member that could not keep up");
+            } else {
+                tracing::debug!(%name, group = %self.id, "a member's last session ended before it said so");
+            }
+            self.announce_offline(&name);
         }
-    }
-
-    /// `name`'s last session here took no more frames and is out of
-    /// `online`: the others hear that `name` went offline.
-    fn dropped(&mut self, name: &str, fell_behind: bool) {
-        if fell_behind {
-            tracing::info!(%name, group = %self.id, "dropped a member that could not keep up");
-        } else {
-            tracing::debug!(%name, group = %self.id, "a member's last session ended before it said so");
-        }
-        self.announce_offline(name);
     }
 
     /// Tells the admin's sessions that `name` asks to join.
@@ -362,31 +371,30 @@ impl Group {
         ignores: &Ignores,
         answer: impl FnOnce(),
     ) {
-        let from = entry.from.clone();
-        let ignoring = crate::protocol::direct_peer(&self.id, &from)
-            .filter(|peer| is_ignored(ignores, peer, &from))
+        let ignoring = crate::protocol::direct_peer(&self.id, &entry.from)
+            .filter(|peer| is_ignored(ignores, peer, &entry.from))
             .map(str::to_owned);
+        // The sender's sessions are out of `online` while the others are
+        // offered the entry, so that no name is compared per delivery;
+        // they are back before anyone found gone is announced.
+        let sender = self.online.remove_entry(&entry.from);
         let message = self.frame(&Event::Message {
             conv: self.id.to_string(),
             entry,
         });
-        // The sender's sessions are out of `online` while the others are
-        // served, so that no name is compared per delivery.
-        let mine = self.online.remove_entry(&from).map(|(name, mut sessions)| {
+        let sender = sender.map(|(name, mut sessions)| {
             let fell_behind = offer_each(&mut sessions, &message);
             (name, sessions, fell_behind)
         });
         answer();
-        self.broadcast(&message, ignoring.as_deref());
-        match mine {
-            Some((name, sessions, fell_behind)) if sessions.is_empty() => {
-                self.dropped(&name, fell_behind);
+        let mut gone = self.offer_online(&message, ignoring.as_deref());
+        if let Some((name, sessions, fell_behind)) = sender {
+            if sessions.is_empty() {
+                gone.push((name.clone(), fell_behind));
             }
-            Some((name, sessions, _)) => {
-                self.online.insert(name, sessions);
-            }
-            None => {}
+            self.online.insert(name, sessions);
         }
+        self.drop_gone(gone);
     }
 
     /// After a reload that found changes this node was not told of (their
@@ -560,12 +568,22 @@ mod tests {
         Group::new("rust", GroupState::from_record(record), Arc::default())
     }
 
-    fn session(id: u64) -> SessionHandle {
-        SessionHandle {
-            id,
-            outbox: Arc::new(Outbox::new(1024)),
-            compact: false,
-        }
+    /// The group of `names`, each online with one session, in that order.
+    fn online_group(names: &[&str]) -> (Group, Vec<SessionHandle>) {
+        let mut group = group_of(names);
+        let sessions: Vec<_> = (0..)
+            .zip(names)
+            .map(|(id, name)| {
+                let session = SessionHandle {
+                    id,
+                    outbox: Arc::new(Outbox::new(1024)),
+                    compact: false,
+                };
+                group.go_online(name, session.clone());
+                session
+            })
+            .collect();
+        (group, sessions)
     }
 
     /// The names in the `member_offline` events queued for `session`.
@@ -589,15 +607,8 @@ mod tests {
     /// announced offline once, however the announcements nest.
     #[tokio::test]
     async fn members_whose_sessions_ended_together_go_offline_once_each() {
-        let names = ["ann", "bob", "carol", "dave", "erin"];
-        let mut group = group_of(&names);
-        let sessions: Vec<_> = (0..).zip(names).map(|(id, _)| session(id)).collect();
-        for (name, session) in names.iter().zip(&sessions) {
-            group.go_online(name, session.clone());
-        }
+        let (mut group, sessions) = online_group(&["ann", "bob", "carol", "dave", "erin"]);
         let ann = &sessions[0];
-        let mut batch = VecDeque::new();
-        ann.outbox.take(&mut batch).await.unwrap();
         for gone in &sessions[1..] {
             gone.outbox.end();
         }
@@ -610,5 +621,29 @@ mod tests {
         offline.sort();
         assert_eq!(offline, ["bob", "carol", "dave", "erin"]);
         assert!(group.is_online("ann"));
+    }
+
+    /// The sender's own sessions are served apart from the rest of the
+    /// group; a member whose session ended, met on the way, is still
+    /// announced offline to everyone, the sender included.
+    #[tokio::test]
+    async fn a_member_found_gone_by_a_post_is_announced_to_the_sender_too() {
+        let (mut group, sessions) = online_group(&["ann", "bob", "carol"]);
+        let [ann, bob, carol] = &sessions[..] else {
+            unreachable!()
+        };
+        bob.outbox.end();
+        let entry = LogEntry {
+            seq: 1,
+            at_ms: 1,
+            from: "ann".into(),
+            body: Body::Text {
+                text: "hello".into(),
+            },
+        };
+        group.fan_out(entry, &Ignores::default());
+        assert_eq!(went_offline(carol).await, ["bob"]);
+        assert_eq!(went_offline(ann).await, ["bob"]);
+        assert!(group.is_online("ann") && !group.is_online("bob"));
     }
 }
